@@ -1,0 +1,65 @@
+"""Datasets and their schema fields. Identity follows OpenLineage: ``(namespace, name)``."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.utils import timezone
+
+
+class Dataset(models.Model):
+    """A table, file set, topic or other data asset.
+
+    ``classification`` is the level set directly on the dataset (blank for none);
+    ``effective_classification`` is computed by services from direct levels and the tags' implied levels.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    namespace = models.CharField(max_length=255)
+    name = models.CharField(max_length=512)
+    platform = models.CharField(max_length=64, db_index=True)
+    description = models.TextField(blank=True)
+    classification = models.CharField(max_length=16, blank=True)
+    effective_classification = models.CharField(max_length=16, db_index=True)
+    properties = models.JSONField(default=dict, blank=True)
+    owner_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_datasets")
+    owner_groups = models.ManyToManyField(Group, blank=True, related_name="owned_datasets")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="dataset_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def snapshot(self) -> dict:
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "description": self.description,
+            "classification": self.classification,
+            "effective_classification": self.effective_classification,
+        }
+
+
+class SchemaField(models.Model):
+    """A column (or nested field, by dotted name) of a dataset's current schema."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="fields")
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=100, blank=True)
+    ordinal = models.PositiveIntegerField(default=0)
+    description = models.TextField(blank=True)
+    classification = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["dataset", "ordinal", "name"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="field_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id}:{self.name}"

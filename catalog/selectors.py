@@ -1,0 +1,111 @@
+"""Catalog reads, already restricted to what the viewer may see and prefetched for the serializers."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from catalog.classification import hidden_codes
+from catalog.models import Dataset, MLModel, ModelVersion, SchemaField, TagAssignment
+from governance.identity import Viewer, viewer_for
+from steward.errors import NotFound
+
+__all__ = [
+    "as_uuid",
+    "dataset_get",
+    "dataset_list",
+    "dataset_lookup",
+    "model_get",
+    "model_list",
+    "model_version_get",
+    "visible_q",
+]
+
+
+def as_uuid(value: UUID | str, what: str) -> UUID:
+    """Parse an id from a URL; a malformed one is simply not found."""
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise NotFound(f"No such {what}.") from None
+
+
+def visible_q(model: type, viewer: Viewer) -> Q:
+    """Rows of ``model`` (Dataset or MLModel) that ``viewer`` may see: not hidden, or owned by the viewer."""
+    if viewer.sees_all:
+        return Q()
+    hidden = hidden_codes()
+    if not hidden:
+        return Q()
+    groups = [p.split(":", 1)[1] for p in viewer.principals if p.startswith("group:")]
+    through_u = model.owner_users.through
+    through_g = model.owner_groups.through
+    fk = "dataset_id" if model is Dataset else "mlmodel_id"
+    own_user = through_u.objects.filter(**{fk: OuterRef("pk")}, user_id=viewer.user_id)
+    own_group = through_g.objects.filter(**{fk: OuterRef("pk")}, group__name__in=groups)
+    return ~Q(effective_classification__in=hidden) | Exists(own_user) | Exists(own_group)
+
+
+def _datasets(viewer: Viewer) -> QuerySet[Dataset]:
+    return Dataset.objects.filter(visible_q(Dataset, viewer))
+
+
+def dataset_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet[Dataset]:
+    viewer = viewer_for(user)
+    qs = _datasets(viewer)
+    filters = filters or {}
+    if filters.get("namespace"):
+        qs = qs.filter(namespace=filters["namespace"])
+    if filters.get("platform"):
+        qs = qs.filter(platform=filters["platform"])
+    if filters.get("classification"):
+        qs = qs.filter(effective_classification=filters["classification"])
+    if filters.get("tag"):
+        qs = qs.filter(Exists(TagAssignment.objects.filter(dataset=OuterRef("pk"), tag__key=filters["tag"])))
+    return qs.prefetch_related("owner_users", "owner_groups", "tag_assignments__tag")
+
+
+def dataset_get(*, user: Any, pk: UUID | str, with_fields: bool = True) -> Dataset:
+    """The dataset if it exists and the user may see it; otherwise ``NotFound`` (never a hint it exists)."""
+    qs = _datasets(viewer_for(user)).prefetch_related(
+        "owner_users", "owner_groups",
+        Prefetch("tag_assignments", queryset=TagAssignment.objects.select_related("tag", "field")),
+    )
+    if with_fields:
+        qs = qs.prefetch_related(Prefetch("fields", queryset=SchemaField.objects.order_by("ordinal", "name")))
+    found = qs.filter(pk=as_uuid(pk, "dataset")).first()
+    if found is None:
+        raise NotFound("No such dataset.")
+    return found
+
+
+def dataset_lookup(*, user: Any, namespace: str, name: str) -> Dataset:
+    found = _datasets(viewer_for(user)).filter(namespace=namespace, name=name).values_list("pk", flat=True).first()
+    if found is None:
+        raise NotFound(f"No dataset {namespace}/{name}.")
+    return dataset_get(user=user, pk=found)
+
+
+def model_list(*, user: Any) -> QuerySet[MLModel]:
+    return MLModel.objects.filter(visible_q(MLModel, viewer_for(user))).prefetch_related(
+        "tags", "owner_users", "owner_groups"
+    )
+
+
+def model_get(*, user: Any, pk: UUID | str) -> MLModel:
+    found = model_list(user=user).prefetch_related("versions").filter(pk=as_uuid(pk, "model")).first()
+    if found is None:
+        raise NotFound("No such model.")
+    return found
+
+
+def model_version_get(*, user: Any, pk: UUID | str) -> ModelVersion:
+    visible = model_list(user=user)
+    found = ModelVersion.objects.select_related("model").filter(model__in=visible, pk=as_uuid(pk, "model version"))
+    if not found:
+        raise NotFound("No such model version.")
+    return found[0]

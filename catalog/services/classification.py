@@ -1,0 +1,56 @@
+"""Effective classification: max(direct level, field levels, implied levels of the asset's tags)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from uuid import UUID
+
+from catalog.classification import max_level
+from catalog.models import Dataset, SchemaField, TagAssignment
+
+__all__ = ["dataset_recompute_effective", "register_tag_source"]
+
+# Other apps (lineage) add tags a dataset carries beyond its direct ones: f(ids) -> {id: {implied levels}}.
+_EXTRA_LEVEL_SOURCES: list[Callable[[list[UUID]], dict[UUID, set[str]]]] = []
+
+
+def register_tag_source(source: Callable[[list[UUID]], dict[UUID, set[str]]]) -> None:
+    """Register a function giving extra implied levels per dataset (e.g. propagated tags)."""
+    if source not in _EXTRA_LEVEL_SOURCES:
+        _EXTRA_LEVEL_SOURCES.append(source)
+
+
+def dataset_recompute_effective(ids: Iterable[UUID]) -> list[UUID]:
+    """Recompute ``effective_classification`` for these datasets; returns the ids whose level changed.
+
+    Call inside the transaction that changed the inputs. Queries are per batch, not per dataset.
+    """
+    id_list = list(ids)
+    changed: list[UUID] = []
+    for start in range(0, len(id_list), 5000):
+        changed += _recompute_batch(id_list[start : start + 5000])
+    return changed
+
+
+def _recompute_batch(ids: list[UUID]) -> list[UUID]:
+    levels: dict[UUID, set[str]] = defaultdict(set)
+    for ds_id, implied in TagAssignment.objects.filter(dataset_id__in=ids).exclude(tag__implied_level="").values_list(
+        "dataset_id", "tag__implied_level"
+    ):
+        levels[ds_id].add(implied)
+    for ds_id, code in SchemaField.objects.filter(dataset_id__in=ids).exclude(classification="").values_list(
+        "dataset_id", "classification"
+    ):
+        levels[ds_id].add(code)
+    for source in _EXTRA_LEVEL_SOURCES:
+        for ds_id, codes in source(ids).items():
+            levels[ds_id].update(codes)
+    to_update = []
+    for ds in Dataset.objects.filter(pk__in=ids).only("id", "classification", "effective_classification"):
+        effective = max_level([ds.classification, *levels.get(ds.pk, ())])
+        if effective != ds.effective_classification:
+            ds.effective_classification = effective
+            to_update.append(ds)
+    Dataset.objects.bulk_update(to_update, ["effective_classification"], batch_size=1000)
+    return [ds.pk for ds in to_update]

@@ -1,0 +1,82 @@
+"""The tag vocabulary: create, change, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from catalog import permissions
+from catalog.classification import validate_code
+from catalog.models import MLModel, Tag, TagAssignment
+from catalog.search import index_later
+from catalog.services.classification import dataset_recompute_effective
+from catalog.validation import TAG_KEY_RE
+from governance import audit
+from steward.errors import Conflict, PermissionDenied, ValidationFailed
+
+__all__ = ["tag_create", "tag_delete", "tag_update"]
+
+
+def _check_actor(actor: Any) -> None:
+    if not permissions.can_curate_tags(actor):
+        raise PermissionDenied("Only data stewards, privacy officers and admins manage the tag vocabulary.")
+
+
+@transaction.atomic
+def tag_create(*, actor: Any, key: str, description: str = "", implied_level: str = "",
+               propagates: bool = True) -> Tag:
+    _check_actor(actor)
+    if not TAG_KEY_RE.match(key or ""):
+        raise ValidationFailed.one(
+            "key", "Use lower-case letters, digits, '.', '_' or '-', starting with a letter or digit (at most 100).",
+            "invalid_tag_key",
+        )
+    if implied_level:
+        validate_code(implied_level, "implied_level")
+    if Tag.objects.filter(key=key).exists():
+        raise Conflict(f"Tag {key!r} already exists.")
+    tag = Tag.objects.create(key=key, description=description, implied_level=implied_level, propagates=propagates)
+    audit.record(actor=actor, action="catalog.tag.create", target=tag,
+                 after={"key": key, "implied_level": implied_level, "propagates": propagates})
+    return tag
+
+
+@transaction.atomic
+def tag_update(*, actor: Any, tag: Tag, description: str | None = None, implied_level: str | None = None,
+               propagates: bool | None = None) -> Tag:
+    """Change a tag; a new implied level reclassifies everything that carries the tag."""
+    _check_actor(actor)
+    before = {"description": tag.description, "implied_level": tag.implied_level, "propagates": tag.propagates}
+    if implied_level:
+        validate_code(implied_level, "implied_level")
+    if description is not None:
+        tag.description = description
+    if implied_level is not None:
+        tag.implied_level = implied_level
+    if propagates is not None:
+        tag.propagates = propagates
+    after = {"description": tag.description, "implied_level": tag.implied_level, "propagates": tag.propagates}
+    if after == before:
+        return tag
+    tag.save()
+    audit.record(actor=actor, action="catalog.tag.update", target=tag, before=before, after=after)
+    if before["implied_level"] != tag.implied_level:
+        ids = list(TagAssignment.objects.filter(tag=tag).values_list("dataset_id", flat=True).distinct())
+        changed = dataset_recompute_effective(ids)
+        index_later("dataset", changed)
+        from catalog.services.models import model_recompute_effective
+
+        model_ids = list(MLModel.objects.filter(tags=tag).values_list("pk", flat=True))
+        index_later("model", model_recompute_effective(model_ids))
+    return tag
+
+
+@transaction.atomic
+def tag_delete(*, actor: Any, tag: Tag) -> None:
+    _check_actor(actor)
+    in_use = TagAssignment.objects.filter(tag=tag).count() + tag.models.count()
+    if in_use:
+        raise Conflict(f"Tag {tag.key!r} is still assigned {in_use} time(s); remove those assignments first.")
+    audit.record(actor=actor, action="catalog.tag.delete", target=tag, before={"key": tag.key})
+    tag.delete()

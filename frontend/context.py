@@ -1,0 +1,11 @@
+from typing import Any
+
+from django.http import HttpRequest
+
+from governance.identity import roles_of
+
+
+def steward(request: HttpRequest) -> dict[str, Any]:
+    """Template context every page needs: the viewer's roles."""
+    user = getattr(request, "user", None)
+    return {"steward_roles": sorted(roles_of(user)) if user is not None else []}

@@ -1,0 +1,125 @@
+"""Record audit events (the one way history is written) and verify the hash chain.
+
+Imports no other Steward app. Callers pass ``actor`` explicitly and call ``record`` inside their own
+transaction, so the event commits or rolls back with the change it describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from governance.models import AuditEvent, AuditHead
+from steward.middleware import current_request_id
+
+__all__ = ["AuditEntry", "record", "record_many", "verify"]
+
+GENESIS = "0" * 64
+
+
+@dataclass
+class AuditEntry:
+    """What one event says, before it is chained."""
+
+    action: str
+    target_type: str = ""
+    target_id: str = ""
+    target_repr: str = ""
+    before: Any = None
+    after: Any = None
+    reason: str = ""
+
+
+def _digest(prev_hash: str, event: AuditEvent) -> str:
+    payload = {
+        "prev": prev_hash,
+        "at": event.at.isoformat(),
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "target_repr": event.target_repr,
+        "request_id": event.request_id,
+        "before": event.before,
+        "after": event.after,
+        "reason": event.reason,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | None = None) -> list[AuditEvent]:
+    """Append events in one go (bulk paths). Must run inside the caller's transaction."""
+    entries = list(entries)
+    if not entries:
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record must run inside the transaction of the change it records")
+    head, _ = AuditHead.objects.select_for_update().get_or_create(id=1)
+    prev = head.last_hash
+    when = at or timezone.now()
+    actor_id = getattr(actor, "pk", None)
+    actor_name = getattr(actor, "username", "") or ("system" if actor is None else str(actor))
+    rid = current_request_id()
+    events = []
+    for entry in entries:
+        event = AuditEvent(
+            at=when,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=str(entry.target_id),
+            target_repr=entry.target_repr[:600],
+            request_id="" if rid == "-" else rid,
+            before=_jsonable(entry.before),
+            after=_jsonable(entry.after),
+            reason=entry.reason,
+            prev_hash=prev,
+        )
+        event.hash = _digest(prev, event)
+        prev = event.hash
+        events.append(event)
+    AuditEvent.objects.bulk_create(events, batch_size=2000)
+    head.last_hash = prev
+    head.save(update_fields=["last_hash"])
+    return events
+
+
+def record(*, actor: Any, action: str, target: Any = None, target_type: str = "", before: Any = None,
+           after: Any = None, reason: str = "", at: datetime | None = None) -> AuditEvent:
+    """Append one event describing ``action`` on ``target`` by ``actor``."""
+    entry = AuditEntry(
+        action=action,
+        target_type=target_type or (target._meta.label_lower if target is not None else ""),
+        target_id=str(getattr(target, "pk", "") or ""),
+        target_repr=str(target) if target is not None else "",
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    return record_many(actor=actor, entries=[entry], at=at)[0]
+
+
+def verify() -> AuditEvent | None:
+    """Recompute the chain; return the first event whose hash or link is wrong, or ``None``."""
+    prev = GENESIS
+    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
+        if event.prev_hash != prev or _digest(prev, event) != event.hash:
+            return event
+        prev = event.hash
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,126 @@
+"""Who is asking: roles (Django groups) and the principals a viewer acts as.
+
+Roles are groups named by ``Role`` values. OIDC users get their groups from the claim named by
+``STEWARD_OIDC_ROLES_CLAIM`` on every login.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.db import models, transaction
+
+__all__ = [
+    "PRIVILEGED_READERS",
+    "Role",
+    "StewardOIDCBackend",
+    "Viewer",
+    "has_role",
+    "roles_of",
+    "viewer_for",
+]
+
+
+class Role(models.TextChoices):
+    DATA_SCIENTIST = "data-scientist", "Data scientist"
+    DATA_OWNER = "data-owner", "Data owner"
+    DATA_STEWARD = "data-steward", "Data steward"
+    PRIVACY_OFFICER = "privacy-officer", "Privacy officer"
+    COMPLIANCE_OFFICER = "compliance-officer", "Compliance officer"
+    ADMIN = "admin", "Administrator"
+
+
+# Roles that may read every asset's metadata, whatever its classification.
+PRIVILEGED_READERS = frozenset({Role.DATA_STEWARD, Role.PRIVACY_OFFICER, Role.COMPLIANCE_OFFICER, Role.ADMIN})
+
+
+def roles_of(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[str]:
+    """The user's Steward roles; cached on the user object for the request."""
+    if user is None or not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_steward_roles", None)
+    if cached is not None:
+        return cached
+    names = {name for name in user.groups.values_list("name", flat=True) if name in Role.values}
+    names.add(Role.DATA_SCIENTIST)
+    if user.is_superuser:
+        names.add(Role.ADMIN)
+    roles = frozenset(names)
+    user._steward_roles = roles  # type: ignore[union-attr]
+    return roles
+
+
+def has_role(user: Any, *roles: str) -> bool:
+    return bool(roles_of(user) & set(roles))
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """What a reader is, for visibility checks: a user id, principals (``user:x``, ``group:y``), roles."""
+
+    user_id: int | None
+    principals: frozenset[str]
+    roles: frozenset[str]
+
+    @property
+    def sees_all(self) -> bool:
+        return bool(self.roles & PRIVILEGED_READERS)
+
+
+def viewer_for(user: Any) -> Viewer:
+    """Build the ``Viewer`` for a Django user (cached on the user object)."""
+    cached = getattr(user, "_steward_viewer", None)
+    if cached is not None:
+        return cached
+    if user is None or not user.is_authenticated:
+        return Viewer(None, frozenset(), frozenset())
+    groups = list(user.groups.values_list("name", flat=True))
+    principals = frozenset({f"user:{user.username}", *(f"group:{g}" for g in groups)})
+    viewer = Viewer(user.pk, principals, roles_of(user))
+    user._steward_viewer = viewer
+    return viewer
+
+
+def _sync_roles(user: Any, claims: dict[str, Any]) -> None:
+    raw = claims.get(settings.STEWARD_OIDC_ROLES_CLAIM) or []
+    if isinstance(raw, str):
+        raw = [raw]
+    wanted = {str(v).strip("/").split("/")[-1] for v in raw}
+    with transaction.atomic():
+        groups = [Group.objects.get_or_create(name=name)[0] for name in wanted if name in Role.values]
+        user.groups.remove(*user.groups.filter(name__in=Role.values).exclude(name__in=wanted))
+        user.groups.add(*groups)
+
+
+def _oidc_backend_base() -> type:
+    from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+    return OIDCAuthenticationBackend
+
+
+class StewardOIDCBackend(_oidc_backend_base()):  # type: ignore[misc]
+    """OIDC login: username from ``preferred_username``, roles from the configured claim."""
+
+    def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
+        username = claims.get("preferred_username") or claims.get("sub")
+        return self.UserModel.objects.filter(username=username)
+
+    def create_user(self, claims: dict[str, Any]) -> Any:
+        username = claims.get("preferred_username") or claims.get("sub")
+        user = self.UserModel.objects.create_user(
+            username=username,
+            email=claims.get("email", ""),
+            first_name=claims.get("given_name", ""),
+            last_name=claims.get("family_name", ""),
+        )
+        _sync_roles(user, claims)
+        return user
+
+    def update_user(self, user: Any, claims: dict[str, Any]) -> Any:
+        user.email = claims.get("email", user.email)
+        user.save(update_fields=["email"])
+        _sync_roles(user, claims)
+        return user

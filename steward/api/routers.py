@@ -1,0 +1,10 @@
+from rest_framework.routers import DefaultRouter
+
+
+class StewardRouter(DefaultRouter):
+    """Routes accepted with and without a trailing slash."""
+
+    include_format_suffixes = False
+
+    def __init__(self) -> None:
+        super().__init__(trailing_slash="/?")

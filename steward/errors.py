@@ -1,0 +1,66 @@
+"""Domain errors raised by services; the API maps each to a 4xx that names the field and the problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "BackendUnavailable",
+    "Conflict",
+    "DomainError",
+    "FieldProblem",
+    "NotFound",
+    "PermissionDenied",
+    "ValidationFailed",
+]
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One problem with one input field; ``field`` is a dotted path such as ``datasets[3].fields[0].name``."""
+
+    field: str | None
+    message: str
+    code: str = "invalid"
+
+
+class DomainError(Exception):
+    """Base class for errors a user can act on."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, problems: list[FieldProblem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+
+class ValidationFailed(DomainError):
+    """Input is invalid; ``problems`` names each bad field."""
+
+    status = 400
+    code = "validation_error"
+
+    @classmethod
+    def one(cls, field: str | None, message: str, code: str = "invalid") -> ValidationFailed:
+        return cls(message if field is None else f"{field}: {message}", problems=[FieldProblem(field, message, code)])
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class PermissionDenied(DomainError):
+    status = 403
+    code = "permission_denied"
+
+
+class BackendUnavailable(Exception):
+    """A projection engine (search, graph, cluster) cannot be reached; tasks retry on this."""

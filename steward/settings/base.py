@@ -1,0 +1,229 @@
+"""Settings for every environment. Values come from ``steward.env``; defaults are the embedded mode.
+
+The embedded default (``make run``) needs no server: SQLite, Celery on kombu's filesystem transport,
+the ``database`` search backend, the ``sql`` graph backend and ``local`` workspaces.
+"""
+
+from __future__ import annotations
+
+import dj_database_url
+
+from steward.env import BASE_DIR, env_bool, env_int, env_json, env_list, env_str
+
+STATE_DIR = BASE_DIR / ".state"
+
+SECRET_KEY = env_str(
+    "STEWARD_SECRET_KEY",
+    "embedded-insecure-change-me",
+    "Django secret key. Set a long random value in production.",
+)
+DEBUG = env_bool("STEWARD_DEBUG", False, "Django debug mode (never in production).")
+ALLOWED_HOSTS = env_list("STEWARD_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"], "Host names served.")
+CSRF_TRUSTED_ORIGINS = env_list("STEWARD_CSRF_TRUSTED_ORIGINS", [], "Origins trusted for CSRF (https://host).")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "mozilla_django_oidc",
+    "governance",
+    "catalog",
+    "lineage",
+    "connectors",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "steward.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "steward.urls"
+WSGI_APPLICATION = "steward.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "frontend.context.steward",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+DATABASE_URL = env_str(
+    "DATABASE_URL",
+    f"sqlite:///{STATE_DIR / 'steward.sqlite3'}",
+    "System of record. postgres://user:pass@host:port/db in production; SQLite file by default.",
+)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int(
+    "STEWARD_DB_CONN_MAX_AGE", 60, "Seconds a database connection is kept open (0 closes after each request)."
+))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server and the Celery worker read while the other writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+        "transaction_mode": "IMMEDIATE",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -------------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "frontend:home"
+LOGOUT_REDIRECT_URL = "login"
+
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "", "OIDC client id; setting it (with the endpoints) turns OIDC on.")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "", "OIDC client secret.")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", "", "Provider authorization URL.")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", "", "Provider token URL.")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "", "Provider userinfo URL.")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "", "Provider JWKS URL (needed for RS256).")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256", "ID token signing algorithm.")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile", "Scopes requested at login.")
+STEWARD_OIDC_ROLES_CLAIM = env_str(
+    "STEWARD_OIDC_ROLES_CLAIM", "groups", "Claim whose values map to Steward roles (data-steward, admin, ...)."
+)
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
+OIDC_DRF_AUTH_BACKEND = "governance.identity.StewardOIDCBackend"
+
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS.insert(0, "governance.identity.StewardOIDCBackend")
+
+# --- REST API ---------------------------------------------------------------------------------------
+_api_auth = [
+    "governance.authentication.ApiTokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+if OIDC_ENABLED:
+    _api_auth.append("mozilla_django_oidc.contrib.drf.OIDCAuthentication")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": _api_auth,
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "steward.api.pagination.StewardCursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "steward.api.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Steward API",
+    "DESCRIPTION": "Metadata, lineage and governance for data-science platforms.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
+    "STEWARD_MAX_REQUEST_BYTES", 64 * 1024 * 1024, "Largest request body accepted (bytes); larger gets 413."
+)
+
+# --- Celery -----------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str(
+    "CELERY_BROKER_URL", "filesystem://localhost/", "Celery broker: redis://..., amqp://..., or filesystem:// (embedded)."
+)
+CELERY_BROKER_DIR = STATE_DIR / "broker"
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {"visibility_timeout": 3600}
+)
+CELERY_TASK_ALWAYS_EAGER = env_bool(
+    "CELERY_TASK_ALWAYS_EAGER", False, "Run tasks in-process instead of on a worker (scripts, some tests)."
+)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
+CELERY_TIMEZONE = "UTC"
+
+# --- Steward ----------------------------------------------------------------------------------------
+STEWARD_SEARCH_BACKEND = env_str("STEWARD_SEARCH_BACKEND", "database", "Search backend: database | elasticsearch.")
+STEWARD_SEARCH_OPTIONS = env_json("STEWARD_SEARCH_OPTIONS", {}, "JSON options for the search backend.")
+STEWARD_GRAPH_BACKEND = env_str("STEWARD_GRAPH_BACKEND", "sql", "Lineage graph backend: sql | neo4j.")
+STEWARD_GRAPH_OPTIONS = env_json("STEWARD_GRAPH_OPTIONS", {}, "JSON options for the graph backend.")
+STEWARD_WORKSPACE_CONNECTOR = env_str(
+    "STEWARD_WORKSPACE_CONNECTOR", "local", "Workspace connector: local | kubernetes."
+)
+STEWARD_BACKENDS = {
+    "search": {
+        "database": "catalog.search.backends.database.DatabaseSearchBackend",
+    },
+    "graph": {},
+    "workspace": {},
+}
+STEWARD_CLASSIFICATION_LEVELS = env_json(
+    "STEWARD_CLASSIFICATION_LEVELS",
+    [
+        {"code": "C1", "name": "Public", "hides_metadata": False},
+        {"code": "C2", "name": "Internal", "hides_metadata": False},
+        {"code": "C3", "name": "Confidential", "hides_metadata": False},
+        {"code": "C4", "name": "Secret", "hides_metadata": True},
+    ],
+    "Ordered classification levels, lowest first; hides_metadata hides an asset from non-holders.",
+)
+STEWARD_SEARCH_INDEX_BATCH = 500
+
+STATIC_URL = "static/"
+STATIC_ROOT = STATE_DIR / "static"
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+EMAIL_BACKEND = env_str(
+    "STEWARD_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend", "Django email backend."
+)
+
+LOG_LEVEL = env_str("STEWARD_LOG_LEVEL", "INFO", "Log level for Steward's loggers.")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "steward.middleware.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {app: {"level": LOG_LEVEL} for app in ("steward", "catalog", "lineage", "governance", "connectors")},
+}
+
+SPECTACULAR_SETTINGS.update({
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+})
+INSTALLED_APPS.append("drf_spectacular_sidecar")
