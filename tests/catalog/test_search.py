@@ -1,0 +1,117 @@
+"""The database search backend on PostgreSQL: ranking, typos, facets, filters, suggest, visibility, rebuild."""
+
+import pytest
+from django.core.management import call_command
+
+from catalog import services
+from catalog.models import SearchEntry
+from catalog.search import get_backend
+from catalog.search.backends.base import SearchQuery
+from governance.identity import viewer_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def corpus(make_dataset, data_steward):
+    make_dataset("sales.public.customers", description="Every customer we have", owners=["stella"],
+                 fields=[{"name": "customer_id"}, {"name": "email", "tags": ["pii.email"]}])
+    make_dataset("sales.public.orders", description="Orders placed by customers", owners=["group:data-steward"],
+                 fields=[{"name": "order_id"}, {"name": "customer_id"}])
+    make_dataset("events.clicks", namespace="kafka://broker:9092", description="Click stream", owners=["group:admin"],
+                 fields=[{"name": "url"}], tags=["finance"])
+    make_dataset("hr.payroll", namespace="s3://hr-bucket", description="Salaries", tags=["secret.source"],
+                 owners=["group:admin"])
+
+
+def _search(user, **kwargs):
+    return get_backend().search(SearchQuery(**kwargs), viewer_for(user))
+
+
+def test_name_match_ranks_above_column_and_description_matches(corpus, data_steward):
+    hits = _search(data_steward, q="customers").hits
+    assert hits[0].qualified_name == "sales.public.customers"
+    assert {h.qualified_name for h in hits} == {"sales.public.customers", "sales.public.orders"}
+
+
+def test_column_names_are_searchable(corpus, data_steward):
+    assert [h.qualified_name for h in _search(data_steward, q="order_id").hits] == ["sales.public.orders"]
+
+
+def test_prefix_words_match(corpus, data_steward):
+    assert [h.qualified_name for h in _search(data_steward, q="payr").hits] == ["hr.payroll"]
+
+
+def test_a_typo_still_finds_the_dataset(corpus, data_steward):
+    assert "sales.public.customers" in [h.qualified_name for h in _search(data_steward, q="custmers").hits]
+
+
+def test_facet_counts_follow_the_query(corpus, data_steward):
+    facets = _search(data_steward, q="customer").facets
+    assert dict(facets["platform"]) == {"postgres": 2}
+    assert dict(facets["classification"]) == {"C1": 1, "C3": 1}
+    assert dict(facets["tag"]) == {"pii.email": 1}
+    everything = _search(data_steward).facets
+    assert dict(everything["platform"]) == {"postgres": 2, "kafka": 1, "s3": 1}
+
+
+def test_filters_combine(corpus, data_steward):
+    assert [h.qualified_name for h in _search(data_steward, platforms=["kafka"]).hits] == ["events.clicks"]
+    assert [h.qualified_name for h in _search(data_steward, tags=["pii.email"]).hits] == ["sales.public.customers"]
+    assert _search(data_steward, q="customer", platforms=["kafka"]).total == 0
+    assert [h.qualified_name for h in _search(data_steward, owners=["user:stella"]).hits] == [
+        "sales.public.customers"]
+    assert [h.qualified_name for h in _search(data_steward, classifications=["C4"]).hits] == ["hr.payroll"]
+
+
+def test_hidden_assets_never_reach_non_holders(corpus, data_scientist, data_steward):
+    assert "hr.payroll" not in [h.qualified_name for h in _search(data_scientist, q="payroll").hits]
+    assert _search(data_scientist, classifications=["C4"]).total == 0
+    assert "C4" not in dict(_search(data_scientist).facets["classification"])
+    assert _search(data_steward, q="payroll").total == 1
+
+
+def test_suggest_completes_name_words(corpus, data_scientist):
+    names = [s.qualified_name for s in get_backend().suggest("ord", viewer_for(data_scientist))]
+    assert names == ["sales.public.orders"]
+    assert get_backend().suggest("pay", viewer_for(data_scientist)) == []
+
+
+def test_changes_reach_the_index_after_commit(corpus, data_steward, django_capture_on_commit_callbacks):
+    from catalog.models import Dataset
+
+    ds = Dataset.objects.get(name="events.clicks")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dataset_tag_add(actor=data_steward, dataset=ds, key="pii.email")
+    hit = _search(data_steward, q="clicks").hits[0]
+    assert hit.tags == ["finance", "pii.email"] and hit.classification == "C3"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dataset_delete(actor=data_steward, dataset=ds)
+    assert _search(data_steward, q="clicks").total == 0
+
+
+def test_reindex_rebuilds_from_the_database(corpus, data_steward, capsys):
+    SearchEntry.objects.all().delete()
+    assert _search(data_steward).total == 0
+    call_command("search_reindex")
+    assert _search(data_steward).total == 4
+    assert "4 dataset" in capsys.readouterr().out
+
+
+def test_search_api_shapes_results_and_facets(corpus, client_for, data_steward):
+    res = client_for(data_steward).get("/api/v1/search", {"q": "customer", "kind": "dataset"})
+    assert res.status_code == 200
+    body = res.json()
+    assert body["total"] == 2
+    assert body["results"][0]["qualified_name"] == "sales.public.customers"
+    assert {"value": "postgres", "count": 2} in body["facets"]["platform"]
+
+
+def test_search_api_rejects_bad_parameters(client_for, data_steward):
+    client = client_for(data_steward)
+    res = client.get("/api/v1/search", {"limit": 1000})
+    assert res.status_code == 400 and res.json()["errors"][0]["field"] == "limit"
+    res = client.get("/api/v1/search", {"kind": "spaceship"})
+    assert res.status_code == 400 and res.json()["errors"][0]["field"].startswith("kind")
+    res = client.get("/api/v1/search", {"q": "x" * 201})
+    assert res.status_code == 400 and res.json()["errors"][0]["field"] == "q"

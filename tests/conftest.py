@@ -1,0 +1,100 @@
+"""The usual cast of users (one per role), API clients and a few catalog objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from rest_framework.test import APIClient
+
+from catalog import services
+from catalog.validation import ProblemCollector, parse_dataset
+from governance.identity import Role
+
+pytest_plugins = ["tests.servers"]
+
+
+def make_user(username: str, *roles: str, groups: tuple[str, ...] = ()) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.org")
+    for name in (*roles, *groups):
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
+    return user
+
+
+@pytest.fixture
+def data_scientist(db) -> User:
+    return make_user("dana", Role.DATA_SCIENTIST)
+
+
+@pytest.fixture
+def other_scientist(db) -> User:
+    return make_user("oscar", Role.DATA_SCIENTIST)
+
+
+@pytest.fixture
+def data_owner(db) -> User:
+    return make_user("olive", Role.DATA_OWNER, groups=("sales-eng",))
+
+
+@pytest.fixture
+def data_steward(db) -> User:
+    return make_user("stella", Role.DATA_STEWARD)
+
+
+@pytest.fixture
+def privacy_officer(db) -> User:
+    return make_user("priya", Role.PRIVACY_OFFICER)
+
+
+@pytest.fixture
+def compliance_officer(db) -> User:
+    return make_user("carl", Role.COMPLIANCE_OFFICER)
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return make_user("ada", Role.ADMIN)
+
+
+@pytest.fixture
+def client_for() -> Callable[[User | None], APIClient]:
+    """An API client logged in (by session) as the given user, or anonymous for ``None``."""
+
+    def make(user: User | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+def spec(data: dict[str, Any], path: str = "") -> Any:
+    problems = ProblemCollector()
+    parsed = parse_dataset(data, path, problems)
+    problems.raise_if_any()
+    return parsed
+
+
+@pytest.fixture
+def tags(data_steward) -> dict[str, Any]:
+    return {
+        "pii.email": services.tag_create(actor=data_steward, key="pii.email", implied_level="C3",
+                                         description="An e-mail address"),
+        "secret.source": services.tag_create(actor=data_steward, key="secret.source", implied_level="C4"),
+        "finance": services.tag_create(actor=data_steward, key="finance"),
+    }
+
+
+@pytest.fixture
+def make_dataset(data_steward, tags, django_capture_on_commit_callbacks) -> Callable[..., Any]:
+    """Create a dataset through the service, running its after-commit work (search indexing) too."""
+
+    def make(name: str, namespace: str = "postgres://warehouse:5432", actor: User | None = None, **extra: Any):
+        with django_capture_on_commit_callbacks(execute=True):
+            return services.dataset_create(actor=actor or data_steward,
+                                           spec=spec({"namespace": namespace, "name": name, **extra}))
+
+    return make

@@ -1,0 +1,37 @@
+"""Session checks for the real servers ``make test`` starts (scripts/services). A missing one fails loudly."""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/0")
+    if not _reachable(url, 6379):
+        pytest.fail(f"Redis is not running at {url}; start it with `scripts/services/redis.sh start` (make test does).")
+    return url
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("postgresql") and not _reachable(f"postgres://{db['HOST']}:{db['PORT']}", 5432):
+        raise pytest.UsageError(
+            f"PostgreSQL is not running at {db['HOST']}:{db['PORT']}; start it with "
+            "`scripts/services/postgres.sh start` (make test does)."
+        )
