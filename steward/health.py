@@ -25,9 +25,13 @@ def _check_database() -> None:
 def _check_broker() -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return
+    from kombu import Connection
+
     from steward.celery import app
 
-    with app.connection_for_write() as conn:
+    # A fresh connection (not the pool) so a broker that went away is noticed now.
+    with Connection(app.conf.broker_url, transport_options=app.conf.broker_transport_options,
+                    connect_timeout=2) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 

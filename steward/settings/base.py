@@ -10,7 +10,12 @@ import dj_database_url
 
 from steward.env import BASE_DIR, env_bool, env_int, env_json, env_list, env_str
 
-STATE_DIR = BASE_DIR / ".state"
+from pathlib import Path  # noqa: E402
+
+STATE_DIR = Path(env_str(
+    "STEWARD_STATE_DIR", str(BASE_DIR / ".state"),
+    "Where the embedded mode keeps its SQLite file, broker queue and beat schedule.",
+))
 
 SECRET_KEY = env_str(
     "STEWARD_SECRET_KEY",

@@ -1,0 +1,63 @@
+# Steward: `make run` (embedded demo) and `make test` (real servers + every test) work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+LOCK := requirements/dev.lock
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast services services-stop bench lint fmt lock schema migrate clean
+
+install: $(STAMP)
+
+$(STAMP): $(LOCK) pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q "uv==$(UV_VERSION)"
+	@$(UV) pip install -q --python $(PY) -r $(LOCK)
+	@$(UV) pip install -q --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+	@echo "[install] virtualenv ready in $(VENV)"
+
+run: install
+	@bash scripts/run.sh
+
+services:
+	@bash scripts/services/all.sh start
+
+services-stop:
+	@bash scripts/services/all.sh stop
+
+test: install services
+	@$(VENV)/bin/pytest
+
+# Skips nothing; just does not (re)start servers: for a developer whose servers are already up.
+test-fast: install
+	@$(VENV)/bin/pytest -x -q
+
+bench: install services
+	@$(PY) bench/search.py
+
+lint: install
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(PY) manage.py makemigrations --check --dry-run -v0
+
+fmt: install
+	@$(VENV)/bin/ruff format .
+	@$(VENV)/bin/ruff check --fix .
+
+lock: install
+	@$(UV) pip compile -q pyproject.toml --extra dev -o requirements/dev.lock --python-version 3.11
+	@$(UV) pip compile -q pyproject.toml -o requirements/base.lock --python-version 3.11
+
+schema: install
+	@$(PY) manage.py spectacular --file docs/openapi.yaml --validate --fail-on-warn
+	@git diff --stat -- docs/openapi.yaml
+
+migrate: install
+	@$(PY) manage.py migrate
+
+clean:
+	@rm -rf .state

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Run Steward in its embedded default: SQLite, Celery worker + beat on the filesystem broker,
+# the database search backend, a generated demo data set. Nothing to install but the venv.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="$ROOT/.venv/bin/python"
+HOST="${STEWARD_HOST:-127.0.0.1}"
+PORT="${STEWARD_PORT:-8000}"
+STATE="${STEWARD_STATE_DIR:-$ROOT/.state}"
+export STEWARD_STATE_DIR="$STATE"
+mkdir -p "$STATE/broker/queue" "$STATE/broker/processed" "$STATE/run"
+
+pids=()
+stop_all() {
+  for pidfile in "$STATE/run/worker.pid" "$STATE/run/beat.pid"; do
+    if [[ -f "$pidfile" ]]; then
+      pid="$(cat "$pidfile")"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      rm -f "$pidfile"
+    fi
+  done
+}
+trap stop_all EXIT
+trap 'exit 143' TERM INT
+
+# A previous run that died may have left pid files behind: stop those processes first.
+stop_all
+
+echo "[run] migrating the database ($STATE)"
+"$PY" manage.py migrate --noinput -v0
+echo "[run] loading the demo data set"
+"$PY" manage.py demo_load
+
+echo "[run] starting the Celery worker and beat (filesystem broker in $STATE/broker)"
+"$PY" -m celery -A steward worker --pool=threads --concurrency=2 --loglevel=WARNING \
+  --pidfile="$STATE/run/worker.pid" --logfile="$STATE/run/worker.log" >/dev/null 2>&1 &
+"$PY" -m celery -A steward beat --loglevel=WARNING --schedule="$STATE/celerybeat-schedule" \
+  --pidfile="$STATE/run/beat.pid" --logfile="$STATE/run/beat.log" >/dev/null 2>&1 &
+
+cat <<BANNER
+
+  Steward is starting at  http://$HOST:$PORT/
+  API docs:               http://$HOST:$PORT/api/docs/
+  Demo logins (password: steward-demo):
+    ada (admin)  stella (data steward)  priya (privacy officer)  carl (compliance officer)
+    olive, hugo (data owners)  dana, sam (data scientists)
+  Stop with Ctrl-C.
+
+BANNER
+"$PY" manage.py runserver "$HOST:$PORT" --noreload --insecure

@@ -1,0 +1,53 @@
+"""Health endpoints, the OpenAPI schema, request ids, and the error format."""
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_needs_no_login(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_checks_database_broker_and_search(client, settings, redis_url):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    res = client.get("/readyz")
+    assert res.status_code == 200, res.content
+    assert res.json()["checks"] == {"database": "ok", "broker": "ok", "search": "ok"}
+
+
+def test_readyz_reports_a_dead_broker(client, settings):
+    from steward.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    old = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        res = client.get("/readyz")
+    finally:
+        app.conf.broker_url = old
+    assert res.status_code == 503
+    assert res.json()["checks"]["broker"].startswith("unavailable")
+
+
+def test_openapi_schema_documents_the_api(client_for, data_scientist):
+    res = client_for(data_scientist).get("/api/schema/")
+    assert res.status_code == 200
+    schema = yaml.safe_load(res.content)
+    paths = schema["paths"]
+    for path in ["/api/v1/datasets", "/api/v1/datasets/bulk", "/api/v1/datasets/lookup",
+                 "/api/v1/datasets/{id}/tags", "/api/v1/datasets/{id}/tags/{key}", "/api/v1/search",
+                 "/api/v1/search/suggest", "/api/v1/tags", "/api/v1/models", "/api/v1/tokens"]:
+        assert any(p.rstrip("/") == path for p in paths), path
+    assert "apiToken" in schema["components"]["securitySchemes"]
+
+
+def test_docs_page_is_served_without_a_cdn(client_for, data_scientist):
+    res = client_for(data_scientist).get("/api/docs/")
+    assert res.status_code == 200
+    assert b"cdn.jsdelivr" not in res.content and b"unpkg" not in res.content
+
+
+def test_request_id_is_echoed(client):
+    assert client.get("/healthz", HTTP_X_REQUEST_ID="abc123")["X-Request-ID"] == "abc123"
