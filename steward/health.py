@@ -27,10 +27,8 @@ def _check_broker() -> None:
         return
     from kombu import Connection
 
-    from steward.celery import app
-
     # A fresh connection (not the pool) so a broker that went away is noticed now.
-    with Connection(app.conf.broker_url, transport_options=app.conf.broker_transport_options,
+    with Connection(settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
                     connect_timeout=2) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 

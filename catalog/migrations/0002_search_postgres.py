@@ -1,4 +1,4 @@
-"""PostgreSQL-only search structures: a weighted tsvector (generated) and trigram indexes.
+"""PostgreSQL-only search structures: a weighted tsvector (generated) GIN indexes (facet values, trigram vocabulary).
 
 On SQLite this migration does nothing; the database search backend uses its SQLite dialect there.
 """
@@ -15,10 +15,12 @@ FORWARD = [
     ) STORED
     """,
     "CREATE INDEX catalog_searchentry_vector_gin ON catalog_searchentry USING gin (search_vector)",
-    "CREATE INDEX catalog_searchentry_name_trgm ON catalog_searchentry USING gin (name_text gin_trgm_ops)",
+    "CREATE INDEX catalog_searchentry_facets_gin ON catalog_searchentry USING gin (facet_values jsonb_path_ops)",
+    "CREATE INDEX catalog_searchword_trgm ON catalog_searchword USING gin (word gin_trgm_ops)",
 ]
 BACKWARD = [
-    "DROP INDEX IF EXISTS catalog_searchentry_name_trgm",
+    "DROP INDEX IF EXISTS catalog_searchword_trgm",
+    "DROP INDEX IF EXISTS catalog_searchentry_facets_gin",
     "DROP INDEX IF EXISTS catalog_searchentry_vector_gin",
     "ALTER TABLE catalog_searchentry DROP COLUMN IF EXISTS search_vector",
 ]

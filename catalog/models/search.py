@@ -1,7 +1,7 @@
-"""The database search backend's projection: one entry per asset plus facet terms.
+"""The database search backend's projection: one row per asset, plus the vocabulary for typo correction.
 
 A projection of the catalog, rebuilt by ``manage.py search_reindex``; never a source of truth.
-On PostgreSQL a migration adds a weighted ``tsvector`` column and trigram index (see migration 0002).
+On PostgreSQL, migration 0002 adds a weighted, generated ``tsvector`` column and GIN indexes.
 """
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ from django.db import models
 
 
 class SearchEntry(models.Model):
-    """A searchable asset as the database backend stores it."""
+    """A searchable asset as the database backend stores it.
+
+    ``facet_values`` lists ``"facet:value"`` strings (``tag:pii.email``, ``owner:group:eng``, ``kind:dataset``)
+    used for filters, facet counts and, through ``owner:``, visibility of hidden assets.
+    """
 
     kind = models.CharField(max_length=16)
     object_id = models.UUIDField()
@@ -21,6 +25,8 @@ class SearchEntry(models.Model):
     description = models.TextField(blank=True)
     classification = models.CharField(max_length=16)
     hidden = models.BooleanField(default=False)
+    tags = models.JSONField(default=list)
+    facet_values = models.JSONField(default=list)
     name_text = models.TextField(blank=True)
     columns_text = models.TextField(blank=True)
     body_text = models.TextField(blank=True)
@@ -28,21 +34,15 @@ class SearchEntry(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="search_entry_identity")]
-        indexes = [models.Index(fields=["kind", "platform", "classification"])]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.qualified_name}"
 
 
-class SearchTerm(models.Model):
-    """A facet value of an entry (``tag``, ``owner``, ``kind``...) or a ``reader`` principal of a hidden one."""
+class SearchWord(models.Model):
+    """A word seen in asset or column names: the vocabulary misspelt query words are corrected against."""
 
-    entry = models.ForeignKey(SearchEntry, on_delete=models.CASCADE, related_name="terms")
-    facet = models.CharField(max_length=16)
-    value = models.CharField(max_length=255)
-
-    class Meta:
-        indexes = [models.Index(fields=["facet", "value"]), models.Index(fields=["entry", "facet"])]
+    word = models.CharField(max_length=100, primary_key=True)
 
     def __str__(self) -> str:
-        return f"{self.facet}={self.value}"
+        return self.word

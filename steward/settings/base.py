@@ -91,10 +91,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Typo tolerance of the database search backend: how alike a misspelt word must be (pg_trgm).
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c pg_trgm.word_similarity_threshold=" + env_str(
-        "STEWARD_SEARCH_TYPO_THRESHOLD", "0.5", "PostgreSQL search: word similarity (0..1) a misspelt word needs."
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c pg_trgm.similarity_threshold=" + env_str(
+        "STEWARD_SEARCH_TYPO_THRESHOLD", "0.3", "PostgreSQL search: trigram similarity (0..1) a typo correction needs."
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

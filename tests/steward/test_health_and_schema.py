@@ -18,15 +18,9 @@ def test_readyz_checks_database_broker_and_search(client, settings, redis_url):
 
 
 def test_readyz_reports_a_dead_broker(client, settings):
-    from steward.celery import app
-
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    old = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        res = client.get("/readyz")
-    finally:
-        app.conf.broker_url = old
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    res = client.get("/readyz")
     assert res.status_code == 503
     assert res.json()["checks"]["broker"].startswith("unavailable")
 

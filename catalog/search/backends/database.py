@@ -1,40 +1,31 @@
-"""Search in the system-of-record database: PostgreSQL full text + pg_trgm, or SQLite for embedded use.
+"""Search in the system-of-record database: PostgreSQL full text, or SQLite for the embedded default.
 
-Both dialects share the projection tables (``SearchEntry``, ``SearchTerm``), filters, visibility and
-facet counting; they differ only in how text matches and ranks:
+Both dialects share one projection table (``SearchEntry``), the filters, visibility and facet counting;
+they differ in how text matches and ranks, and in how JSON lists are queried:
 
-- PostgreSQL: a generated, weighted ``tsvector`` (A name, B columns, C description, tags, namespace)
-  with prefix matching on every query word, OR a trigram word-similarity match on the name for typos.
-- SQLite: every query word must occur in a field, scored by where it occurs (3/2/1); when nothing
-  matches, misspelt words are replaced by the closest known name words (difflib) and searched again.
+- PostgreSQL: a generated, weighted ``tsvector`` (A name, B columns, C description, tags, namespace), every
+  query word matched as a prefix; facet values in an indexed ``jsonb`` list (``@>``).
+- SQLite: every query word must occur in a field, scored by where it occurs (3/2/1).
+
+Typo tolerance, both dialects: when a query finds nothing, each word that is not in the vocabulary of
+asset and column names is replaced by its closest known word (pg_trgm similarity on PostgreSQL, difflib
+on SQLite) and the search runs once more.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections import defaultdict
 from collections.abc import Sequence
+from functools import reduce
+from operator import or_
 
 from django.db import connection, transaction
-from django.db.models import (
-    BooleanField,
-    Case,
-    Count,
-    Exists,
-    F,
-    FloatField,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Value,
-    When,
-)
+from django.db.models import BooleanField, Case, F, FloatField, IntegerField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from catalog.models import SearchEntry, SearchTerm
+from catalog.models import SearchEntry, SearchWord
 from catalog.search.backends.base import (
     FACETS,
     MAX_OFFSET,
@@ -51,14 +42,19 @@ from steward.errors import BackendUnavailable
 __all__ = ["DatabaseSearchBackend"]
 
 FACET_LIMIT = 25
+MAX_WORD = 100
 
 
 def _words(*texts: str) -> str:
-    seen: dict[str, None] = {}
-    for text in texts:
-        for token in tokenize(text):
-            seen.setdefault(token, None)
-    return " ".join(seen)
+    return " ".join(dict.fromkeys(token for text in texts for token in tokenize(text)))
+
+
+def _facet_values(doc: SearchDocument) -> list[str]:
+    values = [f"kind:{doc.kind}", f"classification:{doc.classification}"]
+    if doc.platform:
+        values.append(f"platform:{doc.platform}")
+    values += [f"tag:{t}" for t in doc.tags] + [f"owner:{o}" for o in doc.owners]
+    return values
 
 
 class DatabaseSearchBackend:
@@ -76,64 +72,42 @@ class DatabaseSearchBackend:
         if not docs:
             return
         now = timezone.now()
-        entries = [
-            SearchEntry(
-                kind=d.kind,
-                object_id=d.id,
-                name=d.name[:512],
-                qualified_name=d.qualified_name[:800],
-                namespace=d.namespace,
-                platform=d.platform,
-                description=d.description,
-                classification=d.classification,
-                hidden=d.hidden,
-                name_text=_words(d.name, d.qualified_name),
-                columns_text=_words(*d.columns),
-                body_text=_words(d.description, " ".join(d.tags), d.namespace),
-                updated_at=d.updated_at or now,
-            )
-            for d in docs
-        ]
+        entries = []
+        vocabulary: set[str] = set()
+        for d in docs:
+            name_text = _words(d.name, d.qualified_name)
+            columns_text = _words(*d.columns)
+            vocabulary.update(w for w in f"{name_text} {columns_text}".split() if len(w) <= MAX_WORD)
+            entries.append(SearchEntry(
+                kind=d.kind, object_id=d.id, name=d.name[:512], qualified_name=d.qualified_name[:800],
+                namespace=d.namespace, platform=d.platform, description=d.description,
+                classification=d.classification, hidden=d.hidden, tags=d.tags, facet_values=_facet_values(d),
+                name_text=name_text, columns_text=columns_text,
+                body_text=_words(d.description, " ".join(d.tags), d.namespace), updated_at=d.updated_at or now,
+            ))
         with transaction.atomic():
             SearchEntry.objects.bulk_create(
                 entries,
                 update_conflicts=True,
                 unique_fields=["kind", "object_id"],
                 update_fields=[
-                    "name", "qualified_name", "namespace", "platform", "description", "classification",
-                    "hidden", "name_text", "columns_text", "body_text", "updated_at",
+                    "name", "qualified_name", "namespace", "platform", "description", "classification", "hidden",
+                    "tags", "facet_values", "name_text", "columns_text", "body_text", "updated_at",
                 ],
                 batch_size=1000,
             )
-            by_kind: dict[str, list] = defaultdict(list)
-            for d in docs:
-                by_kind[d.kind].append(d.id)
-            entry_ids: dict[tuple[str, str], int] = {}
-            for kind, ids in by_kind.items():
-                for pk, object_id in SearchEntry.objects.filter(kind=kind, object_id__in=ids).values_list(
-                    "pk", "object_id"
-                ):
-                    entry_ids[(kind, str(object_id))] = pk
-            SearchTerm.objects.filter(entry_id__in=entry_ids.values()).delete()
-            terms = []
-            for d in docs:
-                entry_id = entry_ids[(d.kind, str(d.id))]
-                values = [("kind", d.kind), ("classification", d.classification)]
-                if d.platform:
-                    values.append(("platform", d.platform))
-                values += [("tag", t) for t in d.tags] + [("owner", o) for o in d.owners]
-                terms += [SearchTerm(entry_id=entry_id, facet=f, value=v[:255]) for f, v in values]
-            SearchTerm.objects.bulk_create(terms, batch_size=5000)
+            SearchWord.objects.bulk_create([SearchWord(word=w) for w in sorted(vocabulary)], ignore_conflicts=True,
+                                           batch_size=2000)
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:
         SearchEntry.objects.filter(kind=kind, object_id__in=list(ids)).delete()
 
     def clear(self) -> None:
-        SearchTerm.objects.all().delete()
         SearchEntry.objects.all().delete()
+        SearchWord.objects.all().delete()
 
     def setup(self) -> None:
-        """Nothing to do: the migrations create the tables, the tsvector column and the indexes."""
+        """Nothing to do: migrations create the tables, the tsvector column and the indexes."""
 
     def check(self) -> None:
         try:
@@ -142,42 +116,43 @@ class DatabaseSearchBackend:
             raise BackendUnavailable(f"search tables unavailable: {exc}") from exc
 
     # --- reads ------------------------------------------------------------------------------------
-    def _visible(self, qs: QuerySet, viewer: Viewer) -> QuerySet:
-        if viewer.sees_all:
-            return qs
-        owned = SearchTerm.objects.filter(entry=OuterRef("pk"), facet="owner", value__in=list(viewer.principals))
-        return qs.filter(Q(hidden=False) | Exists(owned))
+    def _has_any(self, facet: str, values: Sequence[str]) -> Q:
+        """Entries whose ``facet`` takes any of ``values``."""
+        if self.is_postgres:
+            return reduce(or_, (Q(facet_values__contains=[f"{facet}:{v}"]) for v in values))
+        # SQLite: the JSON text holds each value as a quoted string.
+        return reduce(or_, (Q(facet_values__icontains=f'"{facet}:{v}"') for v in values))
 
     def _filtered(self, query: SearchQuery, viewer: Viewer) -> QuerySet:
-        qs = self._visible(SearchEntry.objects.all(), viewer)
+        qs = SearchEntry.objects.all()
+        if not viewer.sees_all:
+            qs = qs.filter(Q(hidden=False) | self._has_any("owner", sorted(viewer.principals))) if viewer.principals \
+                else qs.filter(hidden=False)
         if query.kinds:
             qs = qs.filter(kind__in=query.kinds)
         if query.platforms:
             qs = qs.filter(platform__in=query.platforms)
         if query.classifications:
             qs = qs.filter(classification__in=query.classifications)
-        for facet, values in (("tag", query.tags), ("owner", query.owners)):
-            if values:
-                qs = qs.filter(Exists(SearchTerm.objects.filter(entry=OuterRef("pk"), facet=facet, value__in=values)))
+        if query.tags:
+            qs = qs.filter(self._has_any("tag", query.tags))
+        if query.owners:
+            qs = qs.filter(self._has_any("owner", query.owners))
         return qs
 
-    def _match_postgres(self, qs: QuerySet, words: list[str], raw: str) -> QuerySet:
-        tsquery = " & ".join(f"{w}:*" for w in words)
-        phrase = " ".join(words)
-        match = RawSQL(
-            "(search_vector @@ to_tsquery('simple', %s) OR %s <%% name_text)",
-            [tsquery, phrase],
-            output_field=BooleanField(),
-        )
-        score = RawSQL(
-            "ts_rank(search_vector, to_tsquery('simple', %s), 1) + word_similarity(%s, name_text)"
-            " + CASE WHEN lower(name) = %s OR lower(qualified_name) = %s THEN 1.0 ELSE 0.0 END",
-            [tsquery, phrase, raw.lower(), raw.lower()],
-            output_field=FloatField(),
-        )
-        return qs.alias(_m=match).filter(_m=True).annotate(score=score)
-
-    def _match_sqlite(self, qs: QuerySet, words: list[str]) -> QuerySet:
+    def _match(self, qs: QuerySet, words: list[str], raw: str) -> QuerySet:
+        if not words:
+            return qs.annotate(score=Value(0.0, output_field=FloatField()))
+        if self.is_postgres:
+            tsquery = " & ".join(f"{w}:*" for w in words)
+            exact = raw.strip().lower()
+            return qs.alias(
+                _m=RawSQL("search_vector @@ to_tsquery('simple', %s)", [tsquery], output_field=BooleanField())
+            ).filter(_m=True).annotate(score=RawSQL(
+                "ts_rank(search_vector, to_tsquery('simple', %s), 1)"
+                " + CASE WHEN lower(name) = %s OR lower(qualified_name) = %s THEN 1.0 ELSE 0.0 END",
+                [tsquery, exact, exact], output_field=FloatField(),
+            ))
         score = Value(0, output_field=IntegerField())
         for w in words:
             qs = qs.filter(Q(name_text__contains=w) | Q(columns_text__contains=w) | Q(body_text__contains=w))
@@ -189,86 +164,86 @@ class DatabaseSearchBackend:
             )
         return qs.annotate(score=score)
 
-    def _corrected(self, words: list[str]) -> list[str] | None:
-        vocabulary: set[str] = set()
-        for text in SearchEntry.objects.values_list("name_text", flat=True).iterator(chunk_size=2000):
-            vocabulary.update(text.split())
+    def _correct(self, words: list[str]) -> list[str] | None:
+        """Replace words missing from the vocabulary by the closest known word; ``None`` if nothing changes."""
+        known = set(SearchWord.objects.filter(word__in=words).values_list("word", flat=True))
         fixed = []
         for w in words:
-            if w in vocabulary:
+            if w in known or len(w) < 3:
                 fixed.append(w)
                 continue
-            close = difflib.get_close_matches(w, vocabulary, n=1, cutoff=0.75)
-            if not close:
-                return None
-            fixed.append(close[0])
+            if self.is_postgres:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT word FROM catalog_searchword WHERE word %% %s "
+                        "ORDER BY similarity(word, %s) DESC, word LIMIT 1", [w, w],
+                    )
+                    row = cursor.fetchone()
+                close = [row[0]] if row else []
+            else:
+                vocabulary = SearchWord.objects.values_list("word", flat=True).iterator(chunk_size=5000)
+                close = difflib.get_close_matches(w, list(vocabulary), n=1, cutoff=0.7)
+            fixed.append(close[0] if close else w)
         return fixed if fixed != words else None
 
-    def _matched(self, query: SearchQuery, viewer: Viewer) -> QuerySet:
-        qs = self._filtered(query, viewer)
-        words = tokenize(query.q)
-        if not words:
-            return qs.annotate(score=Value(0.0, output_field=FloatField()))
-        if self.is_postgres:
-            return self._match_postgres(qs, words, query.q.strip())
-        matched = self._match_sqlite(qs, words)
-        if not matched.exists():
-            fixed = self._corrected(words)
-            if fixed:
-                return self._match_sqlite(qs, fixed)
-        return matched
-
     def search(self, query: SearchQuery, viewer: Viewer) -> SearchResults:
-        matched = self._matched(query, viewer)
+        filtered = self._filtered(query, viewer)
+        words = tokenize(query.q)
         offset = min(max(query.offset, 0), MAX_OFFSET)
-        page = list(
-            matched.order_by(F("score").desc(), "qualified_name", "pk").values(
-                "pk", "kind", "object_id", "name", "qualified_name", "namespace", "platform", "description",
-                "classification", "score",
-            )[offset : offset + query.limit]
-        )
-        tags: dict[int, list[str]] = defaultdict(list)
-        for entry_id, value in SearchTerm.objects.filter(
-            entry_id__in=[row["pk"] for row in page], facet="tag"
-        ).values_list("entry_id", "value"):
-            tags[entry_id].append(value)
+        matched = self._match(filtered, words, query.q)
+        page = self._page(matched, offset, query.limit)
+        if not page and words and offset == 0:
+            corrected = self._correct(words)
+            if corrected:
+                matched = self._match(filtered, corrected, " ".join(corrected))
+                page = self._page(matched, offset, query.limit)
+        facets = self._facets(matched)
+        total = sum(n for _, n in facets.pop("_kind_all"))
         hits = [
             SearchHit(
-                kind=row["kind"],
-                id=row["object_id"],
-                name=row["name"],
-                qualified_name=row["qualified_name"],
-                namespace=row["namespace"],
-                platform=row["platform"],
-                description=row["description"],
-                classification=row["classification"],
-                tags=sorted(tags[row["pk"]]),
-                score=float(row["score"] or 0.0),
+                kind=row["kind"], id=row["object_id"], name=row["name"], qualified_name=row["qualified_name"],
+                namespace=row["namespace"], platform=row["platform"], description=row["description"],
+                classification=row["classification"], tags=sorted(row["tags"]), score=float(row["score"] or 0.0),
             )
             for row in page
         ]
-        total = matched.count() if len(page) == query.limit or offset else len(page)
-        return SearchResults(total=total, hits=hits, facets=self._facets(matched))
+        return SearchResults(total=total, hits=hits, facets=facets)
+
+    def _page(self, matched: QuerySet, offset: int, limit: int) -> list[dict]:
+        return list(
+            matched.order_by(F("score").desc(), "qualified_name", "pk").values(
+                "kind", "object_id", "name", "qualified_name", "namespace", "platform", "description",
+                "classification", "tags", "score",
+            )[offset : offset + limit]
+        )
 
     def _facets(self, matched: QuerySet) -> dict[str, list[tuple[str, int]]]:
-        counts = (
-            SearchTerm.objects.filter(entry__in=matched.values("pk"), facet__in=FACETS)
-            .values("facet", "value")
-            .annotate(n=Count("id"))
-            .order_by("facet", "-n", "value")
-        )
+        """Counts of every facet value over all matches, in one pass over the matched rows."""
+        sub_sql, params = matched.values("facet_values").query.sql_with_params()
+        if self.is_postgres:
+            sql = (f"SELECT v, COUNT(*) FROM ({sub_sql}) m, jsonb_array_elements_text(m.facet_values) v "
+                   "GROUP BY v ORDER BY 2 DESC, 1")
+        else:
+            sql = (f"SELECT j.value, COUNT(*) FROM ({sub_sql}) m, json_each(m.facet_values) j "
+                   "GROUP BY j.value ORDER BY 2 DESC, 1")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
         facets: dict[str, list[tuple[str, int]]] = {name: [] for name in FACETS}
-        for row in counts:
-            bucket = facets[row["facet"]]
-            if len(bucket) < FACET_LIMIT:
-                bucket.append((row["value"], row["n"]))
+        facets["_kind_all"] = []
+        for value, count in rows:
+            facet, _, rest = value.partition(":")
+            if facet == "kind":
+                facets["_kind_all"].append((rest, count))
+            if facet in facets and len(facets[facet]) < FACET_LIMIT:
+                facets[facet].append((rest, count))
         return facets
 
     def suggest(self, prefix: str, viewer: Viewer, limit: int = 10) -> list[Suggestion]:
         words = tokenize(prefix)
         if not words:
             return []
-        qs = self._visible(SearchEntry.objects.all(), viewer)
+        qs = self._filtered(SearchQuery(), viewer)
         if self.is_postgres:
             tsquery = " & ".join(f"{w}:*A" for w in words)
             qs = qs.alias(_m=RawSQL("search_vector @@ to_tsquery('simple', %s)", [tsquery],

@@ -1,0 +1,139 @@
+"""Shared benchmark harness: a throw-away PostgreSQL database, a gunicorn server, a Celery worker, timing."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PG_ADMIN_URL = os.environ.get("STEWARD_BENCH_PG", "postgres://steward:steward@127.0.0.1:54320/steward")
+REDIS_URL = os.environ.get("STEWARD_BENCH_REDIS", "redis://127.0.0.1:56379/3")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fresh_database(name: str) -> str:
+    """Drop and create database ``name`` on the test server; returns its URL."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" OWNER steward')
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def bench_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "CELERY_TASK_ALWAYS_EAGER")}
+    env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=REDIS_URL, STEWARD_LOG_LEVEL="WARNING",
+               DJANGO_SETTINGS_MODULE="steward.settings.base", **extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
+                         text=True)
+    return out.stdout
+
+
+@contextmanager
+def processes(env: dict[str, str], *, web_workers: int = 3, celery: bool = True) -> Iterator[str]:
+    """Run gunicorn (and a Celery worker) against ``env``; yields the base URL; stops both by pid."""
+    port = free_port()
+    logs = RESULTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "steward.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(web_workers),
+         "--timeout", "300", "--max-requests", "0", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=(logs / "gunicorn.log").open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )]
+    if celery:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "steward", "worker", "--pool=solo", "--loglevel=WARNING"],
+            cwd=ROOT, env=env, stdout=(logs / "celery.log").open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.3)
+        else:
+            raise RuntimeError("gunicorn did not start; see bench/results/logs/gunicorn.log")
+        yield base
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))], 2)
+
+    return {"p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99), "mean_ms": round(statistics.fmean(ordered), 2)}
+
+
+def load(call: Callable[[requests.Session, int], None], *, requests_total: int, concurrency: int,
+         headers: dict[str, str]) -> dict[str, float]:
+    """Run ``call(session, i)`` ``requests_total`` times over ``concurrency`` keep-alive sessions."""
+    latencies: list[float] = []
+    per_worker = requests_total // concurrency
+
+    def worker(offset: int) -> list[float]:
+        session = requests.Session()
+        session.headers.update(headers)
+        out = []
+        for i in range(per_worker):
+            t0 = time.perf_counter()
+            call(session, offset * per_worker + i)
+            out.append((time.perf_counter() - t0) * 1000)
+        return out
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for chunk in pool.map(worker, range(concurrency)):
+            latencies.extend(chunk)
+    wall = time.perf_counter() - started
+    return {**percentiles(latencies), "requests": len(latencies), "qps": round(len(latencies) / wall, 1)}
+
+
+def save(name: str, result: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = {
+        "benchmark": name,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **result,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
