@@ -42,14 +42,20 @@ def fresh_database(name: str) -> str:
 
 def bench_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "CELERY_TASK_ALWAYS_EAGER")}
-    env.update(DATABASE_URL=database_url, CELERY_BROKER_URL=REDIS_URL, STEWARD_LOG_LEVEL="WARNING",
-               DJANGO_SETTINGS_MODULE="steward.settings.base", **extra)
+    env.update(
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL=REDIS_URL,
+        STEWARD_LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="steward.settings.base",
+        **extra,
+    )
     return env
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
     return out.stdout
 
 
@@ -59,18 +65,42 @@ def processes(env: dict[str, str], *, web_workers: int = 3, celery: bool = True)
     port = free_port()
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "steward.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(web_workers),
-         "--timeout", "300", "--max-requests", "0", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=(logs / "gunicorn.log").open("w"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )]
-    if celery:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "steward", "worker", "--pool=solo", "--loglevel=WARNING"],
-            cwd=ROOT, env=env, stdout=(logs / "celery.log").open("w"), stderr=subprocess.STDOUT,
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "steward.wsgi",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                str(web_workers),
+                "--timeout",
+                "300",
+                "--max-requests",
+                "0",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=(logs / "gunicorn.log").open("w"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        ))
+        )
+    ]
+    if celery:
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "steward", "worker", "--pool=solo", "--loglevel=WARNING"],
+                cwd=ROOT,
+                env=env,
+                stdout=(logs / "celery.log").open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -102,8 +132,9 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     return {"p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99), "mean_ms": round(statistics.fmean(ordered), 2)}
 
 
-def load(call: Callable[[requests.Session, int], None], *, requests_total: int, concurrency: int,
-         headers: dict[str, str]) -> dict[str, float]:
+def load(
+    call: Callable[[requests.Session, int], None], *, requests_total: int, concurrency: int, headers: dict[str, str]
+) -> dict[str, float]:
     """Run ``call(session, i)`` ``requests_total`` times over ``concurrency`` keep-alive sessions."""
     latencies: list[float] = []
     per_worker = requests_total // concurrency

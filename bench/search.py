@@ -23,23 +23,111 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._harness import bench_env, fresh_database, load, manage, processes, save  # noqa: E402
 
-DOMAINS = ["sales", "crm", "finance", "hr", "web", "logistics", "marketing", "risk", "support", "billing",
-           "inventory", "payments", "fraud", "growth", "product", "legal"]
-ENTITIES = ["orders", "customers", "invoices", "refunds", "contacts", "accounts", "leads", "ledger", "budgets",
-            "employees", "salaries", "sessions", "clicks", "shipments", "stock", "carriers", "campaigns",
-            "tickets", "subscriptions", "transactions", "cards", "devices", "events", "products", "prices"]
-COLUMNS = ["id", "customer_id", "order_id", "email", "phone", "full_name", "address", "amount", "currency",
-           "created_at", "updated_at", "status", "country", "region", "channel", "sku", "quantity", "score",
-           "session_id", "url", "device_id", "card_number", "merchant", "category", "segment", "balance"]
-PLATFORMS = ["postgres://warehouse.internal:5432", "s3://datalake", "kafka://events.internal:9092",
-             "bigquery", "snowflake://acme"]
-TAGS = [("pii.email", "C3"), ("pii.phone", "C3"), ("pii.name", "C3"), ("finance", "C2"), ("customer", ""),
-        ("gold", ""), ("derived", ""), ("secret.hr", "C4")]
+DOMAINS = [
+    "sales",
+    "crm",
+    "finance",
+    "hr",
+    "web",
+    "logistics",
+    "marketing",
+    "risk",
+    "support",
+    "billing",
+    "inventory",
+    "payments",
+    "fraud",
+    "growth",
+    "product",
+    "legal",
+]
+ENTITIES = [
+    "orders",
+    "customers",
+    "invoices",
+    "refunds",
+    "contacts",
+    "accounts",
+    "leads",
+    "ledger",
+    "budgets",
+    "employees",
+    "salaries",
+    "sessions",
+    "clicks",
+    "shipments",
+    "stock",
+    "carriers",
+    "campaigns",
+    "tickets",
+    "subscriptions",
+    "transactions",
+    "cards",
+    "devices",
+    "events",
+    "products",
+    "prices",
+]
+COLUMNS = [
+    "id",
+    "customer_id",
+    "order_id",
+    "email",
+    "phone",
+    "full_name",
+    "address",
+    "amount",
+    "currency",
+    "created_at",
+    "updated_at",
+    "status",
+    "country",
+    "region",
+    "channel",
+    "sku",
+    "quantity",
+    "score",
+    "session_id",
+    "url",
+    "device_id",
+    "card_number",
+    "merchant",
+    "category",
+    "segment",
+    "balance",
+]
+PLATFORMS = [
+    "postgres://warehouse.internal:5432",
+    "s3://datalake",
+    "kafka://events.internal:9092",
+    "bigquery",
+    "snowflake://acme",
+]
+TAGS = [
+    ("pii.email", "C3"),
+    ("pii.phone", "C3"),
+    ("pii.name", "C3"),
+    ("finance", "C2"),
+    ("customer", ""),
+    ("gold", ""),
+    ("derived", ""),
+    ("secret.hr", "C4"),
+]
 QUERIES = [
-    {"q": "orders"}, {"q": "customer email"}, {"q": "custmer"}, {"q": "ord"}, {"q": "salaries"},
-    {"q": "transactions", "platform": "s3"}, {"q": "sales orders daily"}, {"q": "", "tag": "pii.email"},
-    {"q": "invoices", "classification": "C3"}, {"q": "card_number"}, {"q": "shipments carriers"},
-    {"q": "", "platform": "kafka"}, {"q": "fraud", "kind": "dataset"}, {"q": "payments refunds"},
+    {"q": "orders"},
+    {"q": "customer email"},
+    {"q": "custmer"},
+    {"q": "ord"},
+    {"q": "salaries"},
+    {"q": "transactions", "platform": "s3"},
+    {"q": "sales orders daily"},
+    {"q": "", "tag": "pii.email"},
+    {"q": "invoices", "classification": "C3"},
+    {"q": "card_number"},
+    {"q": "shipments carriers"},
+    {"q": "", "platform": "kafka"},
+    {"q": "fraud", "kind": "dataset"},
+    {"q": "payments refunds"},
 ]
 SUGGEST = ["ord", "cust", "sal", "inv", "tra", "shi"]
 
@@ -51,17 +139,21 @@ def generate(start: int, count: int, rng: random.Random) -> list[dict]:
         entity = rng.choice(ENTITIES)
         ns = rng.choice(PLATFORMS)
         cols = rng.sample(COLUMNS, rng.randint(5, 12))
-        fields = [{"name": c, "type": "text", "tags": (["pii.email"] if c == "email" and rng.random() < 0.5
-                                                      else [])} for c in cols]
+        fields = [
+            {"name": c, "type": "text", "tags": (["pii.email"] if c == "email" and rng.random() < 0.5 else [])}
+            for c in cols
+        ]
         tags = [t for t, _ in rng.sample(TAGS, rng.randint(0, 2))]
-        items.append({
-            "namespace": ns,
-            "name": f"{domain}.{entity}_{rng.choice(['daily', 'raw', 'clean', 'agg', 'v2', 'history'])}_{i}",
-            "description": f"{entity.capitalize()} for the {domain} team, {rng.choice(['daily', 'hourly'])} load.",
-            "fields": fields,
-            "tags": tags,
-            "owners": ["bench"],
-        })
+        items.append(
+            {
+                "namespace": ns,
+                "name": f"{domain}.{entity}_{rng.choice(['daily', 'raw', 'clean', 'agg', 'v2', 'history'])}_{i}",
+                "description": f"{entity.capitalize()} for the {domain} team, {rng.choice(['daily', 'hourly'])} load.",
+                "fields": fields,
+                "tags": tags,
+                "owners": ["bench"],
+            }
+        )
     return items
 
 
@@ -78,14 +170,23 @@ def main() -> None:
     env = bench_env(url)
     print("[bench] migrating a fresh database", flush=True)
     manage(env, "migrate", "-v0")
-    token = manage(env, "shell", "-c", (
-        "from django.contrib.auth.models import User, Group;"
-        "from governance.services.tokens import token_create;"
-        "from catalog.services import tag_create;"
-        "u=User.objects.create_user('bench');u.groups.add(Group.objects.get(name='admin'));"
-        f"[tag_create(actor=u, key=k, implied_level=l) for k, l in {TAGS!r}];"
-        "print(token_create(actor=u, user=u, name='bench')[1])"
-    )).strip().splitlines()[-1]
+    token = (
+        manage(
+            env,
+            "shell",
+            "-c",
+            (
+                "from django.contrib.auth.models import User, Group;"
+                "from governance.services.tokens import token_create;"
+                "from catalog.services import tag_create;"
+                "u=User.objects.create_user('bench');u.groups.add(Group.objects.get(name='admin'));"
+                f"[tag_create(actor=u, key=k, implied_level=l) for k, l in {TAGS!r}];"
+                "print(token_create(actor=u, user=u, name='bench')[1])"
+            ),
+        )
+        .strip()
+        .splitlines()[-1]
+    )
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(7)
     result: dict = {"sizes": {}}
@@ -96,16 +197,18 @@ def main() -> None:
             t0 = time.perf_counter()
             for start in range(loaded, size, args.batch):
                 items = generate(start, min(args.batch, size - start), rng)
-                res = requests.post(f"{base}/api/v1/datasets/bulk", json={"datasets": items}, headers=headers,
-                                    timeout=600)
+                res = requests.post(
+                    f"{base}/api/v1/datasets/bulk", json={"datasets": items}, headers=headers, timeout=600
+                )
                 res.raise_for_status()
                 print(f"[bench] loaded {start + len(items):,}/{size:,}", flush=True)
             load_s = time.perf_counter() - t0
             loaded = size
             t1 = time.perf_counter()
             while True:
-                total = requests.get(f"{base}/api/v1/search", params={"limit": 1}, headers=headers,
-                                     timeout=60).json()["total"]
+                total = requests.get(f"{base}/api/v1/search", params={"limit": 1}, headers=headers, timeout=60).json()[
+                    "total"
+                ]
                 if total >= size:
                     break
                 time.sleep(0.5)
@@ -118,13 +221,13 @@ def main() -> None:
                 r.raise_for_status()
 
             def suggest_call(session: requests.Session, i: int) -> None:
-                r = session.get(f"{base}/api/v1/search/suggest", params={"q": SUGGEST[i % len(SUGGEST)]},
-                                timeout=60)
+                r = session.get(f"{base}/api/v1/search/suggest", params={"q": SUGGEST[i % len(SUGGEST)]}, timeout=60)
                 r.raise_for_status()
 
             search = load(search_call, requests_total=args.requests, concurrency=args.concurrency, headers=headers)
-            suggest = load(suggest_call, requests_total=args.requests // 2, concurrency=args.concurrency,
-                           headers=headers)
+            suggest = load(
+                suggest_call, requests_total=args.requests // 2, concurrency=args.concurrency, headers=headers
+            )
             entry = {
                 "bulk_upsert_datasets_per_s": round(to_load / load_s, 1),
                 "bulk_batch": args.batch,
@@ -142,11 +245,18 @@ def main() -> None:
                 lat.sort()
                 entry["per_query_p95_ms"][json.dumps(q)] = round(lat[18], 1)
             result["sizes"][str(size)] = entry
-            print(f"[bench] {size:,} datasets: bulk {entry['bulk_upsert_datasets_per_s']:,}/s, "
-                  f"search p50 {search['p50_ms']} p95 {search['p95_ms']} p99 {search['p99_ms']} ms, "
-                  f"{search['qps']} q/s; suggest p95 {suggest['p95_ms']} ms", flush=True)
-    result["settings"] = {"requests": args.requests, "concurrency": args.concurrency, "server": "gunicorn -w 3",
-                          "database": "PostgreSQL (scripts/services/postgres.sh)"}
+            print(
+                f"[bench] {size:,} datasets: bulk {entry['bulk_upsert_datasets_per_s']:,}/s, "
+                f"search p50 {search['p50_ms']} p95 {search['p95_ms']} p99 {search['p99_ms']} ms, "
+                f"{search['qps']} q/s; suggest p95 {suggest['p95_ms']} ms",
+                flush=True,
+            )
+    result["settings"] = {
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "server": "gunicorn -w 3",
+        "database": "PostgreSQL (scripts/services/postgres.sh)",
+    }
     path = save("search", result)
     print(f"[bench] saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     if os.environ.get("STEWARD_BENCH_KEEP_DB") != "1":

@@ -27,8 +27,12 @@ class Level:
 @cache
 def _table() -> tuple[tuple[Level, ...], dict[str, Level]]:
     items = tuple(
-        Level(code=item["code"], name=item.get("name", item["code"]), rank=rank,
-              hides_metadata=bool(item.get("hides_metadata", False)))
+        Level(
+            code=item["code"],
+            name=item.get("name", item["code"]),
+            rank=rank,
+            hides_metadata=bool(item.get("hides_metadata", False)),
+        )
         for rank, item in enumerate(settings.STEWARD_CLASSIFICATION_LEVELS)
     )
     if not items:
@@ -56,7 +60,9 @@ def validate_code(code: str, field: str) -> str:
     """Return ``code`` if it names a level, else raise a 400 naming ``field`` and the valid codes."""
     if code not in _table()[1]:
         valid = ", ".join(lvl.code for lvl in levels())
-        raise ValidationFailed.one(field, f"Unknown classification level {code!r}; use one of {valid}.", "unknown_level")
+        raise ValidationFailed.one(
+            field, f"Unknown classification level {code!r}; use one of {valid}.", "unknown_level"
+        )
     return code
 
 

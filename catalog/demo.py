@@ -50,15 +50,30 @@ TAGS = [
 
 # Column name -> tags it carries in the demo.
 COLUMN_TAGS = {
-    "email": ["pii.email"], "phone": ["pii.phone"], "full_name": ["pii.name"], "address": ["pii.address"],
-    "national_id": ["pii.national_id"], "diagnosis_code": ["health"], "card_number": ["transactions.raw"],
+    "email": ["pii.email"],
+    "phone": ["pii.phone"],
+    "full_name": ["pii.name"],
+    "address": ["pii.address"],
+    "national_id": ["pii.national_id"],
+    "diagnosis_code": ["health"],
+    "card_number": ["transactions.raw"],
 }
 
 DOMAINS: dict[str, dict[str, Any]] = {
     "sales": {
         "entities": ["orders", "order_items", "customers", "invoices", "refunds", "quotes", "discounts", "payments"],
-        "columns": ["order_id", "customer_id", "email", "amount", "currency", "created_at", "status", "channel",
-                    "card_number", "region"],
+        "columns": [
+            "order_id",
+            "customer_id",
+            "email",
+            "amount",
+            "currency",
+            "created_at",
+            "status",
+            "channel",
+            "card_number",
+            "region",
+        ],
         "owners": ["group:sales-eng", "olive"],
         "tags": ["customer"],
     },
@@ -100,8 +115,15 @@ PLATFORMS = [
     ("kafka://events.internal:9092", lambda d, e, v: f"{d}.{e}{v}.v1", "topic"),
 ]
 
-TYPES = {"id": "bigint", "at": "timestamp", "date": "date", "amount": "numeric(12,2)", "salary": "numeric(12,2)",
-         "quantity": "integer", "score": "double precision"}
+TYPES = {
+    "id": "bigint",
+    "at": "timestamp",
+    "date": "date",
+    "amount": "numeric(12,2)",
+    "salary": "numeric(12,2)",
+    "quantity": "integer",
+    "score": "double precision",
+}
 
 
 def _column_type(name: str) -> str:
@@ -116,8 +138,8 @@ def _users() -> dict[str, User]:
     for username, (roles, groups, full_name) in DEMO_USERS.items():
         first, _, last = full_name.partition(" ")
         user, created = User.objects.get_or_create(
-            username=username, defaults={"email": f"{username}@steward.example", "first_name": first,
-                                         "last_name": last},
+            username=username,
+            defaults={"email": f"{username}@steward.example", "first_name": first, "last_name": last},
         )
         if created:
             user.set_password(DEMO_PASSWORD)
@@ -142,22 +164,30 @@ def _dataset_items(rng: random.Random) -> list[dict[str, Any]]:
                     columns = [f"{entity.rstrip('s')}_id", *rng.sample(spec["columns"], n_cols)]
                     fields = []
                     for col in dict.fromkeys(columns):
-                        fields.append({"name": col, "type": _column_type(col), "tags": COLUMN_TAGS.get(col, []),
-                                       "description": col.replace("_", " ").capitalize() + "."})
+                        fields.append(
+                            {
+                                "name": col,
+                                "type": _column_type(col),
+                                "tags": COLUMN_TAGS.get(col, []),
+                                "description": col.replace("_", " ").capitalize() + ".",
+                            }
+                        )
                     tags = list(spec["tags"])
                     if variant in ("_daily",):
                         tags.append("derived")
                     if rng.random() < 0.15:
                         tags.append("gold")
-                    items.append({
-                        "namespace": namespace,
-                        "name": naming(domain, entity, variant),
-                        "description": f"{entity.replace('_', ' ').capitalize()} from the {domain} domain"
-                                       f" ({kind}{', ' + variant.strip('_') if variant else ''}).",
-                        "fields": fields,
-                        "owners": spec["owners"],
-                        "tags": tags,
-                    })
+                    items.append(
+                        {
+                            "namespace": namespace,
+                            "name": naming(domain, entity, variant),
+                            "description": f"{entity.replace('_', ' ').capitalize()} from the {domain} domain"
+                            f" ({kind}{', ' + variant.strip('_') if variant else ''}).",
+                            "fields": fields,
+                            "owners": spec["owners"],
+                            "tags": tags,
+                        }
+                    )
     return items
 
 
@@ -173,19 +203,25 @@ def _models(users: dict[str, User]) -> int:
     for name, description, tags, framework, n_versions in MODELS:
         model = MLModel.objects.filter(name=name).first()
         if model is None:
-            model = services.model_create(actor=users["dana"], name=name, description=description, tags=tags,
-                                          owners=["dana", "group:sales-eng"])
+            model = services.model_create(
+                actor=users["dana"], name=name, description=description, tags=tags, owners=["dana", "group:sales-eng"]
+            )
             created += 1
         for v in range(1, n_versions + 1):
             if ModelVersion.objects.filter(model=model, version=str(v)).exists():
                 continue
             digest = hashlib.sha256(f"{name}:{v}".encode()).hexdigest()
             services.model_version_create(
-                actor=users["dana"], model=model, version=str(v),
-                artifact_uri=f"s3://models/{name}/{v}/model.bin", artifact_digest=f"sha256:{digest}",
+                actor=users["dana"],
+                model=model,
+                version=str(v),
+                artifact_uri=f"s3://models/{name}/{v}/model.bin",
+                artifact_digest=f"sha256:{digest}",
                 image_digest=f"sha256:{hashlib.sha256(f'img:{name}:{v}'.encode()).hexdigest()}",
-                code_commit=digest[:12], framework=framework,
-                parameters={"seed": v, "max_depth": 4 + v}, metrics={"auc": round(0.7 + 0.04 * v, 3)},
+                code_commit=digest[:12],
+                framework=framework,
+                parameters={"seed": v, "max_depth": 4 + v},
+                metrics={"auc": round(0.7 + 0.04 * v, 3)},
                 stage="production" if v == n_versions else "archived",
             )
     return created

@@ -72,7 +72,8 @@ def dataset_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySe
 def dataset_get(*, user: Any, pk: UUID | str, with_fields: bool = True) -> Dataset:
     """The dataset if it exists and the user may see it; otherwise ``NotFound`` (never a hint it exists)."""
     qs = _datasets(viewer_for(user)).prefetch_related(
-        "owner_users", "owner_groups",
+        "owner_users",
+        "owner_groups",
         Prefetch("tag_assignments", queryset=TagAssignment.objects.select_related("tag", "field")),
     )
     if with_fields:

@@ -108,8 +108,15 @@ def validate_namespace(value: Any, path: str, problems: ProblemCollector) -> str
     return value
 
 
-def _string(data: dict, key: str, path: str, problems: ProblemCollector, *, required: bool = False,
-            max_length: int = MAX_DESCRIPTION) -> str | None:
+def _string(
+    data: dict,
+    key: str,
+    path: str,
+    problems: ProblemCollector,
+    *,
+    required: bool = False,
+    max_length: int = MAX_DESCRIPTION,
+) -> str | None:
     value = data.get(key)
     if value is None:
         if required:
@@ -221,8 +228,9 @@ def _parse_fields(value: Any, path: str, problems: ProblemCollector) -> list[Fie
         if fname is None:
             continue
         if fname in seen:
-            problems.add(f"{item_path}.name", f"Duplicate field name {fname!r} (also at index {seen[fname]}).",
-                         "duplicate")
+            problems.add(
+                f"{item_path}.name", f"Duplicate field name {fname!r} (also at index {seen[fname]}).", "duplicate"
+            )
             continue
         seen[fname] = index
         out.append(

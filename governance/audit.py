@@ -17,11 +17,27 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.models import AuditEvent, AuditHead
+from steward.bulk import insert_rows
 from steward.middleware import current_request_id
 
 __all__ = ["AuditEntry", "record", "record_many", "verify"]
 
 GENESIS = "0" * 64
+AUDIT_COLUMNS = [
+    "at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "request_id",
+    "before",
+    "after",
+    "reason",
+    "prev_hash",
+    "hash",
+]
 
 
 @dataclass
@@ -88,14 +104,23 @@ def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | Non
         event.hash = _digest(prev, event)
         prev = event.hash
         events.append(event)
-    AuditEvent.objects.bulk_create(events, batch_size=2000)
+    insert_rows(AuditEvent, AUDIT_COLUMNS, ([getattr(e, c) for c in AUDIT_COLUMNS] for e in events))
     head.last_hash = prev
     head.save(update_fields=["last_hash"])
     return events
 
 
-def record(*, actor: Any, action: str, target: Any = None, target_type: str = "", before: Any = None,
-           after: Any = None, reason: str = "", at: datetime | None = None) -> AuditEvent:
+def record(
+    *,
+    actor: Any,
+    action: str,
+    target: Any = None,
+    target_type: str = "",
+    before: Any = None,
+    after: Any = None,
+    reason: str = "",
+    at: datetime | None = None,
+) -> AuditEvent:
     """Append one event describing ``action`` on ``target`` by ``actor``."""
     entry = AuditEntry(
         action=action,

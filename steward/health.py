@@ -28,8 +28,9 @@ def _check_broker() -> None:
     from kombu import Connection
 
     # A fresh connection (not the pool) so a broker that went away is noticed now.
-    with Connection(settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
-                    connect_timeout=2) as conn:
+    with Connection(
+        settings.CELERY_BROKER_URL, transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS, connect_timeout=2
+    ) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 

@@ -81,8 +81,9 @@ def spec(data: dict[str, Any], path: str = "") -> Any:
 @pytest.fixture
 def tags(data_steward) -> dict[str, Any]:
     return {
-        "pii.email": services.tag_create(actor=data_steward, key="pii.email", implied_level="C3",
-                                         description="An e-mail address"),
+        "pii.email": services.tag_create(
+            actor=data_steward, key="pii.email", implied_level="C3", description="An e-mail address"
+        ),
         "secret.source": services.tag_create(actor=data_steward, key="secret.source", implied_level="C4"),
         "finance": services.tag_create(actor=data_steward, key="finance"),
     }
@@ -94,7 +95,8 @@ def make_dataset(data_steward, tags, django_capture_on_commit_callbacks) -> Call
 
     def make(name: str, namespace: str = "postgres://warehouse:5432", actor: User | None = None, **extra: Any):
         with django_capture_on_commit_callbacks(execute=True):
-            return services.dataset_create(actor=actor or data_steward,
-                                           spec=spec({"namespace": namespace, "name": name, **extra}))
+            return services.dataset_create(
+                actor=actor or data_steward, spec=spec({"namespace": namespace, "name": name, **extra})
+            )
 
     return make

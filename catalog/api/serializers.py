@@ -63,8 +63,18 @@ class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = [
-            "id", "namespace", "name", "platform", "description", "classification", "effective_classification",
-            "owners", "tags", "properties", "created_at", "updated_at",
+            "id",
+            "namespace",
+            "name",
+            "platform",
+            "description",
+            "classification",
+            "effective_classification",
+            "owners",
+            "tags",
+            "properties",
+            "created_at",
+            "updated_at",
         ]
 
     @extend_schema_field(OwnerSerializer(many=True))
@@ -107,8 +117,9 @@ class DatasetInput(StrictSerializer):
     classification = serializers.CharField(required=False, allow_blank=True, max_length=16)
     properties = serializers.DictField(required=False)
     fields = FieldInput(many=True, required=False)
-    owners = serializers.ListField(child=serializers.CharField(), required=False,
-                                   help_text='"alice" or "group:data-eng"')
+    owners = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text='"alice" or "group:data-eng"'
+    )
     tags = serializers.ListField(child=serializers.CharField(), required=False)
 
 
@@ -139,8 +150,19 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "model", "version", "description", "artifact_uri", "artifact_digest", "image_digest",
-            "code_commit", "framework", "parameters", "metrics", "stage", "created_at",
+            "id",
+            "model",
+            "version",
+            "description",
+            "artifact_uri",
+            "artifact_digest",
+            "image_digest",
+            "code_commit",
+            "framework",
+            "parameters",
+            "metrics",
+            "stage",
+            "created_at",
         ]
 
 
@@ -150,8 +172,17 @@ class MLModelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MLModel
-        fields = ["id", "name", "description", "classification", "effective_classification", "tags", "owners",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "classification",
+            "effective_classification",
+            "tags",
+            "owners",
+            "created_at",
+            "updated_at",
+        ]
 
     @extend_schema_field(OwnerSerializer(many=True))
     def get_owners(self, obj: MLModel) -> list[dict[str, str]]:
@@ -176,10 +207,10 @@ class MLModelUpdateInput(StrictSerializer):
 class ModelVersionInput(StrictSerializer):
     version = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,63}$", max_length=64)
     artifact_uri = serializers.CharField(max_length=1024)
-    artifact_digest = serializers.RegexField(r"^(sha256:[0-9a-f]{64}|)$", required=False, allow_blank=True,
-                                             max_length=100)
-    image_digest = serializers.RegexField(r"^(sha256:[0-9a-f]{64}|)$", required=False, allow_blank=True,
-                                          max_length=100)
+    artifact_digest = serializers.RegexField(
+        r"^(sha256:[0-9a-f]{64}|)$", required=False, allow_blank=True, max_length=100
+    )
+    image_digest = serializers.RegexField(r"^(sha256:[0-9a-f]{64}|)$", required=False, allow_blank=True, max_length=100)
     code_commit = serializers.RegexField(r"^([0-9a-f]{7,64}|)$", required=False, allow_blank=True, max_length=64)
     framework = serializers.CharField(max_length=64, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)

@@ -45,8 +45,10 @@ def _body_dict(request: Request) -> dict[str, Any]:
 
 
 DATASET_FILTERS = [
-    OpenApiParameter("namespace", str), OpenApiParameter("platform", str),
-    OpenApiParameter("classification", str), OpenApiParameter("tag", str),
+    OpenApiParameter("namespace", str),
+    OpenApiParameter("platform", str),
+    OpenApiParameter("classification", str),
+    OpenApiParameter("tag", str),
 ]
 
 
@@ -130,26 +132,32 @@ class DatasetViewSet(viewsets.GenericViewSet):
         specs = [parse_dataset(item, f"datasets[{i}]", problems) for i, item in enumerate(items)]
         problems.raise_if_any()
         result = services.dataset_bulk_upsert(actor=request.user, specs=specs)  # type: ignore[arg-type]
-        return Response({
-            "created": len(result.created), "updated": len(result.updated), "unchanged": len(result.unchanged),
-            "ids": result.ids,
-        })
+        return Response(
+            {
+                "created": len(result.created),
+                "updated": len(result.updated),
+                "unchanged": len(result.unchanged),
+                "ids": result.ids,
+            }
+        )
 
     @extend_schema(request=s.TagAssignInput, responses={201: s.DatasetDetailSerializer})
     @action(detail=True, methods=["post"], url_path="tags")
     def tags(self, request: Request, pk: str) -> Response:
         """Tag the dataset, or one of its fields with ``field``."""
         data = _parse(s.TagAssignInput, request.data)
-        services.dataset_tag_add(actor=request.user, dataset=self._get(pk), key=data["key"],
-                                 field_name=data.get("field") or None)
+        services.dataset_tag_add(
+            actor=request.user, dataset=self._get(pk), key=data["key"], field_name=data.get("field") or None
+        )
         return Response(s.DatasetDetailSerializer(self._get(pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[OpenApiParameter("field", str)], responses={204: None})
     @action(detail=True, methods=["delete"], url_path=r"tags/(?P<key>[^/]+)")
     def untag(self, request: Request, pk: str, key: str) -> Response:
         """Remove a direct tag from the dataset, or from ``?field=``."""
-        services.dataset_tag_remove(actor=request.user, dataset=self._get(pk), key=key,
-                                    field_name=request.query_params.get("field") or None)
+        services.dataset_tag_remove(
+            actor=request.user, dataset=self._get(pk), key=key, field_name=request.query_params.get("field") or None
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=s.ClassifyInput, responses=s.DatasetDetailSerializer)
@@ -157,8 +165,12 @@ class DatasetViewSet(viewsets.GenericViewSet):
     def classification(self, request: Request, pk: str) -> Response:
         """Set (or clear with ``null``) the direct classification of the dataset or one of its fields."""
         data = _parse(s.ClassifyInput, request.data)
-        services.dataset_classify(actor=request.user, dataset=self._get(pk), level=data.get("level") or None,
-                                  field_name=data.get("field") or None)
+        services.dataset_classify(
+            actor=request.user,
+            dataset=self._get(pk),
+            level=data.get("level") or None,
+            field_name=data.get("field") or None,
+        )
         return Response(s.DatasetDetailSerializer(self._get(pk)).data)
 
 
@@ -220,8 +232,10 @@ class MLModelViewSet(viewsets.GenericViewSet):
     @extend_schema(request=s.MLModelInput, responses={201: s.MLModelSerializer})
     def create(self, request: Request) -> Response:
         model = services.model_create(actor=request.user, **_parse(s.MLModelInput, request.data))
-        return Response(s.MLModelSerializer(selectors.model_get(user=request.user, pk=model.pk)).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            s.MLModelSerializer(selectors.model_get(user=request.user, pk=model.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(request=s.MLModelUpdateInput, responses=s.MLModelSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
@@ -257,8 +271,9 @@ class ModelVersionViewSet(viewsets.GenericViewSet):
     @extend_schema(request=s.ModelVersionUpdateInput, responses=s.ModelVersionSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         mv = selectors.model_version_get(user=request.user, pk=pk)
-        mv = services.model_version_update(actor=request.user, version=mv,
-                                           **_parse(s.ModelVersionUpdateInput, request.data))
+        mv = services.model_version_update(
+            actor=request.user, version=mv, **_parse(s.ModelVersionUpdateInput, request.data)
+        )
         return Response(s.ModelVersionSerializer(mv).data)
 
 
@@ -267,10 +282,12 @@ class ClassificationLevelsView(APIView):
 
     @extend_schema(responses=s.ClassificationLevelSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return Response([
-            {"code": lv.code, "name": lv.name, "rank": lv.rank, "hides_metadata": lv.hides_metadata}
-            for lv in levels()
-        ])
+        return Response(
+            [
+                {"code": lv.code, "name": lv.name, "rank": lv.rank, "hides_metadata": lv.hides_metadata}
+                for lv in levels()
+            ]
+        )
 
 
 def _search_query(request: Request) -> SearchQuery:
@@ -299,21 +316,28 @@ class SearchView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("q", str), OpenApiParameter("kind", str, many=True),
-            OpenApiParameter("platform", str, many=True), OpenApiParameter("tag", str, many=True),
+            OpenApiParameter("q", str),
+            OpenApiParameter("kind", str, many=True),
+            OpenApiParameter("platform", str, many=True),
+            OpenApiParameter("tag", str, many=True),
             OpenApiParameter("classification", str, many=True),
             OpenApiParameter("owner", str, many=True, description="user:alice or group:data-eng"),
-            OpenApiParameter("limit", int), OpenApiParameter("offset", int),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
         ],
         responses=s.SearchResultsSerializer,
     )
     def get(self, request: Request) -> Response:
         results = get_backend().search(_search_query(request), viewer_for(request.user))
-        return Response({
-            "total": results.total,
-            "results": s.SearchHitSerializer(results.hits, many=True).data,
-            "facets": {name: [{"value": v, "count": n} for v, n in values] for name, values in results.facets.items()},
-        })
+        return Response(
+            {
+                "total": results.total,
+                "results": s.SearchHitSerializer(results.hits, many=True).data,
+                "facets": {
+                    name: [{"value": v, "count": n} for v, n in values] for name, values in results.facets.items()
+                },
+            }
+        )
 
 
 class SuggestView(APIView):

@@ -41,7 +41,9 @@ def index_later(kind: str, ids: Iterable[UUID | str]) -> None:
             except Exception:  # the broker is down: the change is committed, the index catches up on reindex
                 logger.exception(
                     "Could not queue search indexing of %d %s(s); run `manage.py search_reindex` once the "
-                    "broker is back.", len(chunk), kind,
+                    "broker is back.",
+                    len(chunk),
+                    kind,
                 )
                 return
 

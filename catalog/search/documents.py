@@ -41,15 +41,17 @@ class SearchDocument:
 
 
 def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
-    rows = list(Dataset.objects.filter(pk__in=ids).only(
-        "id", "namespace", "name", "platform", "description", "effective_classification", "updated_at"
-    ))
+    rows = list(
+        Dataset.objects.filter(pk__in=ids).only(
+            "id", "namespace", "name", "platform", "description", "effective_classification", "updated_at"
+        )
+    )
     if not rows:
         return []
     pks = [r.pk for r in rows]
     columns: dict[UUID, list[str]] = defaultdict(list)
-    for ds_id, fname in SchemaField.objects.filter(dataset_id__in=pks).order_by("ordinal").values_list(
-        "dataset_id", "name"
+    for ds_id, fname in (
+        SchemaField.objects.filter(dataset_id__in=pks).order_by("ordinal").values_list("dataset_id", "name")
     ):
         columns[ds_id].append(fname)
     tags: dict[UUID, set[str]] = defaultdict(set)
@@ -84,8 +86,7 @@ def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
 
 
 def _model_documents(ids: list[str]) -> list[SearchDocument]:
-    rows = list(MLModel.objects.filter(pk__in=ids).prefetch_related("tags", "owner_users", "owner_groups",
-                                                                        "versions"))
+    rows = list(MLModel.objects.filter(pk__in=ids).prefetch_related("tags", "owner_users", "owner_groups", "versions"))
     hidden = hidden_codes()
     docs = []
     for m in rows:
@@ -103,8 +104,10 @@ def _model_documents(ids: list[str]) -> list[SearchDocument]:
                 hidden=m.effective_classification in hidden,
                 columns=[],
                 tags=sorted(t.key for t in m.tags.all()),
-                owners=sorted([f"user:{u.username}" for u in m.owner_users.all()]
-                              + [f"group:{g.name}" for g in m.owner_groups.all()]),
+                owners=sorted(
+                    [f"user:{u.username}" for u in m.owner_users.all()]
+                    + [f"group:{g.name}" for g in m.owner_groups.all()]
+                ),
                 updated_at=m.updated_at,
             )
         )

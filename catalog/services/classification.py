@@ -35,22 +35,28 @@ def dataset_recompute_effective(ids: Iterable[UUID]) -> list[UUID]:
 
 def _recompute_batch(ids: list[UUID]) -> list[UUID]:
     levels: dict[UUID, set[str]] = defaultdict(set)
-    for ds_id, implied in TagAssignment.objects.filter(dataset_id__in=ids).exclude(tag__implied_level="").values_list(
-        "dataset_id", "tag__implied_level"
+    for ds_id, implied in (
+        TagAssignment.objects.filter(dataset_id__in=ids)
+        .exclude(tag__implied_level="")
+        .values_list("dataset_id", "tag__implied_level")
     ):
         levels[ds_id].add(implied)
-    for ds_id, code in SchemaField.objects.filter(dataset_id__in=ids).exclude(classification="").values_list(
-        "dataset_id", "classification"
+    for ds_id, code in (
+        SchemaField.objects.filter(dataset_id__in=ids)
+        .exclude(classification="")
+        .values_list("dataset_id", "classification")
     ):
         levels[ds_id].add(code)
     for source in _EXTRA_LEVEL_SOURCES:
         for ds_id, codes in source(ids).items():
             levels[ds_id].update(codes)
-    to_update = []
-    for ds in Dataset.objects.filter(pk__in=ids).only("id", "classification", "effective_classification"):
-        effective = max_level([ds.classification, *levels.get(ds.pk, ())])
-        if effective != ds.effective_classification:
-            ds.effective_classification = effective
-            to_update.append(ds)
-    Dataset.objects.bulk_update(to_update, ["effective_classification"], batch_size=1000)
-    return [ds.pk for ds in to_update]
+    by_level: dict[str, list[UUID]] = defaultdict(list)
+    for pk, direct, current in Dataset.objects.filter(pk__in=ids).values_list(
+        "pk", "classification", "effective_classification"
+    ):
+        effective = max_level([direct, *levels.get(pk, ())])
+        if effective != current:
+            by_level[effective].append(pk)
+    for code, pks in by_level.items():
+        Dataset.objects.filter(pk__in=pks).update(effective_classification=code)
+    return [pk for pks in by_level.values() for pk in pks]

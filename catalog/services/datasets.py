@@ -17,13 +17,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog import permissions
-from catalog.classification import lowest, validate_code
+from catalog.classification import max_level, validate_code
 from catalog.models import Dataset, SchemaField, Tag, TagAssignment
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
 from catalog.validation import DatasetSpec, ProblemCollector, parse_owner, platform_of
 from governance import audit
 from governance.audit import AuditEntry
+from steward.bulk import insert_rows
 from steward.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
 
 __all__ = [
@@ -80,8 +81,9 @@ def _resolve_refs(specs: list[DatasetSpec], problems: ProblemCollector) -> _Refs
         for index, f in enumerate(spec.fields or ()):
             for key in f.tags:
                 if key not in tags:
-                    problems.add(f"{spec.path}.fields[{index}].tags".lstrip("."), f"Unknown tag {key!r}.",
-                                 "unknown_tag")
+                    problems.add(
+                        f"{spec.path}.fields[{index}].tags".lstrip("."), f"Unknown tag {key!r}.", "unknown_tag"
+                    )
             if f.classification:
                 _check_level(f.classification, f"{spec.path}.fields[{index}].classification".lstrip("."), problems)
         if spec.classification:
@@ -118,8 +120,11 @@ def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     seen: dict[tuple[str, str], str] = {}
     for spec in specs:
         if spec.identity in seen:
-            problems.add(f"{spec.path}.name".lstrip("."), f"Duplicate of {seen[spec.identity] or 'another item'} "
-                         f"({spec.namespace}/{spec.name}).", "duplicate")
+            problems.add(
+                f"{spec.path}.name".lstrip("."),
+                f"Duplicate of {seen[spec.identity] or 'another item'} ({spec.namespace}/{spec.name}).",
+                "duplicate",
+            )
         seen.setdefault(spec.identity, spec.path)
     refs = _resolve_refs(specs, problems)
     problems.raise_if_any()
@@ -152,7 +157,7 @@ def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
                 platform=platform_of(spec.namespace),
                 description=spec.description or "",
                 classification=spec.classification or "",
-                effective_classification=lowest().code,
+                effective_classification=_new_dataset_level(spec, refs),
                 properties=spec.properties or {},
                 created_at=now,
                 updated_at=now,
@@ -172,28 +177,35 @@ def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
                 changed_rows.append(ds)
         rows.append(ds)
 
-    Dataset.objects.bulk_create([ds for ds in changed_rows if ds.pk in created_ids], batch_size=1000)
+    insert_rows(
+        Dataset,
+        DATASET_COLUMNS,
+        ([getattr(ds, c) for c in DATASET_COLUMNS] for ds in changed_rows if ds.pk in created_ids),
+    )
     Dataset.objects.bulk_update(
         [ds for ds in changed_rows if ds.pk not in created_ids],
         ["description", "classification", "properties", "updated_at"],
         batch_size=500,
     )
     touched: set[UUID] = {ds.pk for ds in changed_rows}
-    touched |= _write_fields(specs, rows)
-    touched |= _write_tags(actor, specs, rows, refs)
+    touched |= _write_fields(specs, rows, created_ids)
+    touched |= _write_tags(actor, specs, rows, refs, created_ids, now)
     touched |= _write_owners(specs, rows, refs, actor, created_ids)
-    dataset_recompute_effective([ds.pk for ds in rows if ds.pk in touched])
+    # New datasets got their level above; existing ones may have gained or lost tags and fields.
+    dataset_recompute_effective([ds.pk for ds in rows if ds.pk in touched and ds.pk not in created_ids])
 
     for spec, ds in zip(specs, rows, strict=True):
         result.ids.append(ds.pk)
         if ds.pk in created_ids:
             result.created.append(ds.pk)
-            entries.append(AuditEntry("catalog.dataset.create", "catalog.dataset", str(ds.pk), str(ds),
-                                      after=_audit_view(spec)))
+            entries.append(
+                AuditEntry("catalog.dataset.create", "catalog.dataset", str(ds.pk), str(ds), after=_audit_view(spec))
+            )
         elif ds.pk in touched:
             result.updated.append(ds.pk)
-            entries.append(AuditEntry("catalog.dataset.update", "catalog.dataset", str(ds.pk), str(ds),
-                                      after=_audit_view(spec)))
+            entries.append(
+                AuditEntry("catalog.dataset.update", "catalog.dataset", str(ds.pk), str(ds), after=_audit_view(spec))
+            )
         else:
             result.unchanged.append(ds.pk)
     if touched:
@@ -201,6 +213,31 @@ def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     audit.record_many(actor=actor, entries=entries, at=now)
     index_later("dataset", [ds.pk for ds in rows if ds.pk in touched])
     return result
+
+
+DATASET_COLUMNS = [
+    "id",
+    "namespace",
+    "name",
+    "platform",
+    "description",
+    "classification",
+    "effective_classification",
+    "properties",
+    "created_at",
+    "updated_at",
+]
+FIELD_COLUMNS = ["dataset", "name", "type", "ordinal", "description", "classification"]
+
+
+def _new_dataset_level(spec: DatasetSpec, refs: _Refs) -> str:
+    """The effective level of a dataset about to be created: its direct levels and its tags' implied levels."""
+    codes = [spec.classification]
+    codes += [refs.tags[key].implied_level for key in spec.tags or ()]
+    for f in spec.fields or ():
+        codes.append(f.classification)
+        codes += [refs.tags[key].implied_level for key in f.tags]
+    return max_level(codes)
 
 
 def _audit_view(spec: DatasetSpec) -> dict[str, Any]:
@@ -214,11 +251,23 @@ def _audit_view(spec: DatasetSpec) -> dict[str, Any]:
     return view
 
 
-def _write_fields(specs: list[DatasetSpec], rows: list[Dataset]) -> set[UUID]:
+def _write_fields(specs: list[DatasetSpec], rows: list[Dataset], created: set[UUID]) -> set[UUID]:
     """Make each dataset's fields exactly those of its spec (when the spec lists fields)."""
     wanted = {ds.pk: spec.fields for spec, ds in zip(specs, rows, strict=True) if spec.fields is not None}
     if not wanted:
         return set()
+    insert_rows(
+        SchemaField,
+        FIELD_COLUMNS,
+        (
+            (ds_id, f.name, f.type, ordinal, f.description, f.classification)
+            for ds_id, fields in wanted.items()
+            if ds_id in created
+            for ordinal, f in enumerate(fields)
+        ),
+    )
+    touched = {ds_id for ds_id in wanted if ds_id in created}
+    wanted = {ds_id: fields for ds_id, fields in wanted.items() if ds_id not in created}
     current: dict[UUID, dict[str, tuple]] = defaultdict(dict)
     ids = list(wanted)
     for start in range(0, len(ids), _CHUNK):
@@ -228,7 +277,6 @@ def _write_fields(specs: list[DatasetSpec], rows: list[Dataset]) -> set[UUID]:
             current[row[1]][row[2]] = row
     to_delete: list[int] = []
     to_write: list[SchemaField] = []
-    touched: set[UUID] = set()
     for ds_id, fields in wanted.items():
         have = current.get(ds_id, {})
         names = {f.name for f in fields}
@@ -239,8 +287,16 @@ def _write_fields(specs: list[DatasetSpec], rows: list[Dataset]) -> set[UUID]:
         for ordinal, f in enumerate(fields):
             row = have.get(f.name)
             if row is None or row[3:] != (f.type, ordinal, f.description, f.classification):
-                to_write.append(SchemaField(dataset_id=ds_id, name=f.name, type=f.type, ordinal=ordinal,
-                                            description=f.description, classification=f.classification))
+                to_write.append(
+                    SchemaField(
+                        dataset_id=ds_id,
+                        name=f.name,
+                        type=f.type,
+                        ordinal=ordinal,
+                        description=f.description,
+                        classification=f.classification,
+                    )
+                )
                 touched.add(ds_id)
     for start in range(0, len(to_delete), _CHUNK):
         SchemaField.objects.filter(pk__in=to_delete[start : start + _CHUNK]).delete()
@@ -254,7 +310,9 @@ def _write_fields(specs: list[DatasetSpec], rows: list[Dataset]) -> set[UUID]:
     return touched
 
 
-def _write_tags(actor: Any, specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs) -> set[UUID]:
+def _write_tags(
+    actor: Any, specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, created: set[UUID], now: Any
+) -> set[UUID]:
     """Make direct tag assignments match the specs: dataset tags when given, field tags when fields given."""
     ds_level = {ds.pk: set(spec.tags) for spec, ds in zip(specs, rows, strict=True) if spec.tags is not None}
     field_level = {
@@ -275,7 +333,8 @@ def _write_tags(actor: Any, specs: list[DatasetSpec], rows: list[Dataset], refs:
                 "id", "dataset_id", "name"
             ):
                 field_ids[(ds_id, name)] = fid
-        for pk, ds_id, fname, key in TagAssignment.objects.filter(dataset_id__in=chunk).values_list(
+        existing_chunk = [i for i in chunk if i not in created]
+        for pk, ds_id, fname, key in TagAssignment.objects.filter(dataset_id__in=existing_chunk).values_list(
             "id", "dataset_id", "field__name", "tag__key"
         ):
             if fname is None:
@@ -283,9 +342,9 @@ def _write_tags(actor: Any, specs: list[DatasetSpec], rows: list[Dataset], refs:
             else:
                 have_field[ds_id][(fname, key)] = pk
     to_delete: list[int] = []
-    to_add: list[TagAssignment] = []
+    to_add: list[tuple] = []
     touched: set[UUID] = set()
-    user = actor if getattr(actor, "pk", None) else None
+    user_id = getattr(actor, "pk", None)
     for ds_id, keys in ds_level.items():
         have = have_ds.get(ds_id, {})
         for key, pk in have.items():
@@ -293,7 +352,7 @@ def _write_tags(actor: Any, specs: list[DatasetSpec], rows: list[Dataset], refs:
                 to_delete.append(pk)
                 touched.add(ds_id)
         for key in keys - set(have):
-            to_add.append(TagAssignment(dataset_id=ds_id, tag=refs.tags[key], created_by=user))
+            to_add.append((refs.tags[key].pk, ds_id, None, now, user_id))
             touched.add(ds_id)
     for ds_id, pairs in field_level.items():
         have = have_field.get(ds_id, {})
@@ -302,17 +361,17 @@ def _write_tags(actor: Any, specs: list[DatasetSpec], rows: list[Dataset], refs:
                 to_delete.append(pk)
                 touched.add(ds_id)
         for fname, key in pairs - set(have):
-            to_add.append(TagAssignment(dataset_id=ds_id, field_id=field_ids[(ds_id, fname)], tag=refs.tags[key],
-                                        created_by=user))
+            to_add.append((refs.tags[key].pk, ds_id, field_ids[(ds_id, fname)], now, user_id))
             touched.add(ds_id)
     for start in range(0, len(to_delete), _CHUNK):
         TagAssignment.objects.filter(pk__in=to_delete[start : start + _CHUNK]).delete()
-    TagAssignment.objects.bulk_create(to_add, batch_size=2000)
+    insert_rows(TagAssignment, ["tag", "dataset", "field", "created_at", "created_by"], to_add)
     return touched
 
 
-def _write_owners(specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, actor: Any,
-                  created: set[UUID]) -> set[UUID]:
+def _write_owners(
+    specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, actor: Any, created: set[UUID]
+) -> set[UUID]:
     """Make owners match the specs; a new dataset with no owners named is owned by its creator."""
     wanted: dict[UUID, set[tuple[str, str]]] = {}
     for spec, ds in zip(specs, rows, strict=True):
@@ -327,6 +386,7 @@ def _write_owners(specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, ac
     through_g = Dataset.owner_groups.through
     ids = list(wanted)
     have: dict[UUID, set[tuple[str, str]]] = defaultdict(set)
+    ids = [i for i in ids if i not in created]
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         for ds_id, name in through_u.objects.filter(dataset_id__in=chunk).values_list("dataset_id", "user__username"):
@@ -337,27 +397,34 @@ def _write_owners(specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, ac
     if not touched:
         return set()
     changed = list(touched)
-    for start in range(0, len(changed), _CHUNK):
-        chunk = changed[start : start + _CHUNK]
+    stale = [i for i in changed if i not in created]
+    for start in range(0, len(stale), _CHUNK):
+        chunk = stale[start : start + _CHUNK]
         through_u.objects.filter(dataset_id__in=chunk).delete()
         through_g.objects.filter(dataset_id__in=chunk).delete()
-    through_u.objects.bulk_create(
-        [through_u(dataset_id=ds_id, user_id=refs.users[n].pk) for ds_id in changed for k, n in wanted[ds_id]
-         if k == "user"], batch_size=2000)
-    through_g.objects.bulk_create(
-        [through_g(dataset_id=ds_id, group_id=refs.groups[n].pk) for ds_id in changed for k, n in wanted[ds_id]
-         if k == "group"], batch_size=2000)
+    insert_rows(
+        through_u,
+        ["dataset", "user"],
+        [(ds_id, refs.users[n].pk) for ds_id in changed for k, n in wanted[ds_id] if k == "user"],
+    )
+    insert_rows(
+        through_g,
+        ["dataset", "group"],
+        [(ds_id, refs.groups[n].pk) for ds_id in changed for k, n in wanted[ds_id] if k == "group"],
+    )
     return touched
 
 
 # --- public services --------------------------------------------------------------------------------
 
+
 @transaction.atomic
 def dataset_bulk_upsert(*, actor: Any, specs: list[DatasetSpec]) -> UpsertResult:
     """Create or update up to ``MAX_BULK`` datasets atomically; one bad item rejects the whole batch."""
     if len(specs) > MAX_BULK:
-        raise ValidationFailed.one("datasets", f"Too many datasets in one call: {len(specs)}, at most {MAX_BULK}.",
-                                   "max_length")
+        raise ValidationFailed.one(
+            "datasets", f"Too many datasets in one call: {len(specs)}, at most {MAX_BULK}.", "max_length"
+        )
     return _apply(actor=actor, specs=specs, mode="upsert")
 
 
@@ -372,8 +439,9 @@ def dataset_create(*, actor: Any, spec: DatasetSpec) -> Dataset:
 def dataset_update(*, actor: Any, dataset: Dataset, spec: DatasetSpec) -> Dataset:
     """Change a dataset. ``None`` parts of ``spec`` stay as they are; identity cannot change."""
     if (spec.namespace and spec.namespace != dataset.namespace) or (spec.name and spec.name != dataset.name):
-        raise ValidationFailed.one("name", "A dataset's namespace and name are its identity and cannot change.",
-                                   "immutable")
+        raise ValidationFailed.one(
+            "name", "A dataset's namespace and name are its identity and cannot change.", "immutable"
+        )
     spec.namespace, spec.name = dataset.namespace, dataset.name
     if not permissions.can_edit_asset(actor, dataset):
         raise PermissionDenied(f"You may not change {dataset}; ask one of its owners.")
@@ -410,12 +478,15 @@ def dataset_tag_add(*, actor: Any, dataset: Dataset, key: str, field_name: str |
         raise ValidationFailed.one("key", f"Unknown tag {key!r}; create it first.", "unknown_tag")
     target_field = _field(dataset, field_name)
     assignment, created = TagAssignment.objects.get_or_create(
-        dataset=dataset, field=target_field, tag=tag,
+        dataset=dataset,
+        field=target_field,
+        tag=tag,
         defaults={"created_by": actor if getattr(actor, "pk", None) else None},
     )
     if created:
-        audit.record(actor=actor, action="catalog.dataset.tag_add", target=dataset,
-                     after={"tag": key, "field": field_name})
+        audit.record(
+            actor=actor, action="catalog.dataset.tag_add", target=dataset, after={"tag": key, "field": field_name}
+        )
         dataset_recompute_effective([dataset.pk])
         Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
         index_later("dataset", [dataset.pk])
@@ -432,8 +503,9 @@ def dataset_tag_remove(*, actor: Any, dataset: Dataset, key: str, field_name: st
     if not deleted:
         where = f"field {field_name!r} of {dataset}" if field_name else str(dataset)
         raise NotFound(f"{where} has no direct tag {key!r}.")
-    audit.record(actor=actor, action="catalog.dataset.tag_remove", target=dataset,
-                 before={"tag": key, "field": field_name})
+    audit.record(
+        actor=actor, action="catalog.dataset.tag_remove", target=dataset, before={"tag": key, "field": field_name}
+    )
     dataset_recompute_effective([dataset.pk])
     Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
     index_later("dataset", [dataset.pk])
@@ -451,8 +523,13 @@ def dataset_classify(*, actor: Any, dataset: Dataset, level: str | None, field_n
     if before != code:
         target.classification = code
         target.save(update_fields=["classification"])
-        audit.record(actor=actor, action="catalog.dataset.classify", target=dataset,
-                     before={"level": before, "field": field_name}, after={"level": code, "field": field_name})
+        audit.record(
+            actor=actor,
+            action="catalog.dataset.classify",
+            target=dataset,
+            before={"level": before, "field": field_name},
+            after={"level": code, "field": field_name},
+        )
         dataset_recompute_effective([dataset.pk])
         Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
         index_later("dataset", [dataset.pk])

@@ -70,16 +70,27 @@ def _set_owners(model: MLModel, owners: list[str]) -> None:
 
 
 @transaction.atomic
-def model_create(*, actor: Any, name: str, description: str = "", classification: str = "",
-                 tags: list[str] | None = None, owners: list[str] | None = None) -> MLModel:
+def model_create(
+    *,
+    actor: Any,
+    name: str,
+    description: str = "",
+    classification: str = "",
+    tags: list[str] | None = None,
+    owners: list[str] | None = None,
+) -> MLModel:
     """Register a model; its creator owns it unless ``owners`` says otherwise."""
     if classification:
         validate_code(classification, "classification")
     if MLModel.objects.filter(name=name).exists():
         raise Conflict(f"A model named {name!r} already exists.")
     tag_objs = _resolve_tags(tags or [])
-    model = MLModel.objects.create(name=name, description=description, classification=classification,
-                                   effective_classification=max_level([classification]))
+    model = MLModel.objects.create(
+        name=name,
+        description=description,
+        classification=classification,
+        effective_classification=max_level([classification]),
+    )
     model.tags.set(tag_objs)
     _set_owners(model, owners if owners is not None else [actor.username])
     model_recompute_effective([model.pk])
@@ -90,8 +101,15 @@ def model_create(*, actor: Any, name: str, description: str = "", classification
 
 
 @transaction.atomic
-def model_update(*, actor: Any, model: MLModel, description: str | None = None, classification: str | None = None,
-                 tags: list[str] | None = None, owners: list[str] | None = None) -> MLModel:
+def model_update(
+    *,
+    actor: Any,
+    model: MLModel,
+    description: str | None = None,
+    classification: str | None = None,
+    tags: list[str] | None = None,
+    owners: list[str] | None = None,
+) -> MLModel:
     if not permissions.can_edit_asset(actor, model):
         raise PermissionDenied(f"You may not change model {model.name}; ask one of its owners.")
     before = model.snapshot()
@@ -124,8 +142,17 @@ def model_delete(*, actor: Any, model: MLModel) -> None:
     index_later("model", [pk])
 
 
-VERSION_FIELDS = ("description", "artifact_uri", "artifact_digest", "image_digest", "code_commit", "framework",
-                  "parameters", "metrics", "stage")
+VERSION_FIELDS = (
+    "description",
+    "artifact_uri",
+    "artifact_digest",
+    "image_digest",
+    "code_commit",
+    "framework",
+    "parameters",
+    "metrics",
+    "stage",
+)
 
 
 @transaction.atomic
@@ -138,8 +165,13 @@ def model_version_create(*, actor: Any, model: MLModel, version: str, artifact_u
     unknown = set(attrs) - set(VERSION_FIELDS)
     if unknown:
         raise ValidationFailed.one(sorted(unknown)[0], "Unknown field.", "unknown_field")
-    mv = ModelVersion.objects.create(model=model, version=version, artifact_uri=artifact_uri,
-                                     created_by=actor if getattr(actor, "pk", None) else None, **attrs)
+    mv = ModelVersion.objects.create(
+        model=model,
+        version=version,
+        artifact_uri=artifact_uri,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        **attrs,
+    )
     if mv.stage == ModelStage.PRODUCTION:
         _demote_other_production(actor, mv)
     MLModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
@@ -153,9 +185,14 @@ def _demote_other_production(actor: Any, mv: ModelVersion) -> None:
     for other in others:
         other.stage = ModelStage.ARCHIVED
         other.save(update_fields=["stage"])
-        audit.record(actor=actor, action="catalog.model_version.stage", target=other,
-                     before={"stage": ModelStage.PRODUCTION}, after={"stage": ModelStage.ARCHIVED},
-                     reason=f"{mv.version} promoted to production")
+        audit.record(
+            actor=actor,
+            action="catalog.model_version.stage",
+            target=other,
+            before={"stage": ModelStage.PRODUCTION},
+            after={"stage": ModelStage.ARCHIVED},
+            reason=f"{mv.version} promoted to production",
+        )
 
 
 @transaction.atomic
@@ -173,6 +210,7 @@ def model_version_update(*, actor: Any, version: ModelVersion, **changes: Any) -
     version.save()
     if changes.get("stage") == ModelStage.PRODUCTION:
         _demote_other_production(actor, version)
-    audit.record(actor=actor, action="catalog.model_version.update", target=version, before=before,
-                 after=version.snapshot())
+    audit.record(
+        actor=actor, action="catalog.model_version.update", target=version, before=before, after=version.snapshot()
+    )
     return version

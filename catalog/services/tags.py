@@ -24,12 +24,12 @@ def _check_actor(actor: Any) -> None:
 
 
 @transaction.atomic
-def tag_create(*, actor: Any, key: str, description: str = "", implied_level: str = "",
-               propagates: bool = True) -> Tag:
+def tag_create(*, actor: Any, key: str, description: str = "", implied_level: str = "", propagates: bool = True) -> Tag:
     _check_actor(actor)
     if not TAG_KEY_RE.match(key or ""):
         raise ValidationFailed.one(
-            "key", "Use lower-case letters, digits, '.', '_' or '-', starting with a letter or digit (at most 100).",
+            "key",
+            "Use lower-case letters, digits, '.', '_' or '-', starting with a letter or digit (at most 100).",
             "invalid_tag_key",
         )
     if implied_level:
@@ -37,14 +37,24 @@ def tag_create(*, actor: Any, key: str, description: str = "", implied_level: st
     if Tag.objects.filter(key=key).exists():
         raise Conflict(f"Tag {key!r} already exists.")
     tag = Tag.objects.create(key=key, description=description, implied_level=implied_level, propagates=propagates)
-    audit.record(actor=actor, action="catalog.tag.create", target=tag,
-                 after={"key": key, "implied_level": implied_level, "propagates": propagates})
+    audit.record(
+        actor=actor,
+        action="catalog.tag.create",
+        target=tag,
+        after={"key": key, "implied_level": implied_level, "propagates": propagates},
+    )
     return tag
 
 
 @transaction.atomic
-def tag_update(*, actor: Any, tag: Tag, description: str | None = None, implied_level: str | None = None,
-               propagates: bool | None = None) -> Tag:
+def tag_update(
+    *,
+    actor: Any,
+    tag: Tag,
+    description: str | None = None,
+    implied_level: str | None = None,
+    propagates: bool | None = None,
+) -> Tag:
     """Change a tag; a new implied level reclassifies everything that carries the tag."""
     _check_actor(actor)
     before = {"description": tag.description, "implied_level": tag.implied_level, "propagates": tag.propagates}

@@ -19,8 +19,7 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 
 class ApiTokenInput(StrictSerializer):
     name = serializers.CharField(max_length=100)
-    expires_in_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=366,
-                                               default=90)
+    expires_in_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=366, default=90)
 
 
 class MeSerializer(serializers.Serializer):

@@ -22,13 +22,15 @@ class MeView(APIView):
     @extend_schema(responses=s.MeSerializer)
     def get(self, request: Request) -> Response:
         user = request.user
-        return Response({
-            "id": user.pk,
-            "username": user.username,
-            "email": user.email,
-            "roles": sorted(roles_of(user)),
-            "groups": sorted(user.groups.values_list("name", flat=True)),
-        })
+        return Response(
+            {
+                "id": user.pk,
+                "username": user.username,
+                "email": user.email,
+                "roles": sorted(roles_of(user)),
+                "groups": sorted(user.groups.values_list("name", flat=True)),
+            }
+        )
 
 
 class ApiTokenViewSet(viewsets.GenericViewSet):

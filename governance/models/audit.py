@@ -40,3 +40,6 @@ class AuditHead(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return self.last_hash

@@ -37,8 +37,9 @@ def token_create(*, actor, user, name: str, expires_in_days: int | None = 90) ->
         created_at=now,
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
     )
-    audit.record(actor=actor, action="governance.token.create", target=token, after={"name": token.name,
-                                                                                     "prefix": prefix})
+    audit.record(
+        actor=actor, action="governance.token.create", target=token, after={"name": token.name, "prefix": prefix}
+    )
     return token, secret
 
 
@@ -56,11 +57,7 @@ def token_authenticate(secret: str, *, now: datetime | None = None) -> ApiToken 
     if not secret.startswith(TOKEN_PREFIX):
         return None
     now = now or timezone.now()
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=ApiToken.hash_secret(secret))
-        .first()
-    )
+    token = ApiToken.objects.select_related("user").filter(digest=ApiToken.hash_secret(secret)).first()
     if token is None or not token.is_active_at(now) or not token.user.is_active:
         return None
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):

@@ -67,7 +67,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = f"{first.field}: {first.message}" if first.field else first.message
         resp = error_response(status.HTTP_400_BAD_REQUEST, "validation_error", detail, problems)
     elif isinstance(exc, exceptions.ParseError):
-        resp = error_response(400, "parse_error", str(exc.detail), [FieldProblem("body", str(exc.detail), "parse_error")])
+        resp = error_response(
+            400, "parse_error", str(exc.detail), [FieldProblem("body", str(exc.detail), "parse_error")]
+        )
     elif isinstance(exc, exceptions.APIException):
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
         resp = error_response(response.status_code, str(code), str(exc.detail), [])

@@ -6,16 +6,19 @@ the ``database`` search backend, the ``sql`` graph backend and ``local`` workspa
 
 from __future__ import annotations
 
+from pathlib import Path  # noqa: E402
+
 import dj_database_url
 
 from steward.env import BASE_DIR, env_bool, env_int, env_json, env_list, env_str
 
-from pathlib import Path  # noqa: E402
-
-STATE_DIR = Path(env_str(
-    "STEWARD_STATE_DIR", str(BASE_DIR / ".state"),
-    "Where the embedded mode keeps its SQLite file, broker queue and beat schedule.",
-))
+STATE_DIR = Path(
+    env_str(
+        "STEWARD_STATE_DIR",
+        str(BASE_DIR / ".state"),
+        "Where the embedded mode keeps its SQLite file, broker queue and beat schedule.",
+    )
+)
 
 SECRET_KEY = env_str(
     "STEWARD_SECRET_KEY",
@@ -81,9 +84,14 @@ DATABASE_URL = env_str(
     f"sqlite:///{STATE_DIR / 'steward.sqlite3'}",
     "System of record. postgres://user:pass@host:port/db in production; SQLite file by default.",
 )
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int(
-    "STEWARD_DB_CONN_MAX_AGE", 60, "Seconds a database connection is kept open (0 closes after each request)."
-))}
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int(
+            "STEWARD_DB_CONN_MAX_AGE", 60, "Seconds a database connection is kept open (0 closes after each request)."
+        ),
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the Celery worker read while the other writes.
     DATABASES["default"]["OPTIONS"] = {
@@ -157,7 +165,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
 
 # --- Celery -----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str(
-    "CELERY_BROKER_URL", "filesystem://localhost/", "Celery broker: redis://..., amqp://..., or filesystem:// (embedded)."
+    "CELERY_BROKER_URL",
+    "filesystem://localhost/",
+    "Celery broker: redis://..., amqp://..., or filesystem:// (embedded).",
 )
 CELERY_BROKER_DIR = STATE_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
@@ -232,9 +242,11 @@ LOGGING = {
     "loggers": {app: {"level": LOG_LEVEL} for app in ("steward", "catalog", "lineage", "governance", "connectors")},
 }
 
-SPECTACULAR_SETTINGS.update({
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-})
+SPECTACULAR_SETTINGS.update(
+    {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+    }
+)
 INSTALLED_APPS.append("drf_spectacular_sidecar")

@@ -14,14 +14,29 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def corpus(make_dataset, data_steward):
-    make_dataset("sales.public.customers", description="Every customer we have", owners=["stella"],
-                 fields=[{"name": "customer_id"}, {"name": "email", "tags": ["pii.email"]}])
-    make_dataset("sales.public.orders", description="Orders placed by customers", owners=["group:data-steward"],
-                 fields=[{"name": "order_id"}, {"name": "customer_id"}])
-    make_dataset("events.clicks", namespace="kafka://broker:9092", description="Click stream", owners=["group:admin"],
-                 fields=[{"name": "url"}], tags=["finance"])
-    make_dataset("hr.payroll", namespace="s3://hr-bucket", description="Salaries", tags=["secret.source"],
-                 owners=["group:admin"])
+    make_dataset(
+        "sales.public.customers",
+        description="Every customer we have",
+        owners=["stella"],
+        fields=[{"name": "customer_id"}, {"name": "email", "tags": ["pii.email"]}],
+    )
+    make_dataset(
+        "sales.public.orders",
+        description="Orders placed by customers",
+        owners=["group:data-steward"],
+        fields=[{"name": "order_id"}, {"name": "customer_id"}],
+    )
+    make_dataset(
+        "events.clicks",
+        namespace="kafka://broker:9092",
+        description="Click stream",
+        owners=["group:admin"],
+        fields=[{"name": "url"}],
+        tags=["finance"],
+    )
+    make_dataset(
+        "hr.payroll", namespace="s3://hr-bucket", description="Salaries", tags=["secret.source"], owners=["group:admin"]
+    )
 
 
 def _search(user, **kwargs):
@@ -59,8 +74,7 @@ def test_filters_combine(corpus, data_steward):
     assert [h.qualified_name for h in _search(data_steward, platforms=["kafka"]).hits] == ["events.clicks"]
     assert [h.qualified_name for h in _search(data_steward, tags=["pii.email"]).hits] == ["sales.public.customers"]
     assert _search(data_steward, q="customer", platforms=["kafka"]).total == 0
-    assert [h.qualified_name for h in _search(data_steward, owners=["user:stella"]).hits] == [
-        "sales.public.customers"]
+    assert [h.qualified_name for h in _search(data_steward, owners=["user:stella"]).hits] == ["sales.public.customers"]
     assert [h.qualified_name for h in _search(data_steward, classifications=["C4"]).hits] == ["hr.payroll"]
 
 

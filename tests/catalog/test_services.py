@@ -14,8 +14,10 @@ NS = "postgres://warehouse:5432"
 
 
 def test_field_tag_raises_dataset_to_the_tags_implied_level(make_dataset):
-    ds = make_dataset("crm.public.contacts", fields=[{"name": "email", "type": "text", "tags": ["pii.email"]},
-                                                     {"name": "id", "type": "int"}])
+    ds = make_dataset(
+        "crm.public.contacts",
+        fields=[{"name": "email", "type": "text", "tags": ["pii.email"]}, {"name": "id", "type": "int"}],
+    )
     assert ds.effective_classification == "C3"
     assert ds.classification == ""
 
@@ -52,8 +54,13 @@ def test_changing_a_tags_implied_level_reclassifies_its_datasets(make_dataset, d
 
 
 def test_same_upsert_twice_changes_nothing_and_audits_once(data_steward, tags):
-    item = {"namespace": NS, "name": "a.b.c", "fields": [{"name": "x", "type": "int", "tags": ["finance"]}],
-            "tags": ["finance"], "owners": ["stella"]}
+    item = {
+        "namespace": NS,
+        "name": "a.b.c",
+        "fields": [{"name": "x", "type": "int", "tags": ["finance"]}],
+        "tags": ["finance"],
+        "owners": ["stella"],
+    }
     first = services.dataset_bulk_upsert(actor=data_steward, specs=[spec(item)])
     events = AuditEvent.objects.filter(action__startswith="catalog.dataset").count()
     second = services.dataset_bulk_upsert(actor=data_steward, specs=[spec(item)])
@@ -74,8 +81,9 @@ def test_upsert_replaces_schema_fields_exactly(data_steward, tags):
 
 def test_partial_update_keeps_what_it_does_not_mention(make_dataset, data_steward):
     ds = make_dataset("a.b.e", description="orders", fields=[{"name": "x"}], tags=["finance"])
-    services.dataset_update(actor=data_steward, dataset=ds, spec=spec({"namespace": NS, "name": "a.b.e",
-                                                                        "description": "all orders"}))
+    services.dataset_update(
+        actor=data_steward, dataset=ds, spec=spec({"namespace": NS, "name": "a.b.e", "description": "all orders"})
+    )
     ds.refresh_from_db()
     assert ds.description == "all orders"
     assert list(ds.fields.values_list("name", flat=True)) == ["x"]
@@ -99,8 +107,10 @@ def test_bulk_with_one_unknown_tag_writes_nothing_and_names_the_item(data_stewar
 
 
 def test_bulk_duplicate_identity_is_rejected(data_steward):
-    specs = [spec({"namespace": NS, "name": "dup"}, "datasets[0]"), spec({"namespace": NS, "name": "dup"},
-                                                                          "datasets[1]")]
+    specs = [
+        spec({"namespace": NS, "name": "dup"}, "datasets[0]"),
+        spec({"namespace": NS, "name": "dup"}, "datasets[1]"),
+    ]
     with pytest.raises(ValidationFailed) as err:
         services.dataset_bulk_upsert(actor=data_steward, specs=specs)
     assert err.value.problems[0].field == "datasets[1].name"
@@ -121,16 +131,18 @@ def test_data_scientist_cannot_register_datasets(data_scientist):
 def test_data_owner_cannot_change_someone_elses_dataset(make_dataset, data_owner):
     ds = make_dataset("theirs")
     with pytest.raises(PermissionDenied):
-        services.dataset_bulk_upsert(actor=data_owner, specs=[spec({"namespace": NS, "name": "theirs",
-                                                                    "description": "mine now"})])
+        services.dataset_bulk_upsert(
+            actor=data_owner, specs=[spec({"namespace": NS, "name": "theirs", "description": "mine now"})]
+        )
     ds.refresh_from_db()
     assert ds.description == ""
 
 
 def test_group_owner_may_change_the_dataset(make_dataset, data_owner):
     ds = make_dataset("team.table", owners=["group:sales-eng"])
-    services.dataset_update(actor=data_owner, dataset=ds, spec=spec({"namespace": NS, "name": "team.table",
-                                                                      "description": "ours"}))
+    services.dataset_update(
+        actor=data_owner, dataset=ds, spec=spec({"namespace": NS, "name": "team.table", "description": "ours"})
+    )
     ds.refresh_from_db()
     assert ds.description == "ours"
 

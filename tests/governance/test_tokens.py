@@ -41,8 +41,9 @@ def test_revoked_token_stops_working(client_for, data_steward):
 
 
 def test_expired_token_is_refused(client_for, data_steward):
-    created = client_for(data_steward).post("/api/v1/tokens", {"name": "ci", "expires_in_days": 1},
-                                            format="json").json()
+    created = (
+        client_for(data_steward).post("/api/v1/tokens", {"name": "ci", "expires_in_days": 1}, format="json").json()
+    )
     ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert _bearer(created["token"]).get("/api/v1/me").status_code == 401
 

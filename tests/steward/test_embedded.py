@@ -46,38 +46,55 @@ def test_embedded_default_serves_readyz_and_search_with_a_live_worker(tmp_path):
     log = tmp_path / "run.log"
     started = time.monotonic()
     with log.open("w") as out:
-        proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            ["bash", str(ROOT / "scripts" / "run.sh")],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         ready = _wait(lambda: requests.get(f"{base}/readyz", timeout=5), 90, "/readyz", proc, log)
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "search": "ok"}
         first_page_seconds = time.monotonic() - started
-        assert "http://127.0.0.1:%d/" % port in log.read_text()
+        assert f"http://127.0.0.1:{port}/" in log.read_text()
         assert "steward-demo" in log.read_text()
 
         session = requests.Session()
         login = session.get(f"{base}/accounts/login/", timeout=10)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
-        done = session.post(f"{base}/accounts/login/", data={"username": "stella", "password": "steward-demo",
-                                                              "csrfmiddlewaretoken": token},
-                            headers={"Referer": f"{base}/accounts/login/"}, timeout=10)
+        done = session.post(
+            f"{base}/accounts/login/",
+            data={"username": "stella", "password": "steward-demo", "csrfmiddlewaretoken": token},
+            headers={"Referer": f"{base}/accounts/login/"},
+            timeout=10,
+        )
         assert done.status_code == 200 and "stella" in done.text
 
         found = session.get(f"{base}/api/v1/search", params={"q": "orders"}, timeout=10).json()
         assert found["total"] > 0
-        assert dict((f["value"], f["count"]) for f in found["facets"]["platform"]).keys() <= {"postgres", "s3",
-                                                                                           "kafka"}
+        assert dict((f["value"], f["count"]) for f in found["facets"]["platform"]).keys() <= {"postgres", "s3", "kafka"}
 
         # A write is indexed by the real worker (through the filesystem broker), not in-process.
         csrf = session.cookies["csrftoken"]
-        created = session.post(f"{base}/api/v1/datasets", json={"namespace": "s3://datalake",
-                                                                 "name": "curated/zebra/sightings"},
-                               headers={"X-CSRFToken": csrf, "Referer": base}, timeout=10)
+        created = session.post(
+            f"{base}/api/v1/datasets",
+            json={"namespace": "s3://datalake", "name": "curated/zebra/sightings"},
+            headers={"X-CSRFToken": csrf, "Referer": base},
+            timeout=10,
+        )
         assert created.status_code == 201, created.text
-        _wait(lambda: session.get(f"{base}/api/v1/search", params={"q": "zebra"}, timeout=5).json()["total"] == 1,
-              30, "the worker to index the new dataset", proc, log)
+        _wait(
+            lambda: session.get(f"{base}/api/v1/search", params={"q": "zebra"}, timeout=5).json()["total"] == 1,
+            30,
+            "the worker to index the new dataset",
+            proc,
+            log,
+        )
         print(f"embedded: first page after {first_page_seconds:.1f}s")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -30,9 +30,18 @@ def test_openapi_schema_documents_the_api(client_for, data_scientist):
     assert res.status_code == 200
     schema = yaml.safe_load(res.content)
     paths = schema["paths"]
-    for path in ["/api/v1/datasets", "/api/v1/datasets/bulk", "/api/v1/datasets/lookup",
-                 "/api/v1/datasets/{id}/tags", "/api/v1/datasets/{id}/tags/{key}", "/api/v1/search",
-                 "/api/v1/search/suggest", "/api/v1/tags", "/api/v1/models", "/api/v1/tokens"]:
+    for path in [
+        "/api/v1/datasets",
+        "/api/v1/datasets/bulk",
+        "/api/v1/datasets/lookup",
+        "/api/v1/datasets/{id}/tags",
+        "/api/v1/datasets/{id}/tags/{key}",
+        "/api/v1/search",
+        "/api/v1/search/suggest",
+        "/api/v1/tags",
+        "/api/v1/models",
+        "/api/v1/tokens",
+    ]:
         assert any(p.rstrip("/") == path for p in paths), path
     assert "apiToken" in schema["components"]["securitySchemes"]
 

@@ -16,6 +16,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         counts = load_demo_catalog(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
         search_rebuild()
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo data ready: {counts['datasets']} datasets, {counts['models']} models, {counts['users']} users."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready: {counts['datasets']} datasets, {counts['models']} models, {counts['users']} users."
+            )
+        )

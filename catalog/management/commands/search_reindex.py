@@ -21,6 +21,4 @@ class Command(BaseCommand):
         total = Dataset.objects.count() + MLModel.objects.count()
         with tqdm(total=total, unit="asset", disable=options["verbosity"] == 0, file=self.stderr) as bar:
             counts = search_rebuild(progress=lambda kind, n: bar.update(n), clear=not options["keep"])
-        self.stdout.write(self.style.SUCCESS(
-            f"Indexed {counts['dataset']} dataset(s) and {counts['model']} model(s)."
-        ))
+        self.stdout.write(self.style.SUCCESS(f"Indexed {counts['dataset']} dataset(s) and {counts['model']} model(s)."))

@@ -78,26 +78,50 @@ class DatabaseSearchBackend:
             name_text = _words(d.name, d.qualified_name)
             columns_text = _words(*d.columns)
             vocabulary.update(w for w in f"{name_text} {columns_text}".split() if len(w) <= MAX_WORD)
-            entries.append(SearchEntry(
-                kind=d.kind, object_id=d.id, name=d.name[:512], qualified_name=d.qualified_name[:800],
-                namespace=d.namespace, platform=d.platform, description=d.description,
-                classification=d.classification, hidden=d.hidden, tags=d.tags, facet_values=_facet_values(d),
-                name_text=name_text, columns_text=columns_text,
-                body_text=_words(d.description, " ".join(d.tags), d.namespace), updated_at=d.updated_at or now,
-            ))
+            entries.append(
+                SearchEntry(
+                    kind=d.kind,
+                    object_id=d.id,
+                    name=d.name[:512],
+                    qualified_name=d.qualified_name[:800],
+                    namespace=d.namespace,
+                    platform=d.platform,
+                    description=d.description,
+                    classification=d.classification,
+                    hidden=d.hidden,
+                    tags=d.tags,
+                    facet_values=_facet_values(d),
+                    name_text=name_text,
+                    columns_text=columns_text,
+                    body_text=_words(d.description, " ".join(d.tags), d.namespace),
+                    updated_at=d.updated_at or now,
+                )
+            )
         with transaction.atomic():
             SearchEntry.objects.bulk_create(
                 entries,
                 update_conflicts=True,
                 unique_fields=["kind", "object_id"],
                 update_fields=[
-                    "name", "qualified_name", "namespace", "platform", "description", "classification", "hidden",
-                    "tags", "facet_values", "name_text", "columns_text", "body_text", "updated_at",
+                    "name",
+                    "qualified_name",
+                    "namespace",
+                    "platform",
+                    "description",
+                    "classification",
+                    "hidden",
+                    "tags",
+                    "facet_values",
+                    "name_text",
+                    "columns_text",
+                    "body_text",
+                    "updated_at",
                 ],
                 batch_size=1000,
             )
-            SearchWord.objects.bulk_create([SearchWord(word=w) for w in sorted(vocabulary)], ignore_conflicts=True,
-                                           batch_size=2000)
+            SearchWord.objects.bulk_create(
+                [SearchWord(word=w) for w in sorted(vocabulary)], ignore_conflicts=True, batch_size=2000
+            )
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:
         SearchEntry.objects.filter(kind=kind, object_id__in=list(ids)).delete()
@@ -126,8 +150,11 @@ class DatabaseSearchBackend:
     def _filtered(self, query: SearchQuery, viewer: Viewer) -> QuerySet:
         qs = SearchEntry.objects.all()
         if not viewer.sees_all:
-            qs = qs.filter(Q(hidden=False) | self._has_any("owner", sorted(viewer.principals))) if viewer.principals \
+            qs = (
+                qs.filter(Q(hidden=False) | self._has_any("owner", sorted(viewer.principals)))
+                if viewer.principals
                 else qs.filter(hidden=False)
+            )
         if query.kinds:
             qs = qs.filter(kind__in=query.kinds)
         if query.platforms:
@@ -146,13 +173,18 @@ class DatabaseSearchBackend:
         if self.is_postgres:
             tsquery = " & ".join(f"{w}:*" for w in words)
             exact = raw.strip().lower()
-            return qs.alias(
-                _m=RawSQL("search_vector @@ to_tsquery('simple', %s)", [tsquery], output_field=BooleanField())
-            ).filter(_m=True).annotate(score=RawSQL(
-                "ts_rank(search_vector, to_tsquery('simple', %s), 1)"
-                " + CASE WHEN lower(name) = %s OR lower(qualified_name) = %s THEN 1.0 ELSE 0.0 END",
-                [tsquery, exact, exact], output_field=FloatField(),
-            ))
+            return (
+                qs.alias(_m=RawSQL("search_vector @@ to_tsquery('simple', %s)", [tsquery], output_field=BooleanField()))
+                .filter(_m=True)
+                .annotate(
+                    score=RawSQL(
+                        "ts_rank(search_vector, to_tsquery('simple', %s), 1)"
+                        " + CASE WHEN lower(name) = %s OR lower(qualified_name) = %s THEN 1.0 ELSE 0.0 END",
+                        [tsquery, exact, exact],
+                        output_field=FloatField(),
+                    )
+                )
+            )
         score = Value(0, output_field=IntegerField())
         for w in words:
             qs = qs.filter(Q(name_text__contains=w) | Q(columns_text__contains=w) | Q(body_text__contains=w))
@@ -176,7 +208,8 @@ class DatabaseSearchBackend:
                 with connection.cursor() as cursor:
                     cursor.execute(
                         "SELECT word FROM catalog_searchword WHERE word %% %s "
-                        "ORDER BY similarity(word, %s) DESC, word LIMIT 1", [w, w],
+                        "ORDER BY similarity(word, %s) DESC, word LIMIT 1",
+                        [w, w],
                     )
                     row = cursor.fetchone()
                 close = [row[0]] if row else []
@@ -201,9 +234,16 @@ class DatabaseSearchBackend:
         total = sum(n for _, n in facets.pop("_kind_all"))
         hits = [
             SearchHit(
-                kind=row["kind"], id=row["object_id"], name=row["name"], qualified_name=row["qualified_name"],
-                namespace=row["namespace"], platform=row["platform"], description=row["description"],
-                classification=row["classification"], tags=sorted(row["tags"]), score=float(row["score"] or 0.0),
+                kind=row["kind"],
+                id=row["object_id"],
+                name=row["name"],
+                qualified_name=row["qualified_name"],
+                namespace=row["namespace"],
+                platform=row["platform"],
+                description=row["description"],
+                classification=row["classification"],
+                tags=sorted(row["tags"]),
+                score=float(row["score"] or 0.0),
             )
             for row in page
         ]
@@ -212,8 +252,16 @@ class DatabaseSearchBackend:
     def _page(self, matched: QuerySet, offset: int, limit: int) -> list[dict]:
         return list(
             matched.order_by(F("score").desc(), "qualified_name", "pk").values(
-                "kind", "object_id", "name", "qualified_name", "namespace", "platform", "description",
-                "classification", "tags", "score",
+                "kind",
+                "object_id",
+                "name",
+                "qualified_name",
+                "namespace",
+                "platform",
+                "description",
+                "classification",
+                "tags",
+                "score",
             )[offset : offset + limit]
         )
 
@@ -221,11 +269,15 @@ class DatabaseSearchBackend:
         """Counts of every facet value over all matches, in one pass over the matched rows."""
         sub_sql, params = matched.values("facet_values").query.sql_with_params()
         if self.is_postgres:
-            sql = (f"SELECT v, COUNT(*) FROM ({sub_sql}) m, jsonb_array_elements_text(m.facet_values) v "
-                   "GROUP BY v ORDER BY 2 DESC, 1")
+            sql = (
+                f"SELECT v, COUNT(*) FROM ({sub_sql}) m, jsonb_array_elements_text(m.facet_values) v "
+                "GROUP BY v ORDER BY 2 DESC, 1"
+            )
         else:
-            sql = (f"SELECT j.value, COUNT(*) FROM ({sub_sql}) m, json_each(m.facet_values) j "
-                   "GROUP BY j.value ORDER BY 2 DESC, 1")
+            sql = (
+                f"SELECT j.value, COUNT(*) FROM ({sub_sql}) m, json_each(m.facet_values) j "
+                "GROUP BY j.value ORDER BY 2 DESC, 1"
+            )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
@@ -246,12 +298,15 @@ class DatabaseSearchBackend:
         qs = self._filtered(SearchQuery(), viewer)
         if self.is_postgres:
             tsquery = " & ".join(f"{w}:*A" for w in words)
-            qs = qs.alias(_m=RawSQL("search_vector @@ to_tsquery('simple', %s)", [tsquery],
-                                    output_field=BooleanField())).filter(_m=True)
+            qs = qs.alias(
+                _m=RawSQL("search_vector @@ to_tsquery('simple', %s)", [tsquery], output_field=BooleanField())
+            ).filter(_m=True)
         else:
             for w in words:
                 qs = qs.filter(Q(name_text__startswith=w) | Q(name_text__contains=f" {w}"))
-        rows = qs.annotate(_len=Length("qualified_name")).order_by("_len", "qualified_name").values(
-            "kind", "object_id", "name", "qualified_name"
-        )[:limit]
+        rows = (
+            qs.annotate(_len=Length("qualified_name"))
+            .order_by("_len", "qualified_name")
+            .values("kind", "object_id", "name", "qualified_name")[:limit]
+        )
         return [Suggestion(r["kind"], r["object_id"], r["name"], r["qualified_name"]) for r in rows]

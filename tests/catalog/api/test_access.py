@@ -23,18 +23,33 @@ def public(make_dataset):
 
 def test_anonymous_gets_401_everywhere(client_for, public):
     client = client_for(None)
-    for url in ["/api/v1/datasets", f"/api/v1/datasets/{public.pk}", "/api/v1/search?q=pages", "/api/v1/tags",
-                "/api/v1/models", "/api/v1/tokens", "/api/v1/me", "/api/schema/"]:
+    for url in [
+        "/api/v1/datasets",
+        f"/api/v1/datasets/{public.pk}",
+        "/api/v1/search?q=pages",
+        "/api/v1/tags",
+        "/api/v1/models",
+        "/api/v1/tokens",
+        "/api/v1/me",
+        "/api/schema/",
+    ]:
         res = client.get(url)
         assert res.status_code in (401, 403), url
         assert res.status_code == 401 or url == "/api/schema/", url
     assert client.post("/api/v1/datasets", {"namespace": NS, "name": "x"}, format="json").status_code == 401
 
 
-@pytest.mark.parametrize(("role", "sees_secret"), [
-    ("data_scientist", False), ("data_owner", True), ("data_steward", True), ("privacy_officer", True),
-    ("compliance_officer", True), ("admin_user", True),
-])
+@pytest.mark.parametrize(
+    ("role", "sees_secret"),
+    [
+        ("data_scientist", False),
+        ("data_owner", True),
+        ("data_steward", True),
+        ("privacy_officer", True),
+        ("compliance_officer", True),
+        ("admin_user", True),
+    ],
+)
 def test_hidden_dataset_visible_only_to_holders(request, client_for, secret, public, role, sees_secret):
     """The owner group (data_owner is in sales-eng) and privileged roles see C4 metadata; others get 404."""
     client = client_for(request.getfixturevalue(role))
@@ -51,50 +66,80 @@ def test_hidden_dataset_visible_only_to_holders(request, client_for, secret, pub
     assert ("hr.public.salaries" in suggested) is sees_secret
 
 
-@pytest.mark.parametrize(("role", "status"), [
-    ("data_scientist", 403), ("data_owner", 201), ("data_steward", 201), ("privacy_officer", 403),
-    ("compliance_officer", 403), ("admin_user", 201),
-])
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("data_scientist", 403),
+        ("data_owner", 201),
+        ("data_steward", 201),
+        ("privacy_officer", 403),
+        ("compliance_officer", 403),
+        ("admin_user", 201),
+    ],
+)
 def test_who_may_register_datasets(request, client_for, role, status):
-    res = client_for(request.getfixturevalue(role)).post("/api/v1/datasets", {"namespace": NS, "name": "new.t"},
-                                                         format="json")
+    res = client_for(request.getfixturevalue(role)).post(
+        "/api/v1/datasets", {"namespace": NS, "name": "new.t"}, format="json"
+    )
     assert res.status_code == status, res.content
     if status == 403:
         assert res.json()["code"] == "permission_denied"
 
 
-@pytest.mark.parametrize(("role", "status"), [
-    ("data_scientist", 403), ("data_owner", 403), ("data_steward", 200), ("privacy_officer", 403),
-    ("compliance_officer", 403), ("admin_user", 200),
-])
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("data_scientist", 403),
+        ("data_owner", 403),
+        ("data_steward", 200),
+        ("privacy_officer", 403),
+        ("compliance_officer", 403),
+        ("admin_user", 200),
+    ],
+)
 def test_who_may_edit_someone_elses_dataset(request, client_for, public, role, status):
-    res = client_for(request.getfixturevalue(role)).patch(f"/api/v1/datasets/{public.pk}", {"description": "x"},
-                                                          format="json")
+    res = client_for(request.getfixturevalue(role)).patch(
+        f"/api/v1/datasets/{public.pk}", {"description": "x"}, format="json"
+    )
     assert res.status_code == status
 
 
-@pytest.mark.parametrize(("role", "status"), [
-    ("data_scientist", 403), ("data_owner", 403), ("data_steward", 201), ("privacy_officer", 201),
-    ("compliance_officer", 403), ("admin_user", 201),
-])
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("data_scientist", 403),
+        ("data_owner", 403),
+        ("data_steward", 201),
+        ("privacy_officer", 201),
+        ("compliance_officer", 403),
+        ("admin_user", 201),
+    ],
+)
 def test_who_may_tag(request, client_for, public, role, status):
-    res = client_for(request.getfixturevalue(role)).post(f"/api/v1/datasets/{public.pk}/tags", {"key": "finance"},
-                                                         format="json")
+    res = client_for(request.getfixturevalue(role)).post(
+        f"/api/v1/datasets/{public.pk}/tags", {"key": "finance"}, format="json"
+    )
     assert res.status_code == status
 
 
-@pytest.mark.parametrize(("role", "status"), [
-    ("data_scientist", 403), ("data_owner", 403), ("data_steward", 201), ("privacy_officer", 201),
-    ("compliance_officer", 403), ("admin_user", 201),
-])
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("data_scientist", 403),
+        ("data_owner", 403),
+        ("data_steward", 201),
+        ("privacy_officer", 201),
+        ("compliance_officer", 403),
+        ("admin_user", 201),
+    ],
+)
 def test_who_may_define_tags(request, client_for, role, status):
     res = client_for(request.getfixturevalue(role)).post("/api/v1/tags", {"key": "new.tag"}, format="json")
     assert res.status_code == status
 
 
 def test_owner_may_edit_and_tag_own_dataset(client_for, data_owner, data_steward, tags):
-    ds = services.dataset_create(actor=data_steward, spec=spec({"namespace": NS, "name": "mine",
-                                                               "owners": ["olive"]}))
+    ds = services.dataset_create(actor=data_steward, spec=spec({"namespace": NS, "name": "mine", "owners": ["olive"]}))
     client = client_for(data_owner)
     assert client.patch(f"/api/v1/datasets/{ds.pk}", {"description": "ok"}, format="json").status_code == 200
     assert client.post(f"/api/v1/datasets/{ds.pk}/tags", {"key": "finance"}, format="json").status_code == 201

@@ -16,9 +16,14 @@ def _body(name="sales.public.orders", **extra):
 
 def test_create_then_read_back_with_schema(client_for, data_steward, tags):
     client = client_for(data_steward)
-    created = client.post(URL, _body(description="Orders", fields=[
-        {"name": "order_id", "type": "bigint"}, {"name": "email", "type": "text", "tags": ["pii.email"]}
-    ]), format="json")
+    created = client.post(
+        URL,
+        _body(
+            description="Orders",
+            fields=[{"name": "order_id", "type": "bigint"}, {"name": "email", "type": "text", "tags": ["pii.email"]}],
+        ),
+        format="json",
+    )
     assert created.status_code == 201, created.content
     body = created.json()
     assert body["platform"] == "postgres"
@@ -63,8 +68,9 @@ def test_list_pages_with_a_cursor(client_for, data_steward, make_dataset):
     assert names == ["t0", "t1", "t2", "t3"]
 
 
-def test_list_query_count_does_not_grow_with_rows(client_for, data_steward, make_dataset,
-                                                  django_assert_max_num_queries):
+def test_list_query_count_does_not_grow_with_rows(
+    client_for, data_steward, make_dataset, django_assert_max_num_queries
+):
     for i in range(30):
         make_dataset(f"q{i}", tags=["finance"], owners=["stella", "group:data-steward"])
     client = client_for(data_steward)

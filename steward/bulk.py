@@ -1,0 +1,56 @@
+"""Fast inserts of many rows: PostgreSQL COPY, or ``executemany`` on other databases.
+
+For append-only bulk paths (new datasets and their fields, tag assignments, audit events) where the ORM's
+per-object overhead dominates. Rows are plain tuples in ``columns`` order; JSON columns take Python
+values. Runs on the caller's connection, so it commits or rolls back with the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection, models
+
+__all__ = ["insert_rows"]
+
+
+def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Insert ``rows`` into ``model``'s table; ``columns`` are field names (``dataset`` → ``dataset_id``)."""
+    meta = model._meta
+    fields = [meta.get_field(name) for name in columns]
+    db_columns = [f.column for f in fields]
+    json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    table = connection.ops.quote_name(meta.db_table)
+    quoted = ", ".join(connection.ops.quote_name(c) for c in db_columns)
+    count = 0
+    if connection.vendor == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            with raw.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+                for row in rows:
+                    if json_positions:
+                        row = list(row)
+                        for i in json_positions:
+                            row[i] = None if row[i] is None else Jsonb(row[i])
+                    copy.write_row(row)
+                    count += 1
+        return count
+    placeholders = ", ".join(["%s"] * len(columns))
+    prepared = []
+    for row in rows:
+        row = list(row)
+        for i in json_positions:
+            row[i] = None if row[i] is None else json.dumps(row[i])
+        prepared.append(
+            [
+                f.get_db_prep_save(v, connection) if i not in json_positions else v
+                for i, (f, v) in enumerate(zip(fields, row, strict=True))
+            ]
+        )
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({placeholders})", prepared)
+    return len(prepared)
