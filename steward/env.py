@@ -29,13 +29,14 @@ class Variable:
 VARIABLES: dict[str, Variable] = {}
 
 
-def _declare(name: str, default: str, help: str) -> str:
-    VARIABLES[name] = Variable(name, default, help)
+def _declare(name: str, default: str, help: str, shown: str | None = None) -> str:
+    VARIABLES[name] = Variable(name, default if shown is None else shown, help)
     return os.environ.get(name, default)
 
 
-def env_str(name: str, default: str, help: str) -> str:
-    return _declare(name, default, help)
+def env_str(name: str, default: str, help: str, *, shown: str | None = None) -> str:
+    """A string variable; ``shown`` is the default as documented when the real one is computed."""
+    return _declare(name, default, help, shown)
 
 
 def env_bool(name: str, default: bool, help: str) -> bool:

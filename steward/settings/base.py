@@ -83,6 +83,7 @@ DATABASE_URL = env_str(
     "DATABASE_URL",
     f"sqlite:///{STATE_DIR / 'steward.sqlite3'}",
     "System of record. postgres://user:pass@host:port/db in production; SQLite file by default.",
+    shown="sqlite:///$STEWARD_STATE_DIR/steward.sqlite3",
 )
 DATABASES = {
     "default": dj_database_url.parse(
@@ -100,11 +101,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+# Typo tolerance of the database search backend on PostgreSQL: how alike a misspelt word must be (pg_trgm).
+_typo_threshold = env_str(
+    "STEWARD_SEARCH_TYPO_THRESHOLD", "0.3", "PostgreSQL search: trigram similarity (0..1) a typo correction needs."
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Typo tolerance of the database search backend: how alike a misspelt word must be (pg_trgm).
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c pg_trgm.similarity_threshold=" + env_str(
-        "STEWARD_SEARCH_TYPO_THRESHOLD", "0.3", "PostgreSQL search: trigram similarity (0..1) a typo correction needs."
-    )
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c pg_trgm.similarity_threshold={_typo_threshold}"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -------------------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
 CELERY_BROKER_URL = env_str(
     "CELERY_BROKER_URL",
     "filesystem://localhost/",
-    "Celery broker: redis://..., amqp://..., or filesystem:// (embedded).",
+    "Celery broker: redis://..., amqp://..., or filesystem:// (embedded, no server).",
 )
 CELERY_BROKER_DIR = STATE_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
@@ -192,19 +194,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 
 # --- Steward ----------------------------------------------------------------------------------------
-STEWARD_SEARCH_BACKEND = env_str("STEWARD_SEARCH_BACKEND", "database", "Search backend: database | elasticsearch.")
+STEWARD_SEARCH_BACKEND = env_str("STEWARD_SEARCH_BACKEND", "database", "Search backend: database (PostgreSQL full text, or SQLite).")
 STEWARD_SEARCH_OPTIONS = env_json("STEWARD_SEARCH_OPTIONS", {}, "JSON options for the search backend.")
-STEWARD_GRAPH_BACKEND = env_str("STEWARD_GRAPH_BACKEND", "sql", "Lineage graph backend: sql | neo4j.")
-STEWARD_GRAPH_OPTIONS = env_json("STEWARD_GRAPH_OPTIONS", {}, "JSON options for the graph backend.")
-STEWARD_WORKSPACE_CONNECTOR = env_str(
-    "STEWARD_WORKSPACE_CONNECTOR", "local", "Workspace connector: local | kubernetes."
-)
 STEWARD_BACKENDS = {
     "search": {
         "database": "catalog.search.backends.database.DatabaseSearchBackend",
     },
-    "graph": {},
-    "workspace": {},
 }
 STEWARD_CLASSIFICATION_LEVELS = env_json(
     "STEWARD_CLASSIFICATION_LEVELS",
