@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 LOCK := requirements/dev.lock
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast services services-stop bench lint fmt lock schema migrate clean
+.PHONY: install run test test-fast services services-stop bench lint fmt lock schema docs migrate clean
 
 install: $(STAMP)
 
@@ -53,8 +53,11 @@ lock: install
 	@$(UV) pip compile -q pyproject.toml -o requirements/base.lock --python-version 3.11
 
 schema: install
-	@$(PY) manage.py spectacular --file docs/openapi.yaml --validate --fail-on-warn
+	@STEWARD_STATE_DIR=$$(mktemp -d) $(PY) manage.py spectacular --file docs/openapi.yaml --validate --fail-on-warn
 	@git diff --stat -- docs/openapi.yaml
+
+docs: install schema
+	@$(PY) scripts/readme_config.py
 
 migrate: install
 	@$(PY) manage.py migrate

@@ -7,9 +7,10 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
-__all__ = ["RequestIdFilter", "RequestIdMiddleware", "current_request_id"]
+__all__ = ["BodySizeLimitMiddleware", "RequestIdFilter", "RequestIdMiddleware", "current_request_id"]
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -40,3 +41,23 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get()
         return True
+
+
+class BodySizeLimitMiddleware:
+    """Refuse a request body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` with 413, before reading it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and length > limit:
+            message = f"The request body has {length} bytes; at most {limit} are accepted. Send smaller batches."
+            return JsonResponse({"status": 413, "code": "payload_too_large", "detail": message,
+                                 "errors": [{"field": "body", "code": "payload_too_large", "message": message}]},
+                                status=413)
+        return self.get_response(request)

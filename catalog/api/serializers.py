@@ -43,6 +43,7 @@ class TagUpdateInput(StrictSerializer):
 
 
 class SchemaFieldSerializer(serializers.ModelSerializer):
+    ordinal = serializers.IntegerField(min_value=0, read_only=True)
     tags = serializers.SerializerMethodField()
 
     class Meta:

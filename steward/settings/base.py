@@ -17,6 +17,7 @@ STATE_DIR = Path(
         "STEWARD_STATE_DIR",
         str(BASE_DIR / ".state"),
         "Where the embedded mode keeps its SQLite file, broker queue and beat schedule.",
+        shown="./.state",
     )
 )
 
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "steward.middleware.RequestIdMiddleware",
+    "steward.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
