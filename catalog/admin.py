@@ -50,16 +50,31 @@ class DatasetAdmin(ServiceAdmin):
     list_filter = ["platform", "effective_classification"]
     search_fields = ["name", "namespace", "description"]
     readonly_fields = ["id", "platform", "effective_classification", "created_at", "updated_at"]
-    fields = ["id", "namespace", "name", "platform", "description", "classification", "effective_classification",
-              "properties", "created_at", "updated_at"]
+    fields = [
+        "id",
+        "namespace",
+        "name",
+        "platform",
+        "description",
+        "classification",
+        "effective_classification",
+        "properties",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [SchemaFieldInline, TagAssignmentInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [*self.readonly_fields, "namespace", "name"] if obj else self.readonly_fields
 
     def save_model(self, request: HttpRequest, obj: Dataset, form: Any, change: bool) -> None:
-        spec = DatasetSpec(namespace=obj.namespace, name=obj.name, description=obj.description,
-                           classification=obj.classification, properties=obj.properties)
+        spec = DatasetSpec(
+            namespace=obj.namespace,
+            name=obj.name,
+            description=obj.description,
+            classification=obj.classification,
+            properties=obj.properties,
+        )
         if change:
             self._call(request, services.dataset_update, dataset=Dataset.objects.get(pk=obj.pk), spec=spec)
         else:
@@ -110,8 +125,7 @@ class ModelVersionInline(admin.TabularInline):
 class MLModelAdmin(ServiceAdmin):
     list_display = ["name", "effective_classification", "updated_at"]
     search_fields = ["name", "description"]
-    fields = ["id", "name", "description", "classification", "effective_classification", "created_at",
-              "updated_at"]
+    fields = ["id", "name", "description", "classification", "effective_classification", "created_at", "updated_at"]
     readonly_fields = ["id", "effective_classification", "created_at", "updated_at"]
     inlines = [ModelVersionInline]
 
@@ -120,11 +134,21 @@ class MLModelAdmin(ServiceAdmin):
 
     def save_model(self, request: HttpRequest, obj: MLModel, form: Any, change: bool) -> None:
         if change:
-            self._call(request, services.model_update, model=MLModel.objects.get(pk=obj.pk),
-                       description=obj.description, classification=obj.classification)
+            self._call(
+                request,
+                services.model_update,
+                model=MLModel.objects.get(pk=obj.pk),
+                description=obj.description,
+                classification=obj.classification,
+            )
         else:
-            created = self._call(request, services.model_create, name=obj.name, description=obj.description,
-                                 classification=obj.classification)
+            created = self._call(
+                request,
+                services.model_create,
+                name=obj.name,
+                description=obj.description,
+                classification=obj.classification,
+            )
             if created is not None:
                 obj.pk = created.pk
 
@@ -139,14 +163,41 @@ class MLModelAdmin(ServiceAdmin):
 class ModelVersionAdmin(ServiceAdmin):
     list_display = ["model", "version", "stage", "framework", "created_at"]
     list_filter = ["stage", "framework"]
-    fields = ["model", "version", "stage", "description", "artifact_uri", "artifact_digest", "image_digest",
-              "code_commit", "framework", "parameters", "metrics", "created_at"]
-    readonly_fields = ["model", "version", "artifact_uri", "artifact_digest", "image_digest", "code_commit",
-                       "framework", "parameters", "created_at"]
+    fields = [
+        "model",
+        "version",
+        "stage",
+        "description",
+        "artifact_uri",
+        "artifact_digest",
+        "image_digest",
+        "code_commit",
+        "framework",
+        "parameters",
+        "metrics",
+        "created_at",
+    ]
+    readonly_fields = [
+        "model",
+        "version",
+        "artifact_uri",
+        "artifact_digest",
+        "image_digest",
+        "code_commit",
+        "framework",
+        "parameters",
+        "created_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:
-        self._call(request, services.model_version_update, version=ModelVersion.objects.get(pk=obj.pk),
-                   stage=obj.stage, description=obj.description, metrics=obj.metrics)
+        self._call(
+            request,
+            services.model_version_update,
+            version=ModelVersion.objects.get(pk=obj.pk),
+            stage=obj.stage,
+            description=obj.description,
+            metrics=obj.metrics,
+        )

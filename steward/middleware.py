@@ -57,7 +57,13 @@ class BodySizeLimitMiddleware:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and length > limit:
             message = f"The request body has {length} bytes; at most {limit} are accepted. Send smaller batches."
-            return JsonResponse({"status": 413, "code": "payload_too_large", "detail": message,
-                                 "errors": [{"field": "body", "code": "payload_too_large", "message": message}]},
-                                status=413)
+            return JsonResponse(
+                {
+                    "status": 413,
+                    "code": "payload_too_large",
+                    "detail": message,
+                    "errors": [{"field": "body", "code": "payload_too_large", "message": message}],
+                },
+                status=413,
+            )
         return self.get_response(request)

@@ -196,7 +196,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 
 # --- Steward ----------------------------------------------------------------------------------------
-STEWARD_SEARCH_BACKEND = env_str("STEWARD_SEARCH_BACKEND", "database", "Search backend: database (PostgreSQL full text, or SQLite).")
+STEWARD_SEARCH_BACKEND = env_str(
+    "STEWARD_SEARCH_BACKEND", "database", "Search backend: database (PostgreSQL full text, or SQLite)."
+)
 STEWARD_SEARCH_OPTIONS = env_json("STEWARD_SEARCH_OPTIONS", {}, "JSON options for the search backend.")
 STEWARD_BACKENDS = {
     "search": {

@@ -36,9 +36,14 @@ def test_committed_openapi_schema_matches_the_code(tmp_path):
 
 
 def test_oidc_is_switched_on_by_its_settings():
-    env = {**os.environ, "OIDC_RP_CLIENT_ID": "steward", "OIDC_OP_AUTHORIZATION_ENDPOINT": "http://127.0.0.1:9/auth",
-           "OIDC_OP_TOKEN_ENDPOINT": "http://127.0.0.1:9/token", "OIDC_OP_USER_ENDPOINT": "http://127.0.0.1:9/me",
-           "DJANGO_SETTINGS_MODULE": "steward.settings.base"}
+    env = {
+        **os.environ,
+        "OIDC_RP_CLIENT_ID": "steward",
+        "OIDC_OP_AUTHORIZATION_ENDPOINT": "http://127.0.0.1:9/auth",
+        "OIDC_OP_TOKEN_ENDPOINT": "http://127.0.0.1:9/token",
+        "OIDC_OP_USER_ENDPOINT": "http://127.0.0.1:9/me",
+        "DJANGO_SETTINGS_MODULE": "steward.settings.base",
+    }
     code = (
         "import django; django.setup();"
         "from django.conf import settings; from django.urls import reverse;"
@@ -46,8 +51,11 @@ def test_oidc_is_switched_on_by_its_settings():
         "print(settings.AUTHENTICATION_BACKENDS[0]); print(reverse('oidc_authentication_init'))"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["mozilla_django_oidc.contrib.drf.OIDCAuthentication",
-                                  "governance.identity.StewardOIDCBackend", "/oidc/authenticate/"]
+    assert out.stdout.split() == [
+        "mozilla_django_oidc.contrib.drf.OIDCAuthentication",
+        "governance.identity.StewardOIDCBackend",
+        "/oidc/authenticate/",
+    ]
 
 
 def test_oidc_login_maps_the_roles_claim_to_groups(db):

@@ -22,8 +22,11 @@ class Command(BaseCommand):
             self.stdout.write("| Variable | Default | Meaning |\n|---|---|---|")
             for var in sorted(VARIABLES.values(), key=lambda v: v.name):
                 default = var.default.replace(str(_base_dir()), ".") if var.default else ""
-                self.stdout.write(f"| `{var.name}` | `{default}` | {var.help} |" if default
-                                  else f"| `{var.name}` | (empty) | {var.help} |")
+                self.stdout.write(
+                    f"| `{var.name}` | `{default}` | {var.help} |"
+                    if default
+                    else f"| `{var.name}` | (empty) | {var.help} |"
+                )
             return
         for var in sorted(VARIABLES.values(), key=lambda v: v.name):
             value = os.environ.get(var.name)
