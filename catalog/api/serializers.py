@@ -252,7 +252,11 @@ class FacetValueSerializer(serializers.Serializer):
 
 
 class SearchResultsSerializer(serializers.Serializer):
-    total = serializers.IntegerField()
+    total = serializers.IntegerField(help_text="Matches; a lower bound when total_is_exact is false.")
+    total_is_exact = serializers.BooleanField(
+        help_text="False when more matched than the backend counts exactly; total and facet counts are then "
+        "counted over the first `total` matches."
+    )
     results = SearchHitSerializer(many=True)
     facets = serializers.DictField(child=FacetValueSerializer(many=True))
 

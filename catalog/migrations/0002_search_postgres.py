@@ -15,12 +15,21 @@ FORWARD = [
     ) STORED
     """,
     "CREATE INDEX catalog_searchentry_vector_gin ON catalog_searchentry USING gin (search_vector)",
+    # Name words on their own: a weight-restricted query on search_vector would recheck every heap row.
+    """
+    ALTER TABLE catalog_searchentry ADD COLUMN name_vector tsvector GENERATED ALWAYS AS (
+        to_tsvector('simple', coalesce(name_text, ''))
+    ) STORED
+    """,
+    "CREATE INDEX catalog_searchentry_name_vector_gin ON catalog_searchentry USING gin (name_vector)",
     "CREATE INDEX catalog_searchentry_facets_gin ON catalog_searchentry USING gin (facet_values jsonb_path_ops)",
     "CREATE INDEX catalog_searchword_trgm ON catalog_searchword USING gin (word gin_trgm_ops)",
 ]
 BACKWARD = [
     "DROP INDEX IF EXISTS catalog_searchword_trgm",
     "DROP INDEX IF EXISTS catalog_searchentry_facets_gin",
+    "DROP INDEX IF EXISTS catalog_searchentry_name_vector_gin",
+    "ALTER TABLE catalog_searchentry DROP COLUMN IF EXISTS name_vector",
     "DROP INDEX IF EXISTS catalog_searchentry_vector_gin",
     "ALTER TABLE catalog_searchentry DROP COLUMN IF EXISTS search_vector",
 ]

@@ -7,6 +7,8 @@ On PostgreSQL, migration 0002 adds a weighted, generated ``tsvector`` column and
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Length, Upper
 
 
 class SearchEntry(models.Model):
@@ -34,6 +36,12 @@ class SearchEntry(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="search_entry_identity")]
+        indexes = [
+            # Results within a relevance tier come shortest name first: an ordered scan stops after one page.
+            models.Index(Length("qualified_name"), F("qualified_name"), name="searchentry_len_name"),
+            models.Index(Upper("name"), name="searchentry_upper_name"),
+            models.Index(Upper("qualified_name"), name="searchentry_upper_qname"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.qualified_name}"

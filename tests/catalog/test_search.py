@@ -129,3 +129,41 @@ def test_search_api_rejects_bad_parameters(client_for, data_steward):
     assert res.status_code == 400 and res.json()["errors"][0]["field"].startswith("kind")
     res = client.get("/api/v1/search", {"q": "x" * 201})
     assert res.status_code == 400 and res.json()["errors"][0]["field"] == "q"
+
+
+def test_exact_name_comes_first_then_names_then_other_fields(make_dataset, data_steward):
+    make_dataset("warehouse.orders_archive_long_name")
+    make_dataset("orders")
+    make_dataset("finance.refunds", fields=[{"name": "orders_ref"}])
+    make_dataset("sales.orders")
+    hits = _search(data_steward, q="orders").hits
+    assert [h.qualified_name for h in hits] == [
+        "orders",
+        "sales.orders",
+        "warehouse.orders_archive_long_name",
+        "finance.refunds",
+    ]
+    assert [h.score for h in hits] == [3.0, 3.0, 2.0, 1.0]  # "sales.orders" is named "orders" too
+
+
+def test_pages_continue_across_tiers(make_dataset, data_steward):
+    for i in range(3):
+        make_dataset(f"lake.shipments_{i}")
+        make_dataset(f"lake.other_{i}", description="Shipments by carrier")
+    names = []
+    for offset in range(0, 6, 2):
+        names += [h.qualified_name for h in _search(data_steward, q="shipments", limit=2, offset=offset).hits]
+    assert names == [f"lake.shipments_{i}" for i in range(3)] + [f"lake.other_{i}" for i in range(3)]
+
+
+def test_counts_beyond_the_exact_limit_are_marked_as_lower_bounds(make_dataset, data_steward, settings):
+    for i in range(6):
+        make_dataset(f"bulk.t{i}", tags=["finance"] if i % 2 else [])
+    settings.STEWARD_SEARCH_OPTIONS = {"exact_limit": 4}
+    capped = _search(data_steward, q="bulk")
+    assert (capped.total, capped.exact) == (4, False)
+    assert sum(n for _, n in capped.facets["kind"]) == 5  # the first exact_limit + 1 matches were counted
+    settings.STEWARD_SEARCH_OPTIONS = {"exact_limit": 100}
+    full = _search(data_steward, q="bulk")
+    assert (full.total, full.exact) == (6, True)
+    assert dict(full.facets["tag"]) == {"finance": 3}

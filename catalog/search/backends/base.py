@@ -62,9 +62,12 @@ class SearchHit:
 
 @dataclass
 class SearchResults:
+    """``total`` and facet counts are exact when ``exact``; otherwise lower bounds (a backend's cap)."""
+
     total: int
     hits: list[SearchHit]
     facets: dict[str, list[tuple[str, int]]]
+    exact: bool = True
 
 
 @dataclass

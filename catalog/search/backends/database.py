@@ -4,8 +4,12 @@ Both dialects share one projection table (``SearchEntry``), the filters, visibil
 they differ in how text matches and ranks, and in how JSON lists are queried:
 
 - PostgreSQL: a generated, weighted ``tsvector`` (A name, B columns, C description, tags, namespace), every
-  query word matched as a prefix; facet values in an indexed ``jsonb`` list (``@>``).
-- SQLite: every query word must occur in a field, scored by where it occurs (3/2/1).
+  query word matched as a word prefix; facet values in an indexed ``jsonb`` list (``@>``).
+- SQLite: the same word-prefix matching on the pre-tokenised text columns with ``LIKE``.
+
+Ranking is by tiers (whole name, every word in the name, every word anywhere), shortest name first within a
+tier, so a page needs no scoring of every match. Totals and facet counts are exact up to ``exact_limit``
+matches (option, default 5,000); beyond that they count the first ``exact_limit`` and say so.
 
 Typo tolerance, both dialects: when a query finds nothing, each word that is not in the vocabulary of
 asset and column names is replaced by its closest known word (pg_trgm similarity on PostgreSQL, difflib
@@ -16,11 +20,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Case, F, FloatField, IntegerField, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length
 from django.utils import timezone
@@ -42,7 +47,36 @@ from steward.errors import BackendUnavailable
 __all__ = ["DatabaseSearchBackend"]
 
 FACET_LIMIT = 25
+PAGE_FIELDS = (
+    "kind",
+    "object_id",
+    "name",
+    "qualified_name",
+    "namespace",
+    "platform",
+    "description",
+    "classification",
+    "tags",
+)
 MAX_WORD = 100
+
+
+@dataclass
+class Tier:
+    """Matches of one relevance tier; ``sql``/``params`` test a row for it (PostgreSQL, for ``_stats``)."""
+
+    score: float
+    queryset: QuerySet
+    sql: str
+    params: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Stats:
+    facets: dict[str, list[tuple[str, int]]]
+    counted: int = 0
+    exact: bool = True
+    tier_sizes: dict[int, int] = field(default_factory=dict)
 
 
 def _words(*texts: str) -> str:
@@ -167,34 +201,60 @@ class DatabaseSearchBackend:
             qs = qs.filter(self._has_any("owner", query.owners))
         return qs
 
-    def _match(self, qs: QuerySet, words: list[str], raw: str) -> QuerySet:
-        if not words:
-            return qs.annotate(score=Value(0.0, output_field=FloatField()))
+    def _matches(self, qs: QuerySet, words: list[str], *, in_name: bool = False) -> QuerySet:
+        """Entries where every word occurs (as a word prefix), anywhere or (``in_name``) in the name."""
         if self.is_postgres:
-            tsquery = " & ".join(f"{w}:*" for w in words)
-            exact = raw.strip().lower()
-            return (
-                qs.alias(_m=RawSQL("search_vector @@ to_tsquery('simple', %s)", [tsquery], output_field=BooleanField()))
-                .filter(_m=True)
-                .annotate(
-                    score=RawSQL(
-                        "ts_rank(search_vector, to_tsquery('simple', %s), 1)"
-                        " + CASE WHEN lower(name) = %s OR lower(qualified_name) = %s THEN 1.0 ELSE 0.0 END",
-                        [tsquery, exact, exact],
-                        output_field=FloatField(),
+            weight = "A" if in_name else ""
+            tsquery = " & ".join(f"{w}:*{weight}" for w in words)
+            return qs.alias(
+                **{
+                    f"_m{weight}": RawSQL(
+                        "search_vector @@ to_tsquery('simple', %s)", [tsquery], output_field=BooleanField()
                     )
-                )
-            )
-        score = Value(0, output_field=IntegerField())
+                }
+            ).filter(**{f"_m{weight}": True})
         for w in words:
-            qs = qs.filter(Q(name_text__contains=w) | Q(columns_text__contains=w) | Q(body_text__contains=w))
-            score = score + Case(
-                When(name_text__contains=w, then=Value(3)),
-                When(columns_text__contains=w, then=Value(2)),
-                default=Value(1),
-                output_field=IntegerField(),
-            )
-        return qs.annotate(score=score)
+            q = Q(name_text__startswith=w) | Q(name_text__contains=f" {w}")
+            if not in_name:
+                q |= Q(columns_text__startswith=w) | Q(columns_text__contains=f" {w}")
+                q |= Q(body_text__startswith=w) | Q(body_text__contains=f" {w}")
+            qs = qs.filter(q)
+        return qs
+
+    def _tiers(self, filtered: QuerySet, words: list[str], raw: str) -> tuple[QuerySet, list[Tier]]:
+        """All matches, and the relevance tiers that partition them, best first.
+
+        Tier 3: the whole query is the asset's name; tier 2: every word in the name; tier 1: every word
+        somewhere (columns, description, tags, namespace). Within a tier, shorter names come first.
+        """
+        if not words:
+            return filtered, [Tier(0.0, filtered, "true")]
+        matched = self._matches(filtered, words)
+        exact = Q(name__iexact=raw.strip()) | Q(qualified_name__iexact=raw.strip())
+        if not self.is_postgres:
+            in_name = self._matches(filtered, words, in_name=True)
+            return matched, [
+                Tier(3.0, matched.filter(exact), ""),
+                Tier(2.0, in_name.exclude(exact), ""),
+                Tier(1.0, matched.exclude(pk__in=in_name.values("pk")), ""),
+            ]
+        name_query = " & ".join(f"{w}:*" for w in words)
+        in_name_sql = "name_vector @@ to_tsquery('simple', %s)"
+        exact_value = raw.strip().upper()
+        exact_sql = "(upper(name) = %s OR upper(qualified_name) = %s)"
+        in_name = RawSQL(in_name_sql, [name_query], output_field=BooleanField())
+        # An exact name match has every word in the name, which has every word somewhere: each tier's query
+        # needs only its own condition, so PostgreSQL can use the narrowest index for it.
+        return matched, [
+            Tier(3.0, filtered.filter(exact), exact_sql, [exact_value, exact_value]),
+            Tier(
+                2.0,
+                filtered.alias(_in=in_name).filter(_in=True).exclude(exact),
+                f"({in_name_sql}) AND NOT {exact_sql}",
+                [name_query, exact_value, exact_value],
+            ),
+            Tier(1.0, matched.alias(_in=in_name).filter(_in=False), f"NOT ({in_name_sql})", [name_query]),
+        ]
 
     def _correct(self, words: list[str]) -> list[str] | None:
         """Replace words missing from the vocabulary by the closest known word; ``None`` if nothing changes."""
@@ -223,15 +283,14 @@ class DatabaseSearchBackend:
         filtered = self._filtered(query, viewer)
         words = tokenize(query.q)
         offset = min(max(query.offset, 0), MAX_OFFSET)
-        matched = self._match(filtered, words, query.q)
-        page = self._page(matched, offset, query.limit)
-        if not page and words and offset == 0:
+        matched, tiers = self._tiers(filtered, words, query.q)
+        stats = self._stats(matched, tiers)
+        if stats.counted == 0 and words:
             corrected = self._correct(words)
             if corrected:
-                matched = self._match(filtered, corrected, " ".join(corrected))
-                page = self._page(matched, offset, query.limit)
-        facets = self._facets(matched)
-        total = sum(n for _, n in facets.pop("_kind_all"))
+                matched, tiers = self._tiers(filtered, corrected, " ".join(corrected))
+                stats = self._stats(matched, tiers)
+        page = self._page(tiers, stats, offset, query.limit)
         hits = [
             SearchHit(
                 kind=row["kind"],
@@ -243,53 +302,106 @@ class DatabaseSearchBackend:
                 description=row["description"],
                 classification=row["classification"],
                 tags=sorted(row["tags"]),
-                score=float(row["score"] or 0.0),
+                score=row["score"],
             )
             for row in page
         ]
-        return SearchResults(total=total, hits=hits, facets=facets)
-
-    def _page(self, matched: QuerySet, offset: int, limit: int) -> list[dict]:
-        return list(
-            matched.order_by(F("score").desc(), "qualified_name", "pk").values(
-                "kind",
-                "object_id",
-                "name",
-                "qualified_name",
-                "namespace",
-                "platform",
-                "description",
-                "classification",
-                "tags",
-                "score",
-            )[offset : offset + limit]
+        return SearchResults(
+            total=min(stats.counted, self.exact_limit), hits=hits, facets=stats.facets, exact=stats.exact
         )
 
-    def _facets(self, matched: QuerySet) -> dict[str, list[tuple[str, int]]]:
-        """Counts of every facet value over all matches, in one pass over the matched rows."""
-        sub_sql, params = matched.values("facet_values").query.sql_with_params()
+    @property
+    def exact_limit(self) -> int:
+        """Totals and facet counts are exact up to this many matches; beyond, they count the first this many."""
+        return int(self.options.get("exact_limit", 5_000))
+
+    def _stats(self, matched: QuerySet, tiers: list[Tier]) -> Stats:
+        """One pass over (at most ``exact_limit`` + 1) matches: facet counts, the total, and tier sizes."""
+        tier_sql = ", ".join(f"({t.sql}) AS t{i}" for i, t in enumerate(tiers) if t.sql) if self.is_postgres else ""
+        tier_params = [p for t in tiers if t.sql for p in t.params] if self.is_postgres else []
+        sub = matched.values("facet_values")[: self.exact_limit + 1]
+        sub_sql, params = sub.query.sql_with_params()
+        if self.is_postgres and tier_sql:
+            # Add the tier flags to the sample's select list so one scan yields facets and tier sizes.
+            sub_sql = sub_sql.replace(" FROM ", f", {tier_sql} FROM ", 1)
+            params = (*tier_params, *params)
         if self.is_postgres:
+            flags = [f"t{i}" for i, t in enumerate(tiers) if t.sql]
             sql = (
-                f"SELECT v, COUNT(*) FROM ({sub_sql}) m, jsonb_array_elements_text(m.facet_values) v "
-                "GROUP BY v ORDER BY 2 DESC, 1"
+                f"WITH m AS MATERIALIZED ({sub_sql}) "
+                "SELECT v, COUNT(*) FROM m, jsonb_array_elements_text(m.facet_values) v GROUP BY v"
+                + "".join(f" UNION ALL SELECT '~{f}', COUNT(*) FILTER (WHERE {f}) FROM m" for f in flags)
             )
         else:
-            sql = (
-                f"SELECT j.value, COUNT(*) FROM ({sub_sql}) m, json_each(m.facet_values) j "
-                "GROUP BY j.value ORDER BY 2 DESC, 1"
-            )
+            sql = f"SELECT j.value, COUNT(*) FROM ({sub_sql}) m, json_each(m.facet_values) j GROUP BY j.value"
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        facets: dict[str, list[tuple[str, int]]] = {name: [] for name in FACETS}
-        facets["_kind_all"] = []
+            rows = sorted(cursor.fetchall(), key=lambda r: (-r[1], r[0]))
+        stats = Stats(facets={name: [] for name in FACETS})
         for value, count in rows:
+            if value.startswith("~t"):
+                stats.tier_sizes[int(value[2:])] = count
+                continue
             facet, _, rest = value.partition(":")
             if facet == "kind":
-                facets["_kind_all"].append((rest, count))
-            if facet in facets and len(facets[facet]) < FACET_LIMIT:
-                facets[facet].append((rest, count))
-        return facets
+                stats.counted += count  # every entry has exactly one kind
+            if facet in stats.facets and len(stats.facets[facet]) < FACET_LIMIT:
+                stats.facets[facet].append((rest, count))
+        stats.exact = stats.counted <= self.exact_limit
+        return stats
+
+    def _page(self, tiers: list[Tier], stats: Stats, offset: int, limit: int) -> list[dict]:
+        """One page across the tiers, best tier first.
+
+        Per tier, PostgreSQL either walks the (name length, name) index and stops after a page (when the
+        tier is dense enough that a page is near) or sorts the tier's rows (when they are few); the tier sizes
+        measured by ``_stats`` decide, so neither plan can degrade into a scan of the whole table.
+        """
+        page: list[dict] = []
+        skip = offset
+        table_rows = self._table_rows() if self.is_postgres else 0
+        for index, tier in enumerate(tiers):
+            want = skip + limit - len(page)
+            size = stats.tier_sizes.get(index)
+            if size == 0 and stats.exact:
+                continue
+            # A walk of the (name length, name) index visits about want * table_rows / size rows; sorting the
+            # tier costs about size. PostgreSQL misjudges prefix text queries, so we choose, not the planner.
+            walk = self.is_postgres and size is not None and size * size >= want * table_rows
+            order = [Length("qualified_name"), "qualified_name"]
+            if self.is_postgres and not walk:
+                order[0] = Length("qualified_name") + 0  # not the indexed expression: sort the few rows
+            query = tier.queryset.order_by(*order).values(*PAGE_FIELDS)[:want]
+            rows = self._walking(query) if walk else list(query)
+            for row in rows[skip:]:
+                row["score"] = tier.score
+                page.append(row)
+            skip = max(0, skip - len(rows))
+            if len(page) >= limit:
+                break
+        return page[:limit]
+
+    def _walking(self, query: QuerySet) -> list[dict]:
+        """Run ``query`` with bitmap and sequential scans off: PostgreSQL walks the ordered index, stops early."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('enable_bitmapscan'), current_setting('enable_seqscan')")
+            bitmap, seq = cursor.fetchone()
+            cursor.execute(
+                "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)"
+            )
+            try:
+                return list(query)
+            finally:
+                cursor.execute(
+                    "SELECT set_config('enable_bitmapscan', %s, true), set_config('enable_seqscan', %s, true)",
+                    [bitmap, seq],
+                )
+
+    def _table_rows(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'catalog_searchentry'::regclass")
+            row = cursor.fetchone()
+        return max(int(row[0]) if row else 0, 1)
 
     def suggest(self, prefix: str, viewer: Viewer, limit: int = 10) -> list[Suggestion]:
         words = tokenize(prefix)
@@ -302,8 +414,7 @@ class DatabaseSearchBackend:
                 _m=RawSQL("search_vector @@ to_tsquery('simple', %s)", [tsquery], output_field=BooleanField())
             ).filter(_m=True)
         else:
-            for w in words:
-                qs = qs.filter(Q(name_text__startswith=w) | Q(name_text__contains=f" {w}"))
+            qs = self._matches(qs, words, in_name=True)
         rows = (
             qs.annotate(_len=Length("qualified_name"))
             .order_by("_len", "qualified_name")
