@@ -10,7 +10,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-fast services services-stop bench lint fmt lock schema docs migrate clean
 
-install: $(STAMP)
+NPM_STAMP := frontend/node_modules/.installed
+
+install: $(STAMP) $(NPM_STAMP)
+
+$(NPM_STAMP): frontend/package-lock.json
+	@npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+	@touch $(NPM_STAMP)
 
 $(STAMP): $(LOCK) pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

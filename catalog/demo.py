@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from catalog.models import MLModel, ModelVersion, Tag
 from catalog.validation import ProblemCollector, parse_dataset
 from governance.identity import Role
 
-__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "load_demo_catalog"]
+__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "MODELS", "load_demo_catalog", "training_run_id"]
 
 DEMO_PASSWORD = "steward-demo"
 
@@ -47,6 +48,9 @@ TAGS = [
     ("derived", "Derived or aggregated data", ""),
     ("gold", "Curated, documented and tested", ""),
 ]
+
+# Quality labels describe one dataset; they do not flow downstream.
+NON_PROPAGATING = {"derived", "gold"}
 
 # Column name -> tags it carries in the demo.
 COLUMN_TAGS = {
@@ -198,6 +202,11 @@ MODELS = [
 ]
 
 
+def training_run_id(model: str, version: int) -> uuid.UUID:
+    """The OpenLineage runId of a demo model version's training run (the lineage demo emits that run)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"https://steward.example/demo/train/{model}/{version}")
+
+
 def _models(users: dict[str, User]) -> int:
     created = 0
     for name, description, tags, framework, n_versions in MODELS:
@@ -223,6 +232,7 @@ def _models(users: dict[str, User]) -> int:
                 parameters={"seed": v, "max_depth": 4 + v},
                 metrics={"auc": round(0.7 + 0.04 * v, 3)},
                 stage="production" if v == n_versions else "archived",
+                training_run_id=training_run_id(name, v),
             )
     return created
 
@@ -235,7 +245,13 @@ def load_demo_catalog(*, progress: Callable[[str], None] = lambda msg: None, see
         progress(f"{len(users)} users (password {DEMO_PASSWORD!r})")
         for key, description, level in TAGS:
             if not Tag.objects.filter(key=key).exists():
-                services.tag_create(actor=users["stella"], key=key, description=description, implied_level=level)
+                services.tag_create(
+                    actor=users["stella"],
+                    key=key,
+                    description=description,
+                    implied_level=level,
+                    propagates=key not in NON_PROPAGATING,
+                )
         progress(f"{len(TAGS)} tags")
         items = _dataset_items(rng)
         problems = ProblemCollector()

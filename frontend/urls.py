@@ -1,9 +1,34 @@
 from django.urls import path
 
-from frontend.views import search
+from frontend.views import assets, lineage, search, tokens
 
 app_name = "frontend"
 
 urlpatterns = [
     path("", search.home, name="home"),
+    path("search/suggest", search.suggest, name="suggest"),
+    path("datasets/", assets.dataset_list, name="datasets"),
+    path("datasets/<uuid:pk>/", assets.dataset_detail, name="dataset"),
+    path("datasets/<uuid:pk>/tags/add", assets.dataset_tag_add, name="dataset-tag-add"),
+    path("datasets/<uuid:pk>/tags/remove", assets.dataset_tag_remove, name="dataset-tag-remove"),
+    path("datasets/<uuid:pk>/lineage", lineage.dataset_lineage, name="dataset-lineage"),
+    path("datasets/<uuid:pk>/explain", lineage.dataset_explain, name="dataset-explain"),
+    path("models/", assets.model_list, name="models"),
+    path("models/<uuid:pk>/", assets.model_detail, name="model"),
+    path("tags/", assets.tag_list, name="tags"),
+    path("declassifications/", lineage.declassifications, name="declassifications"),
+    path(
+        "declassifications/<uuid:pk>/approve",
+        lineage.declassification_decide,
+        {"approve": True},
+        name="declassification-approve",
+    ),
+    path(
+        "declassifications/<uuid:pk>/reject",
+        lineage.declassification_decide,
+        {"approve": False},
+        name="declassification-reject",
+    ),
+    path("tokens/", tokens.tokens, name="tokens"),
+    path("tokens/<str:pk>/revoke", tokens.token_revoke_view, name="token-revoke"),
 ]

@@ -2,7 +2,25 @@ from django.apps import AppConfig
 
 
 class LineageConfig(AppConfig):
-    """Lineage: OpenLineage ingestion, graph queries and classification propagation (see issue: Lineage)."""
+    """Lineage: OpenLineage ingestion, graph queries and classification propagation."""
 
     name = "lineage"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from catalog.services.classification import register_tag_source
+        from catalog.signals import model_versions_changed, tags_changed
+        from lineage import receivers
+
+        register_tag_source(receivers.propagated_levels, receivers.propagated_holders)
+        from catalog.search.documents import EXTRA_TAG_SOURCES
+
+        if receivers.propagated_keys not in EXTRA_TAG_SOURCES:
+            EXTRA_TAG_SOURCES.append(receivers.propagated_keys)
+        tags_changed.connect(receivers.on_tags_changed, dispatch_uid="lineage.on_tags_changed")
+        from django.db.models.signals import pre_delete
+
+        from catalog.models import Dataset
+
+        pre_delete.connect(receivers.on_dataset_deleting, sender=Dataset, dispatch_uid="lineage.dataset_deleting")
+        model_versions_changed.connect(receivers.on_model_versions_changed, dispatch_uid="lineage.on_mv_changed")

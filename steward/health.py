@@ -35,7 +35,12 @@ def _check_broker() -> None:
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _check_database, "broker": _check_broker, "search": lambda: load_backend("search").check()}
+    checks = {
+        "database": _check_database,
+        "broker": _check_broker,
+        "search": lambda: load_backend("search").check(),
+        "graph": lambda: load_backend("graph").ping(),
+    }
     results: dict[str, str] = {}
     ok = True
     for name, check in checks.items():

@@ -9,6 +9,7 @@ from steward import health
 api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("governance.api.urls")),
+    path("", include("lineage.api.urls")),
 ]
 
 urlpatterns = [

@@ -147,6 +147,7 @@ class ClassifyInput(StrictSerializer):
 
 class ModelVersionSerializer(serializers.ModelSerializer):
     model = serializers.UUIDField(source="model_id", read_only=True)
+    training_run = serializers.UUIDField(source="training_run_id", read_only=True, allow_null=True)
 
     class Meta:
         model = ModelVersion
@@ -163,6 +164,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "parameters",
             "metrics",
             "stage",
+            "training_run",
+            "inherited_tags",
+            "effective_classification",
             "created_at",
         ]
 
@@ -218,6 +222,9 @@ class ModelVersionInput(StrictSerializer):
     parameters = serializers.DictField(required=False)
     metrics = serializers.DictField(required=False)
     stage = serializers.ChoiceField(choices=ModelStage.choices, required=False)
+    training_run = serializers.UUIDField(
+        required=False, help_text="OpenLineage runId of the training run: the version inherits its inputs' tags."
+    )
 
 
 class ModelVersionUpdateInput(StrictSerializer):

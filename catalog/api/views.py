@@ -21,6 +21,7 @@ from catalog.search.backends.base import SearchQuery
 from catalog.validation import ProblemCollector, parse_dataset
 from governance.identity import viewer_for
 from steward.api.pagination import StewardCursorPagination
+from steward.api.params import parse_time
 from steward.errors import NotFound, ValidationFailed
 
 
@@ -142,9 +143,13 @@ class DatasetViewSet(viewsets.GenericViewSet):
         )
 
     @extend_schema(request=s.TagAssignInput, responses={201: s.DatasetDetailSerializer})
-    @action(detail=True, methods=["post"], url_path="tags")
+    @action(detail=True, methods=["get", "post"], url_path="tags")
     def tags(self, request: Request, pk: str) -> Response:
-        """Tag the dataset, or one of its fields with ``field``."""
+        """GET: direct and propagated tags (``?at=`` for a past time). POST: tag the dataset, or its ``field``."""
+        if request.method == "GET":
+            from lineage.selectors import dataset_tags
+
+            return Response(dataset_tags(user=request.user, pk=pk, at=parse_time(request.query_params.get("at"))))
         data = _parse(s.TagAssignInput, request.data)
         services.dataset_tag_add(
             actor=request.user, dataset=self._get(pk), key=data["key"], field_name=data.get("field") or None
@@ -152,6 +157,59 @@ class DatasetViewSet(viewsets.GenericViewSet):
         return Response(s.DatasetDetailSerializer(self._get(pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[OpenApiParameter("field", str)], responses={204: None})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("tag", str, required=True),
+            OpenApiParameter("field", str),
+            OpenApiParameter("at", str),
+        ],
+        responses={200: dict},
+    )
+    @action(detail=True, methods=["get"])
+    def explain(self, request: Request, pk: str) -> Response:
+        """Why the dataset (or ``?field=``) carries ``?tag=``: one path from a direct assignment."""
+        from lineage.selectors import dataset_explain
+
+        params = request.query_params
+        return Response(
+            dataset_explain(
+                user=request.user,
+                pk=pk,
+                tag=params.get("tag", ""),
+                field=params.get("field") or None,
+                at=parse_time(params.get("at")),
+            )
+        )
+
+    @extend_schema(
+        parameters=[OpenApiParameter("tag", str, required=True), OpenApiParameter("at", str)], responses={200: dict}
+    )
+    @action(detail=True, methods=["get"], url_path=r"fields/(?P<field>[^/]+)/explain")
+    def field_explain(self, request: Request, pk: str, field: str) -> Response:
+        """Why a column carries ``?tag=``."""
+        from lineage.selectors import dataset_explain
+
+        params = request.query_params
+        return Response(
+            dataset_explain(
+                user=request.user, pk=pk, tag=params.get("tag", ""), field=field, at=parse_time(params.get("at"))
+            )
+        )
+
+    @extend_schema(parameters=[OpenApiParameter("at", str)], responses={200: dict})
+    @action(detail=True, methods=["get"], url_path=r"fields/(?P<field>[^/]+)/tags")
+    def field_tags(self, request: Request, pk: str, field: str) -> Response:
+        """A column's direct and propagated tags."""
+        from lineage.selectors import dataset_tags
+
+        data = dataset_tags(user=request.user, pk=pk, at=parse_time(request.query_params.get("at")))
+        if not selectors.dataset_get(user=request.user, pk=pk).fields.filter(name=field).exists():
+            raise NotFound(f"No field {field!r}.")
+        data["field"] = field
+        data["direct"] = [t for t in data["direct"] if t["field"] == field]
+        data["propagated"] = [t for t in data["propagated"] if t["field"] == field]
+        return Response(data)
+
     @action(detail=True, methods=["delete"], url_path=r"tags/(?P<key>[^/]+)")
     def untag(self, request: Request, pk: str, key: str) -> Response:
         """Remove a direct tag from the dataset, or from ``?field=``."""
@@ -257,6 +315,8 @@ class MLModelViewSet(viewsets.GenericViewSet):
         if request.method == "GET":
             return Response(s.ModelVersionSerializer(model.versions.order_by("-created_at"), many=True).data)
         data = _parse(s.ModelVersionInput, request.data)
+        if "training_run" in data:
+            data["training_run_id"] = data.pop("training_run")
         mv = services.model_version_create(actor=request.user, model=model, **data)
         return Response(s.ModelVersionSerializer(mv).data, status=status.HTTP_201_CREATED)
 

@@ -57,6 +57,10 @@ class ModelVersion(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     stage = models.CharField(max_length=16, choices=ModelStage.choices, default=ModelStage.NONE)
+    # The OpenLineage runId of the training run; its input datasets' tags are inherited (lineage app).
+    training_run_id = models.UUIDField(null=True, blank=True, db_index=True)
+    inherited_tags = models.JSONField(default=list, blank=True)
+    effective_classification = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
 
@@ -74,5 +78,6 @@ class ModelVersion(models.Model):
             "artifact_digest": self.artifact_digest,
             "image_digest": self.image_digest,
             "code_commit": self.code_commit,
+            "training_run_id": str(self.training_run_id) if self.training_run_id else None,
             "stage": self.stage,
         }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -14,6 +14,9 @@ from catalog.models import Dataset, MLModel, SchemaField, TagAssignment
 __all__ = ["KINDS", "SearchDocument", "build_documents", "iter_all_ids"]
 
 KINDS = ("dataset", "model")
+
+# Other apps add tag keys a dataset carries beyond its direct ones: f(dataset ids) -> {id: {keys}}.
+EXTRA_TAG_SOURCES: list[Callable[[list[UUID]], dict[UUID, set[str]]]] = []
 
 
 @dataclass
@@ -57,6 +60,9 @@ def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
     tags: dict[UUID, set[str]] = defaultdict(set)
     for ds_id, key in TagAssignment.objects.filter(dataset_id__in=pks).values_list("dataset_id", "tag__key"):
         tags[ds_id].add(key)
+    for source in EXTRA_TAG_SOURCES:  # e.g. tags propagated along lineage
+        for ds_id, keys in source(pks).items():
+            tags[ds_id].update(keys)
     owners: dict[UUID, list[str]] = defaultdict(list)
     through_u = Dataset.owner_users.through
     for ds_id, username in through_u.objects.filter(dataset_id__in=pks).values_list("dataset_id", "user__username"):
@@ -103,7 +109,7 @@ def _model_documents(ids: list[str]) -> list[SearchDocument]:
                 classification=m.effective_classification,
                 hidden=m.effective_classification in hidden,
                 columns=[],
-                tags=sorted(t.key for t in m.tags.all()),
+                tags=sorted({t.key for t in m.tags.all()} | {k for v in m.versions.all() for k in v.inherited_tags}),
                 owners=sorted(
                     [f"user:{u.username}" for u in m.owner_users.all()]
                     + [f"group:{g.name}" for g in m.owner_groups.all()]

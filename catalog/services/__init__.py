@@ -10,6 +10,7 @@ from catalog.services.datasets import (
     dataset_tag_add,
     dataset_tag_remove,
     dataset_update,
+    datasets_ensure,
 )
 from catalog.services.models import (
     model_create,
@@ -30,6 +31,7 @@ __all__ = [
     "dataset_tag_add",
     "dataset_tag_remove",
     "dataset_update",
+    "datasets_ensure",
     "model_create",
     "model_delete",
     "model_update",

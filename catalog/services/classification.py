@@ -9,16 +9,31 @@ from uuid import UUID
 from catalog.classification import max_level
 from catalog.models import Dataset, SchemaField, TagAssignment
 
-__all__ = ["dataset_recompute_effective", "register_tag_source"]
+__all__ = ["dataset_recompute_effective", "datasets_holding_tag", "register_tag_source"]
 
 # Other apps (lineage) add tags a dataset carries beyond its direct ones: f(ids) -> {id: {implied levels}}.
 _EXTRA_LEVEL_SOURCES: list[Callable[[list[UUID]], dict[UUID, set[str]]]] = []
 
 
-def register_tag_source(source: Callable[[list[UUID]], dict[UUID, set[str]]]) -> None:
-    """Register a function giving extra implied levels per dataset (e.g. propagated tags)."""
+# ... and which datasets hold a tag that way: f(tag id) -> dataset ids.
+_EXTRA_HOLDERS: list[Callable[[int], Iterable[UUID]]] = []
+
+
+def register_tag_source(
+    source: Callable[[list[UUID]], dict[UUID, set[str]]], holders: Callable[[int], Iterable[UUID]]
+) -> None:
+    """Register extra implied levels per dataset (e.g. propagated tags) and who holds a given tag that way."""
     if source not in _EXTRA_LEVEL_SOURCES:
         _EXTRA_LEVEL_SOURCES.append(source)
+        _EXTRA_HOLDERS.append(holders)
+
+
+def datasets_holding_tag(tag_id: int) -> set[UUID]:
+    """Every dataset carrying the tag directly (on itself or a field) or through a registered source."""
+    ids = set(TagAssignment.objects.filter(tag_id=tag_id).values_list("dataset_id", flat=True))
+    for holders in _EXTRA_HOLDERS:
+        ids.update(holders(tag_id))
+    return ids
 
 
 def dataset_recompute_effective(ids: Iterable[UUID]) -> list[UUID]:

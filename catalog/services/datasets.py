@@ -17,10 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog import permissions
-from catalog.classification import max_level, validate_code
+from catalog.classification import lowest, max_level, validate_code
 from catalog.models import Dataset, SchemaField, Tag, TagAssignment
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
+from catalog.signals import tags_changed
 from catalog.validation import DatasetSpec, ProblemCollector, parse_owner, platform_of
 from governance import audit
 from governance.audit import AuditEntry
@@ -36,6 +37,7 @@ __all__ = [
     "dataset_tag_add",
     "dataset_tag_remove",
     "dataset_update",
+    "datasets_ensure",
 ]
 
 MAX_BULK = 10_000
@@ -191,6 +193,7 @@ def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     touched |= _write_fields(specs, rows, created_ids)
     touched |= _write_tags(actor, specs, rows, refs, created_ids, now)
     touched |= _write_owners(specs, rows, refs, actor, created_ids)
+    tags_changed.send(sender=Dataset, datasets=sorted(touched), tags=[])
     # New datasets got their level above; existing ones may have gained or lost tags and fields.
     dataset_recompute_effective([ds.pk for ds in rows if ds.pk in touched and ds.pk not in created_ids])
 
@@ -455,6 +458,7 @@ def dataset_delete(*, actor: Any, dataset: Dataset) -> None:
         raise PermissionDenied(f"You may not delete {dataset}.")
     audit.record(actor=actor, action="catalog.dataset.delete", target=dataset, before=dataset.snapshot())
     pk = dataset.pk
+    tags_changed.send(sender=Dataset, datasets=[pk], tags=[])
     dataset.delete()
     index_later("dataset", [pk])
 
@@ -487,6 +491,7 @@ def dataset_tag_add(*, actor: Any, dataset: Dataset, key: str, field_name: str |
         audit.record(
             actor=actor, action="catalog.dataset.tag_add", target=dataset, after={"tag": key, "field": field_name}
         )
+        tags_changed.send(sender=Dataset, datasets=[dataset.pk], tags=[tag.pk])
         dataset_recompute_effective([dataset.pk])
         Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
         index_later("dataset", [dataset.pk])
@@ -499,13 +504,16 @@ def dataset_tag_remove(*, actor: Any, dataset: Dataset, key: str, field_name: st
     if not permissions.can_tag_asset(actor, dataset):
         raise PermissionDenied(f"You may not untag {dataset}.")
     target_field = _field(dataset, field_name)
-    deleted, _ = TagAssignment.objects.filter(dataset=dataset, field=target_field, tag__key=key).delete()
+    assignments = TagAssignment.objects.filter(dataset=dataset, field=target_field, tag__key=key)
+    tag_ids = list(assignments.values_list("tag_id", flat=True))
+    deleted, _ = assignments.delete()
     if not deleted:
         where = f"field {field_name!r} of {dataset}" if field_name else str(dataset)
         raise NotFound(f"{where} has no direct tag {key!r}.")
     audit.record(
         actor=actor, action="catalog.dataset.tag_remove", target=dataset, before={"tag": key, "field": field_name}
     )
+    tags_changed.send(sender=Dataset, datasets=[dataset.pk], tags=tag_ids)
     dataset_recompute_effective([dataset.pk])
     Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
     index_later("dataset", [dataset.pk])
@@ -535,3 +543,101 @@ def dataset_classify(*, actor: Any, dataset: Dataset, level: str | None, field_n
         index_later("dataset", [dataset.pk])
     dataset.refresh_from_db()
     return dataset
+
+
+def datasets_ensure(
+    *, actor: Any, items: list[tuple[str, str, list[dict[str, str]] | None]], source: str = "lineage"
+) -> dict[tuple[str, str], UUID]:
+    """Make sure these ``(namespace, name, fields)`` datasets exist; returns their ids by identity.
+
+    For producers of metadata (lineage events) rather than people: missing datasets are created (owned by
+    no one, at the lowest level), listed fields are added or their types updated, and fields are never
+    removed here (an event's schema may be partial). The caller checks permission and holds the transaction.
+    """
+    wanted: dict[tuple[str, str], dict[str, dict[str, str]] | None] = {}
+    for namespace, name, fields in items:
+        merged = wanted.setdefault((namespace, name), None if fields is None else {})
+        if fields is not None:
+            if merged is None:
+                merged = wanted[(namespace, name)] = {}
+            for f in fields:
+                merged[f["name"]] = f
+    existing = {key: ds.pk for key, ds in _existing(list(wanted)).items()}
+    now = timezone.now()
+    lowest_code = lowest().code
+    new = [
+        Dataset(
+            namespace=ns,
+            name=name,
+            platform=platform_of(ns),
+            effective_classification=lowest_code,
+            created_at=now,
+            updated_at=now,
+        )
+        for (ns, name) in wanted
+        if (ns, name) not in existing
+    ]
+    insert_rows(Dataset, DATASET_COLUMNS, ([getattr(ds, c) for c in DATASET_COLUMNS] for ds in new))
+    ids = {**existing, **{(ds.namespace, ds.name): ds.pk for ds in new}}
+    touched: set[UUID] = {ds.pk for ds in new}
+    with_fields = {ids[key]: fields for key, fields in wanted.items() if fields}
+    if with_fields:
+        have: dict[UUID, dict[str, tuple[str, str]]] = defaultdict(dict)
+        keys = list(with_fields)
+        for start in range(0, len(keys), _CHUNK):
+            for ds_id, name, type_, desc in SchemaField.objects.filter(
+                dataset_id__in=keys[start : start + _CHUNK]
+            ).values_list("dataset_id", "name", "type", "description"):
+                have[ds_id][name] = (type_, desc)
+        to_write = []
+        for ds_id, fields in with_fields.items():
+            current = have.get(ds_id, {})
+            next_ordinal = len(current)
+            for f in fields.values():
+                old = current.get(f["name"])
+                if old is None:
+                    to_write.append(
+                        SchemaField(
+                            dataset_id=ds_id,
+                            name=f["name"],
+                            type=f.get("type", ""),
+                            description=f.get("description", ""),
+                            ordinal=next_ordinal,
+                        )
+                    )
+                    next_ordinal += 1
+                elif (f.get("type") and f["type"] != old[0]) or (f.get("description") and f["description"] != old[1]):
+                    to_write.append(
+                        SchemaField(
+                            dataset_id=ds_id,
+                            name=f["name"],
+                            type=f.get("type") or old[0],
+                            description=f.get("description") or old[1],
+                        )
+                    )
+                else:
+                    continue
+                touched.add(ds_id)
+        SchemaField.objects.bulk_create(
+            to_write,
+            update_conflicts=True,
+            unique_fields=["dataset", "name"],
+            update_fields=["type", "description"],
+            batch_size=2000,
+        )
+    if new:
+        audit.record_many(
+            actor=actor,
+            entries=[
+                AuditEntry(
+                    action="catalog.dataset.create",
+                    target_type="catalog.dataset",
+                    target_id=str(ds.pk),
+                    target_repr=str(ds),
+                    after={"namespace": ds.namespace, "name": ds.name, "source": source},
+                )
+                for ds in new
+            ],
+        )
+    index_later("dataset", touched)
+    return ids

@@ -16,6 +16,7 @@ from catalog.classification import max_level, validate_code
 from catalog.models import MLModel, ModelVersion, Tag
 from catalog.models.ml import ModelStage
 from catalog.search import index_later
+from catalog.signals import model_versions_changed
 from catalog.validation import parse_owner
 from governance import audit
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
@@ -33,8 +34,14 @@ __all__ = [
 def model_recompute_effective(ids: Sequence[UUID]) -> list[UUID]:
     """Recompute models' effective classification from their direct level and tags; returns changed ids."""
     changed = []
-    for model in MLModel.objects.filter(pk__in=list(ids)).prefetch_related("tags"):
-        effective = max_level([model.classification, *(t.implied_level for t in model.tags.all())])
+    for model in MLModel.objects.filter(pk__in=list(ids)).prefetch_related("tags", "versions"):
+        effective = max_level(
+            [
+                model.classification,
+                *(t.implied_level for t in model.tags.all()),
+                *(v.effective_classification for v in model.versions.all()),
+            ]
+        )
         if effective != model.effective_classification:
             model.effective_classification = effective
             model.save(update_fields=["effective_classification"])
@@ -152,6 +159,7 @@ VERSION_FIELDS = (
     "parameters",
     "metrics",
     "stage",
+    "training_run_id",
 )
 
 
@@ -176,6 +184,8 @@ def model_version_create(*, actor: Any, model: MLModel, version: str, artifact_u
         _demote_other_production(actor, mv)
     MLModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
     audit.record(actor=actor, action="catalog.model_version.create", target=mv, after=mv.snapshot())
+    if mv.training_run_id:
+        model_versions_changed.send(sender=ModelVersion, ids=[mv.pk])
     index_later("model", [model.pk])
     return mv
 

@@ -10,7 +10,7 @@ from catalog import permissions
 from catalog.classification import validate_code
 from catalog.models import MLModel, Tag, TagAssignment
 from catalog.search import index_later
-from catalog.services.classification import dataset_recompute_effective
+from catalog.services.classification import dataset_recompute_effective, datasets_holding_tag
 from catalog.validation import TAG_KEY_RE
 from governance import audit
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
@@ -71,8 +71,13 @@ def tag_update(
         return tag
     tag.save()
     audit.record(actor=actor, action="catalog.tag.update", target=tag, before=before, after=after)
-    if before["implied_level"] != tag.implied_level:
+    if before["propagates"] != tag.propagates:
+        from catalog.signals import tags_changed
+
         ids = list(TagAssignment.objects.filter(tag=tag).values_list("dataset_id", flat=True).distinct())
+        tags_changed.send(sender=Tag, datasets=ids, tags=[tag.pk])
+    if before["implied_level"] != tag.implied_level:
+        ids = list(datasets_holding_tag(tag.pk))
         changed = dataset_recompute_effective(ids)
         index_later("dataset", changed)
         from catalog.services.models import model_recompute_effective

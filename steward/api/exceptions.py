@@ -16,7 +16,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from steward.errors import DomainError, FieldProblem
+from steward.errors import BackendUnavailable, DomainError, FieldProblem
 
 __all__ = ["error_response", "exception_handler", "flatten_errors"]
 
@@ -54,6 +54,10 @@ def error_response(status_code: int, code: str, detail: str, problems: list[Fiel
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         return error_response(exc.status, exc.code, exc.message, exc.problems)
+    if isinstance(exc, BackendUnavailable):
+        return error_response(
+            503, "backend_unavailable", f"{exc} Try again shortly; the operators can check /readyz.", []
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

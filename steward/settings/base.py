@@ -194,6 +194,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Catches up after a crash or a broker outage; each change also queues its own drain on commit.
+    "lineage-propagation-drain": {"task": "lineage.propagation_drain", "schedule": 60.0},
+}
 
 # --- Steward ----------------------------------------------------------------------------------------
 STEWARD_SEARCH_BACKEND = env_str(
@@ -204,7 +208,24 @@ STEWARD_BACKENDS = {
     "search": {
         "database": "catalog.search.backends.database.DatabaseSearchBackend",
     },
+    "graph": {
+        "sql": "lineage.graph.sql.SqlGraphBackend",
+        "neo4j": "lineage.graph.neo4j.Neo4jGraphBackend",
+    },
 }
+STEWARD_GRAPH_BACKEND = env_str(
+    "STEWARD_GRAPH_BACKEND", "sql", "Lineage graph backend: sql (recursive queries) or neo4j (a projection)."
+)
+_NEO4J = {
+    "url": env_str("STEWARD_NEO4J_URL", "bolt://127.0.0.1:7687", "Neo4j Bolt URL (graph backend neo4j)."),
+    "user": env_str("STEWARD_NEO4J_USER", "", "Neo4j user; blank when authentication is off."),
+    "password": env_str("STEWARD_NEO4J_PASSWORD", "", "Neo4j password."),
+}
+STEWARD_GRAPH_OPTIONS = _NEO4J if STEWARD_GRAPH_BACKEND == "neo4j" else {}
+STEWARD_LINEAGE_MAX_DEPTH = env_int("STEWARD_LINEAGE_MAX_DEPTH", 10, "Largest depth a lineage graph query may ask.")
+STEWARD_LINEAGE_MAX_EVENT_BYTES = env_int(
+    "STEWARD_LINEAGE_MAX_EVENT_BYTES", 1_048_576, "Largest single OpenLineage event accepted (bytes); more is 413."
+)
 STEWARD_CLASSIFICATION_LEVELS = env_json(
     "STEWARD_CLASSIFICATION_LEVELS",
     [
@@ -219,6 +240,11 @@ STEWARD_SEARCH_INDEX_BATCH = 500
 
 STATIC_URL = "static/"
 STATIC_ROOT = STATE_DIR / "static"
+# htmx comes from the npm registry (frontend/package.json, installed by `make install`).
+STATICFILES_DIRS = [
+    ("vendor/htmx", BASE_DIR / "frontend" / "node_modules" / "htmx.org" / "dist"),
+    ("vendor/cytoscape", BASE_DIR / "frontend" / "node_modules" / "cytoscape" / "dist"),
+]
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = False

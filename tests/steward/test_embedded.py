@@ -59,7 +59,7 @@ def test_embedded_default_serves_readyz_and_search_with_a_live_worker(tmp_path):
     try:
         ready = _wait(lambda: requests.get(f"{base}/readyz", timeout=5), 90, "/readyz", proc, log)
         assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "search": "ok"}
+        assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "search": "ok", "graph": "ok"}
         first_page_seconds = time.monotonic() - started
         assert f"http://127.0.0.1:{port}/" in log.read_text()
         assert "steward-demo" in log.read_text()
@@ -92,6 +92,40 @@ def test_embedded_default_serves_readyz_and_search_with_a_live_worker(tmp_path):
             lambda: session.get(f"{base}/api/v1/search", params={"q": "zebra"}, timeout=5).json()["total"] == 1,
             30,
             "the worker to index the new dataset",
+            proc,
+            log,
+        )
+        # The demo lineage is there, and a new tag propagates downstream through the real worker.
+        pg = "postgres://warehouse.internal:5432"
+        graph = session.get(
+            f"{base}/api/v1/lineage/graph",
+            params={"namespace": pg, "name": "marts.customer_360", "direction": "upstream", "depth": 3},
+            timeout=10,
+        ).json()
+        assert {n["name"] for n in graph["nodes"] if n["kind"] == "dataset"} >= {"marts.sales_summary"}
+        finance = session.get(
+            f"{base}/api/v1/datasets/lookup", params={"namespace": pg, "name": "finance.public.ledger"}, timeout=10
+        ).json()
+        tagged = session.post(
+            f"{base}/api/v1/datasets/{finance['id']}/tags",
+            json={"key": "health"},
+            headers={"X-CSRFToken": csrf, "Referer": base},
+            timeout=10,
+        )
+        assert tagged.status_code == 201, tagged.text
+        mart = session.get(
+            f"{base}/api/v1/datasets/lookup", params={"namespace": pg, "name": "marts.finance_summary"}, timeout=10
+        ).json()
+        _wait(
+            lambda: (
+                "health"
+                in {
+                    t["tag"]
+                    for t in session.get(f"{base}/api/v1/datasets/{mart['id']}/tags", timeout=5).json()["propagated"]
+                }
+            ),
+            30,
+            "the worker to propagate the tag",
             proc,
             log,
         )

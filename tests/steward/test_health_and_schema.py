@@ -10,11 +10,21 @@ def test_healthz_needs_no_login(client):
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_readyz_checks_database_broker_and_search(client, settings, redis_url):
+def test_readyz_checks_database_broker_search_and_graph(client, settings, redis_url):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     res = client.get("/readyz")
     assert res.status_code == 200, res.content
-    assert res.json()["checks"] == {"database": "ok", "broker": "ok", "search": "ok"}
+    assert res.json()["checks"] == {"database": "ok", "broker": "ok", "search": "ok", "graph": "ok"}
+
+
+def test_readyz_reports_an_unreachable_graph_engine(client, settings):
+    settings.STEWARD_GRAPH_BACKEND = "neo4j"
+    settings.STEWARD_GRAPH_OPTIONS = {"url": "bolt://127.0.0.1:1", "user": "neo4j", "password": "s3cret-pw"}
+    res = client.get("/readyz")
+    assert res.status_code == 503
+    assert res.json()["checks"]["graph"] == "unavailable: BackendUnavailable"
+    assert res.json()["checks"]["database"] == "ok"
+    assert b"s3cret-pw" not in res.content
 
 
 def test_readyz_reports_a_dead_broker(client, settings):

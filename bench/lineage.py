@@ -1,0 +1,311 @@
+"""Lineage benchmark: OpenLineage ingestion over HTTP, propagation over a large graph, graph query latency.
+
+1. Ingestion: POST ``--events`` generated RunEvents (START + COMPLETE pairs with schemas and column lineage)
+   through ``/api/v1/lineage/batch`` (and a sample through the single-event endpoint); events/s.
+2. Propagation: a generated graph of ``--datasets`` datasets and ``--edges`` edges (seeded with COPY straight
+   into the lineage tables: ingesting 1M edges through the API would only re-measure step 1), in which one
+   source has ``--downstream`` datasets downstream. Tag the source through the API and time until every
+   affected dataset carries the tag (the Celery worker drains the change); remove the tag and time again.
+3. Graph queries: ``GET /api/v1/lineage/graph`` depth 5 downstream from hub datasets: p50/p95/p99 on the
+   ``sql`` backend, and on ``neo4j`` when ``--neo4j-url`` answers (after ``manage.py graph_rebuild``).
+
+Goals (this machine, PostgreSQL): ingestion >= 500 events/s; propagation <= 10 s; graph p95 <= 100 ms.
+Results: bench/results/lineage.json.
+
+Usage: python bench/lineage.py [--events 100000] [--datasets 200000] [--edges 1000000] [--downstream 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import redis
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._harness import REDIS_URL, bench_env, fresh_database, load, manage, processes, save  # noqa: E402
+
+NS = "postgres://warehouse:5432"
+PRODUCER = "https://github.com/steward/bench"
+COLUMNS = ["id", "email", "name", "country", "amount", "created_at", "status", "segment"]
+
+
+def _token(env: dict[str, str]) -> str:
+    out = manage(
+        env,
+        "shell",
+        "-c",
+        (
+            "from django.contrib.auth.models import User, Group;"
+            "from governance.services.tokens import token_create;"
+            "from catalog.services import tag_create;"
+            "u=User.objects.create_user('bench');u.groups.add(Group.objects.get(name='admin'));"
+            "tag_create(actor=u, key='pii.email', implied_level='C3');"
+            "print(token_create(actor=u, user=u, name='bench')[1])"
+        ),
+    )
+    return out.strip().splitlines()[-1]
+
+
+def _dataset(name: str, rng: random.Random, columns_from: list[str] | None = None) -> dict:
+    fields = rng.sample(COLUMNS, 5)
+    facets: dict = {
+        "schema": {"_producer": PRODUCER, "_schemaURL": "x", "fields": [{"name": f, "type": "varchar"} for f in fields]}
+    }
+    if columns_from:
+        facets["columnLineage"] = {
+            "_producer": PRODUCER,
+            "_schemaURL": "x",
+            "fields": {
+                f: {"inputFields": [{"namespace": NS, "name": src, "field": f} for src in columns_from]}
+                for f in fields[:2]
+            },
+        }
+    return {"namespace": NS, "name": name, "facets": facets}
+
+
+def generate_events(count: int, rng: random.Random) -> list[dict]:
+    """START/COMPLETE pairs of ``count // 2`` runs over a pool of datasets (so edges connect into a graph)."""
+    events = []
+    pool = max(100, count // 4)
+    for i in range(count // 2):
+        run_id = str(uuid.uuid4())
+        job = {"namespace": "etl", "name": f"job_{i % (count // 6 or 1)}", "facets": {}}
+        inputs = [f"bench.raw.t{rng.randrange(pool)}" for _ in range(2)]
+        output = f"bench.mart.t{rng.randrange(pool)}"
+        for j, kind in enumerate(("START", "COMPLETE")):
+            events.append(
+                {
+                    "eventType": kind,
+                    "eventTime": datetime.fromtimestamp(1_767_225_600 + i * 60 + j * 30, UTC).isoformat(),
+                    "run": {"runId": run_id, "facets": {}},
+                    "job": job,
+                    "inputs": [_dataset(n, rng) for n in inputs],
+                    "outputs": [_dataset(output, rng, inputs if kind == "COMPLETE" else None)],
+                    "producer": PRODUCER,
+                    "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                }
+            )
+    return events
+
+
+def bench_ingestion(base: str, headers: dict[str, str], count: int, batch: int) -> dict:
+    rng = random.Random(11)
+    events = generate_events(count, rng)
+    session = requests.Session()
+    session.headers.update(headers)
+    t0 = time.perf_counter()
+    for start in range(0, len(events), batch):
+        res = session.post(f"{base}/api/v1/lineage/batch", json={"events": events[start : start + batch]}, timeout=600)
+        res.raise_for_status()
+        if (start // batch) % 20 == 0:
+            print(f"[bench] ingested {start + batch:,}/{len(events):,}", flush=True)
+    batch_s = time.perf_counter() - t0
+    singles = generate_events(2000, random.Random(12))
+
+    def one(s: requests.Session, i: int) -> None:
+        s.post(f"{base}/api/v1/lineage", json=singles[i], timeout=60).raise_for_status()
+
+    single = load(one, requests_total=len(singles), concurrency=2, headers=headers)
+    return {
+        "events": len(events),
+        "batch_size": batch,
+        "batch_events_per_s": round(len(events) / batch_s, 1),
+        "single_event_endpoint": single,
+    }
+
+
+def _copy(conn: psycopg.Connection, table: str, columns: list[str], rows) -> None:  # noqa: ANN001
+    with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def seed_graph(url: str, datasets: int, edges: int, downstream: int, rng: random.Random) -> tuple[str, list[str]]:
+    """Layered DAG: the source's region of ``downstream`` datasets, the rest a separate region; returns the
+    source name and a few hub names (a node in the third layer)."""
+    now = datetime.now(UTC)
+    ids = [uuid.uuid4() for _ in range(datasets)]
+    # Region A: layers growing 10x from the source until ``downstream`` nodes; region B: the rest.
+    layers: list[list[int]] = [[0]]
+    placed = 1
+    width = 10
+    while placed < downstream + 1:
+        size = min(width, downstream + 1 - placed)
+        layers.append(list(range(placed, placed + size)))
+        placed += size
+        width *= 10
+    b_nodes = list(range(placed, datasets))
+    b_width = max(1, min(10_000, len(b_nodes) // 5))
+    b_layers = [b_nodes[i : i + b_width] for i in range(0, len(b_nodes), b_width)]
+    per_node = max(1, edges // datasets)
+    pairs: set[tuple[int, int]] = set()
+    for group in (layers, b_layers):
+        for upper, lower in zip(group, group[1:], strict=False):
+            for k, v in enumerate(lower):  # every node gets one parent
+                pairs.add((upper[k % len(upper)], v))
+            for u in upper:
+                for _ in range(per_node):
+                    pairs.add((u, rng.choice(lower)))
+    while len(pairs) < edges:  # top up inside each region, always forward a layer (a DAG)
+        group = layers if rng.random() < downstream / datasets or len(b_layers) < 2 else b_layers
+        li = rng.randrange(len(group) - 1)
+        pairs.add((rng.choice(group[li]), rng.choice(group[li + 1])))
+    jobs = {v: uuid.uuid4() for _, v in pairs}
+    with psycopg.connect(url) as conn:
+        _copy(
+            conn,
+            "catalog_dataset",
+            [
+                "id",
+                "namespace",
+                "name",
+                "platform",
+                "description",
+                "classification",
+                "effective_classification",
+                "properties",
+                "created_at",
+                "updated_at",
+            ],
+            ((ids[i], NS, f"g.t{i}", "postgres", "", "", "C1", "{}", now, now) for i in range(datasets)),
+        )
+        _copy(
+            conn,
+            "lineage_job",
+            ["id", "namespace", "name", "facets", "latest_completed_at", "created_at", "updated_at"],
+            ((j, "etl", f"build_t{v}", "{}", now, now, now) for v, j in jobs.items()),
+        )
+        _copy(
+            conn,
+            "lineage_edge",
+            ["job_id", "source_id", "target_id", "valid_from"],
+            ((jobs[v], ids[u], ids[v], now) for u, v in pairs),
+        )
+        conn.execute("ANALYZE")
+    hubs = [f"g.t{i}" for i in layers[2][:20]] if len(layers) > 2 else ["g.t0"]
+    print(f"[bench] seeded {datasets:,} datasets, {len(pairs):,} edges; layers {[len(x) for x in layers]}", flush=True)
+    return "g.t0", hubs
+
+
+def _count_tagged(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(DISTINCT dataset_id) FROM lineage_propagatedtag WHERE valid_to IS NULL"
+        ).fetchone()[0]
+
+
+def bench_propagation(base: str, headers: dict[str, str], url: str, source: str, expected: int) -> dict:
+    session = requests.Session()
+    session.headers.update(headers)
+    ds = session.get(f"{base}/api/v1/datasets/lookup", params={"namespace": NS, "name": source}, timeout=60).json()
+    t0 = time.perf_counter()
+    session.post(f"{base}/api/v1/datasets/{ds['id']}/tags", json={"key": "pii.email"}, timeout=600).raise_for_status()
+    while _count_tagged(url) < expected:
+        time.sleep(0.2)
+    add_s = time.perf_counter() - t0
+    print(f"[bench] tag reached {expected:,} datasets in {add_s:.1f} s", flush=True)
+    # The worker then re-indexes the reclassified datasets for search; let that backlog clear first.
+    t_idx = time.perf_counter()
+    broker = redis.Redis.from_url(REDIS_URL)
+    while broker.llen("celery") > 0:
+        time.sleep(0.5)
+    index_s = time.perf_counter() - t_idx
+    t1 = time.perf_counter()
+    session.delete(f"{base}/api/v1/datasets/{ds['id']}/tags/pii.email", timeout=600).raise_for_status()
+    while _count_tagged(url) > 0:
+        time.sleep(0.2)
+    remove_s = time.perf_counter() - t1
+    print(f"[bench] tag withdrawn from {expected:,} datasets in {remove_s:.1f} s", flush=True)
+    return {
+        "affected_datasets": expected,
+        "tag_add_s": round(add_s, 2),
+        "tag_remove_s": round(remove_s, 2),
+        "search_reindex_backlog_s": round(index_s, 1),
+    }
+
+
+def bench_graph(base: str, headers: dict[str, str], hubs: list[str], requests_total: int) -> dict:
+    sizes = []
+
+    def call(s: requests.Session, i: int) -> None:
+        res = s.get(
+            f"{base}/api/v1/lineage/graph",
+            params={"namespace": NS, "name": hubs[i % len(hubs)], "direction": "downstream", "depth": 5},
+            timeout=60,
+        )
+        res.raise_for_status()
+        if i < len(hubs):
+            sizes.append(len(res.json()["nodes"]))
+
+    out = load(call, requests_total=requests_total, concurrency=2, headers=headers)
+    return {**out, "nodes_per_answer": sorted(sizes)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--datasets", type=int, default=200_000)
+    parser.add_argument("--edges", type=int, default=1_000_000)
+    parser.add_argument("--downstream", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--neo4j-url", default="bolt://127.0.0.1:57687")
+    args = parser.parse_args()
+    result: dict = {}
+
+    url = fresh_database("steward_bench_lineage")
+    env = bench_env(url)
+    print("[bench] migrating a fresh database", flush=True)
+    manage(env, "migrate", "-v0")
+    headers = {"Authorization": f"Bearer {_token(env)}"}
+    with processes(env) as base:
+        result["ingestion"] = bench_ingestion(base, headers, args.events, args.batch)
+        print(
+            f"[bench] ingestion: {result['ingestion']['batch_events_per_s']:,} events/s (batches), single "
+            f"p95 {result['ingestion']['single_event_endpoint']['p95_ms']} ms",
+            flush=True,
+        )
+
+    url = fresh_database("steward_bench_lineage")
+    env = bench_env(url)
+    manage(env, "migrate", "-v0")
+    headers = {"Authorization": f"Bearer {_token(env)}"}
+    source, hubs = seed_graph(url, args.datasets, args.edges, args.downstream, random.Random(5))
+    with processes(env) as base:
+        result["propagation"] = {
+            "datasets": args.datasets,
+            "edges": args.edges,
+            **bench_propagation(base, headers, url, source, args.downstream),
+        }
+        result["graph_sql"] = bench_graph(base, headers, hubs, args.requests)
+        print(f"[bench] graph (sql) depth 5: p95 {result['graph_sql']['p95_ms']} ms", flush=True)
+    neo_env = bench_env(url, STEWARD_GRAPH_BACKEND="neo4j", STEWARD_NEO4J_URL=args.neo4j_url)
+    try:
+        t0 = time.perf_counter()
+        manage(neo_env, "graph_rebuild")
+        rebuild_s = time.perf_counter() - t0
+    except Exception as exc:  # noqa: BLE001
+        print(f"[bench] neo4j not measured: {exc}", flush=True)
+    else:
+        with processes(neo_env, celery=False) as base:
+            result["graph_neo4j"] = {
+                "rebuild_s": round(rebuild_s, 1),
+                **bench_graph(base, headers, hubs, args.requests),
+            }
+            print(f"[bench] graph (neo4j) depth 5: p95 {result['graph_neo4j']['p95_ms']} ms", flush=True)
+    path = save("lineage", result)
+    print(f"[bench] saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    fresh_database("steward_bench_lineage")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Personal API tokens: create (the secret is shown once) and revoke."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from governance.models import ApiToken
+from governance.services.tokens import token_create, token_revoke
+from steward.errors import DomainError
+
+
+@login_required
+def tokens(request: HttpRequest) -> HttpResponse:
+    context = {"tokens": ApiToken.objects.filter(user=request.user), "secret": None, "error": ""}
+    if request.method == "POST":
+        try:
+            days = int(request.POST.get("expires_in_days") or 90)
+            _, context["secret"] = token_create(
+                actor=request.user, user=request.user, name=request.POST.get("name", ""), expires_in_days=days
+            )
+        except (DomainError, ValueError) as exc:
+            context["error"] = getattr(exc, "message", "Expiry must be a number of days.")
+    return render(request, "frontend/tokens.html", context, status=400 if context["error"] else 200)
+
+
+@login_required
+@require_POST
+def token_revoke_view(request: HttpRequest, pk: str) -> HttpResponse:
+    token = ApiToken.objects.filter(user=request.user, pk=pk).first() if len(pk) == 36 else None
+    if token is None:
+        raise Http404("No such token.")
+    token_revoke(actor=request.user, token=token)
+    return redirect("frontend:tokens")

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from lineage.api import views
+
+urlpatterns = [
+    path("lineage", views.LineageIngestView.as_view(), name="lineage-ingest"),
+    path("lineage/batch", views.LineageBatchView.as_view(), name="lineage-batch"),
+    path("lineage/graph", views.LineageGraphView.as_view(), name="lineage-graph"),
+    path("lineage/jobs/<uuid:pk>", views.JobDetailView.as_view(), name="lineage-job"),
+    path("declassifications", views.DeclassificationListView.as_view(), name="declassification-list"),
+    *[
+        path(
+            f"declassifications/<uuid:pk>/{name}",
+            views.DeclassificationActionView.as_view(action=name),
+            name=f"declassification-{name}",
+        )
+        for name in ("approve", "reject", "revoke")
+    ],
+]

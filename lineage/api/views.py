@@ -1,0 +1,192 @@
+"""Lineage REST endpoints: OpenLineage ingestion, graph queries, jobs and declassifications."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lineage import selectors
+from lineage.models import Declassification, Job
+from lineage.services import declassify
+from lineage.services.ingest import ingest, job_end_edges
+from steward.api.params import parse_bool, parse_int, parse_time
+from steward.errors import DomainError, NotFound, ValidationFailed
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"
+
+
+def _check_size(request: Request, limit: int) -> None:
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > limit:
+        raise PayloadTooLarge(f"The body is {length} bytes; at most {limit} are accepted here.")
+
+
+_RESULT = inline_serializer(
+    "IngestResult",
+    {
+        "index": serializers.IntegerField(),
+        "status": serializers.CharField(),
+        "kind": serializers.CharField(),
+        "run_id": serializers.CharField(allow_null=True),
+    },
+)
+
+
+class LineageIngestView(APIView):
+    @extend_schema(
+        summary="Receive one OpenLineage event (RunEvent, DatasetEvent or JobEvent)",
+        request=inline_serializer("OpenLineageEvent", {"eventTime": serializers.CharField()}),
+        responses={201: _RESULT, 200: _RESULT},
+    )
+    def post(self, request: Request) -> Response:
+        _check_size(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES)
+        (result,) = ingest(actor=request.user, events=[request.data])
+        code = status.HTTP_201_CREATED if result.status == "applied" else status.HTTP_200_OK
+        return Response(asdict(result), status=code)
+
+
+class LineageBatchView(APIView):
+    @extend_schema(
+        summary="Receive up to 1,000 OpenLineage events; one invalid event rejects the batch",
+        request=inline_serializer("OpenLineageBatch", {"events": serializers.ListField(child=serializers.DictField())}),
+        responses={200: inline_serializer("IngestBatchResult", {"results": _RESULT.__class__(many=True)})},
+    )
+    def post(self, request: Request) -> Response:
+        _check_size(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES * 16)
+        body = request.data
+        events = body.get("events") if isinstance(body, dict) else body
+        if not isinstance(events, list):
+            raise ValidationFailed.one("events", 'Send {"events": [...]} or a JSON list of events.', "invalid_type")
+        results = ingest(actor=request.user, events=events, batch=True)
+        return Response({"results": [asdict(r) for r in results]})
+
+
+def _job(job: Job) -> dict[str, Any]:
+    return {
+        "id": str(job.pk),
+        "namespace": job.namespace,
+        "name": job.name,
+        "latest_completed_at": job.latest_completed_at,
+        "edges_ended_at": job.edges_ended_at,
+    }
+
+
+class JobDetailView(APIView):
+    @extend_schema(summary="A job", responses={200: dict})
+    def get(self, request: Request, pk: str) -> Response:
+        job = Job.objects.filter(pk=pk).first()
+        if job is None:
+            raise NotFound("No such job.")
+        return Response(_job(job))
+
+    @extend_schema(summary="End all of a job's current edges (stewards and admins)", responses={200: dict})
+    def delete(self, request: Request, pk: str) -> Response:
+        return Response(_job(job_end_edges(actor=request.user, job_id=pk)))
+
+
+class LineageGraphView(APIView):
+    @extend_schema(
+        summary="Lineage around a dataset: nodes (datasets, jobs, optionally columns) and edges",
+        parameters=[
+            OpenApiParameter("namespace", str, required=True),
+            OpenApiParameter("name", str, required=True),
+            OpenApiParameter("direction", str, enum=["upstream", "downstream", "both"]),
+            OpenApiParameter("depth", int),
+            OpenApiParameter("columns", bool),
+            OpenApiParameter("at", str, description="ISO 8601 time with offset: the graph as of then"),
+        ],
+        responses={200: dict},
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        for key in ("namespace", "name"):
+            if not params.get(key):
+                raise ValidationFailed.one(key, "Required.", "required")
+        return Response(
+            selectors.lineage_graph(
+                user=request.user,
+                namespace=params["namespace"],
+                name=params["name"],
+                direction=params.get("direction", "both"),
+                depth=parse_int(params.get("depth"), "depth", 3),
+                columns=parse_bool(params.get("columns"), "columns"),
+                at=parse_time(params.get("at")),
+            )
+        )
+
+
+def _declassification(d: Declassification) -> dict[str, Any]:
+    return {
+        "id": str(d.pk),
+        "job": {"id": str(d.job_id), "namespace": d.job.namespace, "name": d.job.name},
+        "tags": sorted(t.key for t in d.tags.all()),
+        "justification": d.justification,
+        "state": d.state,
+        "requested_by": d.requested_by.get_username(),
+        "requested_at": d.requested_at,
+        "decided_by": d.decided_by.get_username() if d.decided_by else None,
+        "decided_at": d.decided_at,
+        "decision_reason": d.decision_reason,
+        "valid_from": d.valid_from,
+        "valid_to": d.valid_to,
+    }
+
+
+class DeclassificationInput(serializers.Serializer):
+    job = serializers.UUIDField()
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), allow_empty=False, max_length=100)
+    justification = serializers.CharField(max_length=5000)
+
+
+class DecisionInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+
+def _parse(cls: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    ser = cls(data=data)
+    ser.is_valid(raise_exception=True)
+    return ser.validated_data
+
+
+class DeclassificationListView(APIView):
+    @extend_schema(summary="Declassification requests (newest first)", responses={200: dict})
+    def get(self, request: Request) -> Response:
+        qs = Declassification.objects.select_related("job", "requested_by", "decided_by").prefetch_related("tags")
+        if request.query_params.get("state"):
+            qs = qs.filter(state=request.query_params["state"])
+        return Response({"results": [_declassification(d) for d in qs[:500]]})
+
+    @extend_schema(
+        summary="Ask to block tags across one job's edges", request=DeclassificationInput, responses={201: dict}
+    )
+    def post(self, request: Request) -> Response:
+        data = _parse(DeclassificationInput, request.data)
+        decl = declassify.declassification_request(
+            actor=request.user, job_id=data["job"], tag_keys=data["tags"], justification=data["justification"]
+        )
+        return Response(_declassification(decl), status=status.HTTP_201_CREATED)
+
+
+class DeclassificationActionView(APIView):
+    action = ""
+
+    @extend_schema(request=DecisionInput, responses={200: dict})
+    def post(self, request: Request, pk: str) -> Response:
+        reason = _parse(DecisionInput, request.data).get("reason", "")
+        if self.action == "revoke":
+            decl = declassify.declassification_revoke(actor=request.user, pk=pk, reason=reason)
+        else:
+            decl = declassify.declassification_decide(
+                actor=request.user, pk=pk, approve=self.action == "approve", reason=reason
+            )
+        return Response(_declassification(decl))

@@ -1,0 +1,252 @@
+"""Parse and validate OpenLineage events (RunEvent, DatasetEvent, JobEvent) into plain values.
+
+Every problem names its JSON path (``run.runId``, ``outputs[0].facets.schema.fields[2].name``) so a
+producer can fix it. Unknown facets are kept as they are; only the facets Steward uses are checked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from catalog.validation import MAX_FIELD_NAME, MAX_NAME, MAX_TYPE, ProblemCollector, validate_namespace
+
+__all__ = ["EVENT_TYPES", "DatasetRef", "ParsedEvent", "parse_event"]
+
+EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
+
+
+@dataclass
+class DatasetRef:
+    namespace: str
+    name: str
+    fields: list[dict[str, str]] | None = None  # from the schema facet: [{name, type, description}]
+    version: str | None = None  # from the version facet
+    # output field -> [(input namespace, input name, input field)] from the columnLineage facet
+    column_lineage: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+@dataclass
+class ParsedEvent:
+    kind: str  # run | dataset | job
+    event_time: datetime
+    event_type: str = ""
+    run_id: uuid.UUID | None = None
+    run_facets: dict[str, Any] = field(default_factory=dict)
+    job_namespace: str = ""
+    job_name: str = ""
+    job_facets: dict[str, Any] = field(default_factory=dict)
+    inputs: list[DatasetRef] = field(default_factory=list)
+    outputs: list[DatasetRef] = field(default_factory=list)
+    dataset: DatasetRef | None = None
+
+
+def _time(value: Any, path: str, problems: ProblemCollector) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        problems.add(path, "Required: an ISO 8601 time with a UTC offset, e.g. 2026-01-31T12:00:00Z.", "required")
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        problems.add(path, f"Not an ISO 8601 time: {value[:64]!r}.", "invalid_datetime")
+        return None
+    if parsed.tzinfo is None:
+        problems.add(path, "The time has no UTC offset; add one (e.g. Z or +01:00).", "naive_datetime")
+        return None
+    return parsed
+
+
+def _text(data: dict, key: str, path: str, problems: ProblemCollector, max_length: int) -> str | None:
+    value = data.get(key)
+    where = f"{path}.{key}" if path else key
+    if not isinstance(value, str) or not value.strip():
+        problems.add(where, "Required: a non-blank string.", "required")
+        return None
+    if len(value) > max_length:
+        problems.add(where, f"Too long: {len(value)} characters, at most {max_length}.", "max_length")
+        return None
+    return value
+
+
+def _object(data: Any, path: str, problems: ProblemCollector, *, required: bool = True) -> dict | None:
+    if data is None and not required:
+        return {}
+    if not isinstance(data, dict):
+        problems.add(path, "Required: a JSON object." if data is None else "Must be a JSON object.", "invalid_type")
+        return None
+    return data
+
+
+def _job(data: dict, problems: ProblemCollector) -> tuple[str, str, dict]:
+    job = _object(data.get("job"), "job", problems)
+    if job is None:
+        return "", "", {}
+    namespace = _text(job, "namespace", "job", problems, 255) or ""
+    name = _text(job, "name", "job", problems, MAX_NAME) or ""
+    facets = _object(job.get("facets"), "job.facets", problems, required=False) or {}
+    return namespace, name, facets
+
+
+def _dataset(data: Any, path: str, problems: ProblemCollector) -> DatasetRef | None:
+    obj = _object(data, path, problems)
+    if obj is None:
+        return None
+    namespace = validate_namespace(obj.get("namespace"), f"{path}.namespace", problems)
+    name = _text(obj, "name", path, problems, MAX_NAME)
+    facets = _object(obj.get("facets"), f"{path}.facets", problems, required=False) or {}
+    if namespace is None or name is None:
+        return None
+    ref = DatasetRef(namespace=namespace, name=name)
+    schema = facets.get("schema")
+    if schema is not None:
+        ref.fields = _schema_fields(schema, f"{path}.facets.schema", problems)
+    version = facets.get("version")
+    if isinstance(version, dict) and version.get("datasetVersion") is not None:
+        ref.version = str(version["datasetVersion"])[:255]
+    columns = facets.get("columnLineage")
+    if columns is not None:
+        ref.column_lineage = _column_lineage(columns, f"{path}.facets.columnLineage", problems)
+    return ref
+
+
+def _schema_fields(schema: Any, path: str, problems: ProblemCollector) -> list[dict[str, str]] | None:
+    if not isinstance(schema, dict) or not isinstance(schema.get("fields", []), list):
+        problems.add(f"{path}.fields", "Must be a list of {name, type} objects.", "invalid_type")
+        return None
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(schema.get("fields", [])):
+        where = f"{path}.fields[{i}]"
+        if not isinstance(item, dict):
+            problems.add(where, "Must be an object with a name.", "invalid_type")
+            continue
+        name = _text(item, "name", where, problems, MAX_FIELD_NAME)
+        if name is None:
+            continue
+        if name in seen:
+            problems.add(f"{where}.name", f"Duplicate field {name!r}.", "duplicate")
+            continue
+        seen.add(name)
+        out.append(
+            {
+                "name": name,
+                "type": str(item.get("type") or "")[:MAX_TYPE],
+                "description": str(item.get("description") or "")[:20_000],
+            }
+        )
+    return out
+
+
+def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[str, list[tuple[str, str, str]]]:
+    fields = facet.get("fields") if isinstance(facet, dict) else None
+    if not isinstance(fields, dict):
+        problems.add(f"{path}.fields", "Must be an object mapping output fields to their inputFields.", "invalid_type")
+        return {}
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for out_field, spec in fields.items():
+        where = f"{path}.fields.{out_field}"
+        if not out_field or len(out_field) > MAX_FIELD_NAME:
+            problems.add(where, f"An output field name of 1 to {MAX_FIELD_NAME} characters.", "invalid")
+            continue
+        inputs = spec.get("inputFields") if isinstance(spec, dict) else None
+        if not isinstance(inputs, list):
+            problems.add(f"{where}.inputFields", "Must be a list of {namespace, name, field}.", "invalid_type")
+            continue
+        sources: list[tuple[str, str, str]] = []
+        for j, item in enumerate(inputs):
+            item_path = f"{where}.inputFields[{j}]"
+            if not isinstance(item, dict):
+                problems.add(item_path, "Must be an object {namespace, name, field}.", "invalid_type")
+                continue
+            namespace = validate_namespace(item.get("namespace"), f"{item_path}.namespace", problems)
+            name = _text(item, "name", item_path, problems, MAX_NAME)
+            column = _text(item, "field", item_path, problems, MAX_FIELD_NAME)
+            if namespace and name and column:
+                sources.append((namespace, name, column))
+        out[out_field] = sources
+    return out
+
+
+def _datasets(data: dict, key: str, problems: ProblemCollector) -> list[DatasetRef]:
+    items = data.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        problems.add(key, "Must be a list of datasets.", "invalid_type")
+        return []
+    refs = [_dataset(item, f"{key}[{i}]", problems) for i, item in enumerate(items)]
+    return [r for r in refs if r is not None]
+
+
+def parse_event(data: Any, problems: ProblemCollector) -> ParsedEvent | None:
+    """Classify and validate one event; problems are added to ``problems`` (the caller raises)."""
+    if not isinstance(data, dict):
+        problems.add(None, "An OpenLineage event must be a JSON object.", "invalid_type")  # type: ignore[arg-type]
+        return None
+    event_time = _time(data.get("eventTime"), "eventTime", problems)
+    if "run" in data or "eventType" in data:
+        event_type = data.get("eventType", "OTHER") or "OTHER"
+        if event_type not in EVENT_TYPES:
+            problems.add(
+                "eventType", f"Unknown eventType {event_type!r}; use one of {', '.join(EVENT_TYPES)}.", "invalid_choice"
+            )
+        run = _object(data.get("run"), "run", problems)
+        run_id = None
+        run_facets: dict = {}
+        if run is not None:
+            raw_id = run.get("runId")
+            if not raw_id:
+                problems.add("run.runId", "Required: the run's UUID.", "required")
+            else:
+                try:
+                    run_id = uuid.UUID(str(raw_id))
+                except ValueError:
+                    problems.add("run.runId", f"Not a UUID: {str(raw_id)[:64]!r}.", "invalid_uuid")
+            run_facets = _object(run.get("facets"), "run.facets", problems, required=False) or {}
+        job_ns, job_name, job_facets = _job(data, problems)
+        inputs, outputs = _datasets(data, "inputs", problems), _datasets(data, "outputs", problems)
+        if problems.problems or event_time is None:
+            return None
+        return ParsedEvent(
+            kind="run",
+            event_time=event_time,
+            event_type=event_type,
+            run_id=run_id,
+            run_facets=run_facets,
+            job_namespace=job_ns,
+            job_name=job_name,
+            job_facets=job_facets,
+            inputs=inputs,
+            outputs=outputs,
+        )
+    if "dataset" in data:
+        dataset = _dataset(data.get("dataset"), "dataset", problems)
+        if problems.problems or event_time is None or dataset is None:
+            return None
+        return ParsedEvent(kind="dataset", event_time=event_time, dataset=dataset)
+    if "job" in data:
+        job_ns, job_name, job_facets = _job(data, problems)
+        inputs, outputs = _datasets(data, "inputs", problems), _datasets(data, "outputs", problems)
+        if problems.problems or event_time is None:
+            return None
+        return ParsedEvent(
+            kind="job",
+            event_time=event_time,
+            job_namespace=job_ns,
+            job_name=job_name,
+            job_facets=job_facets,
+            inputs=inputs,
+            outputs=outputs,
+        )
+    problems.add(
+        "run",
+        "Not an OpenLineage event: expected a RunEvent (run, job), a DatasetEvent (dataset) or a JobEvent (job).",
+        "required",
+    )
+    return None

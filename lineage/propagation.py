@@ -1,0 +1,287 @@
+"""Classification propagation along lineage: the least fixed point of docs/architecture.md §4, incrementally.
+
+How it works
+------------
+Writes that can change propagated tags (a direct tag, an edge, a column edge, a declassification, a tag's
+``propagates`` flag) add a ``PropagationChange`` naming root datasets, in their own transaction. ``drain``
+claims pending changes under one lock, recomputes the *region* — every dataset downstream of a root over
+current edges — from scratch, writes the difference, and deletes the changes in the same transaction. So a
+worker killed mid-run leaves the changes pending and the next drain converges (at-least-once, idempotent).
+
+Why a region from scratch is exact: tags only flow downstream, so nothing outside the downstream closure of
+the changed inputs can change; inside it, the tags entering from outside are stable. A breadth-first search
+from the region's direct assignments and those inflows reaches exactly the (slot, tag) pairs that have a
+path, so cycles never keep a tag alive. Each reached pair records the hop it came by (``via``), a tree whose
+root is a direct assignment, which ``explain`` follows.
+
+A slot is a dataset (``field == ""``) or one of its columns. Along an active edge u→v through job j, tag T
+of u flows unless j blocks T: if the edge has column edges, a column's tags follow its column edges and u's
+dataset-level tags go to v's dataset level; otherwise all of u's tags go to v's dataset level.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from catalog.models import Dataset, TagAssignment
+from catalog.search import index_later
+from catalog.services.classification import dataset_recompute_effective
+from lineage.models import ColumnEdge, Declassification, Edge, PropagatedTag, PropagationChange
+from steward.bulk import insert_rows
+
+__all__ = ["DrainResult", "drain", "note_change", "recompute"]
+
+logger = logging.getLogger(__name__)
+
+_BATCH = 2_000
+_LOCK_KEY = 0x57E3A4D  # pg_advisory_xact_lock key for the propagation engine
+
+Slot = tuple[UUID, str]  # (dataset id, field name or "")
+# (origin dataset, origin field, via dataset, via field, job id)
+Provenance = tuple[UUID, str, UUID, str, UUID]
+
+
+def note_change(datasets: Iterable[UUID | str], tags: Iterable[int] = ()) -> None:
+    """Record, in the caller's transaction, that the regions downstream of ``datasets`` need recomputing.
+
+    Queues a drain after commit. ``tags`` limits the work to those tags (empty: every tag).
+    """
+    ids = sorted({str(d) for d in datasets})
+    if not ids:
+        return
+    PropagationChange.objects.create(datasets=ids, tags=sorted(set(tags)))
+
+    def enqueue() -> None:
+        from lineage.tasks import propagation_drain_task
+
+        try:
+            propagation_drain_task.delay()
+        except Exception:  # the broker is down: the periodic drain picks the change up
+            logger.warning("could not queue propagation; the periodic drain will apply it", exc_info=True)
+
+    transaction.on_commit(enqueue)
+
+
+@dataclass
+class DrainResult:
+    changes: int = 0
+    region: int = 0
+    added: int = 0
+    ended: int = 0
+    reclassified: int = 0
+
+
+def drain(*, max_changes: int = 5_000) -> DrainResult:
+    """Apply every pending change (in groups of up to ``max_changes``); returns what was done."""
+    total = DrainResult()
+    while True:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+            claimed = list(PropagationChange.objects.order_by("id")[:max_changes])
+            if not claimed:
+                return total
+            roots: set[UUID] = set()
+            tags: set[int] | None = set()
+            for change in claimed:
+                roots.update(UUID(d) for d in change.datasets)
+                if not change.tags:
+                    tags = None
+                elif tags is not None:
+                    tags.update(change.tags)
+            result = recompute(roots, tags)
+            PropagationChange.objects.filter(pk__in=[c.pk for c in claimed]).delete()
+        total.changes += len(claimed)
+        total.region += result.region
+        total.added += result.added
+        total.ended += result.ended
+        total.reclassified += result.reclassified
+
+
+def _chunks(items: list, size: int = _BATCH) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _closure(roots: set[UUID]) -> tuple[set[UUID], dict[UUID, list[tuple[UUID, UUID]]]]:
+    """Datasets downstream of ``roots`` (inclusive) over current edges, and their out-edges."""
+    existing = set(Dataset.objects.filter(pk__in=list(roots)).values_list("pk", flat=True)) if roots else set()
+    region = set(existing)
+    out: dict[UUID, list[tuple[UUID, UUID]]] = defaultdict(list)
+    frontier = list(existing)
+    while frontier:
+        nxt: list[UUID] = []
+        for chunk in _chunks(frontier):
+            for source, target, job in Edge.objects.filter(valid_to__isnull=True, source_id__in=chunk).values_list(
+                "source_id", "target_id", "job_id"
+            ):
+                out[source].append((target, job))
+                if target not in region:
+                    region.add(target)
+                    nxt.append(target)
+        frontier = nxt
+    return region, out
+
+
+def _blocked() -> dict[UUID, set[int]]:
+    blocked: dict[UUID, set[int]] = defaultdict(set)
+    for job, tag in Declassification.objects.filter(state="approved", valid_to__isnull=True).values_list(
+        "job_id", "tags__id"
+    ):
+        if tag is not None:
+            blocked[job].add(tag)
+    return blocked
+
+
+def _column_map(sources: list[UUID]) -> dict[tuple[UUID, UUID, UUID], dict[str, list[str]]]:
+    """(source dataset, target dataset, job) -> {source field: [target fields]} for current column edges."""
+    cols: dict[tuple[UUID, UUID, UUID], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for chunk in _chunks(sources):
+        for s, sf, t, tf, job in ColumnEdge.objects.filter(
+            valid_to__isnull=True, source_dataset_id__in=chunk
+        ).values_list("source_dataset_id", "source_field", "target_dataset_id", "target_field", "job_id"):
+            cols[(s, t, job)][sf].append(tf)
+    return cols
+
+
+def _direct(datasets: list[UUID], tags: set[int] | None) -> dict[UUID, list[tuple[str, int]]]:
+    """Propagating direct tags per dataset: [(field or "", tag id)]."""
+    found: dict[UUID, list[tuple[str, int]]] = defaultdict(list)
+    for chunk in _chunks(datasets):
+        qs = TagAssignment.objects.filter(dataset_id__in=chunk, tag__propagates=True)
+        if tags is not None:
+            qs = qs.filter(tag_id__in=tags)
+        for ds, field, tag in qs.values_list("dataset_id", "field__name", "tag_id"):
+            found[ds].append((field or "", tag))
+    return found
+
+
+def _current(datasets: list[UUID], tags: set[int] | None) -> dict[tuple[UUID, str, int], tuple[int, Provenance]]:
+    rows: dict[tuple[UUID, str, int], tuple[int, Provenance]] = {}
+    for chunk in _chunks(datasets):
+        qs = PropagatedTag.objects.filter(dataset_id__in=chunk, valid_to__isnull=True)
+        if tags is not None:
+            qs = qs.filter(tag_id__in=tags)
+        for pk, ds, field, tag, od, of, vd, vf, job in qs.values_list(
+            "pk",
+            "dataset_id",
+            "field",
+            "tag_id",
+            "origin_dataset_id",
+            "origin_field",
+            "via_dataset_id",
+            "via_field",
+            "job_id",
+        ):
+            rows[(ds, field, tag)] = (pk, (od, of, vd, vf, job))
+    return rows
+
+
+def recompute(roots: set[UUID], tags: set[int] | None = None) -> DrainResult:
+    """Recompute propagated tags downstream of ``roots`` (only ``tags`` when given). Call in a transaction."""
+    region, out = _closure(roots)
+    if not region:
+        return DrainResult()
+    region_list = list(region)
+    blocked = _blocked()
+    cols = _column_map(region_list)
+
+    # Seeds: direct assignments in the region, then everything flowing in across the region's boundary.
+    has: dict[tuple[UUID, str, int], Provenance | None] = {}  # None: a direct assignment
+    queue: deque[tuple[UUID, str, int]] = deque()
+    for ds, assigned in _direct(region_list, tags).items():
+        for field, tag in assigned:
+            key = (ds, field, tag)
+            if key not in has:
+                has[key] = None
+                queue.append(key)
+
+    inflow: list[tuple[UUID, UUID, UUID]] = []  # (outside source, region target, job)
+    for chunk in _chunks(region_list):
+        for s, t, job in (
+            Edge.objects.filter(valid_to__isnull=True, target_id__in=chunk)
+            .exclude(source_id__in=chunk)
+            .values_list("source_id", "target_id", "job_id")
+        ):
+            if s not in region:
+                inflow.append((s, t, job))
+    new: dict[tuple[UUID, str, int], Provenance] = {}
+
+    def reach(u: UUID, field: str, tag: int, origin: tuple[UUID, str], v: UUID, job: UUID) -> None:
+        """Tag ``tag`` at slot (u, field) crosses edge u→v through ``job``."""
+        if tag in blocked.get(job, ()):
+            return
+        mapping = cols.get((u, v, job))
+        if mapping:
+            targets = [""] if field == "" else mapping.get(field, [])
+        else:
+            targets = [""]
+        for target_field in targets:
+            key = (v, target_field, tag)
+            if key not in has:
+                prov = (origin[0], origin[1], u, field, job)
+                has[key] = prov
+                new[key] = prov
+                queue.append(key)
+
+    if inflow:
+        sources = sorted({s for s, _, _ in inflow})
+        outside_direct = _direct(sources, tags)
+        outside_prop = _current(sources, tags)
+        outside_tags: dict[UUID, list[tuple[str, int, tuple[UUID, str]]]] = defaultdict(list)
+        for ds, assigned in outside_direct.items():
+            for field, tag in assigned:
+                outside_tags[ds].append((field, tag, (ds, field)))
+        for (ds, field, tag), (_, prov) in outside_prop.items():
+            outside_tags[ds].append((field, tag, (prov[0], prov[1])))
+        cols.update(_column_map(sources))
+        for s, t, job in inflow:
+            for field, tag, origin in outside_tags.get(s, ()):
+                reach(s, field, tag, origin, t, job)
+
+    while queue:
+        u, field, tag = queue.popleft()
+        prov = has[(u, field, tag)]
+        origin = (u, field) if prov is None else (prov[0], prov[1])
+        for v, job in out.get(u, ()):
+            reach(u, field, tag, origin, v, job)
+
+    # Write the difference: end rows that disappeared or changed provenance, insert the new ones.
+    now = timezone.now()
+    old = _current(region_list, tags)
+    to_end = [pk for key, (pk, prov) in old.items() if new.get(key) != prov]
+    to_add = [(key, prov) for key, prov in new.items() if key not in old or old[key][1] != prov]
+    for chunk in _chunks(to_end, 5_000):
+        PropagatedTag.objects.filter(pk__in=chunk).update(valid_to=now)
+    insert_rows(
+        PropagatedTag,
+        [
+            "dataset",
+            "field",
+            "tag",
+            "origin_dataset",
+            "origin_field",
+            "via_dataset",
+            "via_field",
+            "job",
+            "valid_from",
+            "valid_to",
+        ],
+        ((ds, field, tag, od, of, vd, vf, job, now, None) for (ds, field, tag), (od, of, vd, vf, job) in to_add),
+    )
+    touched = {key[0] for key in old if old[key][1] != new.get(key)} | {key[0] for key, _ in to_add}
+    reclassified = dataset_recompute_effective(touched)
+    index_later("dataset", touched)
+    if touched:
+        from lineage.services.models import model_versions_reading, model_versions_refresh
+
+        model_versions_refresh(model_versions_reading(touched | roots))
+    return DrainResult(region=len(region), added=len(to_add), ended=len(to_end), reclassified=len(reclassified))

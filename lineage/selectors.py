@@ -1,0 +1,265 @@
+"""Reads: lineage graphs, a dataset's direct and propagated tags, and why a tag is there — as of any time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db.models import Q
+
+from catalog.models import Dataset, TagAssignment
+from catalog.selectors import dataset_get, dataset_lookup, visible_q
+from governance.identity import viewer_for
+from lineage.graph import get_backend
+from lineage.graph.base import DIRECTIONS
+from lineage.models import Job, PropagatedTag
+from steward.errors import NotFound, ValidationFailed
+
+__all__ = ["dataset_explain", "dataset_tags", "lineage_graph"]
+
+
+def _active_at(at: datetime | None) -> Q:
+    if at is None:
+        return Q(valid_to__isnull=True)
+    return Q(valid_from__lte=at) & (Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+
+
+_HIDDEN_JOB = {"id": None, "hidden": True}
+
+
+def _job_ref(job: Job, *endpoints_visible: bool) -> dict[str, Any]:
+    """A job next to a dataset the caller may not see is masked too (its name could describe that dataset)."""
+    if not all(endpoints_visible):
+        return dict(_HIDDEN_JOB)
+    return {"id": str(job.pk), "namespace": job.namespace, "name": job.name}
+
+
+def _field_ref(field: str, visible: bool) -> str | None:
+    return (field or None) if visible else None
+
+
+def _dataset_ref(ds: Dataset | None, visible: bool) -> dict[str, Any]:
+    if ds is None or not visible:
+        return {"id": None, "hidden": True}
+    return {"id": str(ds.pk), "namespace": ds.namespace, "name": ds.name}
+
+
+def lineage_graph(
+    *,
+    user: Any,
+    namespace: str,
+    name: str,
+    direction: str = "both",
+    depth: int = 3,
+    columns: bool = False,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    if direction not in DIRECTIONS:
+        raise ValidationFailed.one("direction", f"Use one of {', '.join(DIRECTIONS)}.", "invalid_choice")
+    limit = settings.STEWARD_LINEAGE_MAX_DEPTH
+    if not 0 <= depth <= limit:
+        raise ValidationFailed.one("depth", f"Must be between 0 and {limit}.", "out_of_range")
+    root = dataset_lookup(user=user, namespace=namespace, name=name)
+    walk = get_backend().walk(root=root.pk, direction=direction, depth=depth, columns=columns, at=at)
+    viewer = viewer_for(user)
+    ids = list(walk.datasets)
+    visible = {
+        ds.pk: ds
+        for ds in Dataset.objects.filter(visible_q(Dataset, viewer))
+        .filter(pk__in=ids)
+        .only("pk", "namespace", "name", "platform", "effective_classification")
+    }
+    # Datasets the caller may not see stay in the picture as anonymous nodes (so the paths through them are
+    # honest), numbered per answer; a job is named only when every dataset it touches here is visible.
+    hidden_ids = {
+        pk: f"hidden:{n}"
+        for n, pk in enumerate(sorted((pk for pk in walk.datasets if pk not in visible), key=str), start=1)
+    }
+
+    def node_id(pk: UUID) -> str:
+        return f"dataset:{pk}" if pk in visible else hidden_ids[pk]
+
+    job_visible: dict[UUID, bool] = {}
+    for s, t, j in walk.edges:
+        job_visible[j] = job_visible.get(j, True) and s in visible and t in visible
+    jobs = {j.pk: j for j in Job.objects.filter(pk__in=list(job_visible)).only("pk", "namespace", "name")}
+    hidden_jobs = {
+        j: f"job:hidden:{n}" for n, j in enumerate(sorted((j for j, ok in job_visible.items() if not ok), key=str), 1)
+    }
+
+    def job_id(j: UUID) -> str:
+        return hidden_jobs.get(j, f"job:{j}")
+
+    nodes: list[dict[str, Any]] = [
+        {
+            "id": f"dataset:{pk}",
+            "kind": "dataset",
+            "dataset_id": str(pk),
+            "namespace": ds.namespace,
+            "name": ds.name,
+            "platform": ds.platform,
+            "classification": ds.effective_classification,
+            "depth": walk.datasets[pk],
+        }
+        for pk, ds in sorted(visible.items(), key=lambda item: (walk.datasets[item[0]], item[1].name))
+    ]
+    nodes += [
+        {"id": node, "kind": "dataset", "hidden": True, "depth": walk.datasets[pk]} for pk, node in hidden_ids.items()
+    ]
+    nodes += [
+        {"id": f"job:{pk}", "kind": "job", "job_id": str(pk), "namespace": j.namespace, "name": j.name}
+        for pk, j in sorted(jobs.items(), key=lambda item: item[1].name)
+        if pk not in hidden_jobs
+    ]
+    nodes += [{"id": node, "kind": "job", "hidden": True} for node in hidden_jobs.values()]
+    out_edges: list[dict[str, Any]] = []
+    for s, t, j in sorted(walk.edges, key=lambda e: (str(e[2]), str(e[0]), str(e[1]))):
+        out_edges.append({"source": node_id(s), "target": job_id(j), "kind": "input"})
+        out_edges.append({"source": job_id(j), "target": node_id(t), "kind": "output"})
+    unique = []
+    seen = set()
+    for e in out_edges:
+        key = (e["source"], e["target"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(e)
+    result: dict[str, Any] = {
+        "root": f"dataset:{root.pk}",
+        "direction": direction,
+        "depth": depth,
+        "at": at.isoformat() if at else None,
+        "nodes": nodes,
+        "edges": unique,
+    }
+    if columns:
+        column_nodes: dict[str, dict[str, Any]] = {}
+        column_edges = []
+        for s, sf, t, tf, j in sorted(walk.column_edges, key=lambda c: tuple(map(str, c))):
+            if s not in visible or t not in visible:
+                continue
+            for ds, field in ((s, sf), (t, tf)):
+                column_nodes.setdefault(
+                    f"column:{ds}:{field}",
+                    {"id": f"column:{ds}:{field}", "kind": "column", "dataset": f"dataset:{ds}", "name": field},
+                )
+            column_edges.append(
+                {"source": f"column:{s}:{sf}", "target": f"column:{t}:{tf}", "kind": "column", "job": job_id(j)}
+            )
+        result["nodes"] += list(column_nodes.values())
+        result["edges"] += column_edges
+    return result
+
+
+def dataset_tags(*, user: Any, pk: UUID | str, at: datetime | None = None) -> dict[str, Any]:
+    """Direct tags (now) and propagated tags (now or as of ``at``), each propagated one with its source."""
+    dataset = dataset_get(user=user, pk=pk, with_fields=False)
+    viewer = viewer_for(user)
+    direct = [
+        {"tag": key, "field": field or None, "implied_level": level or None}
+        for key, field, level in TagAssignment.objects.filter(dataset=dataset)
+        .values_list("tag__key", "field__name", "tag__implied_level")
+        .order_by("tag__key", "field__name")
+    ]
+    rows = list(
+        PropagatedTag.objects.filter(_active_at(at), dataset=dataset)
+        .select_related("tag", "origin_dataset", "via_dataset", "job")
+        .order_by("tag__key", "field")
+    )
+    visible_ids = set(
+        Dataset.objects.filter(visible_q(Dataset, viewer))
+        .filter(pk__in={r.origin_dataset_id for r in rows} | {r.via_dataset_id for r in rows})
+        .values_list("pk", flat=True)
+    )
+    propagated = [
+        {
+            "tag": r.tag.key,
+            "field": r.field or None,
+            "implied_level": r.tag.implied_level or None,
+            "source": {
+                **_dataset_ref(r.origin_dataset, r.origin_dataset_id in visible_ids),
+                "field": _field_ref(r.origin_field, r.origin_dataset_id in visible_ids),
+            },
+            "via": {
+                **_dataset_ref(r.via_dataset, r.via_dataset_id in visible_ids),
+                "field": _field_ref(r.via_field, r.via_dataset_id in visible_ids),
+                "job": _job_ref(r.job, r.via_dataset_id in visible_ids),
+            },
+            "since": r.valid_from.isoformat(),
+        }
+        for r in rows
+    ]
+    return {
+        "dataset": str(dataset.pk),
+        "at": at.isoformat() if at else None,
+        "effective_classification": dataset.effective_classification,
+        "direct": direct,
+        "propagated": propagated,
+    }
+
+
+def dataset_explain(
+    *, user: Any, pk: UUID | str, tag: str, field: str | None = None, at: datetime | None = None
+) -> dict[str, Any]:
+    """One path from a direct assignment of ``tag`` to this dataset (or its ``field``)."""
+    dataset = dataset_get(user=user, pk=pk, with_fields=False)
+    if not tag:
+        raise ValidationFailed.one("tag", "Name the tag to explain.", "required")
+    field = field or ""
+    direct_q = TagAssignment.objects.filter(dataset=dataset, tag__key=tag)
+    direct_q = direct_q.filter(field__name=field) if field else direct_q.filter(field__isnull=True)
+    if at is None and direct_q.exists():
+        return {"tag": tag, "dataset": str(dataset.pk), "field": field or None, "direct": True, "path": []}
+    active = _active_at(at)
+    row = PropagatedTag.objects.filter(active, dataset=dataset, field=field, tag__key=tag).first()
+    if row is None and not field:
+        # The dataset carries the tag through one of its columns.
+        row = PropagatedTag.objects.filter(active, dataset=dataset, tag__key=tag).order_by("field").first()
+    if row is None:
+        what = f"field {field!r} of {dataset}" if field else str(dataset)
+        raise NotFound(f"{what} does not carry {tag!r} through lineage" + (f" at {at.isoformat()}." if at else "."))
+    hops: list[PropagatedTag] = []
+    seen: set[tuple[UUID, str]] = set()
+    while row is not None and (row.dataset_id, row.field) not in seen and len(hops) < 10_000:
+        seen.add((row.dataset_id, row.field))
+        hops.append(row)
+        if (row.via_dataset_id, row.via_field) == (row.origin_dataset_id, row.origin_field):
+            break
+        row = PropagatedTag.objects.filter(
+            active, dataset_id=row.via_dataset_id, field=row.via_field, tag_id=row.tag_id
+        ).first()
+    hops.reverse()
+    ids = {h.via_dataset_id for h in hops} | {h.dataset_id for h in hops}
+    viewer = viewer_for(user)
+    shown = {d.pk: d for d in Dataset.objects.filter(visible_q(Dataset, viewer)).filter(pk__in=ids)}
+    jobs = {j.pk: j for j in Job.objects.filter(pk__in={h.job_id for h in hops})}
+    path = [
+        {
+            "from": {
+                **_dataset_ref(shown.get(h.via_dataset_id), h.via_dataset_id in shown),
+                "field": _field_ref(h.via_field, h.via_dataset_id in shown),
+            },
+            "job": _job_ref(jobs[h.job_id], h.via_dataset_id in shown, h.dataset_id in shown),
+            "to": {
+                **_dataset_ref(shown.get(h.dataset_id), h.dataset_id in shown),
+                "field": _field_ref(h.field, h.dataset_id in shown),
+            },
+        }
+        for h in hops
+    ]
+    origin = hops[0] if hops else None
+    return {
+        "tag": tag,
+        "dataset": str(dataset.pk),
+        "field": field or None,
+        "direct": False,
+        "at": at.isoformat() if at else None,
+        "source": {
+            **_dataset_ref(shown.get(origin.via_dataset_id), origin.via_dataset_id in shown),
+            "field": _field_ref(origin.via_field, origin.via_dataset_id in shown),
+        }
+        if origin
+        else None,
+        "path": path,
+    }

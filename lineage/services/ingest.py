@@ -1,0 +1,425 @@
+"""OpenLineage ingestion: events → jobs, runs, catalog datasets, dataset versions and lineage edges.
+
+Idempotent (an event is keyed by the SHA-256 of its canonical JSON), order-independent (a run's state is
+set by its latest event, whatever the arrival order; a job's edges are those of its latest completed run),
+and atomic (a call writes all of its events or none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import ModelVersion
+from catalog.services import datasets_ensure
+from catalog.validation import ProblemCollector
+from governance import audit
+from lineage import permissions
+from lineage.graph import sync_later
+from lineage.models import (
+    TERMINAL_STATES,
+    ColumnEdge,
+    DatasetVersion,
+    Edge,
+    Job,
+    LineageEvent,
+    Run,
+    RunState,
+)
+from lineage.openlineage import ParsedEvent, parse_event
+from lineage.propagation import note_change
+from lineage.services.models import model_versions_refresh
+from steward.bulk import insert_rows, update_column
+from steward.errors import NotFound, PermissionDenied, ValidationFailed
+
+__all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
+
+MAX_BATCH = 1_000
+# At equal event times, a terminal state wins over RUNNING, which wins over START.
+_STATE_RANK = {"START": 0, "OTHER": 0, "RUNNING": 1, "COMPLETE": 2, "ABORT": 2, "FAIL": 2}
+
+
+@dataclass
+class IngestResult:
+    index: int
+    status: str  # "applied" | "duplicate"
+    kind: str
+    run_id: str | None = None
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _check(actor: Any) -> None:
+    if not permissions.can_emit_lineage(actor):
+        raise PermissionDenied("Your role may not send lineage events.")
+
+
+def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[IngestResult]:
+    """Validate every event, then apply them in order in one transaction."""
+    _check(actor)
+    if batch and len(events) > MAX_BATCH:
+        raise ValidationFailed.one("events", f"At most {MAX_BATCH} events per call; got {len(events)}.", "max_items")
+    problems = ProblemCollector()
+    parsed: list[ParsedEvent] = []
+    for i, data in enumerate(events):
+        sub = ProblemCollector()
+        event = parse_event(data, sub)
+        for p in sub.problems:
+            where = p.field if not batch else (f"events[{i}].{p.field}" if p.field else f"events[{i}]")
+            problems.add(where, p.message, p.code)
+        if event is not None:
+            parsed.append(event)
+    problems.raise_if_any()
+    digests = [_digest(data) for data in events]
+    return _apply(actor, events, parsed, digests)
+
+
+@transaction.atomic
+def _apply(actor: Any, raw: list[Any], parsed: list[ParsedEvent], digests: list[str]) -> list[IngestResult]:
+    seen = set(LineageEvent.objects.filter(digest__in=digests).values_list("digest", flat=True))
+    todo: list[int] = []
+    results: list[IngestResult] = []
+    for i, (event, digest) in enumerate(zip(parsed, digests, strict=True)):
+        run_id = str(event.run_id) if event.run_id else None
+        if digest in seen:
+            results.append(IngestResult(i, "duplicate", event.kind, run_id))
+            continue
+        seen.add(digest)
+        todo.append(i)
+        results.append(IngestResult(i, "applied", event.kind, run_id))
+    if not todo:
+        return results
+
+    # All datasets the new events mention, in one go.
+    items: list[tuple[str, str, list[dict[str, str]] | None]] = []
+    for i in todo:
+        event = parsed[i]
+        for ref in [*event.inputs, *event.outputs, *([event.dataset] if event.dataset else [])]:
+            items.append((ref.namespace, ref.name, ref.fields))
+            for sources in ref.column_lineage.values():
+                for ns, name, column in sources:
+                    items.append((ns, name, [{"name": column, "type": ""}]))
+            if ref.column_lineage:
+                items.append((ref.namespace, ref.name, [{"name": f, "type": ""} for f in ref.column_lineage]))
+    ids = datasets_ensure(actor=actor, items=items)
+
+    jobs = _jobs([parsed[i] for i in todo if parsed[i].kind in ("run", "job")])
+    for i in todo:  # a JobEvent declaring inputs and outputs: static lineage, as if a run completed then
+        event = parsed[i]
+        if event.kind == "job" and event.inputs and event.outputs:
+            event.run_id = uuid.uuid5(jobs[(event.job_namespace, event.job_name)].pk, digests[i])
+            event.event_type = RunState.COMPLETE
+    run_ids = {parsed[i].run_id for i in todo if parsed[i].run_id}
+    runs = {r.pk: r for r in Run.objects.select_for_update().filter(pk__in=run_ids)}
+    existing_runs = set(runs)
+    writer = _EdgeWriter({job.pk for job in jobs.values()})
+    rebuild: set[UUID] = set()
+    touched_jobs: set[UUID] = set()
+    roots: set[UUID] = set()
+    versions: dict[tuple[UUID, str], DatasetVersion] = {}
+    event_rows = []
+    actor_id = actor.pk if getattr(actor, "pk", None) else None
+    now = timezone.now()
+    for i in todo:
+        event = parsed[i]
+        run = None
+        if event.kind in ("run", "job"):
+            job = jobs[(event.job_namespace, event.job_name)]
+            if event.run_id is not None:
+                run = _run(runs, job, event, ids)
+            if run is not None and run.state == RunState.COMPLETE and job.pk not in rebuild:
+                in_order = (job.latest_completed_at is None or run.ended_at >= job.latest_completed_at) and (
+                    job.edges_ended_at is None or run.ended_at >= job.edges_ended_at
+                )
+                if in_order:
+                    changed = writer.step(job.pk, run.pk, run.ended_at, *_edge_sets(run))
+                    if job.latest_completed_at is None or run.ended_at > job.latest_completed_at:
+                        job.latest_completed_at = run.ended_at
+                        job._dirty = True
+                    if changed:
+                        roots |= changed
+                        touched_jobs.add(job.pk)
+                else:
+                    rebuild.add(job.pk)
+        _versions(versions, event, ids, run)
+        event_rows.append(
+            (digests[i], event.event_type, event.kind, event.event_time, run.pk if run else None, raw[i], now, actor_id)
+        )
+    new_runs = [r for pk, r in runs.items() if pk not in existing_runs]
+    Run.objects.bulk_create(new_runs, batch_size=1000)
+    Run.objects.bulk_update(
+        [r for pk, r in runs.items() if pk in existing_runs],
+        ["state", "state_at", "started_at", "ended_at", "facets", "inputs", "outputs", "column_edges"],
+        batch_size=500,
+    )
+    Job.objects.bulk_update(
+        [j for j in jobs.values() if getattr(j, "_dirty", False)],
+        ["facets", "updated_at", "latest_completed_at"],
+        batch_size=500,
+    )
+    writer.flush()
+    for job_id in rebuild:
+        roots |= _rebuild(Job.objects.get(pk=job_id))
+        touched_jobs.add(job_id)
+    DatasetVersion.objects.bulk_create(list(versions.values()), ignore_conflicts=True, batch_size=1000)
+    insert_rows(
+        LineageEvent,
+        ["digest", "event_type", "kind", "event_time", "run", "payload", "received_at", "received_by"],
+        event_rows,
+    )
+    if roots:
+        note_change(roots)
+    sync_later(touched_jobs)
+    trained = list(ModelVersion.objects.filter(training_run_id__in=list(runs)).values_list("pk", flat=True))
+    if trained:
+        model_versions_refresh(trained)
+    return results
+
+
+def _jobs(events: list[ParsedEvent]) -> dict[tuple[str, str], Job]:
+    """The jobs these events name, created when missing, with their facets merged (in event order)."""
+    keys = {(e.job_namespace, e.job_name) for e in events}
+    found: dict[tuple[str, str], Job] = {}
+    by_ns: dict[str, list[str]] = {}
+    for ns, name in keys:
+        by_ns.setdefault(ns, []).append(name)
+    for ns, names in by_ns.items():
+        for job in Job.objects.select_for_update().filter(namespace=ns, name__in=names):
+            found[(job.namespace, job.name)] = job
+    missing = [Job(namespace=ns, name=name) for ns, name in keys if (ns, name) not in found]
+    Job.objects.bulk_create(missing, ignore_conflicts=True)
+    if missing:
+        for ns, names in by_ns.items():
+            for job in Job.objects.filter(namespace=ns, name__in=names):
+                found.setdefault((job.namespace, job.name), job)
+    now = timezone.now()
+    for e in events:
+        job = found[(e.job_namespace, e.job_name)]
+        if e.job_facets and {**job.facets, **e.job_facets} != job.facets:
+            job.facets = {**job.facets, **e.job_facets}
+            job.updated_at = now
+            job._dirty = True
+    return found
+
+
+class _EdgeWriter:
+    """Steps jobs' current edges in memory for a whole batch, then writes the difference in a few queries."""
+
+    def __init__(self, job_ids: set[UUID]) -> None:
+        self.open: dict[UUID, dict[tuple[str, str], Any]] = {j: {} for j in job_ids}
+        self.open_cols: dict[UUID, dict[tuple[str, str, str, str], Any]] = {j: {} for j in job_ids}
+        for pk, job, s, t in Edge.objects.filter(job_id__in=job_ids, valid_to__isnull=True).values_list(
+            "pk", "job_id", "source_id", "target_id"
+        ):
+            self.open[job][(str(s), str(t))] = pk
+        for pk, job, s, sf, t, tf in ColumnEdge.objects.filter(job_id__in=job_ids, valid_to__isnull=True).values_list(
+            "pk", "job_id", "source_dataset_id", "source_field", "target_dataset_id", "target_field"
+        ):
+            self.open_cols[job][(str(s), sf, str(t), tf)] = pk
+        self.new_edges: list[list[Any]] = []
+        self.new_cols: list[list[Any]] = []
+        self.ended: dict[int, datetime] = {}
+        self.ended_cols: dict[int, datetime] = {}
+
+    def step(self, job: UUID, run: UUID | None, at: datetime, edges: set, columns: set) -> set[UUID]:
+        changed: set[UUID] = set()
+        current, current_cols = self.open[job], self.open_cols[job]
+        for key in [k for k in current if k not in edges]:
+            ref = current.pop(key)
+            if isinstance(ref, list):
+                ref[5] = at  # opened earlier in this batch
+            else:
+                self.ended[ref] = at
+            changed.add(UUID(key[1]))
+        for key in [k for k in current_cols if k not in columns]:
+            ref = current_cols.pop(key)
+            if isinstance(ref, list):
+                ref[6] = at
+            else:
+                self.ended_cols[ref] = at
+            changed.add(UUID(key[2]))
+        for s, t in edges:
+            if (s, t) not in current:
+                row = [job, s, t, run, at, None]
+                self.new_edges.append(row)
+                current[(s, t)] = row
+                changed.add(UUID(t))
+        for s, sf, t, tf in columns:
+            if (s, sf, t, tf) not in current_cols:
+                row = [job, s, sf, t, tf, at, None]
+                self.new_cols.append(row)
+                current_cols[(s, sf, t, tf)] = row
+                changed.add(UUID(t))
+        return changed
+
+    def flush(self) -> None:
+        update_column(Edge, "valid_to", self.ended)
+        update_column(ColumnEdge, "valid_to", self.ended_cols)
+        if self.new_edges:
+            insert_rows(Edge, ["job", "source", "target", "run", "valid_from", "valid_to"], self.new_edges)
+        if self.new_cols:
+            insert_rows(
+                ColumnEdge,
+                ["job", "source_dataset", "source_field", "target_dataset", "target_field", "valid_from", "valid_to"],
+                self.new_cols,
+            )
+
+
+def _union(current: list, extra: list) -> list:
+    have = set(map(json.dumps, current))
+    out = list(current)
+    for item in extra:
+        if json.dumps(item) not in have:
+            have.add(json.dumps(item))
+            out.append(item)
+    return out
+
+
+def _run(runs: dict[UUID, Run], job: Job, event: ParsedEvent, ids: dict[tuple[str, str], UUID]) -> Run:
+    """Merge ``event`` into its run (in ``runs``; written by the caller)."""
+    inputs = [str(ids[r.identity]) for r in event.inputs]
+    outputs = [str(ids[r.identity]) for r in event.outputs]
+    column_edges: list[list[str]] = []
+    for ref in event.outputs:
+        for out_field, sources in ref.column_lineage.items():
+            for ns, name, in_field in sources:
+                source_id = str(ids[(ns, name)])
+                column_edges.append([source_id, in_field, str(ids[ref.identity]), out_field])
+                if source_id not in inputs:
+                    inputs.append(source_id)  # column lineage implies dataset lineage
+    run = runs.get(event.run_id)
+    t = event.event_time
+    if run is None:
+        run = Run(id=event.run_id, job=job, state=event.event_type, state_at=t, facets=event.run_facets)
+        run.inputs, run.outputs, run.column_edges = inputs, outputs, column_edges
+        if event.event_type == RunState.START:
+            run.started_at = t
+        if event.event_type in TERMINAL_STATES:
+            run.ended_at = t
+        runs[run.pk] = run
+        return run
+    if run.job_id != job.pk:
+        raise ValidationFailed.one("run.runId", f"Run {run.pk} belongs to job {run.job}, not {job}.", "conflict")
+    run.inputs = _union(run.inputs, inputs)
+    run.outputs = _union(run.outputs, outputs)
+    run.column_edges = _union(run.column_edges, column_edges)
+    run.facets = {**run.facets, **event.run_facets}
+    if event.event_type == RunState.START:
+        run.started_at = min(run.started_at, t) if run.started_at else t
+    newer = (t, _STATE_RANK[event.event_type]) >= (run.state_at, _STATE_RANK[run.state])
+    if newer:
+        run.state, run.state_at = event.event_type, t
+        if event.event_type in TERMINAL_STATES:
+            run.ended_at = t
+    return run
+
+
+def _edge_sets(run: Run) -> tuple[set[tuple[str, str]], set[tuple[str, str, str, str]]]:
+    edges = {(i, o) for i in run.inputs for o in run.outputs}
+    columns = {tuple(c) for c in run.column_edges}
+    return edges, columns  # type: ignore[return-value]
+
+
+def _step(job: Job, run: Run | None, at: datetime, edges: set, columns: set) -> set[UUID]:
+    """From the job's open edges to ``edges``/``columns`` at time ``at``."""
+    open_edges = {
+        (str(s), str(t)): pk
+        for pk, s, t in Edge.objects.filter(job=job, valid_to__isnull=True).values_list("pk", "source_id", "target_id")
+    }
+    open_cols = {
+        (str(s), sf, str(t), tf): pk
+        for pk, s, sf, t, tf in ColumnEdge.objects.filter(job=job, valid_to__isnull=True).values_list(
+            "pk", "source_dataset_id", "source_field", "target_dataset_id", "target_field"
+        )
+    }
+    gone = [pk for key, pk in open_edges.items() if key not in edges]
+    gone_cols = [pk for key, pk in open_cols.items() if key not in columns]
+    Edge.objects.filter(pk__in=gone).update(valid_to=at)
+    ColumnEdge.objects.filter(pk__in=gone_cols).update(valid_to=at)
+    new = [key for key in edges if key not in open_edges]
+    new_cols = [key for key in columns if key not in open_cols]
+    insert_rows(
+        Edge,
+        ["job", "source", "target", "run", "valid_from", "valid_to"],
+        ((job.pk, s, t, run.pk if run else None, at, None) for s, t in new),
+    )
+    insert_rows(
+        ColumnEdge,
+        ["job", "source_dataset", "source_field", "target_dataset", "target_field", "valid_from", "valid_to"],
+        ((job.pk, s, sf, t, tf, at, None) for s, sf, t, tf in new_cols),
+    )
+    changed = {UUID(t) for (_, t), pk in open_edges.items() if pk in gone} | {UUID(t) for _, t in new}
+    changed |= {UUID(t) for (_, _, t, _), pk in open_cols.items() if pk in gone_cols}
+    changed |= {UUID(t) for _, _, t, _ in new_cols}
+    return changed
+
+
+def _rebuild(job: Job) -> set[UUID]:
+    """Recompute all of a job's edge intervals from its completed runs (an out-of-order completion)."""
+    before = set(Edge.objects.filter(job=job, valid_to__isnull=True).values_list("target_id", flat=True))
+    before |= set(ColumnEdge.objects.filter(job=job, valid_to__isnull=True).values_list("target_dataset_id", flat=True))
+    Edge.objects.filter(job=job).delete()
+    ColumnEdge.objects.filter(job=job).delete()
+    points: list[tuple[datetime, int, Run | None]] = [
+        (r.ended_at, 1, r) for r in job.runs.filter(state=RunState.COMPLETE, ended_at__isnull=False)
+    ]
+    if job.edges_ended_at:
+        points.append((job.edges_ended_at, 0, None))
+    points.sort(key=lambda p: (p[0], p[1], str(p[2].pk) if p[2] else ""))
+    for at, _, run in points:
+        edges, columns = _edge_sets(run) if run else (set(), set())
+        _step(job, run, at, edges, columns)
+    job.latest_completed_at = max((p[0] for p in points if p[2] is not None), default=None)
+    job.save(update_fields=["latest_completed_at"])
+    after = set(Edge.objects.filter(job=job, valid_to__isnull=True).values_list("target_id", flat=True))
+    return before | after
+
+
+def _versions(
+    out: dict[tuple[UUID, str], DatasetVersion], event: ParsedEvent, ids: dict[tuple[str, str], UUID], run: Run | None
+) -> None:
+    refs = list(event.inputs) + list(event.outputs) + ([event.dataset] if event.dataset else [])
+    for ref in refs:
+        is_output = ref in event.outputs
+        version = ref.version
+        if version is None and run is not None and is_output and event.event_type == RunState.COMPLETE:
+            version = str(run.pk)
+        if version is None:
+            continue
+        key = (ids[ref.identity], version)
+        if key not in out:
+            out[key] = DatasetVersion(
+                dataset_id=key[0],
+                version=version,
+                run_id=run.pk if run and is_output else None,
+                schema=ref.fields or [],
+                created_at=event.event_time,
+            )
+
+
+@transaction.atomic
+def job_end_edges(*, actor: Any, job_id: UUID) -> Job:
+    """End every current edge of a job now (it no longer runs, or its lineage was wrong)."""
+    if not permissions.can_manage_lineage(actor):
+        raise PermissionDenied("Only data stewards and admins end a job's lineage.")
+    job = Job.objects.select_for_update().filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"No job {job_id}.")
+    now = timezone.now()
+    changed = _step(job, None, now, set(), set())
+    job.edges_ended_at = now
+    job.save(update_fields=["edges_ended_at"])
+    audit.record(actor=actor, action="lineage.job.end_edges", target=job, after={"ended_edges_into": len(changed)})
+    note_change(changed)
+    sync_later({job.pk})
+    return job

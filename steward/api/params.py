@@ -1,0 +1,46 @@
+"""Query-parameter parsing shared by API views: each bad value is a 400 naming the parameter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from steward.errors import ValidationFailed
+
+__all__ = ["parse_bool", "parse_int", "parse_time"]
+
+
+def parse_time(value: str | None, field: str = "at", *, allow_future: bool = True) -> datetime | None:
+    """An ISO 8601 time with a UTC offset, or ``None`` when absent; naive times are refused."""
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise ValidationFailed.one(field, f"Not an ISO 8601 time: {value[:64]!r}.", "invalid_datetime") from None
+    if parsed.tzinfo is None:
+        raise ValidationFailed.one(field, "The time has no UTC offset; add one (e.g. Z or +01:00).", "naive_datetime")
+    if not allow_future and parsed > timezone.now():
+        raise ValidationFailed.one(field, "The time is in the future.", "future_datetime")
+    return parsed
+
+
+def parse_int(value: str | None, field: str, default: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationFailed.one(field, f"Must be an integer, not {value[:32]!r}.", "invalid_int") from None
+
+
+def parse_bool(value: str | None, field: str, default: bool = False) -> bool:
+    if value in (None, ""):
+        return default
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise ValidationFailed.one(field, "Must be true or false.", "invalid_bool")
