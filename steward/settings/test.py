@@ -10,3 +10,7 @@ from steward.settings.base import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# Two test runs at once (two developers' checkouts, or helpers) each get their own test database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": "test_steward" + os.environ.get("STEWARD_TEST_DB_SUFFIX", "")}  # noqa: F405
