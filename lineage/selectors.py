@@ -55,14 +55,20 @@ def lineage_graph(
     depth: int = 3,
     columns: bool = False,
     at: datetime | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
+    """Datasets and jobs around a dataset, nearest first, at most ``limit`` datasets (``truncated`` when cut)."""
     if direction not in DIRECTIONS:
         raise ValidationFailed.one("direction", f"Use one of {', '.join(DIRECTIONS)}.", "invalid_choice")
-    limit = settings.STEWARD_LINEAGE_MAX_DEPTH
-    if not 0 <= depth <= limit:
-        raise ValidationFailed.one("depth", f"Must be between 0 and {limit}.", "out_of_range")
+    max_depth = settings.STEWARD_LINEAGE_MAX_DEPTH
+    if not 0 <= depth <= max_depth:
+        raise ValidationFailed.one("depth", f"Must be between 0 and {max_depth}.", "out_of_range")
+    max_nodes = settings.STEWARD_LINEAGE_MAX_NODES
+    limit = settings.STEWARD_LINEAGE_DEFAULT_NODES if limit is None else limit
+    if not 1 <= limit <= max_nodes:
+        raise ValidationFailed.one("limit", f"Must be between 1 and {max_nodes}.", "out_of_range")
     root = dataset_lookup(user=user, namespace=namespace, name=name)
-    walk = get_backend().walk(root=root.pk, direction=direction, depth=depth, columns=columns, at=at)
+    walk = get_backend().walk(root=root.pk, direction=direction, depth=depth, columns=columns, at=at, limit=limit)
     viewer = viewer_for(user)
     ids = list(walk.datasets)
     visible = {
@@ -130,6 +136,8 @@ def lineage_graph(
         "direction": direction,
         "depth": depth,
         "at": at.isoformat() if at else None,
+        "limit": limit,
+        "truncated": walk.truncated,
         "nodes": nodes,
         "edges": unique,
     }

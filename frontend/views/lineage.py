@@ -136,7 +136,15 @@ def dataset_lineage(request: HttpRequest, pk: Any) -> HttpResponse:
                 depth=query["depth"],
                 at=query["at"],
             )
-            sections.append({"way": way, "title": way.capitalize(), "nodes": _neighbours(graph, way)})
+            sections.append(
+                {
+                    "way": way,
+                    "title": way.capitalize(),
+                    "nodes": _neighbours(graph, way),
+                    "truncated": graph["truncated"],
+                    "limit": graph["limit"],
+                }
+            )
     except DomainError as exc:
         error = _problem(exc)
     context = {

@@ -104,6 +104,12 @@ class LineageGraphView(APIView):
             OpenApiParameter("depth", int),
             OpenApiParameter("columns", bool),
             OpenApiParameter("at", str, description="ISO 8601 time with offset: the graph as of then"),
+            OpenApiParameter(
+                "limit",
+                int,
+                description="Most datasets to return, nearest first (default STEWARD_LINEAGE_DEFAULT_NODES, at most "
+                "STEWARD_LINEAGE_MAX_NODES); `truncated` in the answer says when more were left out.",
+            ),
         ],
         responses={200: dict},
     )
@@ -121,6 +127,7 @@ class LineageGraphView(APIView):
                 depth=parse_int(params.get("depth"), "depth", 3),
                 columns=parse_bool(params.get("columns"), "columns"),
                 at=parse_time(params.get("at")),
+                limit=parse_int(params.get("limit"), "limit", None),
             )
         )
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-__all__ = ["DIRECTIONS", "GraphBackend", "Walk"]
+__all__ = ["DIRECTIONS", "GraphBackend", "Walk", "breadth_first"]
 
 DIRECTIONS = ("upstream", "downstream", "both")
 
@@ -24,14 +24,61 @@ class Walk:
     datasets: dict[UUID, int] = field(default_factory=dict)  # dataset id -> hops from the root
     edges: set[tuple[UUID, UUID, UUID]] = field(default_factory=set)  # (source, target, job)
     column_edges: set[tuple[UUID, str, UUID, str, UUID]] = field(default_factory=set)  # (s, sf, t, tf, job)
+    #: True when ``limit`` cut the walk short: more datasets lie within ``depth`` than were returned.
+    truncated: bool = False
+
+
+#: expand(frontier, only, cap) -> ([(near, far, job)], more): active edges leaving ``frontier`` in the walk's
+#: direction, at most ``cap``; when ``only`` is given, just those towards datasets in it, and ``more`` says
+#: whether any other edge leaves the frontier.
+Expand = Callable[[list[UUID], list[UUID] | None, int], tuple[Iterable[tuple[UUID, UUID, UUID]], bool]]
+
+
+def breadth_first(walk: Walk, way: str, depth: int, limit: int, expand: Expand) -> None:
+    """Walk level by level from ``walk.root``; at most ``limit`` datasets in ``walk`` (both directions together).
+
+    Each dataset is expanded once, at its least hop. Within a level, datasets are admitted in id order, so a
+    truncated answer is the same every time. Once the limit is reached, a level only looks for edges between
+    datasets already admitted, so the work stays proportional to ``limit``, not to the size of the graph.
+    """
+    hops: dict[UUID, int] = {walk.root: 0}
+    admitted = set(walk.datasets) | {walk.root}  # both directions count towards the limit
+    frontier = [walk.root]
+    cap = max(20 * limit, 10_000)
+    for level in range(depth):
+        if not frontier:
+            break
+        only = list(admitted) if len(admitted) >= limit else None
+        found, more = expand(frontier, only, cap)
+        rows = list(found)
+        if only is None and len(admitted) + len(rows) > limit:  # the limit may cut this level: admit in id order
+            rows.sort(key=lambda r: r[1].int)
+        if more or len(rows) >= cap:
+            walk.truncated = True
+        following: list[UUID] = []
+        for near, far, job in rows:
+            if far not in hops:
+                if far not in admitted:
+                    if len(admitted) >= limit:
+                        walk.truncated = True
+                        continue
+                    admitted.add(far)
+                hops[far] = level + 1
+                following.append(far)
+            walk.edges.add((near, far, job) if way == "downstream" else (far, near, job))
+        frontier = following
+    for dataset, hop in hops.items():
+        if walk.datasets.get(dataset, hop + 1) > hop:
+            walk.datasets[dataset] = hop
 
 
 class GraphBackend(Protocol):
     #: True when the backend keeps its own copy of the graph that ``sync_jobs`` must update.
     is_projection: bool
 
-    def walk(self, *, root: UUID, direction: str, depth: int, columns: bool, at: datetime | None) -> Walk:
-        """Datasets within ``depth`` hops of ``root`` over edges active at ``at`` (now when ``None``)."""
+    def walk(self, *, root: UUID, direction: str, depth: int, columns: bool, at: datetime | None, limit: int) -> Walk:
+        """Datasets within ``depth`` hops of ``root`` over edges active at ``at`` (now when ``None``), at most
+        ``limit`` of them (nearest first; ``Walk.truncated`` says when more were left out)."""
         ...
 
     def sync_jobs(self, job_ids: Iterable[UUID]) -> None:

@@ -48,7 +48,7 @@ from neo4j.exceptions import (
     TransientError,
 )
 
-from lineage.graph.base import Walk
+from lineage.graph.base import Walk, breadth_first
 from lineage.models import ColumnEdge, Edge, Job
 from steward.errors import BackendUnavailable
 
@@ -195,11 +195,13 @@ class Neo4jGraphBackend:
             raise BackendUnavailable(f"Neo4j at {self.url} is unreachable: {exc}") from exc
 
     # --- reads -------------------------------------------------------------------------------------
-    def walk(self, *, root: UUID, direction: str, depth: int, columns: bool, at: datetime | None) -> Walk:
+    def walk(self, *, root: UUID, direction: str, depth: int, columns: bool, at: datetime | None, limit: int) -> Walk:
         # Read-only: the schema is made by the first sync (before it, there is nothing to find anyway).
-        return self._run(self._walk, root, direction, depth, columns, _micros_or_none(at), write=False)
+        return self._run(self._walk, root, direction, depth, columns, _micros_or_none(at), limit, write=False)
 
-    def _walk(self, tx: Transaction, root: UUID, direction: str, depth: int, columns: bool, at: int | None) -> Walk:
+    def _walk(
+        self, tx: Transaction, root: UUID, direction: str, depth: int, columns: bool, at: int | None, limit: int
+    ) -> Walk:
         walk = Walk(root=root, datasets={root: 0})
         uuids: dict[str, UUID] = {str(root): root}
 
@@ -210,7 +212,7 @@ class Neo4jGraphBackend:
             return found
 
         for way in ("downstream", "upstream") if direction == "both" else (direction,):
-            self._walk_one(tx, walk, way, depth, at, as_uuid)
+            self._walk_one(tx, walk, way, depth, at, limit, as_uuid)
         if columns and walk.edges:
             self._columns(tx, walk, at, as_uuid)
         return walk
@@ -222,33 +224,33 @@ class Neo4jGraphBackend:
         way: str,
         depth: int,
         at: int | None,
+        limit: int,
         as_uuid: Callable[[str], UUID],
     ) -> None:
-        """Breadth-first: the edges of every dataset at hop < ``depth`` (each expanded once, at its least hop)."""
+        """Breadth-first (``breadth_first``): one query per level, its edges as three parallel lists."""
         pattern = "-[r:FLOWS]->" if way == "downstream" else "<-[r:FLOWS]-"
-        # One record per level (three parallel lists, the near end as its index in the frontier): decoding
-        # thousands of small records is what costs most in the Python driver.
+        # One record per level (the near end as its index in the frontier): decoding thousands of small
+        # records is what costs most in the Python driver.
         query = (
             f"UNWIND range(0, size($frontier) - 1) AS i MATCH (:Dataset {{id: $frontier[i]}}){pattern}(far) "
-            f"WHERE {_active('r', at)} RETURN collect(i) AS near, collect(far.id) AS far, collect(r.job) AS job"
+            f"WHERE {_active('r', at)} AND ($only IS NULL OR far.id IN $only) WITH i, far, r LIMIT $cap "
+            "RETURN collect(i) AS near, collect(far.id) AS far, collect(r.job) AS job"
         )
-        hops: dict[UUID, int] = {walk.root: 0}
-        frontier = [str(walk.root)]
-        for level in range(depth):
-            if not frontier:
-                break
-            nears, fars, jobs = tx.run(query, frontier=frontier, at=at).single(strict=True)
-            following: list[str] = []
-            for i, far_id, job_id in zip(nears, fars, jobs, strict=True):
-                near, far, job = as_uuid(frontier[i]), as_uuid(far_id), as_uuid(job_id)
-                walk.edges.add((near, far, job) if way == "downstream" else (far, near, job))
-                if far not in hops:
-                    hops[far] = level + 1
-                    following.append(far_id)
-            frontier = following
-        for dataset, hop in hops.items():
-            if walk.datasets.get(dataset, hop + 1) > hop:
-                walk.datasets[dataset] = hop
+        beyond = (
+            f"UNWIND $frontier AS id MATCH (:Dataset {{id: id}}){pattern}(far) "
+            f"WHERE {_active('r', at)} AND NOT far.id IN $only RETURN count(*) > 0 LIMIT 1"
+        )
+
+        def expand(
+            frontier: list[UUID], only: list[UUID] | None, cap: int
+        ) -> tuple[list[tuple[UUID, UUID, UUID]], bool]:
+            ids = [str(d) for d in frontier]
+            kept = None if only is None else [str(d) for d in only]
+            nears, fars, jobs = tx.run(query, frontier=ids, at=at, cap=cap, only=kept).single(strict=True)
+            more = kept is not None and tx.run(beyond, frontier=ids, at=at, only=kept).single(strict=True)[0]
+            return [(frontier[i], as_uuid(f), as_uuid(j)) for i, f, j in zip(nears, fars, jobs, strict=True)], more
+
+        breadth_first(walk, way, depth, limit, expand)
 
     def _columns(self, tx: Transaction, walk: Walk, at: int | None, as_uuid: Callable[[str], UUID]) -> None:
         query = (

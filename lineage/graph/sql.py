@@ -1,4 +1,7 @@
-"""The ``sql`` graph backend: recursive queries over the lineage tables (PostgreSQL and SQLite)."""
+"""The ``sql`` graph backend: indexed level-by-level queries over the lineage tables (PostgreSQL and SQLite).
+
+One query per hop (not one recursive query) so a walk can stop at its node limit: a recursive query has to
+find everything within ``depth`` before it can count, which near a hub means the whole graph."""
 
 from __future__ import annotations
 
@@ -7,25 +10,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import connection, models
+from django.db.models import Q
 
-from lineage.graph.base import Walk
+from lineage.graph.base import Expand, Walk, breadth_first
 from lineage.models import ColumnEdge, Edge
 
 __all__ = ["SqlGraphBackend"]
 
-_UUID = models.UUIDField()
-
-
-def _active(alias: str, at: datetime | None, params: list[Any]) -> str:
-    if at is None:
-        return f"{alias}.valid_to IS NULL"
-    params += [at, at]
-    return f"{alias}.valid_from <= %s AND ({alias}.valid_to IS NULL OR %s < {alias}.valid_to)"
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
+_CHUNK = 5_000  # datasets per IN list (SQLite allows 32,766 variables)
 
 
 class SqlGraphBackend:
@@ -34,43 +26,39 @@ class SqlGraphBackend:
     def __init__(self, **options: Any) -> None:
         self.options = options
 
-    def walk(self, *, root: UUID, direction: str, depth: int, columns: bool, at: datetime | None) -> Walk:
+    def walk(self, *, root: UUID, direction: str, depth: int, columns: bool, at: datetime | None, limit: int) -> Walk:
         walk = Walk(root=root, datasets={root: 0})
         for way in ("downstream", "upstream") if direction == "both" else (direction,):
-            self._walk_one(walk, way, depth, at)
+            near, far = ("source_id", "target_id") if way == "downstream" else ("target_id", "source_id")
+            breadth_first(walk, way, depth, limit, self._expander(near, far, at))
         if columns and walk.edges:
             self._columns(walk, at)
         return walk
 
-    def _walk_one(self, walk: Walk, way: str, depth: int, at: datetime | None) -> None:
-        edge = Edge._meta.db_table
-        near, far = ("source_id", "target_id") if way == "downstream" else ("target_id", "source_id")
-        params: list[Any] = [_UUID.get_db_prep_value(walk.root, connection), depth]
-        step_active = _active("e", at, params)
-        params.append(depth)
-        final_active = _active("e", at, params)
-        sql = f"""
-            WITH RECURSIVE walk(id, depth) AS (
-                SELECT %s, 0
-                UNION
-                SELECT e.{far}, w.depth + 1 FROM walk w JOIN {edge} e ON e.{near} = w.id
-                WHERE w.depth < %s AND {step_active}
-            ),
-            reached AS (SELECT id, MIN(depth) AS depth FROM walk GROUP BY id)
-            SELECT e.source_id, e.target_id, e.job_id, f.depth
-            FROM {edge} e
-            JOIN reached n ON n.id = e.{near} AND n.depth < %s
-            JOIN reached f ON f.id = e.{far}
-            WHERE {final_active}
-        """
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            for source, target, job, far_depth in cursor.fetchall():
-                s, t, j = _uuid(source), _uuid(target), _uuid(job)
-                walk.edges.add((s, t, j))
-                other = t if way == "downstream" else s
-                if other not in walk.datasets or walk.datasets[other] > far_depth:
-                    walk.datasets[other] = far_depth
+    @staticmethod
+    def _expander(near: str, far: str, at: datetime | None) -> Expand:
+        active = (
+            Q(valid_to__isnull=True)
+            if at is None
+            else Q(valid_from__lte=at) & (Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        )
+
+        def expand(
+            frontier: list[UUID], only: list[UUID] | None, cap: int
+        ) -> tuple[list[tuple[UUID, UUID, UUID]], bool]:
+            rows: list[tuple[UUID, UUID, UUID]] = []
+            more = False
+            for start in range(0, len(frontier), _CHUNK):
+                qs = Edge.objects.filter(active, **{f"{near}__in": frontier[start : start + _CHUNK]})
+                if only is not None:
+                    more = more or qs.exclude(**{f"{far}__in": only}).exists()
+                    qs = qs.filter(**{f"{far}__in": only})
+                rows += qs.values_list(near, far, "job_id")[: cap - len(rows)]
+                if len(rows) >= cap:
+                    break
+            return rows, more
+
+        return expand
 
     def _columns(self, walk: Walk, at: datetime | None) -> None:
         pairs = {(s, t, j) for s, t, j in walk.edges}

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 from django.utils import timezone
 
 from steward.errors import ValidationFailed
+
+_D = TypeVar("_D", int, None)
 
 __all__ = ["parse_bool", "parse_int", "parse_time"]
 
@@ -26,7 +29,7 @@ def parse_time(value: str | None, field: str = "at", *, allow_future: bool = Tru
     return parsed
 
 
-def parse_int(value: str | None, field: str, default: int) -> int:
+def parse_int(value: str | None, field: str, default: _D) -> int | _D:
     if value in (None, ""):
         return default
     try:

@@ -223,6 +223,12 @@ _NEO4J = {
 }
 STEWARD_GRAPH_OPTIONS = _NEO4J if STEWARD_GRAPH_BACKEND == "neo4j" else {}
 STEWARD_LINEAGE_MAX_DEPTH = env_int("STEWARD_LINEAGE_MAX_DEPTH", 10, "Largest depth a lineage graph query may ask.")
+STEWARD_LINEAGE_DEFAULT_NODES = env_int(
+    "STEWARD_LINEAGE_DEFAULT_NODES", 500, "Datasets a lineage graph answer holds when the caller gives no limit."
+)
+STEWARD_LINEAGE_MAX_NODES = env_int(
+    "STEWARD_LINEAGE_MAX_NODES", 5000, "Largest `limit` (datasets) a lineage graph query may ask."
+)
 STEWARD_LINEAGE_MAX_EVENT_BYTES = env_int(
     "STEWARD_LINEAGE_MAX_EVENT_BYTES", 1_048_576, "Largest single OpenLineage event accepted (bytes); more is 413."
 )

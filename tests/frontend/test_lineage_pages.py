@@ -113,6 +113,16 @@ def test_lineage_controls_direction_depth_and_as_of(client, data_scientist, pipe
     assert htmx.status_code == 200 and b"<html" not in htmx.content and b"No upstream datasets" in htmx.content
 
 
+def test_a_graph_larger_than_the_limit_says_it_shows_the_nearest_only(client, data_scientist, pipeline, settings):
+    client = _login(client, data_scientist)
+    url = f"/datasets/{ds('raw').pk}/lineage"
+    assert "Only the nearest" not in client.get(url, {"direction": "downstream", "depth": "2"}).content.decode()
+    settings.STEWARD_LINEAGE_DEFAULT_NODES = 2
+    downstream = _section(client.get(url, {"direction": "downstream", "depth": "2"}).content.decode(), "downstream")
+    assert "Only the nearest 2 datasets are shown" in downstream
+    assert "clean" in downstream and "summary" not in downstream
+
+
 # --- propagated tags and why ------------------------------------------------------------------------------
 
 

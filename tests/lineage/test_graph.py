@@ -121,13 +121,21 @@ def ok(response: Any) -> dict[str, Any]:
     return response.json()
 
 
-def walk(root: str, direction: str = "downstream", depth: int = 3, columns: bool = False, when: str | None = None):
+def walk(
+    root: str,
+    direction: str = "downstream",
+    depth: int = 3,
+    columns: bool = False,
+    when: str | None = None,
+    limit: int = 5000,
+):
     return get_backend().walk(
         root=ds(root).pk,
         direction=direction,
         depth=depth,
         columns=columns,
         at=datetime.fromisoformat(when) if when else None,
+        limit=limit,
     )
 
 
@@ -376,6 +384,44 @@ def test_bad_requests_name_the_parameter(pipeline, api, settings):
     assert problem(api("clean", at="yesterday"), 400) == "at"
     assert problem(api("clean", direction="sideways"), 400) == "direction"
     assert problem(api("clean", columns="maybe"), 400) == "columns"
+    assert problem(api("clean", limit=0), 400) == "limit"
+    assert problem(api("clean", limit=settings.STEWARD_LINEAGE_MAX_NODES + 1), 400) == "limit"
+
+
+# --- the node limit ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fan(lineage):
+    """hub ─f→ m1..m4 ─g→ leaf: six datasets within depth 2."""
+    mids = [f"m{i}" for i in range(1, 5)]
+    lineage(complete("f", ["hub"], mids), complete("g", mids, ["leaf"], when=at(1)))
+    return mids
+
+
+def test_a_limit_keeps_the_nearest_datasets_and_says_it_cut(fan, api, graph_backend):
+    whole = ok(api("hub", direction="downstream", depth=2, limit=6))
+    assert whole["truncated"] is False and whole["limit"] == 6
+    assert shape(whole)[0] == {"hub": 0, "m1": 1, "m2": 1, "m3": 1, "m4": 1, "leaf": 2}
+    cut = ok(api("hub", direction="downstream", depth=2, limit=3))
+    assert cut["truncated"] is True
+    datasets, links = shape(cut)
+    kept = sorted(ds(m).pk for m in fan)[:2]  # nearest first; within a hop, in id order (the same every time)
+    assert datasets == {"hub": 0, **{name: 1 for name in fan if ds(name).pk in kept}}
+    assert all(set(link) <= {*datasets, "f"} for link in links)  # no edge to a dataset left out
+    assert ok(api("hub", direction="downstream", depth=2, limit=3)) == cut
+    # The limit counts both directions together.
+    assert len(shape(ok(api("m1", direction="both", depth=2, limit=2)))[0]) == 2
+
+
+def test_a_walk_at_its_limit_still_links_the_datasets_it_holds(lineage, graph_backend):
+    # a → b, a → c, and b → c: with limit 3 everything fits, and the b → c edge at depth 2 is kept.
+    lineage(complete("ab", ["a"], ["b"]), complete("ac", ["a"], ["c"]), complete("bc", ["b"], ["c"], when=at(1)))
+    w = walk("a", depth=2, limit=3)
+    assert not w.truncated
+    assert named(w)[1] == {("a", "ab", "b"), ("a", "ac", "c"), ("b", "bc", "c")}
+    w = walk("a", depth=2, limit=2)
+    assert w.truncated and len(w.datasets) == 2
 
 
 # --- the projection: kept in step, rebuilt, and an outage -------------------------------------------------
@@ -557,12 +603,23 @@ def test_walks_match_the_rule_on_a_random_graph(lineage, graph_backend, seed):
         for direction in ("downstream", "upstream", "both"):
             for depth in (0, 1, 3):
                 for when in times:
-                    got = backend.walk(root=root, direction=direction, depth=depth, columns=True, at=when)
+                    got = backend.walk(root=root, direction=direction, depth=depth, columns=True, at=when, limit=100)
                     want = reference_walk(root, direction, depth, when)
                     where = (roots[root], direction, depth, when)
                     assert got.root == root, where
                     assert got.datasets == want.datasets, where
                     assert got.edges == want.edges, where
                     assert got.column_edges == want.column_edges, where
+                    assert not got.truncated, where
                     checked += bool(want.edges)
+                    if direction == "both" or len(want.datasets) < 3:
+                        continue
+                    # With a limit: the nearest datasets, their depths, and only edges between them.
+                    cut = backend.walk(root=root, direction=direction, depth=depth, columns=False, at=when, limit=3)
+                    assert cut.truncated == (len(want.datasets) > 3), where
+                    assert len(cut.datasets) == 3, where
+                    assert all(want.datasets[d] == hop for d, hop in cut.datasets.items()), where
+                    left_out = set(want.datasets) - set(cut.datasets)
+                    assert max(cut.datasets.values()) <= min((want.datasets[d] for d in left_out), default=9), where
+                    assert cut.edges == {e for e in want.edges if {e[0], e[1]} <= set(cut.datasets)}, where
     assert checked > 100

@@ -405,6 +405,7 @@
             (jobs === 1 ? "" : "s") +
             (withColumns ? ", " + count("column") + " columns" : "") +
             (graph.at ? " as of " + graph.at : "") +
+            (graph.truncated ? " (the nearest " + graph.limit + " datasets only: fewer hops show the rest)" : "") +
             ". Scroll to zoom, drag to move.",
       false
     );
