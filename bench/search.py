@@ -195,15 +195,20 @@ def main() -> None:
         loaded = 0
         for size in sizes:
             to_load = size - loaded
-            t0 = time.perf_counter()
+            load_s = 0.0
             for start in range(loaded, size, args.batch):
                 items = generate(start, min(args.batch, size - start), rng)
+                body = json.dumps({"datasets": items})  # the client's own work is not the server's time
+                t0 = time.perf_counter()
                 res = requests.post(
-                    f"{base}/api/v1/datasets/bulk", json={"datasets": items}, headers=headers, timeout=600
+                    f"{base}/api/v1/datasets/bulk",
+                    data=body,
+                    headers={**headers, "Content-Type": "application/json"},
+                    timeout=600,
                 )
+                load_s += time.perf_counter() - t0
                 res.raise_for_status()
                 print(f"[bench] loaded {start + len(items):,}/{size:,}", flush=True)
-            load_s = time.perf_counter() - t0
             loaded = size
             t1 = time.perf_counter()
             # Search totals are capped (exact_limit), so count the index itself until the worker has caught up.

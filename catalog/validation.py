@@ -108,6 +108,9 @@ def validate_namespace(value: Any, path: str, problems: ProblemCollector) -> str
     return value
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # control characters other than \t \n \r
+
+
 def _string(
     data: dict,
     key: str,
@@ -131,7 +134,7 @@ def _string(
     if len(value) > max_length:
         problems.add(_join(path, key), f"Too long: {len(value)} characters, at most {max_length}.", "max_length")
         return None
-    if any(ord(ch) < 32 and ch not in "\n\t\r" for ch in value):
+    if _CONTROL_RE.search(value):
         problems.add(_join(path, key), "Contains control characters.", "invalid")
         return None
     return value

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.models import AuditEvent, AuditHead
-from steward.bulk import insert_rows
+from steward.bulk import RawJson, insert_rows
 from steward.middleware import current_request_id
 
 __all__ = ["AuditEntry", "record", "record_many", "verify"]
@@ -53,22 +53,28 @@ class AuditEntry:
     reason: str = ""
 
 
-def _digest(prev_hash: str, event: AuditEvent) -> str:
-    payload = {
-        "prev": prev_hash,
-        "at": event.at.isoformat(),
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "target_repr": event.target_repr,
-        "request_id": event.request_id,
-        "before": event.before,
-        "after": event.after,
-        "reason": event.reason,
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _digest(prev_hash: str, event: AuditEvent, before: str | None = None, after: str | None = None) -> str:
+    """SHA-256 of the event's canonical JSON (sorted keys, no spaces). ``before``/``after``: their canonical
+    JSON when the caller has it already (bulk paths serialise each value once)."""
+    parts = {
+        "action": _canonical(event.action),
+        "actor_id": _canonical(event.actor_id),
+        "actor_name": _canonical(event.actor_name),
+        "after": _canonical(event.after) if after is None else after,
+        "at": _canonical(event.at.isoformat()),
+        "before": _canonical(event.before) if before is None else before,
+        "prev": _canonical(prev_hash),
+        "reason": _canonical(event.reason),
+        "request_id": _canonical(event.request_id),
+        "target_id": _canonical(event.target_id),
+        "target_repr": _canonical(event.target_repr),
+        "target_type": _canonical(event.target_type),
     }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = "{" + ",".join(f'"{key}":{value}' for key, value in parts.items()) + "}"
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -87,6 +93,8 @@ def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | Non
     rid = current_request_id()
     events = []
     for entry in entries:
+        before = None if entry.before is None else _canonical(entry.before)
+        after = None if entry.after is None else _canonical(entry.after)
         event = AuditEvent(
             at=when,
             actor_id=actor_id,
@@ -96,15 +104,18 @@ def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | Non
             target_id=str(entry.target_id),
             target_repr=entry.target_repr[:600],
             request_id="" if rid == "-" else rid,
-            before=_jsonable(entry.before),
-            after=_jsonable(entry.after),
+            before=None if before is None else RawJson(before),
+            after=None if after is None else RawJson(after),
             reason=entry.reason,
             prev_hash=prev,
         )
-        event.hash = _digest(prev, event)
+        event.hash = _digest(prev, event, before or "null", after or "null")
         prev = event.hash
         events.append(event)
     insert_rows(AuditEvent, AUDIT_COLUMNS, ([getattr(e, c) for c in AUDIT_COLUMNS] for e in events))
+    for event in events:  # callers get plain values, as a read from the database would give
+        event.before = None if event.before is None else json.loads(event.before)
+        event.after = None if event.after is None else json.loads(event.after)
     head.last_hash = prev
     head.save(update_fields=["last_hash"])
     return events
@@ -142,9 +153,3 @@ def verify() -> AuditEvent | None:
             return event
         prev = event.hash
     return None
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None:
-        return None
-    return json.loads(json.dumps(value, default=str))

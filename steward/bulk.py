@@ -13,7 +13,11 @@ from typing import Any
 
 from django.db import connection, models
 
-__all__ = ["insert_rows", "update_column"]
+__all__ = ["RawJson", "insert_rows", "update_column"]
+
+
+class RawJson(str):
+    """A JSON column's value already serialised (written as is, not serialised again)."""
 
 
 def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -35,7 +39,8 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterabl
                     if json_positions:
                         row = list(row)
                         for i in json_positions:
-                            row[i] = None if row[i] is None else Jsonb(row[i])
+                            if row[i] is not None and not isinstance(row[i], RawJson):
+                                row[i] = Jsonb(row[i])
                     copy.write_row(row)
                     count += 1
         return count
@@ -44,7 +49,8 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterabl
     for row in rows:
         row = list(row)
         for i in json_positions:
-            row[i] = None if row[i] is None else json.dumps(row[i])
+            if row[i] is not None and not isinstance(row[i], RawJson):
+                row[i] = json.dumps(row[i])
         prepared.append(
             [
                 f.get_db_prep_save(v, connection) if i not in json_positions else v

@@ -132,6 +132,8 @@ def test_classify_dataset_and_unknown_level(client_for, data_steward, make_datas
         ({"namespace": NS, "name": "x", "fields": [{"name": "a"}, {"name": "a"}]}, "fields[1].name", "duplicate"),
         ({"namespace": NS, "name": "x", "fields": [{"type": "int"}]}, "fields[0].name", "required"),
         ({"namespace": NS, "name": "x", "owners": ["nobody-here"]}, "owners", "unknown_owner"),
+        ({"namespace": NS, "name": "x", "description": "bell \x07 here"}, "description", "invalid"),
+        ({"namespace": NS, "name": "x", "fields": [{"name": "a\x00b"}]}, "fields[0].name", "invalid"),
     ],
 )
 def test_bad_input_gets_400_naming_field_and_nothing_is_written(client_for, data_steward, tags, payload, field, code):
@@ -143,6 +145,12 @@ def test_bad_input_gets_400_naming_field_and_nothing_is_written(client_for, data
     assert body["errors"][0]["code"] == code
     assert body["errors"][0]["message"]
     assert not Dataset.objects.exists()
+
+
+def test_tabs_and_newlines_are_not_control_characters(client_for, data_steward):
+    res = client_for(data_steward).post(URL, {"namespace": NS, "name": "x", "description": "a\tb\r\nc"}, format="json")
+    assert res.status_code == 201, res.content
+    assert res.json()["description"] == "a\tb\r\nc"
 
 
 def test_malformed_json_is_a_400_parse_error(client_for, data_steward):
