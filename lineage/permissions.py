@@ -10,7 +10,8 @@ __all__ = ["can_decide_declassification", "can_emit_lineage", "can_manage_lineag
 
 
 def can_emit_lineage(user: Any) -> bool:
-    """People and pipelines that run jobs: data scientists, owners, stewards, admins (not read-only officers)."""
+    """People and pipelines that run jobs: data scientists, owners, stewards, admins. Everyone holds the data
+    scientist role (ARCHITECTURE §5), so in practice any signed-in user or API token may send lineage."""
     return has_role(user, Role.DATA_SCIENTIST, Role.DATA_OWNER, Role.DATA_STEWARD, Role.ADMIN)
 
 

@@ -7,17 +7,26 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from catalog.classification import hidden_codes
 from catalog.models import Dataset, TagAssignment
 from catalog.selectors import dataset_get, dataset_lookup, visible_q
 from governance.identity import viewer_for
 from lineage.graph import get_backend
 from lineage.graph.base import DIRECTIONS
-from lineage.models import Job, PropagatedTag
+from lineage.models import Declassification, Edge, Job, PropagatedTag
 from steward.errors import NotFound, ValidationFailed
 
-__all__ = ["dataset_explain", "dataset_tags", "lineage_graph"]
+__all__ = [
+    "dataset_explain",
+    "dataset_tags",
+    "dataset_versions",
+    "declassification_list",
+    "job_get",
+    "job_runs",
+    "lineage_graph",
+]
 
 
 def _active_at(at: datetime | None) -> Q:
@@ -270,4 +279,75 @@ def dataset_explain(
         if origin
         else None,
         "path": path,
+    }
+
+
+def _touches_hidden(user: Any, job_ref: str) -> Exists | None:
+    """Whether the job (``OuterRef(job_ref)``) has, or ever had, an edge touching a dataset ``user`` may not
+    see; ``None`` when the user sees every dataset. Such a job is hidden, as the graph masks it: its name
+    could describe that dataset."""
+    viewer = viewer_for(user)
+    hidden = hidden_codes()
+    if viewer.sees_all or not hidden:
+        return None
+    unseen = Dataset.objects.filter(effective_classification__in=hidden).exclude(visible_q(Dataset, viewer))
+    unseen_ids = unseen.values("pk")
+    return Exists(
+        Edge.objects.filter(job_id=OuterRef(job_ref)).filter(Q(source_id__in=unseen_ids) | Q(target_id__in=unseen_ids))
+    )
+
+
+def job_get(*, user: Any, pk: UUID | str) -> Job:
+    """The job, unless it touches a dataset the user may not see (then ``NotFound``, as for the dataset)."""
+    qs = Job.objects.filter(pk=pk)
+    hidden = _touches_hidden(user, "pk")
+    if hidden is not None:
+        qs = qs.exclude(hidden)
+    job = qs.first()
+    if job is None:
+        raise NotFound("No such job.")
+    return job
+
+
+def job_runs(job: Job, limit: int = 50) -> list[dict[str, Any]]:
+    """The job's latest runs (by their latest event time), newest first."""
+    return [
+        {
+            "id": str(run.pk),
+            "state": run.state,
+            "state_at": run.state_at,
+            "started_at": run.started_at,
+            "ended_at": run.ended_at,
+            "facets": run.facets,
+        }
+        for run in job.runs.order_by("-state_at", "-pk")[:limit]
+    ]
+
+
+def declassification_list(*, user: Any, state: str | None = None) -> QuerySet[Declassification]:
+    """Declassifications the user may see (newest first): those on jobs whose datasets they may all see, and
+    their own requests."""
+    qs = Declassification.objects.select_related("job", "requested_by", "decided_by").prefetch_related("tags")
+    hidden = _touches_hidden(user, "job_id")
+    if hidden is not None:
+        qs = qs.filter(Q(requested_by_id=user.pk) | ~hidden)
+    if state:
+        qs = qs.filter(state=state)
+    return qs
+
+
+def dataset_versions(*, user: Any, pk: UUID | str, limit: int = 100) -> dict[str, Any]:
+    """The dataset's versions (from OpenLineage version facets, or the run id), newest first."""
+    dataset = dataset_get(user=user, pk=pk, with_fields=False)
+    return {
+        "dataset": str(dataset.pk),
+        "results": [
+            {
+                "version": v.version,
+                "run_id": str(v.run_id) if v.run_id else None,
+                "created_at": v.created_at,
+                "fields": [f.get("name") for f in v.schema if isinstance(f, dict)],
+            }
+            for v in dataset.versions.order_by("-created_at", "-pk")[:limit]
+        ],
     }

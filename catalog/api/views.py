@@ -142,7 +142,8 @@ class DatasetViewSet(viewsets.GenericViewSet):
             }
         )
 
-    @extend_schema(request=s.TagAssignInput, responses={201: s.DatasetDetailSerializer})
+    @extend_schema(methods=["GET"], parameters=[OpenApiParameter("at", str)], responses={200: dict})
+    @extend_schema(methods=["POST"], request=s.TagAssignInput, responses={201: s.DatasetDetailSerializer})
     @action(detail=True, methods=["get", "post"], url_path="tags")
     def tags(self, request: Request, pk: str) -> Response:
         """GET: direct and propagated tags (``?at=`` for a past time). POST: tag the dataset, or its ``field``."""
@@ -156,7 +157,6 @@ class DatasetViewSet(viewsets.GenericViewSet):
         )
         return Response(s.DatasetDetailSerializer(self._get(pk)).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[OpenApiParameter("field", str)], responses={204: None})
     @extend_schema(
         parameters=[
             OpenApiParameter("tag", str, required=True),
@@ -210,6 +210,15 @@ class DatasetViewSet(viewsets.GenericViewSet):
         data["propagated"] = [t for t in data["propagated"] if t["field"] == field]
         return Response(data)
 
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def versions(self, request: Request, pk: str) -> Response:
+        """The dataset's versions from OpenLineage ``version`` facets (or the writing run's id), newest first."""
+        from lineage.selectors import dataset_versions
+
+        return Response(dataset_versions(user=request.user, pk=pk))
+
+    @extend_schema(parameters=[OpenApiParameter("field", str)], responses={204: None})
     @action(detail=True, methods=["delete"], url_path=r"tags/(?P<key>[^/]+)")
     def untag(self, request: Request, pk: str, key: str) -> Response:
         """Remove a direct tag from the dataset, or from ``?field=``."""

@@ -561,7 +561,10 @@ def datasets_ensure(
             if merged is None:
                 merged = wanted[(namespace, name)] = {}
             for f in fields:
-                merged[f["name"]] = f
+                # A later mention updates what it states; one without a type or description (a column named
+                # only by column lineage) does not erase what a schema facet said.
+                before = merged.get(f["name"])
+                merged[f["name"]] = f if before is None else {**before, **{k: v for k, v in f.items() if v}}
     existing = {key: ds.pk for key, ds in _existing(list(wanted)).items()}
     now = timezone.now()
     lowest_code = lowest().code

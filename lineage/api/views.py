@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils import json
 from rest_framework.views import APIView
 
 from lineage import selectors
-from lineage.models import Declassification, Job
+from lineage.models import Declassification, DeclassificationState, Job
 from lineage.services import declassify
 from lineage.services.ingest import ingest, job_end_edges
 from steward.api.params import parse_bool, parse_int, parse_time
-from steward.errors import DomainError, NotFound, ValidationFailed
+from steward.errors import DomainError, ValidationFailed
 
 
 class PayloadTooLarge(DomainError):
@@ -26,9 +28,36 @@ class PayloadTooLarge(DomainError):
 
 
 def _check_size(request: Request, limit: int) -> None:
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0  # as Django reads it; the body is then empty
     if length > limit:
         raise PayloadTooLarge(f"The body is {length} bytes; at most {limit} are accepted here.")
+
+
+def _payload(request: Request, limit: int) -> Any:
+    """The JSON body, at most ``limit`` bytes; gzip bodies (the OpenLineage HTTP transport's
+    ``compression: gzip``) are inflated, and refused with 413 once they inflate past the limit."""
+    _check_size(request, limit)
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    if encoding in ("", "identity"):
+        return request.data
+    if encoding != "gzip":
+        raise exceptions.UnsupportedMediaType(encoding, f"Content-Encoding {encoding!r} is not supported; use gzip.")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(request.body, limit + 1)
+    except zlib.error:
+        raise exceptions.ParseError("The body is not valid gzip.") from None
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The body inflates to more than {limit} bytes; at most {limit} are accepted here.")
+    if not inflater.eof:
+        raise exceptions.ParseError("The gzip body is truncated.")
+    try:
+        return json.loads(body)  # rejects NaN and Infinity, as DRF does
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise exceptions.ParseError(f"JSON parse error - {exc}") from None
 
 
 _RESULT = inline_serializer(
@@ -49,8 +78,8 @@ class LineageIngestView(APIView):
         responses={201: _RESULT, 200: _RESULT},
     )
     def post(self, request: Request) -> Response:
-        _check_size(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES)
-        (result,) = ingest(actor=request.user, events=[request.data])
+        body = _payload(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES)
+        (result,) = ingest(actor=request.user, events=[body])
         code = status.HTTP_201_CREATED if result.status == "applied" else status.HTTP_200_OK
         return Response(asdict(result), status=code)
 
@@ -62,8 +91,7 @@ class LineageBatchView(APIView):
         responses={200: inline_serializer("IngestBatchResult", {"results": _RESULT.__class__(many=True)})},
     )
     def post(self, request: Request) -> Response:
-        _check_size(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES * 16)
-        body = request.data
+        body = _payload(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES * 16)
         events = body.get("events") if isinstance(body, dict) else body
         if not isinstance(events, list):
             raise ValidationFailed.one("events", 'Send {"events": [...]} or a JSON list of events.', "invalid_type")
@@ -82,12 +110,13 @@ def _job(job: Job) -> dict[str, Any]:
 
 
 class JobDetailView(APIView):
-    @extend_schema(summary="A job", responses={200: dict})
+    @extend_schema(
+        summary="A job and its latest runs (hidden, as 404, when it touches a dataset the caller may not see)",
+        responses={200: dict},
+    )
     def get(self, request: Request, pk: str) -> Response:
-        job = Job.objects.filter(pk=pk).first()
-        if job is None:
-            raise NotFound("No such job.")
-        return Response(_job(job))
+        job = selectors.job_get(user=request.user, pk=pk)
+        return Response({**_job(job), "facets": job.facets, "runs": selectors.job_runs(job)})
 
     @extend_schema(summary="End all of a job's current edges (stewards and admins)", responses={200: dict})
     def delete(self, request: Request, pk: str) -> Response:
@@ -166,11 +195,13 @@ def _parse(cls: type[serializers.Serializer], data: Any) -> dict[str, Any]:
 
 
 class DeclassificationListView(APIView):
-    @extend_schema(summary="Declassification requests (newest first)", responses={200: dict})
+    @extend_schema(
+        summary="Declassification requests (newest first) on jobs whose datasets the caller may see, and their own",
+        parameters=[OpenApiParameter("state", str, enum=[s.value for s in DeclassificationState])],
+        responses={200: dict},
+    )
     def get(self, request: Request) -> Response:
-        qs = Declassification.objects.select_related("job", "requested_by", "decided_by").prefetch_related("tags")
-        if request.query_params.get("state"):
-            qs = qs.filter(state=request.query_params["state"])
+        qs = selectors.declassification_list(user=request.user, state=request.query_params.get("state") or None)
         return Response({"results": [_declassification(d) for d in qs[:500]]})
 
     @extend_schema(

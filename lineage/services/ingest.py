@@ -75,17 +75,25 @@ def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[Ingest
         sub = ProblemCollector()
         event = parse_event(data, sub)
         for p in sub.problems:
-            where = p.field if not batch else (f"events[{i}].{p.field}" if p.field else f"events[{i}]")
-            problems.add(where, p.message, p.code)
+            problems.add(_where(p.field, i, batch), p.message, p.code)
         if event is not None:
             parsed.append(event)
     problems.raise_if_any()
     digests = [_digest(data) for data in events]
-    return _apply(actor, events, parsed, digests)
+    return _apply(actor, events, parsed, digests, batch)
+
+
+def _where(field: str | None, index: int, batch: bool) -> str | None:
+    """A problem's field path; in a batch, prefixed with the event's place (``events[3].run.runId``)."""
+    if not batch:
+        return field
+    return f"events[{index}].{field}" if field else f"events[{index}]"
 
 
 @transaction.atomic
-def _apply(actor: Any, raw: list[Any], parsed: list[ParsedEvent], digests: list[str]) -> list[IngestResult]:
+def _apply(
+    actor: Any, raw: list[Any], parsed: list[ParsedEvent], digests: list[str], batch: bool = False
+) -> list[IngestResult]:
     seen = set(LineageEvent.objects.filter(digest__in=digests).values_list("digest", flat=True))
     todo: list[int] = []
     results: list[IngestResult] = []
@@ -136,7 +144,11 @@ def _apply(actor: Any, raw: list[Any], parsed: list[ParsedEvent], digests: list[
         if event.kind in ("run", "job"):
             job = jobs[(event.job_namespace, event.job_name)]
             if event.run_id is not None:
-                run = _run(runs, job, event, ids)
+                try:
+                    run = _run(runs, job, event, ids)
+                except ValidationFailed as exc:  # the whole call rolls back
+                    problem = exc.problems[0]
+                    raise ValidationFailed.one(_where(problem.field, i, batch), problem.message, problem.code) from None
             if run is not None and run.state == RunState.COMPLETE and job.pk not in rebuild:
                 in_order = (job.latest_completed_at is None or run.ended_at >= job.latest_completed_at) and (
                     job.edges_ended_at is None or run.ended_at >= job.edges_ended_at
