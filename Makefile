@@ -44,6 +44,7 @@ test-fast: install
 
 bench: install services
 	@$(PY) bench/search.py
+	@$(PY) bench/lineage.py
 
 lint: install
 	@$(VENV)/bin/ruff check .
