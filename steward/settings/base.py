@@ -239,7 +239,7 @@ _KUBERNETES = {
     "namespace_prefix": env_str(
         "STEWARD_K8S_NAMESPACE_PREFIX",
         "steward-",
-        "Prefix of workspace namespaces (<prefix>u-<user>, <prefix>p-<project>).",
+        "Prefix of workspace namespaces (then u-USER or p-PROJECT).",
     ),
     "url_template": env_str(
         "STEWARD_K8S_WORKSPACE_URL",
