@@ -76,17 +76,17 @@ class DataMount:
     valid_until: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkspaceSpec:
     """The desired workspace. ``project`` set: it lives in the project's space rather than the owner's.
 
-    ``resources`` ``None`` means the template's ``default_resources``.
+    ``resources`` ``None`` means the template's ``default_resources``. Keyword-only.
     """
 
     id: UUID
     owner: str
-    template: TemplateSpec
     project: str | None = None
+    template: TemplateSpec
     resources: Resources | None = None
     mounts: list[DataMount] = field(default_factory=list)
 

@@ -55,6 +55,7 @@ from connectors.workspaces.base import (
     WorkspaceStatus,
 )
 from connectors.workspaces.kubernetes_manifests import (
+    ANNOTATION_OWNER,
     LABEL_MANAGED_BY,
     LABEL_WORKSPACE,
     MANAGED_BY,
@@ -273,7 +274,7 @@ class KubernetesWorkspaceConnector:
             namespace=meta["namespace"],
             name=meta["name"],
             id=meta.get("labels", {}).get(LABEL_WORKSPACE, ""),
-            owner=meta.get("annotations", {}).get("steward.io/owner", ""),
+            owner=_annotations(notebook).get(ANNOTATION_OWNER, ""),
         )
         status = notebook.get("status") or {}
         ready = int(status.get("readyReplicas") or 0)

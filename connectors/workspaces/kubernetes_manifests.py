@@ -31,6 +31,7 @@ from connectors.workspaces.base import DataMount, WorkspaceSpec
 __all__ = [
     "CREDENTIALS_DIR",
     "HOME_DIR",
+    "ANNOTATION_OWNER",
     "LABEL_MANAGED_BY",
     "LABEL_OWNER",
     "LABEL_WORKSPACE",
@@ -48,6 +49,7 @@ LABEL_PROJECT = "steward.io/project"
 LABEL_WORKSPACE = "steward.io/workspace-id"
 LABEL_TEMPLATE = "steward.io/template"
 ANNOTATION_OWNER = "steward.io/owner"
+ANNOTATION_PROJECT = "steward.io/project"
 ANNOTATION_GRANTS = "steward.io/grants"
 #: Kubeflow's notebook controller scales a Notebook with this annotation to zero replicas.
 STOP_ANNOTATION = "kubeflow-resource-stopped"
@@ -125,28 +127,22 @@ class Layout:
     def namespace_objects(self, spec: WorkspaceSpec) -> list[dict[str, Any]]:
         """Namespace, ResourceQuota, LimitRange, NetworkPolicy, ServiceAccount, RoleBinding, Profile."""
         ns = self.namespace(spec)
-        labels = self._labels(spec)
+        # Shared by the namespace's workspaces: labelled with the namespace's owner (the project, if any),
+        # never with whoever applied last, so another member's workspace changes none of them.
+        labels = self._labels(spec, scope="namespace")
         # Kubeflow's Profile owner: the user, or for a project namespace the project as a group.
         owner_subject = (
             {"apiGroup": _RBAC, "kind": "Group", "name": spec.project}
             if spec.project
             else {"apiGroup": _RBAC, "kind": "User", "name": spec.owner}
         )
-        namespace_labels = dict(labels)
-        if spec.project:
-            namespace_labels[LABEL_PROJECT] = slug(spec.project, _DNS_LABEL_MAX)
+        annotations = {KUBEFLOW_OWNER_ANNOTATION: owner_subject["name"]}
+        annotations[ANNOTATION_PROJECT if spec.project else ANNOTATION_OWNER] = owner_subject["name"]
         objects: list[dict[str, Any]] = [
             {
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                "metadata": {
-                    "name": ns,
-                    "labels": namespace_labels,
-                    "annotations": {
-                        KUBEFLOW_OWNER_ANNOTATION: owner_subject["name"],
-                        ANNOTATION_OWNER: spec.project or spec.owner,
-                    },
-                },
+                "metadata": {"name": ns, "labels": labels, "annotations": annotations},
             },
             {
                 "apiVersion": "v1",
@@ -190,7 +186,7 @@ class Layout:
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "RoleBinding",
-                "metadata": self._meta(f"steward-user-{slug(spec.owner)}", ns, labels),
+                "metadata": self._meta(f"steward-user-{slug(spec.owner)}", ns, self._labels(spec, scope="user")),
                 "roleRef": {"apiGroup": _RBAC, "kind": "ClusterRole", "name": self.user_cluster_role},
                 "subjects": [{"apiGroup": _RBAC, "kind": "User", "name": spec.owner}],
             },
@@ -211,7 +207,7 @@ class Layout:
         return {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
-            "metadata": self._meta(f"{workspace_name(spec.id)}-home", self.namespace(spec), self._labels(spec, True)),
+            "metadata": self._meta(f"{workspace_name(spec.id)}-home", self.namespace(spec), self._labels(spec)),
             "spec": claim,
         }
 
@@ -221,7 +217,7 @@ class Layout:
             credential_key(m.dataset_namespace, m.dataset_name): base64.b64encode(_credential_document(m)).decode()
             for m in spec.mounts
         }
-        meta = self._meta(f"{workspace_name(spec.id)}-credentials", self.namespace(spec), self._labels(spec, True))
+        meta = self._meta(f"{workspace_name(spec.id)}-credentials", self.namespace(spec), self._labels(spec))
         meta["annotations"] = {ANNOTATION_GRANTS: ",".join(sorted({str(m.grant_id) for m in spec.mounts}))}
         return {
             "apiVersion": "v1",
@@ -255,7 +251,7 @@ class Layout:
         if spec.template.command:
             container["command"] = list(spec.template.command)
         return {
-            "metadata": {"labels": self._labels(spec, True)},
+            "metadata": {"labels": self._labels(spec)},
             "spec": {
                 "serviceAccountName": SERVICE_ACCOUNT_NAME,
                 "automountServiceAccountToken": False,
@@ -268,10 +264,12 @@ class Layout:
         }
 
     def notebook(self, spec: WorkspaceSpec) -> dict[str, Any]:
+        meta = self._meta(workspace_name(spec.id), self.namespace(spec), self._labels(spec))
+        meta["annotations"] = {ANNOTATION_OWNER: spec.owner}  # as given; a label value cannot hold an e-mail
         return {
             "apiVersion": "kubeflow.org/v1",
             "kind": "Notebook",
-            "metadata": self._meta(workspace_name(spec.id), self.namespace(spec), self._labels(spec, True)),
+            "metadata": meta,
             "spec": {"template": self.pod_template(spec)},
         }
 
@@ -285,9 +283,14 @@ class Layout:
         return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"]}
 
     # --- helpers ------------------------------------------------------------------------------------
-    def _labels(self, spec: WorkspaceSpec, workspace: bool = False) -> dict[str, str]:
-        labels = {LABEL_MANAGED_BY: MANAGED_BY, LABEL_OWNER: slug(spec.owner, _DNS_LABEL_MAX)}
-        if workspace:
+    def _labels(self, spec: WorkspaceSpec, scope: str = "workspace") -> dict[str, str]:
+        """Labels for objects of the ``namespace`` (shared), of one ``user`` in it, or of one ``workspace``."""
+        labels = {LABEL_MANAGED_BY: MANAGED_BY}
+        if spec.project:
+            labels[LABEL_PROJECT] = slug(spec.project, _DNS_LABEL_MAX)
+        if scope != "namespace" or not spec.project:
+            labels[LABEL_OWNER] = slug(spec.owner, _DNS_LABEL_MAX)
+        if scope == "workspace":
             labels[LABEL_WORKSPACE] = str(spec.id)
             labels[LABEL_TEMPLATE] = slug(spec.template.name, _DNS_LABEL_MAX)
         return labels

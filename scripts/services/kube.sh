@@ -105,7 +105,9 @@ build() {
 # ours PIDFILE WHAT : the pid in PIDFILE is our WHAT (etcd or kube-apiserver) for this data dir, not a reused pid.
 ours() {
   pid_alive "$1" || return 1
-  tr '\0' ' ' <"/proc/$(head -n1 "$1" | tr -dc '0-9')/cmdline" 2>/dev/null | grep -q -- "/bin/$2 .*$DIR"
+  local cmd
+  cmd="$(tr '\0' ' ' <"/proc/$(head -n1 "$1" | tr -dc '0-9')/cmdline" 2>/dev/null)" || return 1
+  [[ "$cmd" == *"/bin/$2 "* && "$cmd" == *"$DIR/"* ]]
 }
 etcd_running() { ours "$ETCD_PIDFILE" etcd; }
 api_running() { ours "$API_PIDFILE" kube-apiserver; }

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import yaml
 from django.test import override_settings
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -212,6 +213,7 @@ def test_apply_stores_every_object_of_the_workspace(connector, cluster, owner):
 
     notebook = cluster.notebook(ns, spec.id)
     assert notebook["metadata"]["labels"]["steward.io/workspace-id"] == str(spec.id)
+    assert notebook["metadata"]["annotations"] == {"steward.io/owner": owner}
     pod = notebook["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["name"] == f"ws-{spec.id}"  # Kubeflow looks the container up by the Notebook's name
@@ -322,18 +324,28 @@ def test_list_managed_finds_every_workspace(connector, owner):
     assert managed[second.id].state == WorkspaceState.STOPPED
 
 
-def test_project_workspace_lives_in_the_project_namespace(connector, cluster, owner):
+def test_project_workspaces_share_the_project_namespace(connector, cluster, owner):
     project = f"churn-{uuid.uuid4().hex[:8]}"
-    spec = workspace(owner, project=project)
+    colleague = f"user-{uuid.uuid4().hex[:10]}"
     ns = f"{PREFIX}p-{project}"
     try:
-        connector.apply(spec)
+        connector.apply(workspace(owner, project=project))
+        shared_before = cluster.core.read_namespace(ns)
 
-        namespace = cluster.core.read_namespace(ns)
-        assert namespace.metadata.labels["steward.io/project"] == project
+        connector.apply(workspace(colleague, project=project))
+
+        shared = cluster.core.read_namespace(ns)
+        assert shared.metadata.resource_version == shared_before.metadata.resource_version
+        assert shared.metadata.labels == {
+            "app.kubernetes.io/managed-by": "steward",
+            "steward.io/project": project,  # not the owner of whichever workspace was applied last
+            "kubernetes.io/metadata.name": ns,  # the API server's own
+        }
+        assert shared.metadata.annotations["owner"] == project
         assert cluster.profile(ns)["spec"]["owner"]["kind"] == "Group"
-        binding = cluster.rbac.read_namespaced_role_binding(f"steward-user-{owner}", ns)
-        assert [(s.kind, s.name) for s in binding.subjects] == [("User", owner)]
+        for user in (owner, colleague):
+            binding = cluster.rbac.read_namespaced_role_binding(f"steward-user-{user}", ns)
+            assert [(s.kind, s.name) for s in binding.subjects] == [("User", user)]
     finally:
         cluster.remove_namespace(ns)
 
@@ -378,9 +390,10 @@ def test_resources_over_the_limit_range_are_refused_by_admission(connector, owne
 
 
 def test_unreachable_cluster_is_backend_unavailable(kubeconfig, tmp_path):
+    config = yaml.safe_load(open(kubeconfig).read())
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
     broken = tmp_path / "kubeconfig"
-    text = open(kubeconfig).read()
-    broken.write_text(text.replace(text.split("server: ")[1].split()[0], "https://127.0.0.1:1"))
+    broken.write_text(yaml.safe_dump(config))
     connector = KubernetesWorkspaceConnector(kubeconfig=str(broken), timeout=2)
 
     with pytest.raises(BackendUnavailable, match=r"https://127.0.0.1:1 is unreachable .*Connection refused"):
