@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -24,6 +26,22 @@ def redis_url() -> str:
     if not _reachable(url, 6379):
         pytest.fail(f"Redis is not running at {url}; start it with `scripts/services/redis.sh start` (make test does).")
     return url
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> str:
+    """The kube-apiserver test server's kubeconfig (scripts/services/kube.sh writes it): loopback only."""
+    default = Path(__file__).resolve().parent.parent / ".services" / "kube" / "kubeconfig"
+    path = os.environ.get("STEWARD_KUBECONFIG", str(default))
+    start = "start it with `scripts/services/kube.sh start` (make test does)"
+    if not Path(path).is_file():
+        pytest.fail(f"no kubeconfig at {path}: the kube-apiserver test server is not set up; {start}.")
+    server = yaml.safe_load(Path(path).read_text())["clusters"][0]["cluster"]["server"]
+    if urlparse(server).hostname not in ("127.0.0.1", "localhost", "::1"):
+        pytest.fail(f"{path} points at {server}: the tests only talk to a kube-apiserver on loopback.")
+    if not _reachable(server, 443):
+        pytest.fail(f"kube-apiserver is not running at {server}; {start}.")
+    return path
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

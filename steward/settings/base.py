@@ -212,6 +212,9 @@ STEWARD_BACKENDS = {
         "sql": "lineage.graph.sql.SqlGraphBackend",
         "neo4j": "lineage.graph.neo4j.Neo4jGraphBackend",
     },
+    "workspace": {
+        "kubernetes": "connectors.workspaces.kubernetes.KubernetesWorkspaceConnector",
+    },
 }
 STEWARD_GRAPH_BACKEND = env_str(
     "STEWARD_GRAPH_BACKEND", "sql", "Lineage graph backend: sql (recursive queries) or neo4j (a projection)."
@@ -222,6 +225,62 @@ _NEO4J = {
     "password": env_str("STEWARD_NEO4J_PASSWORD", "", "Neo4j password."),
 }
 STEWARD_GRAPH_OPTIONS = _NEO4J if STEWARD_GRAPH_BACKEND == "neo4j" else {}
+STEWARD_WORKSPACE_CONNECTOR = env_str(
+    "STEWARD_WORKSPACE_CONNECTOR",
+    "local",
+    "Workspace connector: local (processes on this host) or kubernetes (Kubeflow Notebooks).",
+)
+# Options of the kubernetes connector (connectors/workspaces/kubernetes.py); declared whatever the connector.
+_KUBERNETES = {
+    "kubeconfig": env_str(
+        "STEWARD_K8S_KUBECONFIG", "", "Kubeconfig file for the kubernetes connector; empty: in-cluster service account."
+    ),
+    "context": env_str("STEWARD_K8S_CONTEXT", "", "Kubeconfig context to use; empty: its current context."),
+    "namespace_prefix": env_str(
+        "STEWARD_K8S_NAMESPACE_PREFIX",
+        "steward-",
+        "Prefix of workspace namespaces (then u-USER or p-PROJECT).",
+    ),
+    "url_template": env_str(
+        "STEWARD_K8S_WORKSPACE_URL",
+        "/notebook/{namespace}/{name}/",
+        "Workspace URL through the gateway; {namespace}, {name}, {id} and {owner} are filled in.",
+    ),
+    "gateway_namespace": env_str(
+        "STEWARD_K8S_GATEWAY_NAMESPACE", "istio-system", "The only namespace allowed to reach workspace pods (ingress)."
+    ),
+    "user_cluster_role": env_str(
+        "STEWARD_K8S_USER_CLUSTER_ROLE",
+        "edit",
+        "ClusterRole bound to a user in their namespace (Kubeflow: kubeflow-edit).",
+    ),
+    "quota": env_json(
+        "STEWARD_K8S_QUOTA",
+        {
+            "requests.cpu": "8",
+            "requests.memory": "32Gi",
+            "limits.cpu": "16",
+            "limits.memory": "64Gi",
+            "requests.nvidia.com/gpu": "2",
+            "persistentvolumeclaims": "10",
+            "requests.storage": "200Gi",
+        },
+        "ResourceQuota hard limits of each workspace namespace (JSON: resource name -> quantity).",
+    ),
+    "limits": env_json(
+        "STEWARD_K8S_LIMITS",
+        {
+            "max": {"cpu": "8", "memory": "32Gi"},
+            "default": {"cpu": "1", "memory": "2Gi"},
+            "defaultRequest": {"cpu": "500m", "memory": "1Gi"},
+        },
+        "LimitRange per container in workspace namespaces (JSON: max, default, defaultRequest, ...).",
+    ),
+    "storage": env_str("STEWARD_K8S_STORAGE", "10Gi", "Size of each workspace's home volume (PVC)."),
+    "storage_class": env_str("STEWARD_K8S_STORAGE_CLASS", "", "StorageClass of home volumes; empty: the default."),
+    "timeout": env_int("STEWARD_K8S_TIMEOUT", 10, "Seconds one Kubernetes API request may take."),
+}
+STEWARD_WORKSPACE_OPTIONS = _KUBERNETES if STEWARD_WORKSPACE_CONNECTOR == "kubernetes" else {}
 STEWARD_LINEAGE_MAX_DEPTH = env_int("STEWARD_LINEAGE_MAX_DEPTH", 10, "Largest depth a lineage graph query may ask.")
 STEWARD_LINEAGE_DEFAULT_NODES = env_int(
     "STEWARD_LINEAGE_DEFAULT_NODES", 500, "Datasets a lineage graph answer holds when the caller gives no limit."
