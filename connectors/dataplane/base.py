@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from psycopg.conninfo import make_conninfo
+
 from steward.errors import Conflict, DomainError
 
 __all__ = [
@@ -82,8 +84,6 @@ class Credentials:
 
     def conninfo(self) -> str:
         """A libpq connection string (``host=... port=... dbname=... user=... password=...``)."""
-        from psycopg.conninfo import make_conninfo
-
         return make_conninfo(
             host=self.host, port=self.port, dbname=self.database, user=self.user, password=self.password
         )

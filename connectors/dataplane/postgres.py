@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
@@ -47,6 +48,7 @@ MARKER = "steward-managed "
 DEFAULT_ROLE_PREFIX = "stw_g_"
 # Role names are at most 63 bytes; the grant id takes 32 hex digits.
 _MAX_PREFIX = 63 - 32
+_PREFIX_RE = re.compile(rf"[a-z_][a-z0-9_]{{0,{_MAX_PREFIX - 1}}}")
 _ROLE_OPTIONS = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS")
 _REVOKE_MISSING = (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName, pg_errors.UndefinedObject)
 
@@ -123,8 +125,8 @@ class PostgresDataPlaneConnector:
         connect_timeout: int = 5,
         terminate_timeout_ms: int = 5000,
     ) -> None:
-        if not role_prefix or len(role_prefix) > _MAX_PREFIX or not role_prefix.replace("_", "a").isalnum():
-            raise ImproperlyConfigured(f"role_prefix must be 1-{_MAX_PREFIX} letters, digits or underscores")
+        if not _PREFIX_RE.fullmatch(role_prefix):
+            raise ImproperlyConfigured(f"role_prefix must be 1-{_MAX_PREFIX} lower-case letters, digits or underscores")
         self.databases = dict(databases or {})
         for namespace, dsn in self.databases.items():
             try:
@@ -132,7 +134,7 @@ class PostgresDataPlaneConnector:
             except psycopg.ProgrammingError:
                 # The DSN holds a password: name the namespace, never echo the value.
                 raise ImproperlyConfigured(f"STEWARD_DATAPLANE_POSTGRES[{namespace!r}] is not a valid DSN") from None
-        self.role_prefix = role_prefix.lower()
+        self.role_prefix = role_prefix
         self.connect_timeout = connect_timeout
         self.terminate_timeout_ms = terminate_timeout_ms
 
@@ -334,7 +336,7 @@ class PostgresDataPlaneConnector:
         try:
             conn = psycopg.connect(make_conninfo(self.databases[namespace], **extra), autocommit=True)
         except psycopg.OperationalError as exc:
-            if database is not None and "does not exist" in str(exc):
+            if database is not None and f'database "{database}" does not exist' in str(exc):
                 raise DataPlaneError(f"database {database!r} does not exist on {namespace}") from None
             raise BackendUnavailable(f"managed PostgreSQL {namespace!r}: {_short(exc)}") from None
         # Never wait long behind another session's lock on a role or table: fail and let the next pass retry.

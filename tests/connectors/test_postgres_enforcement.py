@@ -400,6 +400,15 @@ def test_bad_grants_are_refused_with_a_clear_error_and_change_nothing(connector)
         assert _test_roles(conn) == []
 
 
+def test_bad_configuration_is_refused_without_echoing_the_dsn():
+    with pytest.raises(ImproperlyConfigured, match="not a valid DSN") as exc:
+        PostgresDataPlaneConnector(databases={NAMESPACE: "host=db password=s3cret-pw garbage"})
+    assert "s3cret-pw" not in str(exc.value)
+    for prefix in ("", "Stw_", "x" * 32, "stw-g"):
+        with pytest.raises(ImproperlyConfigured, match="role_prefix"):
+            PostgresDataPlaneConnector(role_prefix=prefix)
+
+
 def test_a_role_with_a_managed_name_but_no_marker_is_never_taken_over(connector):
     g = grant()
     name = connector.role_name(g.grant_id)
@@ -429,3 +438,40 @@ def test_readyz_checks_the_managed_postgres_when_one_is_configured(client, setti
     assert res.status_code == 503
     assert res.json()["checks"]["dataplane"] == "unavailable: BackendUnavailable"
     assert b"s3cret-dsn" not in res.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_remove_later_queues_a_removal_that_a_worker_on_redis_performs(connector, settings, redis_url):
+    from celery.contrib.testing.worker import start_worker
+    from django.db import transaction
+
+    from connectors.dataplane import remove_later
+    from steward.celery import app
+
+    settings.STEWARD_DATAPLANE_OPTIONS = {"databases": {NAMESPACE: _dsn(DB)}}
+    g = grant()
+    creds = connector.apply(g)
+    session = login(creds)
+    # A queue of this run's own, so a worker of a parallel test run never takes the message.
+    queue = f"dataplane-test{SUFFIX}-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.task_always_eager = False
+    app.conf.broker_url = redis_url
+    app.conf.task_routes = {"connectors.dataplane_remove": {"queue": queue}}
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=[queue]):
+            with transaction.atomic():
+                remove_later(g.grant_id)
+                assert role_row(creds.user) is not None  # nothing happens before commit
+            for _ in range(100):
+                if role_row(creds.user) is None:
+                    break
+                time.sleep(0.1)
+        assert role_row(creds.user) is None
+        with pytest.raises(psycopg.OperationalError):
+            session.execute("SELECT 1")
+        assert login_refused(creds)
+    finally:
+        session.close()
+        app.conf.task_always_eager = True
+        app.conf.task_routes = None
