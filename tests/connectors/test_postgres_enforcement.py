@@ -440,6 +440,13 @@ def test_readyz_checks_the_managed_postgres_when_one_is_configured(client, setti
     assert b"s3cret-dsn" not in res.content
 
 
+def _route(app, routes: dict | None) -> None:
+    """Set task routes on the shared Celery app; its router caches them, so rebuild it."""
+    app.conf.task_routes = routes
+    app.amqp.flush_routes()
+    app.amqp.__dict__.pop("router", None)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_remove_later_queues_a_removal_that_a_worker_on_redis_performs(connector, settings, redis_url):
     from celery.contrib.testing.worker import start_worker
@@ -457,7 +464,7 @@ def test_remove_later_queues_a_removal_that_a_worker_on_redis_performs(connector
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False
     app.conf.broker_url = redis_url
-    app.conf.task_routes = {"connectors.dataplane_remove": {"queue": queue}}
+    _route(app, {"connectors.dataplane_remove": {"queue": queue}})
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=[queue]):
             with transaction.atomic():
@@ -474,4 +481,5 @@ def test_remove_later_queues_a_removal_that_a_worker_on_redis_performs(connector
     finally:
         session.close()
         app.conf.task_always_eager = True
-        app.conf.task_routes = None
+        _route(app, None)
+        app.amqp.queues.select([app.conf.task_default_queue])  # undo the worker's narrowing of the app's queues
