@@ -41,6 +41,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
         "search": lambda: load_backend("search").check(),
         "graph": lambda: load_backend("graph").ping(),
     }
+    if settings.STEWARD_DATAPLANE_OPTIONS.get("databases"):
+        checks["dataplane"] = lambda: load_backend("dataplane").check()
     results: dict[str, str] = {}
     ok = True
     for name, check in checks.items():

@@ -303,6 +303,44 @@ STEWARD_CLASSIFICATION_LEVELS = env_json(
 )
 STEWARD_SEARCH_INDEX_BATCH = 500
 
+# --- Data-plane enforcement (connectors/dataplane, docs/enforcement.md) ----------------------------
+STEWARD_DATAPLANE_CONNECTOR = env_str(
+    "STEWARD_DATAPLANE_CONNECTOR", "postgres", "Data-plane enforcement connector: postgres (a login role per grant)."
+)
+STEWARD_DATAPLANE_POSTGRES = env_json(
+    "STEWARD_DATAPLANE_POSTGRES",
+    {},
+    "JSON {dataset namespace: admin DSN}: PostgreSQL servers whose tables get a login role per grant.",
+)
+STEWARD_DATAPLANE_OPTIONS = (
+    {"databases": STEWARD_DATAPLANE_POSTGRES} if STEWARD_DATAPLANE_CONNECTOR == "postgres" else {}
+)
+STEWARD_BACKENDS["dataplane"] = {"postgres": "connectors.dataplane.postgres.PostgresDataPlaneConnector"}
+STEWARD_DATAPLANE_GRANTS_SELECTOR = env_str(
+    "STEWARD_DATAPLANE_GRANTS_SELECTOR",
+    "",
+    "Dotted path of the function returning the DataGrants in force; the periodic reconcile runs only when set.",
+)
+STEWARD_DATAPLANE_RECONCILE_SECONDS = env_int(
+    "STEWARD_DATAPLANE_RECONCILE_SECONDS", 60, "Seconds between data-plane reconcile runs (ends expired access)."
+)
+if STEWARD_DATAPLANE_GRANTS_SELECTOR:
+    CELERY_BEAT_SCHEDULE["connectors-dataplane-reconcile"] = {
+        "task": "connectors.dataplane_reconcile",
+        "schedule": float(STEWARD_DATAPLANE_RECONCILE_SECONDS),
+    }
+
+# --- Grant tokens (governance/services/signing.py) ------------------------------------------------
+STEWARD_JWT_ISSUER = env_str("STEWARD_JWT_ISSUER", "steward", "iss claim of grant tokens (e.g. Steward's public URL).")
+STEWARD_JWT_AUDIENCE = env_str(
+    "STEWARD_JWT_AUDIENCE", "steward-dataplane", "aud claim of grant tokens, checked by data-plane proxies."
+)
+STEWARD_SIGNING_KEY_ROTATION_HOURS = env_int(
+    "STEWARD_SIGNING_KEY_ROTATION_HOURS", 168, "Hours a grant-token signing key is used before it is rotated."
+)
+# Rotates when due (publishing the next key ahead of use) and deletes retired keys once their tokens expired.
+CELERY_BEAT_SCHEDULE["governance-signing-keys"] = {"task": "governance.signing_keys_maintain", "schedule": 600.0}
+
 STATIC_URL = "static/"
 STATIC_ROOT = STATE_DIR / "static"
 # htmx comes from the npm registry (frontend/package.json, installed by `make install`).

@@ -35,7 +35,8 @@ class Command(BaseCommand):
 
 
 def _secret(name: str) -> bool:
-    return any(word in name for word in ("SECRET", "PASSWORD", "TOKEN"))
+    # DSNs carry passwords too.
+    return any(word in name for word in ("SECRET", "PASSWORD", "TOKEN", "DATABASE_URL", "DATAPLANE_POSTGRES"))
 
 
 def _base_dir() -> Any:
