@@ -250,6 +250,18 @@ def bench_graph(base: str, headers: dict[str, str], hubs: list[str], requests_to
     return {**out, "nodes_per_answer": sorted(sizes)}
 
 
+def _wipe_neo4j(url: str) -> None:
+    from neo4j import GraphDatabase
+
+    with GraphDatabase.driver(url, auth=None) as driver:
+        for query in (
+            "MATCH ()-[r]->() WITH r LIMIT 20000 DELETE r RETURN count(*) AS n",
+            "MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*) AS n",
+        ):
+            while driver.execute_query(query).records[0]["n"]:
+                pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -302,6 +314,7 @@ def main() -> None:
                 **bench_graph(base, headers, hubs, args.requests),
             }
             print(f"[bench] graph (neo4j) depth 5: p95 {result['graph_neo4j']['p95_ms']} ms", flush=True)
+        _wipe_neo4j(args.neo4j_url)  # the projection of a dropped database would only confuse the next user
     path = save("lineage", result)
     print(f"[bench] saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     fresh_database("steward_bench_lineage")
