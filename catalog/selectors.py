@@ -17,6 +17,7 @@ __all__ = [
     "dataset_get",
     "dataset_list",
     "dataset_lookup",
+    "dataset_tag_keys",
     "model_get",
     "model_list",
     "model_version_get",
@@ -89,6 +90,19 @@ def dataset_lookup(*, user: Any, namespace: str, name: str) -> Dataset:
     if found is None:
         raise NotFound(f"No dataset {namespace}/{name}.")
     return dataset_get(user=user, pk=found)
+
+
+def dataset_tag_keys(ids: list[UUID]) -> dict[UUID, set[str]]:
+    """Every tag key each dataset carries: direct, on its fields, and from registered sources (propagated)."""
+    from catalog.search.documents import EXTRA_TAG_SOURCES
+
+    keys: dict[UUID, set[str]] = {pk: set() for pk in ids}
+    for ds_id, key in TagAssignment.objects.filter(dataset_id__in=ids).values_list("dataset_id", "tag__key"):
+        keys[ds_id].add(key)
+    for source in EXTRA_TAG_SOURCES:
+        for ds_id, found in source(ids).items():
+            keys.setdefault(ds_id, set()).update(found)
+    return keys
 
 
 def model_list(*, user: Any) -> QuerySet[MLModel]:

@@ -1,0 +1,231 @@
+"""Access decisions: the hot path. Read-only, and a fixed number of queries per batch.
+
+A subject may ``read`` a dataset at time ``t`` exactly when one of its grants on that dataset has
+``valid_from <= t < valid_until``, was not revoked at or before ``t``, and was not suspended at ``t``.
+Times are compared here, at decision time, to the microsecond; no background task has to run first.
+
+Queries per batch: subjects named by username (one, if any), datasets named by namespace and name (one, if
+any), the grants of every (subject, dataset) pair at once (one, on the composite indexes ``grant_user_decision``
+and ``grant_workspace_decision``), and suspension history (one, only when a past time ``at`` is asked).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
+
+from catalog.models import Dataset
+from governance.models import Grant, GrantSuspension
+
+__all__ = ["Decision", "DecisionQuery", "Reason", "decide_many"]
+
+
+class Reason:
+    """Why a decision came out as it did (the ``reason`` field of the API)."""
+
+    GRANTED = "granted"
+    NO_GRANT = "no_grant"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    UNKNOWN_SUBJECT = "unknown_subject"
+    INACTIVE_SUBJECT = "inactive_subject"
+    UNKNOWN_ASSET = "unknown_asset"
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionQuery:
+    """One question: may this subject do ``action`` on this dataset at ``at`` (``None``: the decision time)?
+
+    The subject is exactly one of ``user_id``, ``username`` and ``workspace_id``; the asset is ``dataset_id``
+    or ``(namespace, name)``.
+    """
+
+    action: str = "read"
+    user_id: int | None = None
+    username: str | None = None
+    workspace_id: UUID | None = None
+    dataset_id: UUID | None = None
+    namespace: str | None = None
+    name: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision: str
+    reason: str
+    grant_id: UUID | None = None
+    expires_at: datetime | None = None
+    # Resolved ids, for the audit of denials (not part of the API answer).
+    user_id: int | None = None
+    dataset_id: UUID | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "allow"
+
+
+@dataclass(slots=True)
+class _Row:
+    id: UUID
+    valid_from: datetime
+    valid_until: datetime
+    revoked_at: datetime | None
+    suspended_at: datetime | None
+
+
+def _deny(reason: str, grant: _Row | None = None, *, user_id: int | None = None, dataset_id: UUID | None = None):
+    return Decision(
+        "deny",
+        reason,
+        grant.id if grant else None,
+        grant.valid_until if grant else None,
+        user_id=user_id,
+        dataset_id=dataset_id,
+    )
+
+
+def _pairs_filter(column: str, pairs: list[tuple[object, UUID]]) -> RawSQL:
+    """``(column, dataset_id) IN (VALUES ...)``: one index probe per pair on PostgreSQL and SQLite alike."""
+    dataset_field = Grant._meta.get_field("dataset")
+    subject_field = Grant._meta.get_field("user" if column == "user_id" else "workspace_id")
+    params: list[object] = []
+    for subject, dataset in pairs:
+        params.append(subject_field.get_db_prep_value(subject, connection))
+        params.append(dataset_field.get_db_prep_value(dataset, connection))
+    values = ", ".join(["(%s, %s)"] * len(pairs))
+    table = connection.ops.quote_name(Grant._meta.db_table)
+    sql = f"({table}.{column}, {table}.dataset_id) IN (VALUES {values})"
+    return RawSQL(sql, params, output_field=BooleanField())
+
+
+def _grants_for(
+    user_pairs: set[tuple[int, UUID]], workspace_pairs: set[tuple[UUID, UUID]]
+) -> dict[tuple[str, object, UUID], list[_Row]]:
+    found: dict[tuple[str, object, UUID], list[_Row]] = defaultdict(list)
+    columns = ("id", "user_id", "workspace_id", "dataset_id", "valid_from", "valid_until", "revoked_at", "suspended_at")
+    for column, pairs in (("user_id", user_pairs), ("workspace_id", workspace_pairs)):
+        pair_list = sorted(pairs, key=str)
+        for start in range(0, len(pair_list), 5000):
+            chunk = pair_list[start : start + 5000]
+            rows = Grant.objects.filter(_pairs_filter(column, chunk)).values_list(*columns)
+            for gid, uid, wid, did, vf, vu, ra, sa in rows:
+                key = ("user", uid, did) if column == "user_id" else ("workspace", wid, did)
+                found[key].append(_Row(gid, vf, vu, ra, sa))
+    return found
+
+
+def _suspended_at(grant_ids: list[UUID], times: set[datetime]) -> set[tuple[UUID, datetime]]:
+    """Which (grant, time) pairs fall inside a recorded suspension."""
+    if not grant_ids or not times:
+        return set()
+    earliest, latest = min(times), max(times)
+    periods = GrantSuspension.objects.filter(grant_id__in=grant_ids, started_at__lte=latest).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gt=earliest)
+    )
+    hit: set[tuple[UUID, datetime]] = set()
+    for gid, start, end in periods.values_list("grant_id", "started_at", "ended_at"):
+        for t in times:
+            if start <= t and (end is None or t < end):
+                hit.add((gid, t))
+    return hit
+
+
+def decide_many(queries: list[DecisionQuery], *, now: datetime) -> list[Decision]:
+    """Decide every query, in order. ``now`` is the decision time for queries without ``at``.
+
+    Only ``read`` is a privilege today; callers validate ``action`` before asking.
+    """
+    usernames = {q.username for q in queries if q.username is not None}
+    user_ids = {q.user_id for q in queries if q.user_id is not None}
+    users: dict[str, int] = {}
+    active: dict[int, bool] = {}
+    if usernames or user_ids:
+        rows = get_user_model().objects.filter(Q(username__in=usernames) | Q(pk__in=user_ids))
+        for name, pk, is_active in rows.values_list("username", "pk", "is_active"):
+            users[name] = pk
+            active[pk] = is_active
+    names = {(q.namespace, q.name) for q in queries if q.dataset_id is None and q.name is not None}
+    datasets: dict[tuple[str, str], UUID] = {}
+    if names:
+        rows = Dataset.objects.filter(namespace__in={n for n, _ in names}, name__in={m for _, m in names}).values_list(
+            "namespace", "name", "pk"
+        )
+        datasets = {(ns, nm): pk for ns, nm, pk in rows if (ns, nm) in names}
+
+    resolved: list[tuple[str, object, UUID] | Decision] = []
+    user_pairs: set[tuple[int, UUID]] = set()
+    workspace_pairs: set[tuple[UUID, UUID]] = set()
+    for q in queries:
+        uid = q.user_id if q.username is None else users.get(q.username)
+        dataset = q.dataset_id if q.dataset_id is not None else datasets.get((q.namespace, q.name))
+        if q.workspace_id is None and (uid is None or uid not in active):
+            resolved.append(_deny(Reason.UNKNOWN_SUBJECT, dataset_id=dataset))
+        elif q.workspace_id is None and not active[uid]:
+            resolved.append(_deny(Reason.INACTIVE_SUBJECT, user_id=uid, dataset_id=dataset))
+        elif dataset is None:
+            resolved.append(_deny(Reason.UNKNOWN_ASSET, user_id=uid))
+        elif q.workspace_id is not None:
+            workspace_pairs.add((q.workspace_id, dataset))
+            resolved.append(("workspace", q.workspace_id, dataset))
+        else:
+            user_pairs.add((uid, dataset))
+            resolved.append(("user", uid, dataset))
+
+    grants = _grants_for(user_pairs, workspace_pairs) if (user_pairs or workspace_pairs) else {}
+    past_times = {q.at for q in queries if q.at is not None}
+    suspended: set[tuple[UUID, datetime]] = set()
+    if past_times and grants:
+        candidates = [
+            row.id
+            for key, q in zip(resolved, queries, strict=True)
+            if q.at is not None and isinstance(key, tuple)
+            for row in grants.get(key, ())
+            if row.valid_from <= q.at < row.valid_until
+        ]
+        suspended = _suspended_at(candidates, past_times)
+
+    decisions: list[Decision] = []
+    for key, q in zip(resolved, queries, strict=True):
+        if isinstance(key, Decision):
+            decisions.append(key)
+            continue
+        at = q.at or now
+        uid = key[1] if key[0] == "user" else None
+        decisions.append(
+            _decide(grants.get(key, ()), at, past=q.at is not None, suspended=suspended, uid=uid, dataset=key[2])
+        )
+    return decisions
+
+
+def _decide(
+    rows: list[_Row] | tuple, at: datetime, *, past: bool, suspended: set, uid: int | None, dataset: UUID
+) -> Decision:
+    best: _Row | None = None
+    blocked: dict[str, _Row] = {}
+    for row in rows:
+        if at < row.valid_from:
+            blocked.setdefault(Reason.NOT_YET_VALID, row)
+        elif at >= row.valid_until:
+            blocked.setdefault(Reason.EXPIRED, row)
+        elif row.revoked_at is not None and row.revoked_at <= at:
+            blocked.setdefault(Reason.REVOKED, row)
+        elif (row.id, at) in suspended if past else row.suspended_at is not None:
+            blocked.setdefault(Reason.SUSPENDED, row)
+        elif best is None or row.valid_until > best.valid_until:
+            best = row
+    if best is not None:
+        return Decision("allow", Reason.GRANTED, best.id, best.valid_until, user_id=uid, dataset_id=dataset)
+    for reason in (Reason.SUSPENDED, Reason.REVOKED, Reason.NOT_YET_VALID, Reason.EXPIRED):
+        if reason in blocked:
+            return _deny(reason, blocked[reason], user_id=uid, dataset_id=dataset)
+    return _deny(Reason.NO_GRANT, user_id=uid, dataset_id=dataset)
