@@ -65,12 +65,13 @@ def access_request_list(*, user: Any, awaiting_me: bool = False, state: str | No
 
 
 def access_request_get(*, user: Any, pk: UUID | str) -> AccessRequest:
-    """A request the user may see: their own, one they approved or may approve, or any for compliance and admins.
-    Anything else is ``NotFound`` (never a hint that it exists)."""
+    """A request the user may see: their own, one they approved, denied or may approve, or any for compliance
+    officers and admins. Anything else is ``NotFound`` (never a hint that it exists)."""
     qs = AccessRequest.objects.filter(pk=as_uuid(pk, "access request"))
     if not has_role(user, *READ_ALL_REQUESTS):
         qs = qs.filter(
             Q(requester=user)
+            | Q(decided_by=user)
             | Exists(ApprovalSlot.objects.filter(request=OuterRef("pk"), filled_by=user))
             | awaiting_q(user)
         )

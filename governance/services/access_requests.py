@@ -420,7 +420,7 @@ def grant_reapproval_request(
     holder = grant.user_id if grant.user_id else (grant.request.requester_id if grant.request_id else None)
     if getattr(actor, "pk", None) != holder:
         raise PermissionDenied("Only the grant's holder asks for its re-approval.")
-    grant = Grant.objects.select_for_update().select_related("dataset", "request").get(pk=grant.pk)
+    grant = Grant.objects.select_for_update(of=("self",)).select_related("dataset", "request").get(pk=grant.pk)
     if grant.revoked_at is not None or grant.valid_until <= now:
         raise Conflict(f"This grant is {grant.state_at(now)}; file a new access request instead.")
     if grant.suspended_at is None:
@@ -461,7 +461,7 @@ def grant_reapproval_request(
 
 
 def _lock(request: AccessRequest) -> AccessRequest:
-    return AccessRequest.objects.select_for_update().select_related("requester").get(pk=request.pk)
+    return AccessRequest.objects.select_for_update(of=("self",)).select_related("requester").get(pk=request.pk)
 
 
 def _check_open(request: AccessRequest, now: datetime) -> None:
@@ -604,7 +604,7 @@ def _reapprove(
     now: datetime,
     entries: list[AuditEntry],
 ) -> Grant:
-    grant = Grant.objects.select_for_update().get(pk=request.reapproval_of_id)
+    grant = Grant.objects.select_for_update(of=("self",)).get(pk=request.reapproval_of_id)
     if grant.revoked_at is not None or grant.valid_until <= now:
         raise Conflict(f"The grant was {grant.state_at(now)} while its re-approval was pending; file a new request.")
     before = grant.snapshot()
@@ -697,7 +697,7 @@ def access_requests_expire(*, now: datetime | None = None, limit: int = 1000) ->
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
-            AccessRequest.objects.select_for_update()
+            AccessRequest.objects.select_for_update(of=("self",))
             .select_related("requester")
             .filter(state=RequestState.PENDING, expires_at__lte=now)
             .order_by("expires_at")[:limit]
@@ -780,6 +780,8 @@ def access_requests_escalate(levels: dict[UUID, str], *, now: datetime | None = 
     for request_id, ds_id, level in items:
         if _rank(levels[ds_id]) > _rank(level):
             by_request.setdefault(request_id, {})[ds_id] = levels[ds_id]
-    for request in AccessRequest.objects.select_for_update().select_related("requester").filter(pk__in=by_request):
+    for request in (
+        AccessRequest.objects.select_for_update(of=("self",)).select_related("requester").filter(pk__in=by_request)
+    ):
         _escalate(request, by_request[request.pk], now=now)
     return len(by_request)

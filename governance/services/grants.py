@@ -58,7 +58,7 @@ def grant_revoke(*, actor: Any, grant: Grant, reason: str, now: datetime | None 
     now = now or timezone.now()
     if not (reason or "").strip():
         raise ValidationFailed.one("reason", "Say why the grant is revoked.", "required")
-    grant = Grant.objects.select_for_update().select_related("dataset", "request", "user").get(pk=grant.pk)
+    grant = Grant.objects.select_for_update(of=("self",)).select_related("dataset", "request", "user").get(pk=grant.pk)
     if not can_revoke(actor, grant):
         raise PermissionDenied("Only the holder, the dataset's owners, stewards, privacy officers and admins revoke.")
     state = grant.state_at(now)
@@ -106,7 +106,7 @@ def grants_reassess(levels: dict[UUID, str], *, now: datetime | None = None) -> 
     """
     now = now or timezone.now()
     grants = list(
-        Grant.objects.select_for_update()
+        Grant.objects.select_for_update(of=("self",))
         .select_related("user", "dataset")
         .filter(dataset_id__in=levels, revoked_at__isnull=True, valid_until__gt=now)
     )
@@ -189,7 +189,7 @@ def grants_expire(*, now: datetime | None = None, limit: int = 5000) -> int:
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
-            Grant.objects.select_for_update()
+            Grant.objects.select_for_update(of=("self",))
             .filter(state__in=[GrantState.ACTIVE, GrantState.SUSPENDED], valid_until__lte=now)
             .order_by("valid_until")[:limit]
         )
