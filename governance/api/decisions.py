@@ -119,7 +119,7 @@ class AuthorizeView(APIView):
     Service accounts, admins and compliance officers ask about anyone; others only about themselves.
     """
 
-    @extend_schema(summary="Decide one access", request=s.DecisionInput, responses=s.DecisionSerializer)
+    @extend_schema(summary="Decide one access", request=s.AuthorizeInput, responses=s.AuthorizeDecisionSerializer)
     def post(self, request: Request) -> Response:
         problems = ProblemCollector()
         query = parse_query(request.data, "", problems)
@@ -132,7 +132,7 @@ class AuthorizeBatchView(APIView):
     """Many decisions in one call (up to 10,000), answered in the order asked."""
 
     @extend_schema(
-        summary="Decide many accesses at once", request=s.DecisionBatchInput, responses=s.DecisionBatchSerializer
+        summary="Decide many accesses at once", request=s.AuthorizeBatchInput, responses=s.AuthorizeBatchSerializer
     )
     def post(self, request: Request) -> Response:
         body = request.data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.generics import GenericAPIView
+from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -43,17 +43,13 @@ class PolicyView(APIView):
         return Response(s.PolicySerializer(version).data, status=code)
 
 
-class PolicyVersionListView(GenericAPIView):
+@extend_schema(summary="Past and current policy versions, newest first")
+class PolicyVersionListView(ListAPIView):
     """Every stored version, newest first: what applied when (for audits)."""
 
     serializer_class = s.PolicySerializer
     pagination_class = PolicyVersionPagination
     queryset = PolicyVersion.objects.all()
-
-    @extend_schema(summary="Past and current policy versions, newest first")
-    def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(s.PolicySerializer(page, many=True).data)
 
 
 class PolicyVersionDetailView(APIView):

@@ -310,7 +310,7 @@ class GrantSerializer(serializers.Serializer):
 # --- decisions ---------------------------------------------------------------------------------------------------
 
 
-class DecisionInput(serializers.Serializer):
+class AuthorizeInput(serializers.Serializer):
     """For the schema only: the view parses this by hand (it is the hot path)."""
 
     subject = serializers.JSONField(
@@ -321,19 +321,19 @@ class DecisionInput(serializers.Serializer):
     at = serializers.DateTimeField(required=False, help_text="Decide as of this time (ISO 8601 with an offset).")
 
 
-class DecisionBatchInput(serializers.Serializer):
-    requests = DecisionInput(many=True)
+class AuthorizeBatchInput(serializers.Serializer):
+    requests = AuthorizeInput(many=True)
 
 
-class DecisionSerializer(serializers.Serializer):
+class AuthorizeDecisionSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["allow", "deny"])
     reason = serializers.CharField()
     grant_id = serializers.UUIDField(allow_null=True)
     expires_at = serializers.DateTimeField(allow_null=True, help_text="When the allowing grant ends.")
 
 
-class DecisionBatchSerializer(serializers.Serializer):
-    decisions = DecisionSerializer(many=True)
+class AuthorizeBatchSerializer(serializers.Serializer):
+    decisions = AuthorizeDecisionSerializer(many=True)
 
 
 # --- audit -------------------------------------------------------------------------------------------------------

@@ -162,6 +162,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ApproverRoleEnum": "governance.choices.ApproverRole"},
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
     "STEWARD_MAX_REQUEST_BYTES", 64 * 1024 * 1024, "Largest request body accepted (bytes); larger gets 413."
