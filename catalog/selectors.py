@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,7 @@ __all__ = [
     "model_get",
     "model_list",
     "model_version_get",
+    "register_reader_source",
     "visible_q",
 ]
 
@@ -35,8 +37,20 @@ def as_uuid(value: UUID | str, what: str) -> UUID:
         raise NotFound(f"No such {what}.") from None
 
 
+# Other apps name more readers of hidden assets: f(model, viewer) -> a Q over the model's rows, or None.
+# Governance registers current grant holders of datasets.
+_EXTRA_READERS: list[Callable[[type, Viewer], Q | None]] = []
+
+
+def register_reader_source(source: Callable[[type, Viewer], Q | None]) -> None:
+    """Register extra readers of hidden assets (e.g. holders of a valid grant)."""
+    if source not in _EXTRA_READERS:
+        _EXTRA_READERS.append(source)
+
+
 def visible_q(model: type, viewer: Viewer) -> Q:
-    """Rows of ``model`` (Dataset or MLModel) that ``viewer`` may see: not hidden, or owned by the viewer."""
+    """Rows of ``model`` (Dataset or MLModel) that ``viewer`` may see: not hidden, or owned by the viewer, or held
+    through a registered reader source (a grant valid now)."""
     if viewer.sees_all:
         return Q()
     hidden = hidden_codes()
@@ -48,7 +62,12 @@ def visible_q(model: type, viewer: Viewer) -> Q:
     fk = "dataset_id" if model is Dataset else "mlmodel_id"
     own_user = through_u.objects.filter(**{fk: OuterRef("pk")}, user_id=viewer.user_id)
     own_group = through_g.objects.filter(**{fk: OuterRef("pk")}, group__name__in=groups)
-    return ~Q(effective_classification__in=hidden) | Exists(own_user) | Exists(own_group)
+    q = ~Q(effective_classification__in=hidden) | Exists(own_user) | Exists(own_group)
+    for source in _EXTRA_READERS:
+        extra = source(model, viewer)
+        if extra is not None:
+            q |= extra
+    return q
 
 
 def _datasets(viewer: Viewer) -> QuerySet[Dataset]:

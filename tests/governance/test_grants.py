@@ -240,3 +240,17 @@ def test_escalation_to_a_level_that_forbids_the_purpose_denies_the_request(ask, 
     drain()
     req = AccessRequest.objects.get(pk=pk)
     assert req.state == "denied" and "C4" in req.decision_reason and "analytics" in req.decision_reason
+
+
+def test_holders_of_a_valid_grant_see_the_hidden_dataset(
+    ask, act, client_for, data_scientist, data_owner, privacy_officer, data_steward, levelled
+):
+    secret = levelled["C4"]
+    assert client_for(data_scientist).get(f"/api/v1/datasets/{secret.pk}").status_code == 404
+    pk = ask(data_scientist, [secret], duration="PT1H").json()["id"]  # by id: allowed, the id was shared
+    for approver in (data_owner, privacy_officer, data_steward):
+        act(approver, pk, "approve")
+    grant = Grant.objects.get()
+    assert client_for(data_scientist).get(f"/api/v1/datasets/{secret.pk}").status_code == 200
+    act(data_scientist, grant.pk, "revoke", {"reason": "done"}, kind="grants")
+    assert client_for(data_scientist).get(f"/api/v1/datasets/{secret.pk}").status_code == 404
