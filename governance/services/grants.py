@@ -15,7 +15,6 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.classification import level as classification_level
 from catalog.models import Dataset
 from governance import audit, notifications
 from governance.audit import AuditEntry
@@ -24,19 +23,13 @@ from governance.constants import GRANT_EXPIRE, GRANT_RESUME, GRANT_REVOKE, GRANT
 from governance.identity import Role, has_role
 from governance.models import AccessRequest, Grant, GrantSuspension
 from governance.services.access_requests import access_requests_escalate
+from governance.services.access_requests.checks import rank
 from governance.signals import announce_grant_change
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
 
 __all__ = ["can_revoke", "grant_revoke", "grants_expire", "grants_reassess", "on_reclassified"]
 
 REVOKERS = (Role.DATA_STEWARD, Role.PRIVACY_OFFICER, Role.ADMIN)
-
-
-def _rank(code: str) -> int:
-    try:
-        return classification_level(code).rank
-    except KeyError:
-        return 1_000
 
 
 def _holder_id(grant: Grant) -> int | None:
@@ -110,10 +103,8 @@ def grants_reassess(levels: dict[UUID, str], *, now: datetime | None = None) -> 
         .select_related("user", "dataset")
         .filter(dataset_id__in=levels, revoked_at__isnull=True, valid_until__gt=now)
     )
-    suspend = [g for g in grants if g.suspended_at is None and _rank(levels[g.dataset_id]) > _rank(g.approved_level)]
-    resume = [
-        g for g in grants if g.suspended_at is not None and _rank(levels[g.dataset_id]) <= _rank(g.approved_level)
-    ]
+    suspend = [g for g in grants if g.suspended_at is None and rank(levels[g.dataset_id]) > rank(g.approved_level)]
+    resume = [g for g in grants if g.suspended_at is not None and rank(levels[g.dataset_id]) <= rank(g.approved_level)]
     if not suspend and not resume:
         return [], []
     entries: list[AuditEntry] = []
