@@ -12,6 +12,7 @@ and ``grant_workspace_decision``), and suspension history (one, only when a past
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -83,7 +84,9 @@ class _Row:
     suspended_at: datetime | None
 
 
-def _deny(reason: str, grant: _Row | None = None, *, user_id: int | None = None, dataset_id: UUID | None = None):
+def _deny(
+    reason: str, grant: _Row | None = None, *, user_id: int | None = None, dataset_id: UUID | None = None
+) -> Decision:
     return Decision(
         "deny",
         reason,
@@ -230,21 +233,34 @@ def decide_many(queries: list[DecisionQuery], *, now: datetime) -> list[Decision
 
 
 def _decide(
-    rows: list[_Row] | tuple, at: datetime, *, past: bool, suspended: set, uid: int | None, dataset: UUID
+    rows: Iterable[_Row],
+    at: datetime,
+    *,
+    past: bool,
+    suspended: set[tuple[UUID, datetime]],
+    uid: int | None,
+    dataset: UUID,
 ) -> Decision:
+    """One decision from the pair's grants: allow with the valid grant ending last, else the most telling denial.
+    ``past``: ``at`` was asked for, so suspension comes from the recorded periods rather than the current flag."""
     best: _Row | None = None
     blocked: dict[str, _Row] = {}
     for row in rows:
         if at < row.valid_from:
-            blocked.setdefault(Reason.NOT_YET_VALID, row)
+            reason = Reason.NOT_YET_VALID
         elif at >= row.valid_until:
-            blocked.setdefault(Reason.EXPIRED, row)
+            reason = Reason.EXPIRED
         elif row.revoked_at is not None and row.revoked_at <= at:
-            blocked.setdefault(Reason.REVOKED, row)
+            reason = Reason.REVOKED
         elif (row.id, at) in suspended if past else row.suspended_at is not None:
-            blocked.setdefault(Reason.SUSPENDED, row)
-        elif best is None or row.valid_until > best.valid_until:
-            best = row
+            reason = Reason.SUSPENDED
+        else:
+            if best is None or row.valid_until > best.valid_until:
+                best = row
+            continue
+        # Of several grants blocked for the same reason, name the one ending last.
+        if reason not in blocked or row.valid_until > blocked[reason].valid_until:
+            blocked[reason] = row
     if best is not None:
         return Decision("allow", Reason.GRANTED, best.id, best.valid_until, user_id=uid, dataset_id=dataset)
     for reason in (Reason.SUSPENDED, Reason.REVOKED, Reason.NOT_YET_VALID, Reason.EXPIRED):

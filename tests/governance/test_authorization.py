@@ -197,3 +197,33 @@ def test_a_batch_costs_the_same_few_queries_whatever_its_size(client_for, servic
     # Session, user, roles, subjects, named datasets, grants; then the audit append for the denials.
     assert len(lots.captured_queries) <= len(one.captured_queries) + 5
     assert len(lots.captured_queries) <= 10
+
+
+def test_of_several_grants_the_valid_one_ending_last_allows(data_scientist, levelled):
+    from django.utils import timezone
+
+    from governance.authorization import DecisionQuery, decide_many
+
+    now = timezone.now()
+    ds = levelled["C2"]
+
+    def grant(start_h, end_h, **extra):
+        return Grant.objects.create(
+            user=data_scientist,
+            dataset=ds,
+            valid_from=now + timedelta(hours=start_h),
+            valid_until=now + timedelta(hours=end_h),
+            approved_level="C2",
+            **extra,
+        )
+
+    old = grant(-10, -5)
+    grant(-20, -15)
+    ask = [DecisionQuery(user_id=data_scientist.pk, dataset_id=ds.pk)]
+    (d,) = decide_many(ask, now=now)
+    assert (d.reason, d.grant_id) == ("expired", old.pk), "the most recent of the expired grants is named"
+    grant(-1, 1)
+    long = grant(-1, 3)
+    grant(-1, 5, revoked_at=now - timedelta(minutes=1))
+    (d,) = decide_many(ask, now=now)
+    assert (d.decision, d.grant_id, d.expires_at) == ("allow", long.pk, long.valid_until)
