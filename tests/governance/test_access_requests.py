@@ -310,3 +310,29 @@ def test_a_workspace_can_be_the_subject(ask, act, data_scientist, data_owner, le
     assert grant.user is None and str(grant.workspace_id) == ws
     mine = ask(data_scientist, [levelled["C2"]], purpose="analytics")
     assert mine.status_code == 201, "the workspace's grant is not the person's"
+
+
+def test_lists_cost_the_same_queries_for_one_row_or_many(
+    client_for, ask, act, data_scientist, data_owner, make_dataset
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count(url):
+        with CaptureQueriesContext(connection) as ctx:
+            res = client_for(data_owner).get(url)
+        assert res.status_code == 200
+        return len(ctx.captured_queries), len(res.json()["results"])
+
+    def add(i):
+        ds = make_dataset(f"sales.public.t{i}", owners=["group:sales-eng"], classification="C2")
+        act(data_owner, ask(data_scientist, [ds], purpose="analytics").json()["id"], "approve")
+        ask(data_scientist, [make_dataset(f"sales.public.u{i}", owners=["olive"], tags=["pii.email"])])
+
+    add(0)
+    (queue_q, queue_n), (grants_q, grants_n) = count("/api/v1/access-requests?awaiting=me"), count("/api/v1/grants")
+    assert (queue_n, grants_n) == (1, 1)
+    for i in range(1, 6):
+        add(i)
+    assert count("/api/v1/access-requests?awaiting=me") == (queue_q, 6)
+    assert count("/api/v1/grants") == (grants_q, 6)
