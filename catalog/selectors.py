@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -17,9 +18,11 @@ __all__ = [
     "dataset_get",
     "dataset_list",
     "dataset_lookup",
+    "dataset_tag_keys",
     "model_get",
     "model_list",
     "model_version_get",
+    "register_reader_source",
     "visible_q",
 ]
 
@@ -34,8 +37,20 @@ def as_uuid(value: UUID | str, what: str) -> UUID:
         raise NotFound(f"No such {what}.") from None
 
 
+# Other apps name more readers of hidden assets: f(model, viewer) -> a Q over the model's rows, or None.
+# Governance registers current grant holders of datasets.
+_EXTRA_READERS: list[Callable[[type, Viewer], Q | None]] = []
+
+
+def register_reader_source(source: Callable[[type, Viewer], Q | None]) -> None:
+    """Register extra readers of hidden assets (e.g. holders of a valid grant)."""
+    if source not in _EXTRA_READERS:
+        _EXTRA_READERS.append(source)
+
+
 def visible_q(model: type, viewer: Viewer) -> Q:
-    """Rows of ``model`` (Dataset or MLModel) that ``viewer`` may see: not hidden, or owned by the viewer."""
+    """Rows of ``model`` (Dataset or MLModel) that ``viewer`` may see: not hidden, or owned by the viewer, or held
+    through a registered reader source (a grant valid now)."""
     if viewer.sees_all:
         return Q()
     hidden = hidden_codes()
@@ -47,7 +62,12 @@ def visible_q(model: type, viewer: Viewer) -> Q:
     fk = "dataset_id" if model is Dataset else "mlmodel_id"
     own_user = through_u.objects.filter(**{fk: OuterRef("pk")}, user_id=viewer.user_id)
     own_group = through_g.objects.filter(**{fk: OuterRef("pk")}, group__name__in=groups)
-    return ~Q(effective_classification__in=hidden) | Exists(own_user) | Exists(own_group)
+    q = ~Q(effective_classification__in=hidden) | Exists(own_user) | Exists(own_group)
+    for source in _EXTRA_READERS:
+        extra = source(model, viewer)
+        if extra is not None:
+            q |= extra
+    return q
 
 
 def _datasets(viewer: Viewer) -> QuerySet[Dataset]:
@@ -89,6 +109,19 @@ def dataset_lookup(*, user: Any, namespace: str, name: str) -> Dataset:
     if found is None:
         raise NotFound(f"No dataset {namespace}/{name}.")
     return dataset_get(user=user, pk=found)
+
+
+def dataset_tag_keys(ids: list[UUID]) -> dict[UUID, set[str]]:
+    """Every tag key each dataset carries: direct, on its fields, and from registered sources (propagated)."""
+    from catalog.search.documents import EXTRA_TAG_SOURCES
+
+    keys: dict[UUID, set[str]] = {pk: set() for pk in ids}
+    for ds_id, key in TagAssignment.objects.filter(dataset_id__in=ids).values_list("dataset_id", "tag__key"):
+        keys[ds_id].add(key)
+    for source in EXTRA_TAG_SOURCES:
+        for ds_id, found in source(ids).items():
+            keys.setdefault(ds_id, set()).update(found)
+    return keys
 
 
 def model_list(*, user: Any) -> QuerySet[MLModel]:

@@ -8,3 +8,7 @@ tags_changed = Signal()
 
 # Model versions whose training run changed; lineage recomputes the tags they inherit. kwargs: ``ids``.
 model_versions_changed = Signal()
+
+# The effective classification of these datasets changed (sent by ``dataset_recompute_effective`` inside the
+# transaction that changed it; governance suspends grants approved for a lower level). kwargs: ``datasets``.
+effective_classification_changed = Signal()

@@ -1,14 +1,33 @@
-"""Django admin for governance records: tokens can be revoked, the audit log is read-only."""
+"""Django admin for governance records. Changes go through the services (validation, audit, hooks):
+tokens and grants can be revoked, the policy gets new versions, requests and the audit log are read-only."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from governance.models import ApiToken, AuditEvent
+from governance.identity import Role, has_role
+from governance.models import AccessRequest, AccessRequestItem, ApiToken, ApprovalSlot, AuditEvent, Grant, PolicyVersion
+from governance.services.grants import grant_revoke
+from governance.services.policy import policy_current, policy_document_validate, policy_update
 from governance.services.tokens import token_revoke
+from steward.errors import DomainError, ValidationFailed
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written only by services: viewable here, never added, changed or deleted."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(ApiToken)
@@ -30,18 +49,119 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Append-only: no one adds, changes or deletes events here."""
 
     list_display = ["seq", "at", "actor_name", "action", "target_repr"]
     list_filter = ["action"]
     search_fields = ["actor_name", "target_repr", "target_id", "action"]
 
+
+class PolicyVersionForm(forms.ModelForm):
+    """A whole policy document; checked by the policy service, whose problems become form errors."""
+
+    class Meta:
+        model = PolicyVersion
+        fields = ["note", "purposes", "levels", "toxic_combinations"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            clean = policy_document_validate(
+                {k: data.get(k) for k in ("purposes", "levels", "toxic_combinations") if data.get(k) is not None}
+            )
+        except ValidationFailed as exc:
+            for problem in exc.problems:
+                top = (problem.field or "").split(".")[0].split("[")[0]
+                target = top if top in self.fields else None
+                self.add_error(target, f"{problem.field}: {problem.message}")
+            return data
+        data.update(clean)
+        return data
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(admin.ModelAdmin):
+    """Each save adds the next version (prefilled from the one in effect); versions are never changed."""
+
+    form = PolicyVersionForm
+    list_display = ["version", "created_at", "created_by_name", "note"]
+    readonly_fields = ["version", "created_at", "created_by_name"]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+        return has_role(request.user, Role.ADMIN)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        current = policy_current()
+        return {**current.document(), "note": ""}
+
+    def save_model(self, request: HttpRequest, obj: PolicyVersion, form: Any, change: bool) -> None:
+        document = {k: form.cleaned_data[k] for k in ("purposes", "levels", "toxic_combinations")}
+        new, created = policy_update(actor=request.user, document=document, note=form.cleaned_data.get("note", ""))
+        obj.pk, obj.created_at, obj.created_by_name = new.pk, new.created_at, new.created_by_name
+        if not created:
+            self.message_user(request, f"Nothing changed: version {new.version} stays in effect.", messages.WARNING)
+
+
+class AccessRequestItemInline(admin.TabularInline):
+    model = AccessRequestItem
+    extra = 0
+    can_delete = False
+    readonly_fields = ["dataset", "level"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ApprovalSlotInline(admin.TabularInline):
+    model = ApprovalSlot
+    extra = 0
+    can_delete = False
+    readonly_fields = ["role", "dataset", "owner_fallback", "filled_by_name", "filled_at", "comment"]
+    exclude = ["filled_by"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(ReadOnlyAdmin):
+    """Requests are decided through the API (each approver in their own name), not here."""
+
+    list_display = ["id", "requester", "purpose", "state", "created_at", "expires_at", "decided_at"]
+    list_filter = ["state", "purpose"]
+    search_fields = ["requester__username", "justification", "workspace_label"]
+    inlines = [AccessRequestItemInline, ApprovalSlotInline]
+
+
+@admin.register(Grant)
+class GrantAdmin(ReadOnlyAdmin):
+    list_display = ["id", "user", "workspace_label", "dataset", "approved_level", "valid_from", "valid_until", "state"]
+    list_filter = ["state", "approved_level"]
+    search_fields = ["user__username", "workspace_label", "dataset__name"]
+    list_select_related = ["user", "dataset"]
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke the selected grants")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        done = 0
+        for grant in queryset:
+            try:
+                grant_revoke(actor=request.user, grant=grant, reason=f"Revoked in the admin site by {request.user}.")
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, f"{grant}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Revoked {done} grant(s).")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Actions need change permission in the list; the change form itself shows nothing editable.
+        return obj is None and has_role(request.user, Role.ADMIN)

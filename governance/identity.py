@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.db import models, transaction
 
 __all__ = [
+    "DECISION_CALLERS",
     "PRIVILEGED_READERS",
     "Role",
     "StewardOIDCBackend",
@@ -31,6 +32,11 @@ class Role(models.TextChoices):
     PRIVACY_OFFICER = "privacy-officer", "Privacy officer"
     COMPLIANCE_OFFICER = "compliance-officer", "Compliance officer"
     ADMIN = "admin", "Administrator"
+    SERVICE = "service", "Service account"
+
+
+# Roles that may ask the decision API about any subject (data-plane proxies hold ``service``).
+DECISION_CALLERS = frozenset({Role.SERVICE, Role.ADMIN, Role.COMPLIANCE_OFFICER})
 
 
 # Roles that may read every asset's metadata, whatever its classification.

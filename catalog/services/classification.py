@@ -8,6 +8,7 @@ from uuid import UUID
 
 from catalog.classification import max_level
 from catalog.models import Dataset, SchemaField, TagAssignment
+from catalog.signals import effective_classification_changed
 
 __all__ = ["dataset_recompute_effective", "datasets_holding_tag", "register_tag_source"]
 
@@ -40,11 +41,15 @@ def dataset_recompute_effective(ids: Iterable[UUID]) -> list[UUID]:
     """Recompute ``effective_classification`` for these datasets; returns the ids whose level changed.
 
     Call inside the transaction that changed the inputs. Queries are per batch, not per dataset.
+    Sends ``catalog.signals.effective_classification_changed`` with the changed ids (governance re-checks
+    the grants on them in the same transaction).
     """
     id_list = list(ids)
     changed: list[UUID] = []
     for start in range(0, len(id_list), 5000):
         changed += _recompute_batch(id_list[start : start + 5000])
+    if changed:
+        effective_classification_changed.send(sender=Dataset, datasets=changed)
     return changed
 
 

@@ -1,5 +1,19 @@
 from governance.models.audit import AuditEvent, AuditHead
+from governance.models.grants import Grant, GrantSuspension
+from governance.models.policy import PolicyVersion
+from governance.models.requests import AccessRequest, AccessRequestItem, ApprovalSlot
 from governance.models.signing import SigningKey
 from governance.models.tokens import ApiToken
 
-__all__ = ["ApiToken", "AuditEvent", "AuditHead", "SigningKey"]
+__all__ = [
+    "AccessRequest",
+    "AccessRequestItem",
+    "ApiToken",
+    "ApprovalSlot",
+    "AuditEvent",
+    "AuditHead",
+    "Grant",
+    "GrantSuspension",
+    "PolicyVersion",
+    "SigningKey",
+]

@@ -26,7 +26,12 @@ def flatten_errors(detail: Any, prefix: str | None = None) -> list[FieldProblem]
     problems: list[FieldProblem] = []
     if isinstance(detail, dict):
         for key, value in detail.items():
-            field = prefix if key in ("non_field_errors",) else (f"{prefix}.{key}" if prefix else str(key))
+            if key == "non_field_errors":
+                field = prefix
+            elif isinstance(key, int) and prefix:  # ListField items: datasets[3], as in the documented format
+                field = f"{prefix}[{key}]"
+            else:
+                field = f"{prefix}.{key}" if prefix else str(key)
             problems.extend(flatten_errors(value, field))
     elif isinstance(detail, list):
         if all(isinstance(item, (str, exceptions.ErrorDetail)) for item in detail):

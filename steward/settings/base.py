@@ -162,6 +162,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ApproverRoleEnum": "governance.choices.ApproverRole"},
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
     "STEWARD_MAX_REQUEST_BYTES", 64 * 1024 * 1024, "Largest request body accepted (bytes); larger gets 413."
@@ -197,6 +198,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # Catches up after a crash or a broker outage; each change also queues its own drain on commit.
     "lineage-propagation-drain": {"task": "lineage.propagation_drain", "schedule": 60.0},
+    # Display state and the grant_changed hook only: decisions compare times and never wait for these.
+    "governance-grants-expire": {"task": "governance.grants_expire", "schedule": 60.0},
+    "governance-access-requests-expire": {"task": "governance.access_requests_expire", "schedule": 60.0},
 }
 
 # --- Steward ----------------------------------------------------------------------------------------
@@ -355,6 +359,13 @@ USE_TZ = True
 
 EMAIL_BACKEND = env_str(
     "STEWARD_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend", "Django email backend."
+)
+DEFAULT_FROM_EMAIL = env_str("STEWARD_EMAIL_FROM", "steward@localhost", "Sender address of notification e-mails.")
+STEWARD_PUBLIC_URL = env_str(
+    "STEWARD_PUBLIC_URL", "http://127.0.0.1:8000", "Base URL of this service, for links in notification e-mails."
+)
+STEWARD_ACCESS_REQUEST_TTL_HOURS = env_int(
+    "STEWARD_ACCESS_REQUEST_TTL_HOURS", 72, "Hours a pending access request waits for its approvals before it expires."
 )
 
 LOG_LEVEL = env_str("STEWARD_LOG_LEVEL", "INFO", "Log level for Steward's loggers.")

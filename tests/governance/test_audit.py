@@ -1,10 +1,14 @@
-"""The audit chain detects an edited event."""
+"""The audit chain detects an edited event; the audit API filters, pages and verifies (compliance and admins)."""
+
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from governance import audit
 from governance.models import AuditEvent
+from tests.governance.conftest import errors
 
 pytestmark = pytest.mark.django_db
 
@@ -34,3 +38,89 @@ def test_a_bulk_upsert_chains_one_event_per_dataset_with_its_content(client_for,
     with connection.cursor() as cursor:  # change what the event says, not its hash: the chain notices
         cursor.execute("UPDATE governance_auditevent SET target_repr = 'renamed' WHERE seq = %s", [events[1].seq])
     assert audit.verify().seq == events[1].seq
+
+
+def test_verify_endpoint_reports_exactly_the_edited_event(
+    client_for, compliance_officer, ask, data_scientist, levelled
+):
+    ask(data_scientist, [levelled["C1"]], purpose="analytics")
+    client = client_for(compliance_officer)
+    clean = client.get("/api/v1/audit/verify").json()
+    assert clean["ok"] is True and clean["first_broken"] is None and clean["checked"] == AuditEvent.objects.count()
+    victim = AuditEvent.objects.get(action="governance.access_request.create")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE governance_auditevent SET reason = %s WHERE seq = %s", ["approved by the CEO", victim.seq]
+        )
+    report = client.get("/api/v1/audit/verify").json()
+    assert report["ok"] is False
+    assert report["first_broken"]["seq"] == victim.seq
+    assert report["first_broken"]["action"] == "governance.access_request.create"
+
+
+def test_deleting_an_event_breaks_the_link_of_the_next(client_for, admin_user, make_dataset):
+    for i in range(3):
+        make_dataset(f"d{i}")
+    seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM governance_auditevent WHERE seq = %s", [seqs[1]])
+    assert client_for(admin_user).get("/api/v1/audit/verify").json()["first_broken"]["seq"] == seqs[2]
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("data_scientist", 403),
+        ("data_owner", 403),
+        ("data_steward", 403),
+        ("privacy_officer", 403),
+        ("compliance_officer", 200),
+        ("admin_user", 200),
+    ],
+)
+def test_only_compliance_and_admins_read_the_audit_log(request, client_for, role, status):
+    client = client_for(request.getfixturevalue(role))
+    assert client.get("/api/v1/audit").status_code == status
+    assert client.get("/api/v1/audit/verify").status_code == status
+    assert client_for(None).get("/api/v1/audit").status_code == 401
+
+
+def test_audit_filters(client_for, compliance_officer, ask, act, data_scientist, data_owner, levelled):
+    pk = ask(data_scientist, [levelled["C2"]], purpose="analytics").json()["id"]
+    act(data_owner, pk, "approve")
+    client = client_for(compliance_officer)
+
+    def actions(query):
+        res = client.get(f"/api/v1/audit?{query}")
+        assert res.status_code == 200, res.json()
+        return [e["action"] for e in res.json()["results"]]
+
+    assert actions("actor=olive") == [
+        "governance.grant.create",
+        "governance.access_request.approved",
+        "governance.access_request.approve",
+    ]
+    assert actions(f"object={pk}") == [
+        "governance.access_request.approved",
+        "governance.access_request.approve",
+        "governance.access_request.create",
+    ]
+    assert actions(f"object=governance.accessrequest:{pk}") == actions(f"object={pk}")
+    assert actions("action=governance.grant.*") == ["governance.grant.create"]
+    assert actions("action=governance.grant.create") == ["governance.grant.create"]
+    assert "catalog.dataset.create" in actions("action=catalog.")
+    later = (timezone.now() + timedelta(minutes=1)).isoformat()
+    assert actions(f"since={later.replace('+', '%2B')}") == []
+    assert len(actions(f"until={later.replace('+', '%2B')}")) == AuditEvent.objects.count()
+    naive = client.get("/api/v1/audit?since=2026-01-01T00:00:00")
+    assert naive.status_code == 400 and errors(naive) == {"since": "naive_datetime"}
+
+
+def test_audit_pages_newest_first(client_for, admin_user, make_dataset):
+    for i in range(5):
+        make_dataset(f"p{i}")
+    client = client_for(admin_user)
+    first = client.get("/api/v1/audit?page_size=2").json()
+    second = client.get(first["next"]).json()
+    seqs = [e["seq"] for e in first["results"] + second["results"]]
+    assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == 4

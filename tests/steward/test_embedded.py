@@ -113,6 +113,19 @@ def test_embedded_default_serves_readyz_and_search_with_a_live_worker(tmp_path):
             timeout=10,
         )
         assert tagged.status_code == 201, tagged.text
+        # Governance on SQLite: the demo's C2 grant of sam on the ledger is suspended by the new C4 tag at once,
+        # sam's C4 request waits in the steward's queue, and the decision API answers.
+        grants = session.get(f"{base}/api/v1/grants", params={"user": "sam", "dataset": finance["id"]}, timeout=10)
+        assert [g["state"] for g in grants.json()["results"]] == ["suspended"], grants.text
+        queue = session.get(f"{base}/api/v1/access-requests", params={"awaiting": "me"}, timeout=10).json()
+        assert {d["name"] for r in queue["results"] for d in r["datasets"]} == {"hr.public.employees"}
+        decided = session.post(
+            f"{base}/api/v1/authorize",
+            json={"subject": "stella", "action": "read", "asset": {"namespace": pg, "name": "finance.public.ledger"}},
+            headers={"X-CSRFToken": csrf, "Referer": base},
+            timeout=10,
+        )
+        assert decided.json() == {"decision": "deny", "reason": "no_grant", "grant_id": None, "expires_at": None}
         mart = session.get(
             f"{base}/api/v1/datasets/lookup", params={"namespace": pg, "name": "marts.finance_summary"}, timeout=10
         ).json()

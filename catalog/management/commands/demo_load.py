@@ -11,17 +11,23 @@ from catalog.services.search import search_rebuild
 
 
 class Command(BaseCommand):
-    help = "Create demo users in every role, tags, ~200 datasets on 3 platforms, lineage and ML models (idempotent)."
+    help = (
+        "Create demo users in every role, tags, ~200 datasets on 3 platforms, lineage, ML models and access "
+        "requests (idempotent)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         counts = load_demo_catalog(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
         from lineage.demo import load_demo_lineage
 
         lineage = load_demo_lineage(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
+        from governance.demo import load_demo_governance
+
+        governance = load_demo_governance(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
         search_rebuild()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {counts['datasets']} datasets, {counts['models']} models, {counts['users']} users, "
-                f"{lineage['jobs']} lineage jobs."
+                f"{lineage['jobs']} lineage jobs, {governance['requests']} access requests."
             )
         )

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0002_role_groups'),
+        ('governance', '0004_service_role_default_policy'),
     ]
 
     operations = [

@@ -1,0 +1,152 @@
+"""The decision API: ``POST /authorize`` and ``POST /authorize/batch``. Parsed by hand: it is the hot path."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.validation import ProblemCollector
+from governance.api import serializers as s
+from governance.authorization import Decision, DecisionQuery
+from governance.services.decisions import authorize
+from steward.errors import ValidationFailed
+
+MAX_BATCH = 10_000
+_KEYS = frozenset({"subject", "action", "asset", "at"})
+
+
+def _path(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def parse_query(item: Any, prefix: str, problems: ProblemCollector) -> DecisionQuery | None:
+    """One decision question from JSON; every problem is added under ``prefix`` (``requests[3]``)."""
+    if not isinstance(item, dict):
+        problems.add(prefix or "body", "Must be an object with subject, action and asset.", "invalid_type")
+        return None
+    bad = len(problems.problems)
+    for key in item.keys() - _KEYS:
+        problems.add(_path(prefix, key), "Unknown field.", "unknown_field")
+    fields: dict[str, Any] = {}
+
+    subject = item.get("subject")
+    if isinstance(subject, int) and not isinstance(subject, bool) and subject > 0:
+        fields["user_id"] = subject
+    elif isinstance(subject, str) and subject.startswith("workspace:"):
+        try:
+            fields["workspace_id"] = UUID(subject[10:])
+        except ValueError:
+            problems.add(_path(prefix, "subject"), "workspace:<id> needs a UUID.", "invalid")
+    elif isinstance(subject, str) and 0 < len(subject.removeprefix("user:")) <= 150:
+        fields["username"] = subject.removeprefix("user:")
+    else:
+        problems.add(
+            _path(prefix, "subject"),
+            'Give a user id (integer), a username, or "workspace:<uuid>".',
+            "required" if subject is None else "invalid",
+        )
+
+    action = item.get("action")
+    if action != "read":
+        problems.add(
+            _path(prefix, "action"),
+            "Required: read."
+            if action is None
+            else f"{str(action)[:30]!r} is not decided here; the privilege is read.",
+            "required" if action is None else "unsupported_action",
+        )
+
+    asset = item.get("asset")
+    if isinstance(asset, dict) and set(asset) == {"id"}:
+        asset = asset["id"]
+    if isinstance(asset, str):
+        try:
+            fields["dataset_id"] = UUID(asset)
+        except ValueError:
+            problems.add(_path(prefix, "asset"), "Not a dataset id (a UUID).", "invalid")
+    elif (
+        isinstance(asset, dict)
+        and set(asset) == {"namespace", "name"}
+        and all(isinstance(asset[k], str) and asset[k] for k in asset)
+    ):
+        fields["namespace"], fields["name"] = asset["namespace"], asset["name"]
+    else:
+        problems.add(
+            _path(prefix, "asset"),
+            'Give a dataset id, or {"namespace": ..., "name": ...}.',
+            "required" if asset is None else "invalid",
+        )
+
+    at = item.get("at")
+    if at is not None:
+        parsed = None
+        if isinstance(at, str):
+            try:
+                parsed = datetime.fromisoformat(at[:-1] + "+00:00" if at.endswith("Z") else at)
+            except ValueError:
+                parsed = None
+        if parsed is None:
+            problems.add(_path(prefix, "at"), "Not an ISO 8601 time.", "invalid_datetime")
+        elif parsed.tzinfo is None:
+            problems.add(
+                _path(prefix, "at"), "The time has no UTC offset; add one (e.g. Z or +01:00).", "naive_datetime"
+            )
+        else:
+            fields["at"] = parsed
+    if len(problems.problems) > bad:
+        return None
+    return DecisionQuery(action="read", **fields)
+
+
+def _answer(d: Decision) -> dict[str, Any]:
+    return {
+        "decision": d.decision,
+        "reason": d.reason,
+        "grant_id": d.grant_id,
+        "expires_at": d.expires_at,
+    }
+
+
+class AuthorizeView(APIView):
+    """May this subject read this dataset (now, or at ``at``)? Denials are audited.
+
+    Service accounts, admins and compliance officers ask about anyone; others only about themselves.
+    """
+
+    @extend_schema(summary="Decide one access", request=s.AuthorizeInput, responses=s.AuthorizeDecisionSerializer)
+    def post(self, request: Request) -> Response:
+        problems = ProblemCollector()
+        query = parse_query(request.data, "", problems)
+        problems.raise_if_any()
+        (decision,) = authorize(actor=request.user, queries=[query])
+        return Response(_answer(decision))
+
+
+class AuthorizeBatchView(APIView):
+    """Many decisions in one call (up to 10,000), answered in the order asked."""
+
+    @extend_schema(
+        summary="Decide many accesses at once", request=s.AuthorizeBatchInput, responses=s.AuthorizeBatchSerializer
+    )
+    def post(self, request: Request) -> Response:
+        body = request.data
+        items = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ValidationFailed.one("requests", 'Send {"requests": [{subject, action, asset}, ...]}.', "required")
+        if len(items) > MAX_BATCH:
+            raise ValidationFailed.one("requests", f"At most {MAX_BATCH} per call.", "too_many")
+        unknown = sorted(set(body) - {"requests"})
+        if unknown:
+            raise ValidationFailed.one(unknown[0], "Unknown field.", "unknown_field")
+        problems = ProblemCollector()
+        paths = [f"requests[{i}]" for i in range(len(items))]
+        queries = [parse_query(item, path, problems) for item, path in zip(items, paths, strict=True)]
+        problems.raise_if_any()
+        decisions = authorize(actor=request.user, queries=queries, paths=paths)  # type: ignore[arg-type]
+        return Response({"decisions": [_answer(d) for d in decisions]})

@@ -1,0 +1,54 @@
+"""Demo access requests and grants over the demo catalog (idempotent): something in every state to look at.
+
+sam (a data scientist) holds an auto-approved C1 grant and an owner-approved C2 grant, and waits for a C3 request
+(olive and priya's queues) and a C4 request (hugo, priya and stella's queues). The policy is migration 0004's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from catalog.models import Dataset
+from governance.models import AccessRequest
+from governance.services.access_requests import access_request_approve, access_request_create
+
+__all__ = ["load_demo_governance"]
+
+PG = "postgres://warehouse.internal:5432"
+
+# (dataset name, purpose, duration, approvers who approve now)
+REQUESTS = [
+    ("web.public.page_views", "analytics", timedelta(days=30), []),
+    ("finance.public.ledger", "reporting", timedelta(days=14), ["olive"]),
+    ("crm.public.contacts", "model-training", timedelta(days=7), []),
+    ("hr.public.employees", "incident-response", timedelta(hours=8), []),
+]
+
+
+def load_demo_governance(*, progress: Callable[[str], None] = lambda msg: None) -> dict[str, int]:
+    """Create sam's demo requests once (after the demo catalog and lineage, so levels are final)."""
+    sam = User.objects.filter(username="sam").first()
+    if sam is None or AccessRequest.objects.filter(requester=sam).exists():
+        return {"requests": 0}
+    made = 0
+    with transaction.atomic():
+        for name, purpose, duration, approvers in REQUESTS:
+            dataset = Dataset.objects.filter(namespace=PG, name=name).first()
+            if dataset is None:
+                continue
+            request = access_request_create(
+                actor=sam,
+                datasets=[dataset.pk],
+                purpose=purpose,
+                justification=f"Demo: {purpose.replace('-', ' ')} on {name}.",
+                duration=duration,
+            )
+            for username in approvers:
+                access_request_approve(actor=User.objects.get(username=username), request=request)
+            made += 1
+    progress(f"{made} access requests by sam (two granted, two awaiting approval)")
+    return {"requests": made}

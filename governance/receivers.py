@@ -1,0 +1,36 @@
+"""How governance hears about catalog changes."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+
+def on_effective_classification_changed(*, datasets: list[UUID], **_: Any) -> None:
+    """Reclassified datasets: suspend (or resume) their grants and escalate pending requests, in the same
+    transaction as the change, so no decision ever sees the new level with the old approval."""
+    from governance.services.grants import on_reclassified
+
+    on_reclassified(datasets)
+
+
+def grant_holders_q(model: type, viewer: Any) -> Q | None:
+    """Hidden datasets the viewer holds a grant on, valid now (window, not revoked, not suspended)."""
+    from catalog.models import Dataset
+    from governance.models import Grant
+
+    if model is not Dataset or viewer.user_id is None:
+        return None
+    now = timezone.now()
+    held = Grant.objects.filter(
+        dataset_id=OuterRef("pk"),
+        user_id=viewer.user_id,
+        valid_from__lte=now,
+        valid_until__gt=now,
+        revoked_at__isnull=True,
+        suspended_at__isnull=True,
+    )
+    return Q(Exists(held))
