@@ -5,3 +5,8 @@ class CatalogConfig(AppConfig):
     name = "catalog"
     verbose_name = "Catalog"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from steward import lookups
+
+        lookups.register()  # ``__any_of`` for every app's UUID keys

@@ -10,5 +10,6 @@ tags_changed = Signal()
 model_versions_changed = Signal()
 
 # The effective classification of these datasets changed (sent by ``dataset_recompute_effective`` inside the
-# transaction that changed it; governance suspends grants approved for a lower level). kwargs: ``datasets``.
+# transaction that changed it; governance suspends grants approved for a lower level). kwargs: ``datasets``
+# (ids) and ``levels`` ({id: new effective level}).
 effective_classification_changed = Signal()

@@ -9,12 +9,14 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 
-def on_effective_classification_changed(*, datasets: list[UUID], **_: Any) -> None:
+def on_effective_classification_changed(
+    *, datasets: list[UUID], levels: dict[UUID, str] | None = None, **_: Any
+) -> None:
     """Reclassified datasets: suspend (or resume) their grants and escalate pending requests, in the same
     transaction as the change, so no decision ever sees the new level with the old approval."""
     from governance.services.grants import on_reclassified
 
-    on_reclassified(datasets)
+    on_reclassified(datasets, levels=levels)
 
 
 def grant_holders_q(model: type, viewer: Any) -> Q | None:

@@ -35,12 +35,13 @@ from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
 from lineage.models import ColumnEdge, Declassification, Edge, PropagatedTag, PropagationChange
 from steward.bulk import insert_rows
+from steward.lookups import UUIDs
 
 __all__ = ["DrainResult", "drain", "note_change", "recompute"]
 
 logger = logging.getLogger(__name__)
 
-_BATCH = 2_000
+_BATCH = 20_000  # datasets per query (one uuid[] parameter on PostgreSQL)
 _LOCK_KEY = 0x57E3A4D  # pg_advisory_xact_lock key for the propagation engine
 
 Slot = tuple[UUID, str]  # (dataset id, field name or "")
@@ -113,16 +114,16 @@ def _chunks(items: list, size: int = _BATCH) -> Iterable[list]:
 
 def _closure(roots: set[UUID]) -> tuple[set[UUID], dict[UUID, list[tuple[UUID, UUID]]]]:
     """Datasets downstream of ``roots`` (inclusive) over current edges, and their out-edges."""
-    existing = set(Dataset.objects.filter(pk__in=list(roots)).values_list("pk", flat=True)) if roots else set()
+    existing = set(Dataset.objects.filter(pk__any_of=UUIDs(roots)).values_list("pk", flat=True)) if roots else set()
     region = set(existing)
     out: dict[UUID, list[tuple[UUID, UUID]]] = defaultdict(list)
     frontier = list(existing)
     while frontier:
         nxt: list[UUID] = []
         for chunk in _chunks(frontier):
-            for source, target, job in Edge.objects.filter(valid_to__isnull=True, source_id__in=chunk).values_list(
-                "source_id", "target_id", "job_id"
-            ):
+            for source, target, job in Edge.objects.filter(
+                valid_to__isnull=True, source_id__any_of=UUIDs(chunk)
+            ).values_list("source_id", "target_id", "job_id"):
                 out[source].append((target, job))
                 if target not in region:
                     region.add(target)
@@ -146,7 +147,7 @@ def _column_map(sources: list[UUID]) -> dict[tuple[UUID, UUID, UUID], dict[str, 
     cols: dict[tuple[UUID, UUID, UUID], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for chunk in _chunks(sources):
         for s, sf, t, tf, job in ColumnEdge.objects.filter(
-            valid_to__isnull=True, source_dataset_id__in=chunk
+            valid_to__isnull=True, source_dataset_id__any_of=UUIDs(chunk)
         ).values_list("source_dataset_id", "source_field", "target_dataset_id", "target_field", "job_id"):
             cols[(s, t, job)][sf].append(tf)
     return cols
@@ -156,7 +157,7 @@ def _direct(datasets: list[UUID], tags: set[int] | None) -> dict[UUID, list[tupl
     """Propagating direct tags per dataset: [(field or "", tag id)]."""
     found: dict[UUID, list[tuple[str, int]]] = defaultdict(list)
     for chunk in _chunks(datasets):
-        qs = TagAssignment.objects.filter(dataset_id__in=chunk, tag__propagates=True)
+        qs = TagAssignment.objects.filter(dataset_id__any_of=UUIDs(chunk), tag__propagates=True)
         if tags is not None:
             qs = qs.filter(tag_id__in=tags)
         for ds, field, tag in qs.values_list("dataset_id", "field__name", "tag_id"):
@@ -167,7 +168,7 @@ def _direct(datasets: list[UUID], tags: set[int] | None) -> dict[UUID, list[tupl
 def _current(datasets: list[UUID], tags: set[int] | None) -> dict[tuple[UUID, str, int], tuple[int, Provenance]]:
     rows: dict[tuple[UUID, str, int], tuple[int, Provenance]] = {}
     for chunk in _chunks(datasets):
-        qs = PropagatedTag.objects.filter(dataset_id__in=chunk, valid_to__isnull=True)
+        qs = PropagatedTag.objects.filter(dataset_id__any_of=UUIDs(chunk), valid_to__isnull=True)
         if tags is not None:
             qs = qs.filter(tag_id__in=tags)
         for pk, ds, field, tag, od, of, vd, vf, job in qs.values_list(
@@ -206,20 +207,18 @@ def recompute(roots: set[UUID], tags: set[int] | None = None) -> DrainResult:
 
     inflow: list[tuple[UUID, UUID, UUID]] = []  # (outside source, region target, job)
     for chunk in _chunks(region_list):
-        for s, t, job in (
-            Edge.objects.filter(valid_to__isnull=True, target_id__in=chunk)
-            .exclude(source_id__in=chunk)
+        inflow += (
+            Edge.objects.filter(valid_to__isnull=True, target_id__any_of=UUIDs(chunk))
+            .exclude(source_id__any_of=UUIDs(region_list))  # one hashed array on PostgreSQL, however large
             .values_list("source_id", "target_id", "job_id")
-        ):
-            if s not in region:
-                inflow.append((s, t, job))
+        )
     new: dict[tuple[UUID, str, int], Provenance] = {}
 
     def reach(u: UUID, field: str, tag: int, origin: tuple[UUID, str], v: UUID, job: UUID) -> None:
         """Tag ``tag`` at slot (u, field) crosses edge u→v through ``job``."""
-        if tag in blocked.get(job, ()):
+        if blocked and tag in blocked.get(job, ()):
             return
-        mapping = cols.get((u, v, job))
+        mapping = cols.get((u, v, job)) if cols else None
         if mapping:
             targets = [""] if field == "" else mapping.get(field, [])
         else:

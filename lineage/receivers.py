@@ -8,6 +8,7 @@ from uuid import UUID
 
 from lineage.models import Edge, PropagatedTag
 from lineage.propagation import note_change
+from steward.lookups import UUIDs
 
 
 def on_tags_changed(*, datasets: list[UUID], tags: list[int], **_: Any) -> None:
@@ -17,9 +18,9 @@ def on_tags_changed(*, datasets: list[UUID], tags: list[int], **_: Any) -> None:
     if not roots:
         return
     ids = list(roots)
-    for start in range(0, len(ids), 2000):
+    for start in range(0, len(ids), 20000):
         roots.update(
-            Edge.objects.filter(valid_to__isnull=True, source_id__in=ids[start : start + 2000]).values_list(
+            Edge.objects.filter(valid_to__isnull=True, source_id__any_of=UUIDs(ids[start : start + 20000])).values_list(
                 "target_id", flat=True
             )
         )
@@ -29,7 +30,7 @@ def on_tags_changed(*, datasets: list[UUID], tags: list[int], **_: Any) -> None:
 def propagated_levels(ids: list[UUID]) -> dict[UUID, set[str]]:
     levels: dict[UUID, set[str]] = defaultdict(set)
     for ds, implied in (
-        PropagatedTag.objects.filter(dataset_id__in=ids, valid_to__isnull=True)
+        PropagatedTag.objects.filter(dataset_id__any_of=UUIDs(ids), valid_to__isnull=True)
         .exclude(tag__implied_level="")
         .values_list("dataset_id", "tag__implied_level")
         .distinct()
@@ -51,7 +52,7 @@ def on_model_versions_changed(*, ids: list[UUID], **_: Any) -> None:
 def propagated_keys(ids: list[UUID]) -> dict[UUID, set[str]]:
     keys: dict[UUID, set[str]] = defaultdict(set)
     for ds, key in (
-        PropagatedTag.objects.filter(dataset_id__in=ids, valid_to__isnull=True)
+        PropagatedTag.objects.filter(dataset_id__any_of=UUIDs(ids), valid_to__isnull=True)
         .values_list("dataset_id", "tag__key")
         .distinct()
     ):

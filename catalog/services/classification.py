@@ -9,6 +9,7 @@ from uuid import UUID
 from catalog.classification import max_level
 from catalog.models import Dataset, SchemaField, TagAssignment
 from catalog.signals import effective_classification_changed
+from steward.lookups import UUIDs
 
 __all__ = ["dataset_recompute_effective", "datasets_holding_tag", "register_tag_source"]
 
@@ -45,24 +46,25 @@ def dataset_recompute_effective(ids: Iterable[UUID]) -> list[UUID]:
     the grants on them in the same transaction).
     """
     id_list = list(ids)
-    changed: list[UUID] = []
-    for start in range(0, len(id_list), 5000):
-        changed += _recompute_batch(id_list[start : start + 5000])
+    changed: dict[UUID, str] = {}
+    for start in range(0, len(id_list), 20_000):
+        changed.update(_recompute_batch(id_list[start : start + 20_000]))
     if changed:
-        effective_classification_changed.send(sender=Dataset, datasets=changed)
-    return changed
+        effective_classification_changed.send(sender=Dataset, datasets=list(changed), levels=changed)
+    return list(changed)
 
 
-def _recompute_batch(ids: list[UUID]) -> list[UUID]:
+def _recompute_batch(ids: list[UUID]) -> dict[UUID, str]:
+    """The datasets among ``ids`` whose effective level changed, with their new level (already written)."""
     levels: dict[UUID, set[str]] = defaultdict(set)
     for ds_id, implied in (
-        TagAssignment.objects.filter(dataset_id__in=ids)
+        TagAssignment.objects.filter(dataset_id__any_of=UUIDs(ids))
         .exclude(tag__implied_level="")
         .values_list("dataset_id", "tag__implied_level")
     ):
         levels[ds_id].add(implied)
     for ds_id, code in (
-        SchemaField.objects.filter(dataset_id__in=ids)
+        SchemaField.objects.filter(dataset_id__any_of=UUIDs(ids))
         .exclude(classification="")
         .values_list("dataset_id", "classification")
     ):
@@ -71,12 +73,12 @@ def _recompute_batch(ids: list[UUID]) -> list[UUID]:
         for ds_id, codes in source(ids).items():
             levels[ds_id].update(codes)
     by_level: dict[str, list[UUID]] = defaultdict(list)
-    for pk, direct, current in Dataset.objects.filter(pk__in=ids).values_list(
+    for pk, direct, current in Dataset.objects.filter(pk__any_of=UUIDs(ids)).values_list(
         "pk", "classification", "effective_classification"
     ):
         effective = max_level([direct, *levels.get(pk, ())])
         if effective != current:
             by_level[effective].append(pk)
     for code, pks in by_level.items():
-        Dataset.objects.filter(pk__in=pks).update(effective_classification=code)
-    return [pk for pks in by_level.values() for pk in pks]
+        Dataset.objects.filter(pk__any_of=UUIDs(pks)).update(effective_classification=code)
+    return {pk: code for code, pks in by_level.items() for pk in pks}

@@ -26,6 +26,7 @@ from governance.services.access_requests import access_requests_escalate
 from governance.services.access_requests.checks import rank
 from governance.signals import announce_grant_change
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
+from steward.lookups import UUIDs
 
 __all__ = ["can_revoke", "grant_revoke", "grants_expire", "grants_reassess", "on_reclassified"]
 
@@ -101,7 +102,7 @@ def grants_reassess(levels: dict[UUID, str], *, now: datetime | None = None) -> 
     grants = list(
         Grant.objects.select_for_update(of=("self",))
         .select_related("user", "dataset")
-        .filter(dataset_id__in=levels, revoked_at__isnull=True, valid_until__gt=now)
+        .filter(dataset_id__any_of=UUIDs(levels), revoked_at__isnull=True, valid_until__gt=now)
     )
     suspend = [g for g in grants if g.suspended_at is None and rank(levels[g.dataset_id]) > rank(g.approved_level)]
     resume = [g for g in grants if g.suspended_at is not None and rank(levels[g.dataset_id]) <= rank(g.approved_level)]
@@ -161,10 +162,14 @@ def grants_reassess(levels: dict[UUID, str], *, now: datetime | None = None) -> 
     return [g.pk for g in suspend], [g.pk for g in resume]
 
 
-def on_reclassified(dataset_ids: Iterable[UUID], *, now: datetime | None = None) -> None:
-    """The effective classification of these datasets changed: re-check grants and escalate pending requests."""
+def on_reclassified(
+    dataset_ids: Iterable[UUID], *, levels: dict[UUID, str] | None = None, now: datetime | None = None
+) -> None:
+    """The effective classification of these datasets changed: re-check grants and escalate pending requests.
+    ``levels``: their new levels when the caller knows them (else read)."""
     ids = list(dataset_ids)
-    levels = dict(Dataset.objects.filter(pk__in=ids).values_list("pk", "effective_classification"))
+    if levels is None:
+        levels = dict(Dataset.objects.filter(pk__any_of=UUIDs(ids)).values_list("pk", "effective_classification"))
     if not levels:
         return
     now = now or timezone.now()

@@ -17,6 +17,7 @@ from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot
 from governance.services.access_requests.checks import rank
 from governance.services.access_requests.common import add_slots, close_request, notify_approvers, notify_requester
 from governance.services.policy import level_rules, policy_current
+from steward.lookups import UUIDs
 
 __all__ = ["access_requests_escalate", "access_requests_expire", "escalate"]
 
@@ -101,9 +102,9 @@ def access_requests_escalate(levels: dict[UUID, str], *, now: datetime | None = 
     """Escalate pending requests naming these datasets whose level rose above what their approvals assumed."""
     now = now or timezone.now()
     items = list(
-        AccessRequestItem.objects.filter(dataset_id__in=levels, request__state=RequestState.PENDING).values_list(
-            "request_id", "dataset_id", "level"
-        )
+        AccessRequestItem.objects.filter(
+            dataset_id__any_of=UUIDs(levels), request__state=RequestState.PENDING
+        ).values_list("request_id", "dataset_id", "level")
     )
     by_request: dict[UUID, dict[UUID, str]] = {}
     for request_id, ds_id, level in items:
