@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from lineage.graph.base import Expand, Walk, breadth_first
 from lineage.models import ColumnEdge, Edge
+from steward.lookups import UUIDs
 
 __all__ = ["SqlGraphBackend"]
 
@@ -49,10 +50,11 @@ class SqlGraphBackend:
             rows: list[tuple[UUID, UUID, UUID]] = []
             more = False
             for start in range(0, len(frontier), _CHUNK):
-                qs = Edge.objects.filter(active, **{f"{near}__in": frontier[start : start + _CHUNK]})
+                qs = Edge.objects.filter(active, **{f"{near}__any_of": UUIDs(frontier[start : start + _CHUNK])})
                 if only is not None:
-                    more = more or qs.exclude(**{f"{far}__in": only}).exists()
-                    qs = qs.filter(**{f"{far}__in": only})
+                    kept = UUIDs(only)
+                    more = more or qs.exclude(**{f"{far}__any_of": kept}).exists()
+                    qs = qs.filter(**{f"{far}__any_of": kept})
                 rows += qs.values_list(near, far, "job_id")[: cap - len(rows)]
                 if len(rows) >= cap:
                     break
