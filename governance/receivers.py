@@ -1,4 +1,4 @@
-"""How governance hears about catalog changes."""
+"""How governance hears about catalog changes, and carries grant changes into the data plane."""
 
 from __future__ import annotations
 
@@ -15,6 +15,20 @@ def on_effective_classification_changed(*, datasets: list[UUID], **_: Any) -> No
     from governance.services.grants import on_reclassified
 
     on_reclassified(datasets)
+
+
+# Changes after which a grant's data-plane role must go (a resumed grant gets a new login on request).
+_ENDING_CHANGES = frozenset({"revoked", "suspended", "expired"})
+
+
+def on_grant_changed(*, grant_ids: list[UUID], change: str, **_: Any) -> None:
+    """Revoked, suspended or expired grants: queue removal of their data-plane roles (idempotent; the signal may
+    repeat). Sent after commit, so the grants read here are committed."""
+    if change not in _ENDING_CHANGES:
+        return
+    from governance.services.enforcement import grants_dataplane_remove
+
+    grants_dataplane_remove(grant_ids)
 
 
 def grant_holders_q(model: type, viewer: Any) -> Q | None:

@@ -322,13 +322,14 @@ STEWARD_DATAPLANE_OPTIONS = (
 STEWARD_BACKENDS["dataplane"] = {"postgres": "connectors.dataplane.postgres.PostgresDataPlaneConnector"}
 STEWARD_DATAPLANE_GRANTS_SELECTOR = env_str(
     "STEWARD_DATAPLANE_GRANTS_SELECTOR",
-    "",
-    "Dotted path of the function returning the DataGrants in force; the periodic reconcile runs only when set.",
+    "governance.selectors.dataplane_grants",
+    "Dotted path of the function returning the DataGrants in force (reconcile drops every other managed role).",
 )
 STEWARD_DATAPLANE_RECONCILE_SECONDS = env_int(
     "STEWARD_DATAPLANE_RECONCILE_SECONDS", 60, "Seconds between data-plane reconcile runs (ends expired access)."
 )
-if STEWARD_DATAPLANE_GRANTS_SELECTOR:
+# Scheduled whenever there is a data plane to enforce on (and a selector: an empty one would raise each run).
+if STEWARD_DATAPLANE_GRANTS_SELECTOR and STEWARD_DATAPLANE_OPTIONS.get("databases"):
     CELERY_BEAT_SCHEDULE["connectors-dataplane-reconcile"] = {
         "task": "connectors.dataplane_reconcile",
         "schedule": float(STEWARD_DATAPLANE_RECONCILE_SECONDS),
