@@ -335,6 +335,13 @@ if STEWARD_DATAPLANE_GRANTS_SELECTOR and STEWARD_DATAPLANE_OPTIONS.get("database
         "schedule": float(STEWARD_DATAPLANE_RECONCILE_SECONDS),
     }
 
+# --- Decision API (governance/api/fastpath.py) ----------------------------------------------------
+STEWARD_DECISION_AUTH_CACHE_SECONDS = env_int(
+    "STEWARD_DECISION_AUTH_CACHE_SECONDS",
+    5,
+    "Seconds the decision API remembers an API token's user and roles (a revoked token works that long); 0: never.",
+)
+
 # --- Grant tokens (governance/services/signing.py) ------------------------------------------------
 STEWARD_JWT_ISSUER = env_str("STEWARD_JWT_ISSUER", "steward", "iss claim of grant tokens (e.g. Steward's public URL).")
 STEWARD_JWT_AUDIENCE = env_str(
