@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 def on_effective_classification_changed(*, datasets: list[UUID], **_: Any) -> None:
@@ -28,7 +31,13 @@ def on_grant_changed(*, grant_ids: list[UUID], change: str, **_: Any) -> None:
         return
     from governance.services.enforcement import grants_dataplane_remove
 
-    grants_dataplane_remove(grant_ids)
+    try:
+        grants_dataplane_remove(grant_ids)
+    except Exception:
+        # The change has committed and its caller must hear so; the next reconcile pass removes what is left.
+        logger.exception(
+            "Could not queue data-plane removal of %d grant(s); reconcile will remove them.", len(grant_ids)
+        )
 
 
 def grant_holders_q(model: type, viewer: Any) -> Q | None:

@@ -275,6 +275,18 @@ def test_reconcile_drops_roles_of_ended_grants_and_keeps_valid_ones(
     login(kept_creds).close()
 
 
+def test_a_revocation_commits_and_answers_even_when_removal_cannot_be_queued(
+    orders, approve, act, data_scientist, data_owner, settings, caplog
+):
+    grant = approve(data_scientist, orders)
+    settings.STEWARD_DATAPLANE_CONNECTOR = "missing"  # loading the connector fails
+
+    res = act(data_owner, grant.pk, "revoke", {"reason": "done"}, kind="grants")
+
+    assert res.status_code == 200 and Grant.objects.get(pk=grant.pk).state == "revoked"
+    assert "reconcile will remove them" in caplog.text
+
+
 def test_dataplane_grants_lists_user_grants_in_force_on_managed_datasets_only(
     orders, make_dataset, approve, data_scientist, other_scientist
 ):
