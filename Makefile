@@ -45,6 +45,7 @@ test-fast: install
 bench: install services
 	@$(PY) bench/search.py
 	@$(PY) bench/lineage.py
+	@$(PY) bench/authorize.py --profile
 
 lint: install
 	@$(VENV)/bin/ruff check .

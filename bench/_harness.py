@@ -60,8 +60,18 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 @contextmanager
-def processes(env: dict[str, str], *, web_workers: int = 3, celery: bool = True) -> Iterator[str]:
-    """Run gunicorn (and a Celery worker) against ``env``; yields the base URL; stops both by pid."""
+def processes(
+    env: dict[str, str],
+    *,
+    web_workers: int = 3,
+    celery: bool = True,
+    worker_class: str = "sync",
+    threads: int = 1,
+) -> Iterator[str]:
+    """Run gunicorn (and a Celery worker) against ``env``; yields the base URL; stops both by pid.
+
+    ``worker_class="gthread"`` (with ``threads``) keeps client connections alive between requests; the default
+    sync worker closes each one."""
     port = free_port()
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -82,6 +92,10 @@ def processes(env: dict[str, str], *, web_workers: int = 3, celery: bool = True)
                 "0",
                 "--log-level",
                 "warning",
+                "-k",
+                worker_class,
+                "--threads",
+                str(threads),
             ],
             cwd=ROOT,
             env=env,

@@ -20,8 +20,9 @@ def dataplane_desired_grants() -> list[DataGrant]:
 
     The selector is a dotted path to a function taking no arguments and returning an iterable of
     ``DataGrant`` for every grant currently in force (not revoked, not suspended, started); it may include
-    grants on datasets no connector manages. There is no default: reconciling against an empty list would
-    drop every managed role, so an unset selector raises ``ImproperlyConfigured``.
+    grants on datasets no connector manages. The default is ``governance.selectors.dataplane_grants``; an
+    empty setting raises ``ImproperlyConfigured`` rather than reconcile against nothing (which would drop
+    every managed role).
     """
     path = settings.STEWARD_DATAPLANE_GRANTS_SELECTOR
     if not path:

@@ -12,8 +12,10 @@ class GovernanceConfig(AppConfig):
         from catalog.selectors import register_reader_source
         from catalog.signals import effective_classification_changed
         from governance import receivers
+        from governance.signals import grant_changed
 
         register_reader_source(receivers.grant_holders_q)
         effective_classification_changed.connect(
             receivers.on_effective_classification_changed, dispatch_uid="governance.on_reclassified"
         )
+        grant_changed.connect(receivers.on_grant_changed, dispatch_uid="governance.dataplane_remove")

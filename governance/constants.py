@@ -5,11 +5,13 @@ from __future__ import annotations
 __all__ = [
     "DECISION_DENY",
     "GRANT_CREATE",
+    "GRANT_CREDENTIALS",
     "GRANT_EXPIRE",
     "GRANT_REAPPROVE",
     "GRANT_RESUME",
     "GRANT_REVOKE",
     "GRANT_SUSPEND",
+    "GRANT_TOKEN",
     "POLICY_UPDATE",
     "REQUEST_APPROVE",
     "REQUEST_APPROVED",
@@ -39,5 +41,9 @@ GRANT_SUSPEND = "governance.grant.suspend"
 GRANT_RESUME = "governance.grant.resume"
 GRANT_REAPPROVE = "governance.grant.reapprove"
 GRANT_EXPIRE = "governance.grant.expire"
+# The holder was given a login (a new password) for the grant's data-plane role; the password is not recorded.
+GRANT_CREDENTIALS = "governance.grant.credentials"
+# A signed grant token was issued; the event holds its jti and expiry, not the token.
+GRANT_TOKEN = "governance.grant.token"
 
 DECISION_DENY = "governance.decision.deny"

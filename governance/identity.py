@@ -6,6 +6,7 @@ Roles are groups named by ``Role`` values. OIDC users get their groups from the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "Viewer",
     "has_role",
     "roles_of",
+    "seed_roles",
     "viewer_for",
 ]
 
@@ -50,12 +52,17 @@ def roles_of(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[str]:
     cached = getattr(user, "_steward_roles", None)
     if cached is not None:
         return cached
-    names = {name for name in user.groups.values_list("name", flat=True) if name in Role.values}
+    return seed_roles(user, user.groups.values_list("name", flat=True))
+
+
+def seed_roles(user: Any, group_names: Iterable[str]) -> frozenset[str]:
+    """Cache the user's roles from their group names (already loaded, e.g. with the user by token auth)."""
+    names = {name for name in group_names if name in Role.values}
     names.add(Role.DATA_SCIENTIST)
     if user.is_superuser:
         names.add(Role.ADMIN)
     roles = frozenset(names)
-    user._steward_roles = roles  # type: ignore[union-attr]
+    user._steward_roles = roles
     return roles
 
 

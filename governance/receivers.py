@@ -1,12 +1,15 @@
-"""How governance hears about catalog changes."""
+"""How governance hears about catalog changes, and carries grant changes into the data plane."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 def on_effective_classification_changed(
@@ -17,6 +20,26 @@ def on_effective_classification_changed(
     from governance.services.grants import on_reclassified
 
     on_reclassified(datasets, levels=levels)
+
+
+# Changes after which a grant's data-plane role must go (a resumed grant gets a new login on request).
+_ENDING_CHANGES = frozenset({"revoked", "suspended", "expired"})
+
+
+def on_grant_changed(*, grant_ids: list[UUID], change: str, **_: Any) -> None:
+    """Revoked, suspended or expired grants: queue removal of their data-plane roles (idempotent; the signal may
+    repeat). Sent after commit, so the grants read here are committed."""
+    if change not in _ENDING_CHANGES:
+        return
+    from governance.services.enforcement import grants_dataplane_remove
+
+    try:
+        grants_dataplane_remove(grant_ids)
+    except Exception:
+        # The change has committed and its caller must hear so; the next reconcile pass removes what is left.
+        logger.exception(
+            "Could not queue data-plane removal of %d grant(s); reconcile will remove them.", len(grant_ids)
+        )
 
 
 def grant_holders_q(model: type, viewer: Any) -> Q | None:

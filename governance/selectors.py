@@ -6,11 +6,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from catalog.models import Dataset
 from catalog.selectors import as_uuid
+from connectors.dataplane import DataGrant, get_connector
 from governance.approvals import fillable_slot_q, group_ids_of
 from governance.choices import RequestState
 from governance.identity import Role, has_role
@@ -23,7 +25,9 @@ __all__ = [
     "access_request_list",
     "audit_list",
     "awaiting_q",
+    "dataplane_grants",
     "grant_get",
+    "grant_get_for_use",
     "grant_list",
     "grants_valid_at",
 ]
@@ -109,6 +113,22 @@ def grant_get(*, user: Any, pk: UUID | str) -> Grant:
     return found
 
 
+def grant_get_for_use(*, user: Any, pk: UUID | str, any_grant_roles: tuple[str, ...] = ()) -> Grant:
+    """A grant the user may *use* (fetch credentials or a token for): one they hold, or any grant for
+    ``any_grant_roles``. Anything else is ``NotFound``, even a grant the user may see (an owner's view),
+    so using a grant never hints at another holder's. Locked ``FOR UPDATE`` when inside a transaction,
+    so a revocation or suspension waits for the use to commit (and then removes what it made)."""
+    qs = Grant.objects.select_related("user", "dataset").filter(pk=as_uuid(pk, "grant"))
+    if not (any_grant_roles and has_role(user, *any_grant_roles)):
+        qs = qs.filter(user_id=user.pk)
+    if connection.in_atomic_block:
+        qs = qs.select_for_update(of=("self",))
+    found = qs.first()
+    if found is None:
+        raise NotFound("No grant of yours has this id.")
+    return found
+
+
 def grants_valid_at(
     *,
     at: datetime,
@@ -134,6 +154,33 @@ def grants_valid_at(
     if workspace_id is not None:
         qs = qs.filter(workspace_id=workspace_id)
     return qs
+
+
+def dataplane_grants(*, now: datetime | None = None) -> list[DataGrant]:
+    """The user grants in force now (started, not ended, not revoked, not suspended) on datasets whose
+    namespace the data-plane connector manages, as ``DataGrant`` values.
+
+    The default ``STEWARD_DATAPLANE_GRANTS_SELECTOR``: the periodic reconcile keeps exactly these roles and
+    drops every other managed one. Workspace grants are not included (their credentials come with the
+    workspace, not a login role). Two queries: the namespaces that have datasets, then the grants.
+    """
+    now = now or timezone.now()
+    connector = get_connector()
+    namespaces = Dataset.objects.order_by().values_list("namespace", flat=True).distinct()
+    managed = [ns for ns in namespaces if connector.manages(ns)]
+    if not managed:
+        return []
+    rows = (
+        grants_valid_at(at=now)
+        # The current flag too (as decisions about now use it), besides the recorded suspension periods.
+        .filter(user__isnull=False, suspended_at__isnull=True, dataset__namespace__in=managed)
+        .order_by()
+        .values_list("id", "user__username", "dataset__namespace", "dataset__name", "valid_until")
+    )
+    return [
+        DataGrant(grant_id=gid, subject=username, namespace=ns, name=name, valid_until=until)
+        for gid, username, ns, name, until in rows
+    ]
 
 
 def audit_list(*, user: Any, filters: dict[str, Any]) -> QuerySet[AuditEvent]:

@@ -10,13 +10,47 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-__all__ = ["BodySizeLimitMiddleware", "RequestIdFilter", "RequestIdMiddleware", "current_request_id"]
+__all__ = [
+    "BodySizeLimitMiddleware",
+    "RequestIdFilter",
+    "RequestIdMiddleware",
+    "bind_request_id",
+    "current_request_id",
+    "payload_too_large",
+    "request_id_from",
+    "unbind_request_id",
+]
 
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
 def current_request_id() -> str:
     return _request_id.get()
+
+
+def request_id_from(incoming: str) -> str:
+    """The caller's ``X-Request-ID`` when it is short ASCII, else a new one."""
+    return incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+
+
+def bind_request_id(rid: str) -> contextvars.Token[str]:
+    """Make ``rid`` the current request id (for logs and audit events); reset with ``unbind_request_id``."""
+    return _request_id.set(rid)
+
+
+def unbind_request_id(token: contextvars.Token[str]) -> None:
+    _request_id.reset(token)
+
+
+def payload_too_large(length: int, limit: int) -> dict:
+    """The error body for a request body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
+    message = f"The request body has {length} bytes; at most {limit} are accepted. Send smaller batches."
+    return {
+        "status": 413,
+        "code": "payload_too_large",
+        "detail": message,
+        "errors": [{"field": "body", "code": "payload_too_large", "message": message}],
+    }
 
 
 class RequestIdMiddleware:
@@ -26,8 +60,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        rid = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        rid = request_id_from(request.headers.get("X-Request-ID", ""))
         token = _request_id.set(rid)
         try:
             response = self.get_response(request)
@@ -56,14 +89,5 @@ class BodySizeLimitMiddleware:
             length = 0
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and length > limit:
-            message = f"The request body has {length} bytes; at most {limit} are accepted. Send smaller batches."
-            return JsonResponse(
-                {
-                    "status": 413,
-                    "code": "payload_too_large",
-                    "detail": message,
-                    "errors": [{"field": "body", "code": "payload_too_large", "message": message}],
-                },
-                status=413,
-            )
+            return JsonResponse(payload_too_large(length, limit), status=413)
         return self.get_response(request)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -15,10 +17,14 @@ from governance.api import serializers as s
 from governance.choices import GrantState, RequestState
 from governance.models import AccessRequest, Grant
 from governance.services import access_requests as requests_service
+from governance.services.enforcement import grant_credentials_issue, grant_token_issue
 from governance.services.grants import grant_revoke
 from steward.api.pagination import StewardCursorPagination
 from steward.durations import parse_duration
 from steward.errors import ValidationFailed
+
+# Secrets in an answer: no cache (browser, proxy) may keep them.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class NewestFirst(StewardCursorPagination):
@@ -181,3 +187,37 @@ class GrantViewSet(viewsets.GenericViewSet):
         )
         out = s.AccessRequestSerializer(selectors.access_request_get(user=request.user, pk=created.pk)).data
         return Response(out, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="A login to the grant's table in its managed database, with a new password shown once (the holder)",
+        request=None,
+        responses={200: s.GrantCredentialsSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def credentials(self, request: Request, pk: str) -> Response:
+        creds = grant_credentials_issue(actor=request.user, grant_id=pk)
+        body = {
+            "grant_id": creds.grant_id,
+            "host": creds.host,
+            "port": creds.port,
+            "database": creds.database,
+            "user": creds.user,
+            "password": creds.password,
+            "valid_until": creds.valid_until,
+        }
+        return Response(s.GrantCredentialsSerializer(body).data, headers=NO_STORE)
+
+    @extend_schema(
+        summary="A short-lived signed token for the grant, verifiable offline with the JWKS (the holder, services)",
+        request=s.GrantTokenInput,
+        responses={200: s.GrantTokenSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def token(self, request: Request, pk: str) -> Response:
+        data = _parse(s.GrantTokenInput, request.data)
+        seconds = data.get("lifetime_seconds")
+        token, expires_at = grant_token_issue(
+            actor=request.user, grant_id=pk, lifetime=timedelta(seconds=seconds) if seconds else None
+        )
+        body = {"token": token, "expires_at": expires_at, "jwks_url": request.build_absolute_uri(reverse("jwks"))}
+        return Response(s.GrantTokenSerializer(body).data, headers=NO_STORE)

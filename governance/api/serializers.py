@@ -307,6 +307,33 @@ class GrantSerializer(serializers.Serializer):
         return obj.state_at(timezone.now())
 
 
+class GrantCredentialsSerializer(serializers.Serializer):
+    """A login to the grant's table, shown once: the password is stored nowhere."""
+
+    grant_id = serializers.UUIDField()
+    host = serializers.CharField()
+    port = serializers.IntegerField()
+    database = serializers.CharField()
+    user = serializers.CharField(help_text="The grant's login role (stw_g_<grant id>).")
+    password = serializers.CharField(help_text="Shown once; asking again sets a new one and the old one stops working.")
+    valid_until = serializers.DateTimeField(help_text="The grant's end: PostgreSQL refuses logins from then on.")
+
+
+class GrantTokenInput(StrictSerializer):
+    lifetime_seconds = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=3600,
+        help_text="At most 3600 (one hour, the default); never past the grant's end either way.",
+    )
+
+
+class GrantTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="A compact JWS (EdDSA) with the grant's id, subject and asset.")
+    expires_at = serializers.DateTimeField(help_text="The token's exp claim.")
+    jwks_url = serializers.URLField(help_text="Where verifiers fetch the public keys.")
+
+
 # --- decisions ---------------------------------------------------------------------------------------------------
 
 

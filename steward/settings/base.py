@@ -322,17 +322,25 @@ STEWARD_DATAPLANE_OPTIONS = (
 STEWARD_BACKENDS["dataplane"] = {"postgres": "connectors.dataplane.postgres.PostgresDataPlaneConnector"}
 STEWARD_DATAPLANE_GRANTS_SELECTOR = env_str(
     "STEWARD_DATAPLANE_GRANTS_SELECTOR",
-    "",
-    "Dotted path of the function returning the DataGrants in force; the periodic reconcile runs only when set.",
+    "governance.selectors.dataplane_grants",
+    "Dotted path of the function returning the DataGrants in force (reconcile drops every other managed role).",
 )
 STEWARD_DATAPLANE_RECONCILE_SECONDS = env_int(
     "STEWARD_DATAPLANE_RECONCILE_SECONDS", 60, "Seconds between data-plane reconcile runs (ends expired access)."
 )
-if STEWARD_DATAPLANE_GRANTS_SELECTOR:
+# Scheduled whenever there is a data plane to enforce on (and a selector: an empty one would raise each run).
+if STEWARD_DATAPLANE_GRANTS_SELECTOR and STEWARD_DATAPLANE_OPTIONS.get("databases"):
     CELERY_BEAT_SCHEDULE["connectors-dataplane-reconcile"] = {
         "task": "connectors.dataplane_reconcile",
         "schedule": float(STEWARD_DATAPLANE_RECONCILE_SECONDS),
     }
+
+# --- Decision API (governance/api/fastpath.py) ----------------------------------------------------
+STEWARD_DECISION_AUTH_CACHE_SECONDS = env_int(
+    "STEWARD_DECISION_AUTH_CACHE_SECONDS",
+    5,
+    "Seconds the decision API remembers an API token's user and roles (a revoked token works that long); 0: never.",
+)
 
 # --- Grant tokens (governance/services/signing.py) ------------------------------------------------
 STEWARD_JWT_ISSUER = env_str("STEWARD_JWT_ISSUER", "steward", "iss claim of grant tokens (e.g. Steward's public URL).")

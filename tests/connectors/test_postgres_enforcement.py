@@ -331,22 +331,31 @@ def test_reconcile_task_needs_a_selector_and_then_uses_it(connector, settings):
     assert role_row(connector.role_name(drop.grant_id)) is None
 
 
-def test_beat_schedules_the_reconcile_only_when_a_selector_is_configured(settings, tmp_path):
-    assert "connectors-dataplane-reconcile" not in settings.CELERY_BEAT_SCHEDULE
-    code = "from django.conf import settings; print(settings.CELERY_BEAT_SCHEDULE['connectors-dataplane-reconcile'])"
+def test_beat_schedules_the_reconcile_whenever_a_managed_postgres_is_configured(settings, tmp_path):
+    assert settings.STEWARD_DATAPLANE_GRANTS_SELECTOR == "governance.selectors.dataplane_grants"
+    assert "connectors-dataplane-reconcile" not in settings.CELERY_BEAT_SCHEDULE, "no managed database here"
+    code = (
+        "from django.conf import settings; print(settings.CELERY_BEAT_SCHEDULE.get('connectors-dataplane-reconcile'))"
+    )
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "steward.settings.base",
         "STEWARD_STATE_DIR": str(tmp_path),
-        "STEWARD_DATAPLANE_GRANTS_SELECTOR": "governance.services.grants.dataplane_grants",
+        "STEWARD_DATAPLANE_POSTGRES": json.dumps({NAMESPACE: "postgresql://admin@db.internal/warehouse"}),
         "STEWARD_DATAPLANE_RECONCILE_SECONDS": "30",
     }
     env.pop("DATABASE_URL", None)
-    out = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); " + code], env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert "'task': 'connectors.dataplane_reconcile', 'schedule': 30.0" in out.stdout
+    env.pop("STEWARD_DATAPLANE_GRANTS_SELECTOR", None)
+
+    def scheduled(**extra: str) -> str:
+        run = [sys.executable, "-c", "import django; django.setup(); " + code]
+        out = subprocess.run(run, env={**env, **extra}, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert "'task': 'connectors.dataplane_reconcile', 'schedule': 30.0" in scheduled()
+    assert scheduled(STEWARD_DATAPLANE_POSTGRES="{}") == "None"
+    assert scheduled(STEWARD_DATAPLANE_GRANTS_SELECTOR="") == "None"
 
 
 # --- secrets and bad input ------------------------------------------------------------------------------
