@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -83,13 +86,11 @@ def _after_tag_change(request: HttpRequest, pk: str, error: DomainError | None) 
     return redirect("frontend:dataset", pk=pk)
 
 
-@login_required
-@require_POST
-def dataset_tag_add(request: HttpRequest, pk: str) -> HttpResponse:
+def _tag_change(request: HttpRequest, pk: str, change: Callable[..., Any]) -> HttpResponse:
     dataset = _dataset_or_404(request, pk)
     error = None
     try:
-        services.dataset_tag_add(
+        change(
             actor=request.user,
             dataset=dataset,
             key=request.POST.get("key", ""),
@@ -98,23 +99,18 @@ def dataset_tag_add(request: HttpRequest, pk: str) -> HttpResponse:
     except DomainError as exc:
         error = exc
     return _after_tag_change(request, pk, error)
+
+
+@login_required
+@require_POST
+def dataset_tag_add(request: HttpRequest, pk: str) -> HttpResponse:
+    return _tag_change(request, pk, services.dataset_tag_add)
 
 
 @login_required
 @require_POST
 def dataset_tag_remove(request: HttpRequest, pk: str) -> HttpResponse:
-    dataset = _dataset_or_404(request, pk)
-    error = None
-    try:
-        services.dataset_tag_remove(
-            actor=request.user,
-            dataset=dataset,
-            key=request.POST.get("key", ""),
-            field_name=request.POST.get("field") or None,
-        )
-    except DomainError as exc:
-        error = exc
-    return _after_tag_change(request, pk, error)
+    return _tag_change(request, pk, services.dataset_tag_remove)
 
 
 @login_required
