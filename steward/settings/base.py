@@ -221,7 +221,7 @@ STEWARD_BACKENDS = {
     },
 }
 STEWARD_GRAPH_BACKEND = env_str(
-    "STEWARD_GRAPH_BACKEND", "sql", "Lineage graph backend: sql (recursive queries) or neo4j (a projection)."
+    "STEWARD_GRAPH_BACKEND", "sql", "Lineage graph backend: sql (one indexed query per hop) or neo4j (a projection)."
 )
 _NEO4J = {
     "url": env_str("STEWARD_NEO4J_URL", "bolt://127.0.0.1:7687", "Neo4j Bolt URL (graph backend neo4j)."),
