@@ -222,8 +222,12 @@ class KubernetesWorkspaceConnector:
         return self._status_of(notebook)
 
     def list_managed(self) -> dict[UUID, WorkspaceStatus]:
+        """Workspaces in this connector's namespaces (the ``namespace_prefix``): installations sharing a cluster
+        with different prefixes never see, nor clean up, each other's workspaces."""
         found: dict[UUID, WorkspaceStatus] = {}
         for notebook in self._list_notebooks(f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_WORKSPACE}"):
+            if not _namespace(notebook).startswith(self.layout.namespace_prefix):
+                continue
             try:
                 workspace_id = UUID(notebook["metadata"]["labels"][LABEL_WORKSPACE])
             except ValueError:
