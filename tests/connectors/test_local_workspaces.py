@@ -226,7 +226,6 @@ def test_processes_survive_the_process_that_started_them(state_dir):
         import uuid
         from connectors.workspaces.base import TemplateSpec, WorkspaceSpec
         from connectors.workspaces.local import LocalWorkspaceConnector
-from tests.workspace_processes import kill_leftovers
         c = LocalWorkspaceConnector(state_dir={str(state_dir)!r}, use_installed=False)
         t = TemplateSpec(name="jupyter-cpu", image="x")
         print(c.apply(WorkspaceSpec(id=uuid.UUID({str(workspace_id)!r}), owner="dana", template=t)).url)
@@ -248,6 +247,7 @@ from tests.workspace_processes import kill_leftovers
         assert wait_dead(pid)
     finally:
         adopter.delete(workspace_id)
+        assert kill_leftovers(state_dir) == []
 
 
 def test_a_reused_pid_is_neither_adopted_nor_killed(connector, state_dir):
@@ -318,7 +318,8 @@ def _marker(proc: Path) -> str | None:
 
 
 def test_settings_select_the_local_connector_by_default(state_dir):
-    with override_settings(STEWARD_WORKSPACE_CONNECTOR="local", STEWARD_WORKSPACE_OPTIONS={"state_dir": str(state_dir)}):
+    options = {"state_dir": str(state_dir)}
+    with override_settings(STEWARD_WORKSPACE_CONNECTOR="local", STEWARD_WORKSPACE_OPTIONS=options):
         chosen = get_connector()
         assert isinstance(chosen, LocalWorkspaceConnector)
         chosen.ping()
