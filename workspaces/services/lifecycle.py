@@ -90,7 +90,11 @@ def _lock_user(actor: Any) -> None:
 def _check_manage(actor: Any, workspace: Workspace) -> Workspace:
     if not can_manage(actor, workspace):
         raise PermissionDenied("Only the workspace's owner and admins change it.")
-    locked = Workspace.objects.select_for_update().select_related("owner", "template", "project").get(pk=workspace.pk)
+    locked = (
+        Workspace.objects.select_for_update(of=("self",))
+        .select_related("owner", "template", "project")
+        .get(pk=workspace.pk)
+    )
     if locked.desired_state == DesiredState.DELETED:
         raise Conflict("This workspace is deleted.")
     return locked
@@ -212,7 +216,9 @@ def workspace_delete(*, actor: Any, workspace: Workspace, now: datetime | None =
     if not can_manage(actor, workspace):
         raise PermissionDenied("Only the workspace's owner and admins delete it.")
     workspace = (
-        Workspace.objects.select_for_update().select_related("owner", "template", "project").get(pk=workspace.pk)
+        Workspace.objects.select_for_update(of=("self",))
+        .select_related("owner", "template", "project")
+        .get(pk=workspace.pk)
     )
     if workspace.desired_state == DesiredState.DELETED:
         return workspace
