@@ -422,7 +422,10 @@ def _unavailable(workspace: Workspace, exc: BackendUnavailable, now: datetime) -
 def _failed(workspace: Workspace, message: str, now: datetime) -> None:
     with transaction.atomic():
         workspace.failed_version = workspace.version
-        transition(workspace, WorkspaceState.FAILED, message=message, now=now)
+        if workspace.state == WorkspaceState.FAILED:  # failed again after the owner asked again
+            error_record(workspace, message, now=now)
+        else:
+            transition(workspace, WorkspaceState.FAILED, message=message, now=now)
         _succeeded(workspace, url=workspace.url, message=message, now=now)
 
 
