@@ -45,6 +45,7 @@ test-fast: install
 bench: install services
 	@$(PY) bench/search.py
 	@$(PY) bench/lineage.py
+	@$(PY) bench/workspaces.py
 
 lint: install
 	@$(VENV)/bin/ruff check .

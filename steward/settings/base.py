@@ -285,6 +285,11 @@ _KUBERNETES = {
     "storage": env_str("STEWARD_K8S_STORAGE", "10Gi", "Size of each workspace's home volume (PVC)."),
     "storage_class": env_str("STEWARD_K8S_STORAGE_CLASS", "", "StorageClass of home volumes; empty: the default."),
     "timeout": env_int("STEWARD_K8S_TIMEOUT", 10, "Seconds one Kubernetes API request may take."),
+    "cache_seconds": env_int(
+        "STEWARD_K8S_CACHE_SECONDS",
+        300,
+        "Seconds a namespace's shared objects (and a validated pod template) count as applied; 0: every apply.",
+    ),
 }
 # Options of the local connector (connectors/workspaces/local.py): one process per workspace on this host.
 _LOCAL = {"state_dir": str(STATE_DIR / "workspaces")}

@@ -479,10 +479,12 @@ def workspaces_due(*, now: datetime, observed: dict[UUID, WorkspaceStatus] | Non
         elif desired == DesiredState.STOPPED:
             if state != WorkspaceState.STOPPED or (seen is not None and seen.state != Observed.STOPPED):
                 due.append(pk)
-        elif state != WorkspaceState.RUNNING or observed is None or seen is None or seen.state != Observed.RUNNING:
-            due.append(pk)
+        elif state not in (WorkspaceState.RUNNING, WorkspaceState.PROVISIONING):
+            due.append(pk)  # requested, stopped, stopping, or failed and asked again: apply
+        elif observed is None or seen is None or seen.state != state:
+            due.append(pk)  # unknown, gone, or changed (provisioning -> running, running -> failed)
         else:
-            settled.append(pk)
+            settled.append(pk)  # as recorded: only a change of mounts makes it due
     if settled:
         due.extend(_mounts_changed(settled, now))
     return due, len(rows)
