@@ -165,6 +165,21 @@ def test_the_quota_counts_workspaces_and_the_compute_of_running_ones(client_for,
     assert started.status_code == 400 and errors(started) == {"resources.cpu": "over_quota"}
 
 
+def test_a_workspace_created_stopped_needs_no_compute_quota_until_started(
+    client_for, data_scientist, settings, django_capture_on_commit_callbacks
+):
+    settings.STEWARD_WORKSPACE_QUOTA = {"workspaces": 2, "cpu": "1", "memory": "8Gi", "gpu": 0}
+    client = client_for(data_scientist)
+
+    with django_capture_on_commit_callbacks() as queued:
+        res = create(client, resources={"cpu": "2"}, start=False)
+
+    assert res.status_code == 201 and queued == []  # nothing to do for the reconciler
+    assert (res.json()["state"], res.json()["desired_state"]) == ("stopped", "stopped")
+    started = client.post(f"{URL}/{res.json()['id']}/start")
+    assert started.status_code == 400 and errors(started) == {"resources.cpu": "over_quota"}
+
+
 def test_per_user_quota_overrides(client_for, data_scientist, settings):
     settings.STEWARD_WORKSPACE_USER_QUOTAS = {"dana": {"cpu": "32", "memory": "128Gi"}}
 

@@ -24,6 +24,7 @@ class WorkspaceCreateInput(StrictSerializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     project = serializers.SlugField(max_length=63, required=False, allow_null=True, default=None)
     resources = ResourcesInput(required=False, allow_null=True, help_text="Defaults: the template's.")
+    start = serializers.BooleanField(default=True, help_text="false: create it stopped (start it later).")
     datasets = serializers.ListField(
         child=DatasetRefField(),
         required=False,

@@ -69,6 +69,7 @@ class WorkspaceViewSet(viewsets.GenericViewSet):
             resources=data.get("resources"),
             name=data.get("name", ""),
             project=data.get("project"),
+            start=data["start"],
         )
         return self._out(created.pk, status.HTTP_201_CREATED)
 

@@ -109,9 +109,13 @@ def workspace_create(
     resources: Mapping[str, Any] | None = None,
     name: str = "",
     project: str | None = None,
+    start: bool = True,
     now: datetime | None = None,
 ) -> Workspace:
     """Create a workspace for ``actor`` with ``datasets`` mounted; it starts after commit (the reconciler).
+
+    ``start=False`` creates it stopped: nothing runs (and no connector is asked) until it is started; the
+    compute quota is checked then.
 
     Every check comes before the first write: unknown template, invalid resources or project, over quota
     (400, naming each); unknown datasets (400, ``datasets[i]``); datasets no grant of the actor valid now
@@ -125,7 +129,10 @@ def workspace_create(
     cpu, memory, gpu = _resources(resources, chosen)
     in_project = _project(actor, project)
     _lock_user(actor)
-    check_quota(actor, cpu_millis=cpu, memory_bytes=memory, gpu=gpu, new=True)
+    if start:
+        check_quota(actor, cpu_millis=cpu, memory_bytes=memory, gpu=gpu, new=True)
+    else:
+        check_quota(actor, cpu_millis=0, memory_bytes=0, gpu=0, new=True)
     resolved = resolve_datasets(actor, list(datasets)) if datasets else []
     workspace = Workspace(
         id=uuid.uuid4(),
@@ -136,6 +143,8 @@ def workspace_create(
         memory_bytes=memory,
         gpu=gpu,
         connector=settings.STEWARD_WORKSPACE_CONNECTOR,
+        desired_state=DesiredState.RUNNING if start else DesiredState.STOPPED,
+        state=WorkspaceState.REQUESTED if start else WorkspaceState.STOPPED,
         created_at=now,
         updated_at=now,
         state_changed_at=now,
@@ -156,10 +165,10 @@ def workspace_create(
         workspace,
         kind=EventKind.REQUEST,
         message=f"created from {chosen.name} with {format_cpu(cpu)} CPU, {format_memory(memory)} memory, "
-        f"{gpu} GPU; datasets: {names}",
+        f"{gpu} GPU; datasets: {names}" + ("" if start else "; not started"),
         now=now,
         actor=actor.get_username(),
-        to_state=WorkspaceState.REQUESTED,
+        to_state=workspace.state,
     )
     audit.record(
         actor=actor,
@@ -172,7 +181,8 @@ def workspace_create(
         },
         at=now,
     )
-    _reconcile_after_commit(workspace)
+    if start:
+        _reconcile_after_commit(workspace)
     return workspace
 
 
