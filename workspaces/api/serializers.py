@@ -14,12 +14,16 @@ from workspaces.quantities import format_cpu, format_memory
 
 
 class ResourcesInput(StrictSerializer):
+    """Compute for the workspace; each omitted one is the template's default."""
+
     cpu = serializers.JSONField(required=False, help_text='Cores or millicores: "2", "0.5", "500m" (or a number).')
     memory = serializers.JSONField(required=False, help_text='"512Mi", "4Gi", "1G", or bytes.')
     gpu = serializers.JSONField(required=False, help_text="Whole GPUs (0 to 16).")
 
 
 class WorkspaceCreateInput(StrictSerializer):
+    """A new workspace: a template, resources, the datasets to mount (each covered by a grant of yours)."""
+
     template = serializers.CharField(max_length=63, help_text="A template name: jupyter-cpu, jupyter-gpu, vscode, ...")
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     project = serializers.SlugField(max_length=63, required=False, allow_null=True, default=None)
