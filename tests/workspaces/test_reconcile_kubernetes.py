@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from catalog import services as catalog
 from connectors.workspaces import get_connector
@@ -225,3 +226,31 @@ def test_the_periodic_pass_only_touches_its_own_prefix(prefix, cluster, call, ow
         assert other.status(stranger.id).state == "provisioning"
     finally:
         cluster.remove_namespace(f"{other_prefix}u-someone")
+
+
+def test_during_an_outage_the_periodic_pass_sends_only_real_work(
+    prefix, call, owner, grant, datasets, settings, kubeconfig, tmp_path
+):
+    grant(owner, *datasets)
+    body = create(call, owner, datasets)
+    broken = yaml.safe_load(Path(kubeconfig).read_text())
+    broken["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(broken))
+    settings.STEWARD_WORKSPACE_OPTIONS = {
+        **settings.STEWARD_WORKSPACE_OPTIONS,
+        "kubeconfig": str(tmp_path / "kubeconfig"),
+        "timeout": 2,
+    }
+
+    quiet = workspaces_reconcile_due(dispatch=lambda pk: pytest.fail("nothing to do"))
+
+    assert (quiet.reachable, quiet.due) == (False, 0)
+    soon = timezone.now() + timedelta(minutes=5)
+    Grant.objects.filter(dataset=datasets[1]).update(valid_until=soon)  # the owner's and the workspace's
+    later = soon + timedelta(seconds=1)
+    due: list[uuid.UUID] = []
+    assert workspaces_reconcile_due(now=later, dispatch=due.append).due == 1
+    with pytest.raises(BackendUnavailable):
+        workspace_reconcile(workspace_id=due[0], now=later)
+    workspace = Workspace.objects.get(pk=body["id"])
+    assert workspace.state == "provisioning" and "unreachable" in workspace.message and workspace.attempts == 1

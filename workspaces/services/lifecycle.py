@@ -188,10 +188,11 @@ def workspace_create(
 
 @transaction.atomic
 def workspace_stop(*, actor: Any, workspace: Workspace, now: datetime | None = None) -> Workspace:
-    """Ask for the workspace to stop (compute released, storage kept). Stopping a stopped one changes nothing."""
+    """Ask for the workspace to stop (compute released, storage kept). Asking again changes nothing, unless the
+    last attempt failed (then it is tried again)."""
     now = now or timezone.now()
     workspace = _check_manage(actor, workspace)
-    if workspace.desired_state == DesiredState.STOPPED:
+    if workspace.desired_state == DesiredState.STOPPED and workspace.state != WorkspaceState.FAILED:
         return workspace
     return _desire(actor, workspace, DesiredState.STOPPED, WORKSPACE_STOP, "stop requested", now)
 
@@ -220,7 +221,7 @@ def workspace_start(*, actor: Any, workspace: Workspace, now: datetime | None = 
 def workspace_delete(*, actor: Any, workspace: Workspace, now: datetime | None = None) -> Workspace:
     """Ask for the workspace to be deleted: its grants are revoked now, the connector removes it after commit.
 
-    Deleting a deleted workspace changes nothing.
+    Asking again changes nothing, unless the last attempt failed (then it is tried again).
     """
     now = now or timezone.now()
     if not can_manage(actor, workspace):
@@ -230,7 +231,7 @@ def workspace_delete(*, actor: Any, workspace: Workspace, now: datetime | None =
         .select_related("owner", "template", "project")
         .get(pk=workspace.pk)
     )
-    if workspace.desired_state == DesiredState.DELETED:
+    if workspace.desired_state == DesiredState.DELETED and workspace.state != WorkspaceState.FAILED:
         return workspace
     workspace_grants_revoke(
         workspace_id=workspace.pk, reason=f"workspace {workspace.name} deleted", actor=actor, now=now

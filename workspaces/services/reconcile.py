@@ -458,8 +458,8 @@ class PassReport:
 def workspaces_due(*, now: datetime, observed: dict[UUID, WorkspaceStatus] | None) -> tuple[list[UUID], int]:
     """Workspaces of the current connector that need a reconcile now, and how many were looked at.
 
-    ``observed``: ``list_managed``'s answer, or ``None`` when the connector could not be asked (then every
-    active workspace not backing off is due, so each records the error). Two queries for any number.
+    ``observed``: ``list_managed``'s answer, or ``None`` when the connector could not be asked (then only
+    workspaces with work to do are due, and each records the error). Two queries for any number.
     """
     rows = list(
         Workspace.objects.filter(connector=settings.STEWARD_WORKSPACE_CONNECTOR)
@@ -481,10 +481,12 @@ def workspaces_due(*, now: datetime, observed: dict[UUID, WorkspaceStatus] | Non
                 due.append(pk)
         elif state not in (WorkspaceState.RUNNING, WorkspaceState.PROVISIONING):
             due.append(pk)  # requested, stopped, stopping, or failed and asked again: apply
-        elif observed is None or seen is None or seen.state != state:
-            due.append(pk)  # unknown, gone, or changed (provisioning -> running, running -> failed)
+        elif observed is not None and (seen is None or seen.state != state):
+            due.append(pk)  # gone, or changed (provisioning -> running, running -> failed)
         else:
-            settled.append(pk)  # as recorded: only a change of mounts makes it due
+            # As recorded (or the connector cannot be asked: then only real work is sent to it, so an outage
+            # does not turn every workspace into a failing call): only a change of mounts makes it due.
+            settled.append(pk)
     if settled:
         due.extend(_mounts_changed(settled, now))
     return due, len(rows)
