@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -34,7 +35,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._harness import ROOT, bench_env, fresh_database, manage, save  # noqa: E402
 
-DEFAULT_KUBECONFIG = os.environ.get("STEWARD_KUBECONFIG", str(ROOT / ".services" / "kube" / "kubeconfig"))
+
+def _default_kubeconfig() -> str:
+    """``STEWARD_KUBECONFIG``, this checkout's ``.services/kube/kubeconfig``, or the main checkout's (a worktree)."""
+    if os.environ.get("STEWARD_KUBECONFIG"):
+        return os.environ["STEWARD_KUBECONFIG"]
+    here = ROOT / ".services" / "kube" / "kubeconfig"
+    common = subprocess.run(["git", "rev-parse", "--git-common-dir"], cwd=ROOT, capture_output=True, text=True)
+    main = (ROOT / common.stdout.strip()).resolve().parent / ".services" / "kube" / "kubeconfig"
+    return str(here if here.is_file() or not common.stdout.strip() or not main.is_file() else main)
+
+
 NS = "postgres://warehouse.bench:5432"
 
 
@@ -207,7 +218,7 @@ def main() -> None:
     parser.add_argument("--workspaces", type=int, default=500)
     parser.add_argument("--owners", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--kubeconfig", default=DEFAULT_KUBECONFIG)
+    parser.add_argument("--kubeconfig", default=_default_kubeconfig())
     args = parser.parse_args()
     if not Path(args.kubeconfig).is_file():
         sys.exit(f"no kubeconfig at {args.kubeconfig}: start the test servers (make services) or pass --kubeconfig")
