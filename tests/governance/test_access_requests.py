@@ -296,7 +296,9 @@ def test_toxic_combinations_are_refused(ask, data_scientist, data_steward, make_
     assert AccessRequest.objects.count() == 1
 
 
-def test_a_workspace_can_be_the_subject(ask, act, data_scientist, other_scientist, data_owner, levelled):
+def test_a_workspace_can_be_the_subject(
+    ask, act, data_scientist, other_scientist, data_owner, levelled, workspace_templates
+):
     from workspaces.services import workspace_create
 
     ws = str(workspace_create(actor=data_scientist, template="jupyter-cpu", start=False).pk)

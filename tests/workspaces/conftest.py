@@ -20,6 +20,11 @@ from tests.workspace_processes import kill_leftovers
 NS = "postgres://warehouse:5432"
 
 
+@pytest.fixture(autouse=True)
+def _templates(workspace_templates) -> None:
+    """Every workspace test has the default templates, whatever ran before it."""
+
+
 @pytest.fixture
 def grant(django_capture_on_commit_callbacks) -> Callable[..., list[Grant]]:
     """Give ``user`` a grant on each dataset (C1: auto-approved for analytics); returns the grants."""
