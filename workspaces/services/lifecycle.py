@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance import audit
+from governance.identity import has_role
 from governance.services.access_requests.checks import DatasetRef, resolve_datasets
 from governance.services.workspace_grants import workspace_grants_create, workspace_grants_revoke
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
@@ -21,7 +22,7 @@ from workspaces.constants import WORKSPACE_CREATE, WORKSPACE_DELETE, WORKSPACE_S
 from workspaces.models import Project, Template, Workspace, WorkspaceDataset
 from workspaces.quantities import format_cpu, format_memory, parse_cpu, parse_memory
 from workspaces.quotas import check_quota
-from workspaces.selectors import can_manage, template_list
+from workspaces.selectors import WORKSPACE_ADMINS, can_manage, template_list
 from workspaces.services.events import event_add
 
 __all__ = ["workspace_create", "workspace_delete", "workspace_start", "workspace_stop"]
@@ -77,7 +78,7 @@ def _project(actor: Any, name: str | None) -> Project | None:
     if not name:
         return None
     project = Project.objects.filter(name=name).first()
-    if project is None or not (project.members.filter(pk=actor.pk).exists() or actor.is_superuser):
+    if project is None or not (project.members.filter(pk=actor.pk).exists() or has_role(actor, *WORKSPACE_ADMINS)):
         raise ValidationFailed.one("project", f"You are not a member of a project named {name!r}.", "unknown_project")
     return project
 
