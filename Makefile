@@ -46,6 +46,7 @@ bench: install services
 	@$(PY) bench/search.py
 	@$(PY) bench/lineage.py
 	@$(PY) bench/authorize.py --profile
+	@$(PY) bench/workspaces.py
 
 lint: install
 	@$(VENV)/bin/ruff check .

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("governance.api.urls")),
     path("", include("lineage.api.urls")),
+    path("", include("workspaces.api.urls")),
 ]
 
 urlpatterns = [

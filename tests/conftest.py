@@ -100,3 +100,13 @@ def make_dataset(data_steward, tags, django_capture_on_commit_callbacks) -> Call
             )
 
     return make
+
+
+@pytest.fixture
+def workspace_templates(db) -> None:
+    """The workspace templates of migration 0002 (a transactional test elsewhere may have flushed them)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("workspaces.migrations.0002_templates").add_templates(apps, None)

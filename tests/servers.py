@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,11 +29,29 @@ def redis_url() -> str:
     return url
 
 
+def _default_kubeconfig() -> Path:
+    """``.services/kube/kubeconfig`` of this checkout, or of the main checkout when this is a linked git worktree
+    without servers of its own (the servers listen on fixed loopback ports, so one set serves every worktree)."""
+    root = Path(__file__).resolve().parent.parent
+    here = root / ".services" / "kube" / "kubeconfig"
+    if here.is_file():
+        return here
+    try:
+        common = subprocess.run(
+            ["git", "rev-parse", "--git-common-dir"], cwd=root, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return here
+    main = (root / common).resolve().parent / ".services" / "kube" / "kubeconfig" if common else here
+    return main if main.is_file() else here
+
+
 @pytest.fixture(scope="session")
 def kubeconfig() -> str:
-    """The kube-apiserver test server's kubeconfig (scripts/services/kube.sh writes it): loopback only."""
-    default = Path(__file__).resolve().parent.parent / ".services" / "kube" / "kubeconfig"
-    path = os.environ.get("STEWARD_KUBECONFIG", str(default))
+    """The kube-apiserver test server's kubeconfig (scripts/services/kube.sh writes it): loopback only.
+
+    ``STEWARD_KUBECONFIG`` overrides where it is looked for."""
+    path = os.environ.get("STEWARD_KUBECONFIG", str(_default_kubeconfig()))
     start = "start it with `scripts/services/kube.sh start` (make test does)"
     if not Path(path).is_file():
         pytest.fail(f"no kubeconfig at {path}: the kube-apiserver test server is not set up; {start}.")

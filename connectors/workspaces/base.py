@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from steward.errors import DomainError, FieldProblem
@@ -51,13 +51,16 @@ class Resources:
 class TemplateSpec:
     """A workspace template (jupyter-cpu, jupyter-gpu, vscode, ...): data, not code.
 
-    ``command`` empty means the image's own entry point.
+    ``command`` empty means the image's own entry point. ``local_command`` is what the ``local`` connector runs
+    when its program is installed (placeholders ``{host}``, ``{port}``, ``{home}``, ``{token}``, ``{python}``);
+    container connectors ignore it.
     """
 
     name: str
     image: str
     command: list[str] = field(default_factory=list)
     default_resources: Resources = field(default_factory=lambda: Resources(cpu="1", memory="2Gi"))
+    local_command: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,15 @@ class DataMount:
     grant_id: UUID
     credentials: dict[str, str]
     valid_until: datetime | None = None
+
+    def document(self) -> dict[str, Any]:
+        """What the workspace reads for this dataset (a Secret key's JSON, a file, an environment entry)."""
+        return {
+            "dataset": {"namespace": self.dataset_namespace, "name": self.dataset_name},
+            "grant_id": str(self.grant_id),
+            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+            "credentials": self.credentials,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,13 @@ more when it restarts a stopped workspace. Nothing of the workspace itself is wr
 Malformed quantities ("lots") make the Pod undecodable (a 400 that names no field), so in that case the
 Notebook is dry-run applied too: its schema's 422 names the field.
 
+The namespace's objects are the same for every workspace of an owner (or project), and a pod template
+validated once stays valid: for ``cache_seconds`` (300) after this process applied a namespace's objects
+(or validated a workspace's pod template) with the same content, ``apply`` skips them, so the next
+workspace in the namespace costs 4 calls and re-applying a known workspace (new credentials) 3. A 404 in
+between (the namespace was deleted meanwhile) forgets the namespace and applies everything again. Drift of
+those objects is corrected at the latest ``cache_seconds`` later; ``cache_seconds=0`` applies all every time.
+
 Stopping sets Kubeflow's ``kubeflow-resource-stopped`` annotation (the notebook controller scales the
 StatefulSet to zero); that one annotation belongs to a second field manager, ``steward-lifecycle``, so the
 spec's applies never touch it and starting again is that manager applying nothing (releasing it).
@@ -26,15 +33,17 @@ offending fields (in ``WorkspaceSpec`` terms where they map, e.g. ``resources.cp
 Options (``STEWARD_WORKSPACE_OPTIONS``, see ``steward/settings/base.py``): ``kubeconfig`` (a path; empty:
 in-cluster service account), ``context``, ``namespace_prefix``, ``url_template`` (``{namespace}``,
 ``{name}``, ``{id}``, ``{owner}``), ``gateway_namespace``, ``user_cluster_role``, ``quota``, ``limits``,
-``storage``, ``storage_class``, ``timeout`` (seconds per request).
+``storage``, ``storage_class``, ``timeout`` (seconds per request), ``cache_seconds``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,6 +151,7 @@ class KubernetesWorkspaceConnector:
         storage: str = "10Gi",
         storage_class: str = "",
         timeout: float = 10.0,
+        cache_seconds: float = 300.0,
     ) -> None:
         if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,18}[a-z0-9-])?", namespace_prefix):
             raise ValueError(f"namespace_prefix {namespace_prefix!r}: use up to 20 of a-z, 0-9 and '-'")
@@ -158,17 +168,40 @@ class KubernetesWorkspaceConnector:
             storage=storage,
             storage_class=storage_class or None,
         )
+        self.cache_seconds = cache_seconds
         self.api_calls = 0
         self._lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._applied: dict[str, float] = {}  # content key -> monotonic time until which it counts as applied
         self._typed: _Apis | None = None
         self._server = "(not connected)"
 
     # --- protocol -----------------------------------------------------------------------------------
     def apply(self, spec: WorkspaceSpec) -> WorkspaceStatus:
         """Create or update every object of the workspace and make it run (see the module docstring)."""
-        for manifest in self.layout.namespace_objects(spec):
-            self._apply(manifest)
-        self._validate(spec)
+        shared = self.layout.namespace_objects(spec)
+        shared_key = _content_key(shared)
+        fresh = self._recently_applied(shared_key)
+        try:
+            return self._apply_workspace(spec, shared=None if fresh else shared, shared_key=shared_key)
+        except WorkspaceConnectorError as exc:
+            if not fresh or exc.target_status != 404:
+                raise
+            # The namespace went away since this process last applied it: forget and apply everything.
+            self._forget(shared_key)
+            return self._apply_workspace(spec, shared=shared, shared_key=shared_key)
+
+    def _apply_workspace(
+        self, spec: WorkspaceSpec, *, shared: list[dict[str, Any]] | None, shared_key: str
+    ) -> WorkspaceStatus:
+        if shared is not None:
+            for manifest in shared:
+                self._apply(manifest)
+            self._remember(shared_key)
+        validated_key = _content_key([shared_key, self.layout.validation_pod(spec)])
+        if not self._recently_applied(validated_key):
+            self._validate(spec)
+            self._remember(validated_key)
         self._apply(self.layout.pvc(spec))
         self._apply(self.layout.secret(spec))
         notebook = self._apply(self.layout.notebook(spec))
@@ -222,8 +255,12 @@ class KubernetesWorkspaceConnector:
         return self._status_of(notebook)
 
     def list_managed(self) -> dict[UUID, WorkspaceStatus]:
+        """Workspaces in this connector's namespaces (the ``namespace_prefix``): installations sharing a cluster
+        with different prefixes never see, nor clean up, each other's workspaces."""
         found: dict[UUID, WorkspaceStatus] = {}
         for notebook in self._list_notebooks(f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_WORKSPACE}"):
+            if not _namespace(notebook).startswith(self.layout.namespace_prefix):
+                continue
             try:
                 workspace_id = UUID(notebook["metadata"]["labels"][LABEL_WORKSPACE])
             except ValueError:
@@ -234,6 +271,24 @@ class KubernetesWorkspaceConnector:
     def ping(self) -> None:
         apis = self._apis()
         self._request("read the server version", lambda: apis.version.get_code(**self._opts()))
+
+    # --- what this process applied recently ---------------------------------------------------------
+    def _recently_applied(self, key: str) -> bool:
+        with self._lock:
+            until = self._applied.get(key)
+            return until is not None and until > time.monotonic()
+
+    def _remember(self, key: str) -> None:
+        if self.cache_seconds > 0:
+            with self._lock:
+                now = time.monotonic()
+                if len(self._applied) > 10_000:
+                    self._applied = {k: t for k, t in self._applied.items() if t > now}
+                self._applied[key] = now + self.cache_seconds
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            self._applied.pop(key, None)
 
     # --- steps --------------------------------------------------------------------------------------
     def _validate(self, spec: WorkspaceSpec) -> None:
@@ -378,7 +433,8 @@ class KubernetesWorkspaceConnector:
 
     def _request(self, what: str, call: Callable[[], Any]) -> dict[str, Any]:
         """Send one request; map failures to ``BackendUnavailable`` or ``WorkspaceConnectorError``."""
-        self.api_calls += 1
+        with self._count_lock:  # reconcilers share one connector across threads
+            self.api_calls += 1
         try:
             response = call()
         except ApiException as exc:
@@ -471,6 +527,10 @@ class _Apis:
             custom=k8s.CustomObjectsApi(api_client),
             version=k8s.VersionApi(api_client),
         )
+
+
+def _content_key(content: Any) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _annotations(obj: dict[str, Any]) -> dict[str, str]:

@@ -86,16 +86,7 @@ def credential_key(dataset_namespace: str, dataset_name: str) -> str:
 
 
 def _credential_document(mount: DataMount) -> bytes:
-    return json.dumps(
-        {
-            "dataset": {"namespace": mount.dataset_namespace, "name": mount.dataset_name},
-            "grant_id": str(mount.grant_id),
-            "valid_until": mount.valid_until.isoformat() if mount.valid_until else None,
-            "credentials": mount.credentials,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
+    return json.dumps(mount.document(), sort_keys=True, separators=(",", ":")).encode()
 
 
 def workspace_name(workspace_id: UUID) -> str:

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "catalog",
     "lineage",
     "connectors",
+    "workspaces",
     "frontend",
 ]
 
@@ -181,6 +182,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
         "store_processed": False,
+        # kombu sleeps this long whenever the worker cannot take a message (all its slots busy, or none
+        # queued): at the default 1 s the embedded worker ran about two tasks a second.
+        "polling_interval": 0.1,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {"visibility_timeout": 3600}
@@ -217,6 +221,7 @@ STEWARD_BACKENDS = {
         "neo4j": "lineage.graph.neo4j.Neo4jGraphBackend",
     },
     "workspace": {
+        "local": "connectors.workspaces.local.LocalWorkspaceConnector",
         "kubernetes": "connectors.workspaces.kubernetes.KubernetesWorkspaceConnector",
     },
 }
@@ -283,8 +288,40 @@ _KUBERNETES = {
     "storage": env_str("STEWARD_K8S_STORAGE", "10Gi", "Size of each workspace's home volume (PVC)."),
     "storage_class": env_str("STEWARD_K8S_STORAGE_CLASS", "", "StorageClass of home volumes; empty: the default."),
     "timeout": env_int("STEWARD_K8S_TIMEOUT", 10, "Seconds one Kubernetes API request may take."),
+    "cache_seconds": env_int(
+        "STEWARD_K8S_CACHE_SECONDS",
+        300,
+        "Seconds a namespace's shared objects (and a validated pod template) count as applied; 0: every apply.",
+    ),
 }
-STEWARD_WORKSPACE_OPTIONS = _KUBERNETES if STEWARD_WORKSPACE_CONNECTOR == "kubernetes" else {}
+# Options of the local connector (connectors/workspaces/local.py): one process per workspace on this host.
+_LOCAL = {"state_dir": str(STATE_DIR / "workspaces")}
+STEWARD_WORKSPACE_OPTIONS = _KUBERNETES if STEWARD_WORKSPACE_CONNECTOR == "kubernetes" else _LOCAL
+# Workspaces (workspaces/, docs/workspaces.md): quotas, the reconcile period, where mounts' credentials come from.
+STEWARD_WORKSPACE_QUOTA = env_json(
+    "STEWARD_WORKSPACE_QUOTA",
+    {"workspaces": 5, "cpu": "8", "memory": "32Gi", "gpu": 1},
+    "Per-user workspace quota (JSON): workspaces not deleted; cpu, memory, gpu of the running ones together.",
+)
+STEWARD_WORKSPACE_USER_QUOTAS = env_json(
+    "STEWARD_WORKSPACE_USER_QUOTAS",
+    {},
+    'Per-user overrides of the workspace quota (JSON: {"username": {"cpu": "16", ...}}).',
+)
+STEWARD_WORKSPACE_RECONCILE_SECONDS = env_int(
+    "STEWARD_WORKSPACE_RECONCILE_SECONDS",
+    60,
+    "Seconds between workspace reconcile passes (grant expiry reaches a workspace within one).",
+)
+STEWARD_WORKSPACE_CREDENTIALS = env_str(
+    "STEWARD_WORKSPACE_CREDENTIALS",
+    "workspaces.credentials.grant_token_credentials",
+    "Dotted path of the function giving a workspace the credentials of one mounted dataset's grant.",
+)
+CELERY_BEAT_SCHEDULE["workspaces-reconcile"] = {
+    "task": "workspaces.reconcile_due",
+    "schedule": float(STEWARD_WORKSPACE_RECONCILE_SECONDS),
+}
 STEWARD_LINEAGE_MAX_DEPTH = env_int("STEWARD_LINEAGE_MAX_DEPTH", 10, "Largest depth a lineage graph query may ask.")
 STEWARD_LINEAGE_DEFAULT_NODES = env_int(
     "STEWARD_LINEAGE_DEFAULT_NODES", 500, "Datasets a lineage graph answer holds when the caller gives no limit."
@@ -386,7 +423,9 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {app: {"level": LOG_LEVEL} for app in ("steward", "catalog", "lineage", "governance", "connectors")},
+    "loggers": {
+        app: {"level": LOG_LEVEL} for app in ("steward", "catalog", "lineage", "governance", "connectors", "workspaces")
+    },
 }
 
 SPECTACULAR_SETTINGS.update(

@@ -152,6 +152,7 @@ def connector(kubeconfig: str) -> KubernetesWorkspaceConnector:
         quota=QUOTA,
         limits=LIMITS,
         storage="5Gi",
+        cache_seconds=0,  # every apply sends everything (the cache has its own test)
     )
 
 
@@ -269,6 +270,34 @@ def test_removing_a_mount_removes_its_key_from_the_secret(connector, cluster, ow
     connector.apply(WorkspaceSpec(id=spec.id, owner=owner, template=JUPYTER, mounts=[]))
 
     assert cluster.secret_data(ns, spec.id) == {}
+
+
+def test_recently_applied_namespace_objects_and_pod_templates_are_not_sent_again(kubeconfig, cluster, owner):
+    cached = KubernetesWorkspaceConnector(
+        kubeconfig=kubeconfig, namespace_prefix=PREFIX, quota=QUOTA, limits=LIMITS, storage="5Gi"
+    )
+    orders, customers = mount("sales.public.orders"), mount("crm.customers")
+    first, second = workspace(owner, orders, customers), workspace(owner)
+    ns = f"{PREFIX}u-{owner}"
+
+    cached.apply(first)
+    assert cached.api_calls == CALLS_PER_APPLY
+    cached.apply(second)  # same namespace: its 7 objects are not sent again; a new pod template is validated
+    assert cached.api_calls == CALLS_PER_APPLY + 4
+    cached.apply(WorkspaceSpec(id=first.id, owner=owner, template=JUPYTER, mounts=[customers]))
+    assert cached.api_calls == CALLS_PER_APPLY + 4 + 3  # PVC, Secret, Notebook
+    assert set(cluster.secret_data(ns, first.id)) == {credential_key(customers.dataset_namespace, "crm.customers")}
+
+    cluster.remove_namespace(ns)  # deleted behind the connector's back: the 404 makes it apply everything
+    assert cached.apply(first).state == WorkspaceState.PROVISIONING
+
+    # The refused PVC, then the namespace's 7 objects, PVC, Secret, Notebook (the pod template is known valid).
+    assert cached.api_calls == CALLS_PER_APPLY + 4 + 3 + 1 + 7 + 3
+    assert cluster.core.read_namespaced_resource_quota("steward-quota", ns).spec.hard == QUOTA
+    assert set(cluster.secret_data(ns, first.id)) == {
+        credential_key(orders.dataset_namespace, "sales.public.orders"),
+        credential_key(customers.dataset_namespace, "crm.customers"),
+    }
 
 
 def test_stop_sets_the_kubeflow_annotation_and_apply_starts_again(connector, cluster, owner):

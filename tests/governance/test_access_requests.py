@@ -296,8 +296,15 @@ def test_toxic_combinations_are_refused(ask, data_scientist, data_steward, make_
     assert AccessRequest.objects.count() == 1
 
 
-def test_a_workspace_can_be_the_subject(ask, act, data_scientist, data_owner, levelled):
-    ws = "5b0d7c1e-3f7a-4c2e-9a51-1d2b3c4d5e6f"
+def test_a_workspace_can_be_the_subject(
+    ask, act, data_scientist, other_scientist, data_owner, levelled, workspace_templates
+):
+    from workspaces.services import workspace_create
+
+    ws = str(workspace_create(actor=data_scientist, template="jupyter-cpu", start=False).pk)
+    for stranger in (other_scientist, data_owner):  # only the workspace's owner (and admins) ask for it
+        refused = ask(stranger, [levelled["C2"]], purpose="analytics", workspace={"id": ws, "label": "x"})
+        assert refused.status_code == 403, refused.content
     res = ask(data_scientist, [levelled["C2"]], purpose="analytics", workspace={"id": ws, "label": "churn-notebook"})
     assert res.json()["subject"] == {
         "type": "workspace",

@@ -12,8 +12,8 @@ from catalog.services.search import search_rebuild
 
 class Command(BaseCommand):
     help = (
-        "Create demo users in every role, tags, ~200 datasets on 3 platforms, lineage, ML models and access "
-        "requests (idempotent)."
+        "Create demo users in every role, tags, ~200 datasets on 3 platforms, lineage, ML models, access "
+        "requests and (stopped) workspaces (idempotent)."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -24,10 +24,14 @@ class Command(BaseCommand):
         from governance.demo import load_demo_governance
 
         governance = load_demo_governance(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
+        from workspaces.demo import load_demo_workspaces
+
+        workspaces = load_demo_workspaces(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
         search_rebuild()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {counts['datasets']} datasets, {counts['models']} models, {counts['users']} users, "
-                f"{lineage['jobs']} lineage jobs, {governance['requests']} access requests."
+                f"{lineage['jobs']} lineage jobs, {governance['requests']} access requests, "
+                f"{workspaces['workspaces']} workspaces."
             )
         )

@@ -26,6 +26,7 @@ from governance.services.access_requests.checks import (
 from governance.services.access_requests.common import add_slots, lock_subject, notify_approvers
 from governance.services.access_requests.decide import finalize
 from governance.services.policy import LevelRule, level_rules, policy_current
+from governance.subjects import may_act_for_workspace
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
 
 __all__ = ["access_request_create", "grant_reapproval_request", "open_request"]
@@ -55,6 +56,8 @@ def access_request_create(
         raise ValidationFailed.one("justification", "Say why you need this data.", "required")
     if duration <= timedelta(0):
         raise ValidationFailed.one("duration", "The duration must be longer than zero.", "invalid_duration")
+    if workspace_id is not None and not may_act_for_workspace(actor, workspace_id):
+        raise PermissionDenied("Only the workspace's owner and admins ask for access on its behalf.")
     resolved = resolve_datasets(actor, datasets)
     policy = policy_current()
     rules = level_rules(policy)

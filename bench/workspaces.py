@@ -1,0 +1,264 @@
+"""Workspace benchmark: reconcile 500 workspaces against the real kube-apiserver (scripts/services/kube.sh).
+
+Setup (not timed): a throw-away PostgreSQL database, ``--owners`` users each holding grants on two datasets,
+and ``--workspaces`` workspaces spread over them, each mounting both datasets (created through
+``workspace_create``, with the per-request reconcile switched off so the pass below starts from scratch).
+
+1. From scratch: the periodic pass (``workspaces_reconcile_due``: one ``list_managed`` call, two queries to
+   find what is due) and the reconcile of every workspace (namespace objects, validation, PVC, Secret with
+   two signed grant tokens, Notebook) on ``--workers`` threads, as a Celery worker with that concurrency.
+2. After one grant change each: one of each workspace's two grants is revoked; the next periodic pass finds
+   all of them due and applies each spec with one dataset fewer (its Secret key goes). Checked: every
+   Secret then holds exactly one key.
+3. Steady state: a periodic pass with nothing to do.
+
+For each: wall time, Kubernetes API calls per workspace, database queries are not counted. Goal: <= 30 s for
+500 from scratch on this machine. Results: bench/results/workspaces.json (with the load average: the machine
+is shared). Namespaces use a prefix of their own and are removed afterwards.
+
+Usage: python bench/workspaces.py [--workspaces 500] [--owners 50] [--workers 4] [--kubeconfig PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._harness import ROOT, bench_env, fresh_database, manage, save  # noqa: E402
+
+
+def _default_kubeconfig() -> str:
+    """``STEWARD_KUBECONFIG``, this checkout's ``.services/kube/kubeconfig``, or the main checkout's (a worktree)."""
+    if os.environ.get("STEWARD_KUBECONFIG"):
+        return os.environ["STEWARD_KUBECONFIG"]
+    here = ROOT / ".services" / "kube" / "kubeconfig"
+    common = subprocess.run(["git", "rev-parse", "--git-common-dir"], cwd=ROOT, capture_output=True, text=True)
+    main = (ROOT / common.stdout.strip()).resolve().parent / ".services" / "kube" / "kubeconfig"
+    return str(here if here.is_file() or not common.stdout.strip() or not main.is_file() else main)
+
+
+NS = "postgres://warehouse.bench:5432"
+
+
+def _setup_django(database_url: str, kubeconfig: str, prefix: str) -> None:
+    env = bench_env(
+        database_url,
+        STEWARD_WORKSPACE_CONNECTOR="kubernetes",
+        STEWARD_K8S_KUBECONFIG=kubeconfig,
+        STEWARD_K8S_NAMESPACE_PREFIX=prefix,
+        STEWARD_K8S_STORAGE="1Gi",
+        STEWARD_WORKSPACE_QUOTA='{"workspaces": 100000, "cpu": "100000", "memory": "1000Ti", "gpu": 0}',
+        CELERY_TASK_ALWAYS_EAGER="1",
+    )
+    manage(env, "migrate", "--noinput", "-v0")
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def _load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _create(owners: int, workspaces: int) -> list[uuid.UUID]:
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    from catalog.services import dataset_create
+    from catalog.validation import ProblemCollector, parse_dataset
+    from governance.services.access_requests import access_request_create
+    from governance.services.signing import issue_token
+    from workspaces.services import lifecycle
+
+    lifecycle._reconcile_after_commit = lambda workspace: None  # the pass below starts from scratch
+    admin = User.objects.create_user("bench-admin", is_superuser=True)
+    ids: list[uuid.UUID] = []
+    per_owner = -(-workspaces // owners)
+    with transaction.atomic():
+        for o in range(owners):
+            user = User.objects.create_user(f"bench{o:04d}")
+            datasets = []
+            for d in range(2):
+                problems = ProblemCollector()
+                spec = parse_dataset({"namespace": NS, "name": f"sales.o{o}.t{d}"}, "", problems)
+                problems.raise_if_any()
+                datasets.append(dataset_create(actor=admin, spec=spec))
+            access_request_create(
+                actor=user,
+                datasets=[d.pk for d in datasets],
+                purpose="analytics",
+                justification="benchmark",
+                duration=timedelta(days=1),
+            )
+            for _ in range(min(per_owner, workspaces - len(ids))):
+                created = lifecycle.workspace_create(
+                    actor=user,
+                    template="jupyter-cpu",
+                    datasets=[d.pk for d in datasets],
+                    resources={"cpu": "100m", "memory": "256Mi"},
+                )
+                ids.append(created.pk)
+    # The first token ever creates the signing key; do it before reconcilers race for it.
+    from django.utils import timezone
+
+    issue_token(
+        grant_id=uuid.uuid4(), subject="bench", asset="x", grant_valid_until=timezone.now() + timedelta(hours=1)
+    )
+    return ids
+
+
+def _pass(workers: int, total: int) -> dict[str, float | int]:
+    """One periodic pass over ``total`` workspaces, the due ones reconciled on ``workers`` threads."""
+    from django.db import connection
+
+    from connectors.workspaces import get_connector
+    from workspaces.services import workspace_reconcile, workspaces_reconcile_due
+
+    connector = get_connector()
+    calls_before = connector.api_calls
+    due: list[uuid.UUID] = []
+    started = time.perf_counter()
+    report = workspaces_reconcile_due(dispatch=due.append)
+    found = time.perf_counter() - started
+
+    def reconcile(workspace_id: uuid.UUID) -> str:
+        try:
+            done = workspace_reconcile(workspace_id=workspace_id)
+            return done.state if done else "busy"
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(workers) as pool:
+        states = list(pool.map(reconcile, due))
+    wall = time.perf_counter() - started
+    calls = connector.api_calls - calls_before
+    return {
+        "due": report.due,
+        "wall_s": round(wall, 2),
+        "find_due_s": round(found, 3),
+        "api_calls": calls,
+        "api_calls_per_workspace": round(calls / total, 3),
+        "workspaces_per_s": round(report.due / wall, 1) if report.due else 0,
+        "states": {str(s): states.count(s) for s in sorted(set(states))},
+    }
+
+
+def _change_one_grant_each(ids: list[uuid.UUID]) -> None:
+    from governance.models import Grant
+    from governance.services.workspace_grants import workspace_grants_revoke
+    from governance.signals import grant_changed
+    from workspaces.receivers import on_grant_changed
+
+    # Measure the periodic pass, as after expiry: the announcement's own follow-up is switched off here.
+    grant_changed.disconnect(on_grant_changed, dispatch_uid="workspaces.on_grant_changed")
+    first = dict(
+        Grant.objects.filter(workspace_id__in=ids, dataset__name__endswith=".t1").values_list("workspace_id", "pk")
+    )
+    for workspace_id in ids:
+        workspace_grants_revoke(workspace_id=workspace_id, grant_ids=[first[workspace_id]], reason="benchmark")
+
+
+def _secret_keys(prefix: str) -> dict[int, int]:
+    """How many Secrets hold how many keys, in the benchmark's namespaces (one list call)."""
+    from connectors.workspaces import get_connector
+
+    core = get_connector()._apis().core
+    counts: dict[int, int] = {}
+    for secret in core.list_secret_for_all_namespaces(label_selector="steward.io/workspace-id").items:
+        if secret.metadata.namespace.startswith(prefix):
+            n = len(secret.data or {})
+            counts[n] = counts.get(n, 0) + 1
+    return counts
+
+
+def _cleanup(prefix: str) -> int:
+    from kubernetes.client.exceptions import ApiException
+
+    from connectors.workspaces import get_connector
+
+    apis = get_connector()._apis()
+    core, custom = apis.core, apis.custom
+    removed = 0
+    for ns in core.list_namespace().items:
+        name = ns.metadata.name
+        if not name.startswith(prefix):
+            continue
+        for pvc in core.list_namespaced_persistent_volume_claim(name).items:
+            core.patch_namespaced_persistent_volume_claim(pvc.metadata.name, name, {"metadata": {"finalizers": None}})
+        steps = [
+            lambda n=name: custom.delete_collection_namespaced_custom_object("kubeflow.org", "v1", n, "notebooks"),
+            lambda n=name: core.delete_collection_namespaced_secret(n),
+            lambda n=name: core.delete_collection_namespaced_persistent_volume_claim(n),
+            lambda n=name: custom.delete_cluster_custom_object("kubeflow.org", "v1", "profiles", n),
+            lambda n=name: core.delete_namespace(n),
+            lambda n=name: core.replace_namespace_finalize(n, {"metadata": {"name": n}, "spec": {"finalizers": []}}),
+        ]
+        for step in steps:
+            try:
+                step()
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        removed += 1
+    return removed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspaces", type=int, default=500)
+    parser.add_argument("--owners", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--kubeconfig", default=_default_kubeconfig())
+    args = parser.parse_args()
+    if not Path(args.kubeconfig).is_file():
+        sys.exit(f"no kubeconfig at {args.kubeconfig}: start the test servers (make services) or pass --kubeconfig")
+    prefix = f"bw{uuid.uuid4().hex[:6]}-"
+    database = fresh_database("steward_bench_workspaces")
+    _setup_django(database, args.kubeconfig, prefix)
+    load_before = _load_average()
+    try:
+        t0 = time.perf_counter()
+        ids = _create(args.owners, args.workspaces)
+        setup_s = round(time.perf_counter() - t0, 1)
+        print(f"[workspaces] {len(ids)} workspaces for {args.owners} owners created in {setup_s}s")
+        scratch = _pass(args.workers, len(ids))
+        print(f"[workspaces] from scratch: {scratch}")
+        keys_before = _secret_keys(prefix)
+        _change_one_grant_each(ids)
+        changed = _pass(args.workers, len(ids))
+        print(f"[workspaces] after one grant change each: {changed}")
+        keys_after = _secret_keys(prefix)
+        steady = _pass(args.workers, len(ids))
+        print(f"[workspaces] steady state: {steady}")
+    finally:
+        removed = _cleanup(prefix)
+        print(f"[workspaces] removed {removed} namespaces")
+    result = {
+        "workspaces": len(ids),
+        "owners": args.owners,
+        "datasets_per_workspace": 2,
+        "workers": args.workers,
+        "setup_s": setup_s,
+        "from_scratch": scratch,
+        "after_one_grant_change_each": changed,
+        "steady_state": steady,
+        "secrets_by_key_count": {"before_change": keys_before, "after_change": keys_after},
+        "goal": "from scratch <= 30 s for 500 workspaces",
+        "load_average_1_5_15": {"before": load_before, "after": _load_average()},
+    }
+    path = save("workspaces", result)
+    print(f"[workspaces] results in {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Workspaces: notebooks and editors with exactly the datasets their owner's grants cover (docs/workspaces.md)."""

@@ -1,0 +1,53 @@
+"""Admin: projects and their members, templates; workspaces read-only (changes go through the API's services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+
+from workspaces.models import Project, Template, Workspace, WorkspaceDataset, WorkspaceEvent
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "title", "created_at"]
+    search_fields = ["name", "title"]
+    filter_horizontal = ["members"]
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "title", "image", "cpu_millis", "memory_bytes", "gpu", "enabled", "position"]
+    list_editable = ["enabled", "position"]
+
+
+class WorkspaceDatasetInline(admin.TabularInline):
+    model = WorkspaceDataset
+    fields = ["dataset", "grant", "source_grant", "mounted", "unmounted_reason", "credentials_expire_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+class WorkspaceEventInline(admin.TabularInline):
+    model = WorkspaceEvent
+    fields = ["at", "kind", "from_state", "to_state", "message", "actor", "repeats", "last_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "template", "state", "desired_state", "connector", "created_at"]
+    list_filter = ["state", "desired_state", "connector", "template"]
+    search_fields = ["name", "owner__username", "id"]
+    inlines = [WorkspaceDatasetInline, WorkspaceEventInline]
+    readonly_fields = [f.name for f in Workspace._meta.fields]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

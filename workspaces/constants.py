@@ -1,0 +1,31 @@
+"""Workspace constants: audit action names, timing of the reconciler and of credential renewal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+__all__ = [
+    "CREDENTIALS_RENEW_BEFORE",
+    "RECONCILE_LEASE",
+    "RETRY_BACKOFF_MAX_SECONDS",
+    "RETRY_BACKOFF_SECONDS",
+    "WORKSPACE_CREATE",
+    "WORKSPACE_DELETE",
+    "WORKSPACE_START",
+    "WORKSPACE_STOP",
+]
+
+WORKSPACE_CREATE = "workspaces.workspace.create"
+WORKSPACE_STOP = "workspaces.workspace.stop"
+WORKSPACE_START = "workspaces.workspace.start"
+WORKSPACE_DELETE = "workspaces.workspace.delete"
+
+# A mount's credentials are renewed when they would expire within this (grant tokens live at most one hour,
+# so a running workspace gets fresh ones about every 40 minutes; the reconcile period is far shorter).
+CREDENTIALS_RENEW_BEFORE = timedelta(minutes=20)
+# One reconciler at a time per workspace: a claim lasts this long unless released (a crashed worker's
+# claim runs out). Longer than the slowest connector call sequence (local start_timeout, Kubernetes timeouts).
+RECONCILE_LEASE = timedelta(minutes=2)
+# After an unreachable connector: retry after 10 s, 20 s, 40 s ... at most 5 minutes.
+RETRY_BACKOFF_SECONDS = 10
+RETRY_BACKOFF_MAX_SECONDS = 300

@@ -1,0 +1,62 @@
+"""Workspace background work: reconcile one workspace (on change), the periodic pass, following grant changes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+from steward.errors import BackendUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, name="workspaces.reconcile", acks_late=True, max_retries=None)
+def workspace_reconcile_task(self: Any, workspace_id: str) -> str | None:
+    """Drive one workspace to its desired state (queued after each request commits, and by the periodic pass).
+
+    While the connector is unreachable the error is recorded on the workspace and the task retries at the
+    workspace's ``retry_at`` (10 s doubling to 5 min). In-process eager runs do not retry: the periodic pass
+    picks the workspace up once ``retry_at`` has passed.
+    """
+    from uuid import UUID
+
+    from django.utils import timezone
+
+    from workspaces.services import workspace_reconcile
+
+    try:
+        workspace = workspace_reconcile(workspace_id=UUID(workspace_id))
+    except BackendUnavailable as exc:
+        if self.request.is_eager:
+            logger.warning("workspace %s: connector unreachable; the periodic pass retries (%s)", workspace_id, exc)
+            return None
+        from workspaces.models import Workspace
+
+        retry_at = Workspace.objects.filter(pk=workspace_id).values_list("retry_at", flat=True).first()
+        countdown = max(1.0, (retry_at - timezone.now()).total_seconds()) if retry_at else 10.0
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    return workspace.state if workspace is not None else None
+
+
+@shared_task(name="workspaces.reconcile_due", acks_late=True)
+def workspaces_reconcile_due_task() -> dict[str, int]:
+    """The periodic pass (beat, every ``STEWARD_WORKSPACE_RECONCILE_SECONDS``): one task per workspace due."""
+    from workspaces.services import workspaces_reconcile_due
+
+    return workspaces_reconcile_due().counts()
+
+
+@shared_task(name="workspaces.grants_changed", acks_late=True)
+def workspace_grants_changed_task(grant_ids: list[str]) -> int:
+    """Grants changed (``governance.signals.grant_changed``): revoke derived workspace grants whose owner's grant
+    was revoked, then reconcile every workspace mounting any of them. Idempotent."""
+    from uuid import UUID
+
+    from workspaces.services import workspace_grants_follow
+
+    affected = workspace_grants_follow(grant_ids=[UUID(g) for g in grant_ids])
+    for workspace_id in affected:
+        workspace_reconcile_task.delay(str(workspace_id))
+    return len(affected)
