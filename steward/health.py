@@ -40,6 +40,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         "broker": _check_broker,
         "search": lambda: load_backend("search").check(),
         "graph": lambda: load_backend("graph").ping(),
+        "workspaces": lambda: load_backend("workspace").ping(),
     }
     if settings.STEWARD_DATAPLANE_OPTIONS.get("databases"):
         checks["dataplane"] = lambda: load_backend("dataplane").check()

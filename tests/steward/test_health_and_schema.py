@@ -14,7 +14,25 @@ def test_readyz_checks_database_broker_search_and_graph(client, settings, redis_
     settings.CELERY_TASK_ALWAYS_EAGER = False
     res = client.get("/readyz")
     assert res.status_code == 200, res.content
-    assert res.json()["checks"] == {"database": "ok", "broker": "ok", "search": "ok", "graph": "ok"}
+    assert res.json()["checks"] == {"database": "ok", "broker": "ok", "search": "ok", "graph": "ok", "workspaces": "ok"}
+
+
+def test_readyz_reports_an_unreachable_workspace_cluster(client, settings, tmp_path):
+    settings.STEWARD_WORKSPACE_CONNECTOR = "kubernetes"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {token: s3cret-token}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+    )
+    from steward.settings.base import _KUBERNETES
+
+    settings.STEWARD_WORKSPACE_OPTIONS = {**_KUBERNETES, "kubeconfig": str(kubeconfig), "timeout": 2}
+    res = client.get("/readyz")
+    assert res.status_code == 503
+    assert res.json()["checks"]["workspaces"] == "unavailable: BackendUnavailable"
+    assert b"s3cret-token" not in res.content
 
 
 def test_readyz_reports_an_unreachable_graph_engine(client, settings):
