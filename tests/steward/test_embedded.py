@@ -59,7 +59,13 @@ def test_embedded_default_serves_readyz_and_search_with_a_live_worker(tmp_path):
     try:
         ready = _wait(lambda: requests.get(f"{base}/readyz", timeout=5), 90, "/readyz", proc, log)
         assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "search": "ok", "graph": "ok", "workspaces": "ok"}
+        assert ready.json()["checks"] == {
+            "database": "ok",
+            "broker": "ok",
+            "search": "ok",
+            "graph": "ok",
+            "workspaces": "ok",
+        }
         first_page_seconds = time.monotonic() - started
         assert f"http://127.0.0.1:{port}/" in log.read_text()
         assert "steward-demo" in log.read_text()
