@@ -11,8 +11,9 @@ STATE="${STEWARD_STATE_DIR:-$ROOT/.state}"
 export STEWARD_STATE_DIR="$STATE"
 mkdir -p "$STATE/broker/queue" "$STATE/broker/processed" "$STATE/run"
 
-pids=()
+server_pid=""
 stop_all() {
+  if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   for pidfile in "$STATE/run/worker.pid" "$STATE/run/beat.pid"; do
     if [[ -f "$pidfile" ]]; then
       pid="$(cat "$pidfile")"
@@ -49,4 +50,7 @@ cat <<BANNER
   Stop with Ctrl-C.
 
 BANNER
-"$PY" manage.py runserver "$HOST:$PORT" --noreload --insecure
+# In the background and waited for, so a TERM to this script (not only Ctrl-C) stops everything.
+"$PY" manage.py runserver "$HOST:$PORT" --noreload --insecure &
+server_pid=$!
+wait "$server_pid"
