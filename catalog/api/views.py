@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -21,7 +21,7 @@ from catalog.search.backends.base import SearchQuery
 from catalog.validation import ProblemCollector, parse_dataset
 from governance.identity import viewer_for
 from steward.api.pagination import StewardCursorPagination
-from steward.api.params import parse_time
+from steward.api.params import parse_body, parse_time
 from steward.errors import NotFound, ValidationFailed
 
 
@@ -31,12 +31,6 @@ class NamePagination(StewardCursorPagination):
 
 class KeyPagination(StewardCursorPagination):
     ordering = ("key",)
-
-
-def _parse(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict[str, Any]:
-    ser = serializer_class(data=data, **kwargs)
-    ser.is_valid(raise_exception=True)
-    return ser.validated_data
 
 
 def _body_dict(request: Request) -> dict[str, Any]:
@@ -151,7 +145,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
             from lineage.selectors import dataset_tags
 
             return Response(dataset_tags(user=request.user, pk=pk, at=parse_time(request.query_params.get("at"))))
-        data = _parse(s.TagAssignInput, request.data)
+        data = parse_body(s.TagAssignInput, request.data)
         services.dataset_tag_add(
             actor=request.user, dataset=self._get(pk), key=data["key"], field_name=data.get("field") or None
         )
@@ -231,7 +225,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["put"])
     def classification(self, request: Request, pk: str) -> Response:
         """Set (or clear with ``null``) the direct classification of the dataset or one of its fields."""
-        data = _parse(s.ClassifyInput, request.data)
+        data = parse_body(s.ClassifyInput, request.data)
         services.dataset_classify(
             actor=request.user,
             dataset=self._get(pk),
@@ -265,12 +259,12 @@ class TagViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=s.TagCreateInput, responses={201: s.TagSerializer})
     def create(self, request: Request) -> Response:
-        tag = services.tag_create(actor=request.user, **_parse(s.TagCreateInput, request.data))
+        tag = services.tag_create(actor=request.user, **parse_body(s.TagCreateInput, request.data))
         return Response(s.TagSerializer(tag).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.TagUpdateInput, responses=s.TagSerializer)
     def partial_update(self, request: Request, key: str) -> Response:
-        tag = services.tag_update(actor=request.user, tag=self._get(key), **_parse(s.TagUpdateInput, request.data))
+        tag = services.tag_update(actor=request.user, tag=self._get(key), **parse_body(s.TagUpdateInput, request.data))
         return Response(s.TagSerializer(tag).data)
 
     @extend_schema(responses={204: None})
@@ -298,7 +292,7 @@ class MLModelViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=s.MLModelInput, responses={201: s.MLModelSerializer})
     def create(self, request: Request) -> Response:
-        model = services.model_create(actor=request.user, **_parse(s.MLModelInput, request.data))
+        model = services.model_create(actor=request.user, **parse_body(s.MLModelInput, request.data))
         return Response(
             s.MLModelSerializer(selectors.model_get(user=request.user, pk=model.pk)).data,
             status=status.HTTP_201_CREATED,
@@ -307,7 +301,7 @@ class MLModelViewSet(viewsets.GenericViewSet):
     @extend_schema(request=s.MLModelUpdateInput, responses=s.MLModelSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         model = selectors.model_get(user=request.user, pk=pk)
-        services.model_update(actor=request.user, model=model, **_parse(s.MLModelUpdateInput, request.data))
+        services.model_update(actor=request.user, model=model, **parse_body(s.MLModelUpdateInput, request.data))
         return Response(s.MLModelSerializer(selectors.model_get(user=request.user, pk=pk)).data)
 
     @extend_schema(responses={204: None})
@@ -323,7 +317,7 @@ class MLModelViewSet(viewsets.GenericViewSet):
         model = selectors.model_get(user=request.user, pk=pk)
         if request.method == "GET":
             return Response(s.ModelVersionSerializer(model.versions.order_by("-created_at"), many=True).data)
-        data = _parse(s.ModelVersionInput, request.data)
+        data = parse_body(s.ModelVersionInput, request.data)
         if "training_run" in data:
             data["training_run_id"] = data.pop("training_run")
         mv = services.model_version_create(actor=request.user, model=model, **data)
@@ -341,7 +335,7 @@ class ModelVersionViewSet(viewsets.GenericViewSet):
     def partial_update(self, request: Request, pk: str) -> Response:
         mv = selectors.model_version_get(user=request.user, pk=pk)
         mv = services.model_version_update(
-            actor=request.user, version=mv, **_parse(s.ModelVersionUpdateInput, request.data)
+            actor=request.user, version=mv, **parse_body(s.ModelVersionUpdateInput, request.data)
         )
         return Response(s.ModelVersionSerializer(mv).data)
 
@@ -367,7 +361,7 @@ def _search_query(request: Request) -> SearchQuery:
             raw[key] = params.getlist(key)
         else:
             raw[key] = params.get(key)
-    data = _parse(s.SearchQueryInput, raw)
+    data = parse_body(s.SearchQueryInput, raw)
     return SearchQuery(
         q=data.get("q", ""),
         kinds=data.get("kind", []),

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,8 +20,8 @@ from governance.services import access_requests as requests_service
 from governance.services.enforcement import grant_credentials_issue, grant_token_issue
 from governance.services.grants import grant_revoke
 from steward.api.pagination import StewardCursorPagination
+from steward.api.params import parse_body, parse_choice
 from steward.durations import parse_duration
-from steward.errors import ValidationFailed
 
 # Secrets in an answer: no cache (browser, proxy) may keep them.
 NO_STORE = {"Cache-Control": "no-store"}
@@ -29,20 +29,6 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 class NewestFirst(StewardCursorPagination):
     ordering = ("-created_at", "-id")
-
-
-def _parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    ser = serializer_class(data=data)
-    ser.is_valid(raise_exception=True)
-    return ser.validated_data
-
-
-def _choice(value: str | None, field: str, choices: list[str]) -> str | None:
-    if value in (None, ""):
-        return None
-    if value not in choices:
-        raise ValidationFailed.one(field, f"Use one of {', '.join(choices)}.", "invalid_choice")
-    return value
 
 
 class AccessRequestViewSet(viewsets.GenericViewSet):
@@ -57,8 +43,8 @@ class AccessRequestViewSet(viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):
             return AccessRequest.objects.none()
         params = self.request.query_params
-        awaiting = _choice(params.get("awaiting"), "awaiting", ["me"])
-        state = _choice(params.get("state"), "state", RequestState.values)
+        awaiting = parse_choice(params.get("awaiting"), "awaiting", ["me"])
+        state = parse_choice(params.get("state"), "state", RequestState.values)
         return selectors.access_request_list(user=self.request.user, awaiting_me=awaiting == "me", state=state)
 
     def _out(self, pk: Any, code: int = status.HTTP_200_OK) -> Response:
@@ -81,7 +67,7 @@ class AccessRequestViewSet(viewsets.GenericViewSet):
         summary="Ask to read datasets", request=s.AccessRequestInput, responses={201: s.AccessRequestSerializer}
     )
     def create(self, request: Request) -> Response:
-        data = _parse(s.AccessRequestInput, request.data)
+        data = parse_body(s.AccessRequestInput, request.data)
         workspace = data.get("workspace") or {}
         created = requests_service.access_request_create(
             actor=request.user,
@@ -101,7 +87,7 @@ class AccessRequestViewSet(viewsets.GenericViewSet):
     @extend_schema(summary="Give your approval", request=s.ApproveInput, responses=s.AccessRequestSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
-        data = _parse(s.ApproveInput, request.data)
+        data = parse_body(s.ApproveInput, request.data)
         found = selectors.access_request_get(user=request.user, pk=pk)
         requests_service.access_request_approve(
             actor=request.user, request=found, role=data.get("role"), comment=data.get("comment", "")
@@ -113,7 +99,7 @@ class AccessRequestViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def deny(self, request: Request, pk: str) -> Response:
-        data = _parse(s.ReasonInput, request.data)
+        data = parse_body(s.ReasonInput, request.data)
         found = selectors.access_request_get(user=request.user, pk=pk)
         requests_service.access_request_deny(actor=request.user, request=found, reason=data["reason"])
         return self._out(found.pk)
@@ -123,7 +109,7 @@ class AccessRequestViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str) -> Response:
-        data = _parse(s.OptionalReasonInput, request.data)
+        data = parse_body(s.OptionalReasonInput, request.data)
         found = selectors.access_request_get(user=request.user, pk=pk)
         requests_service.access_request_withdraw(actor=request.user, request=found, reason=data.get("reason", ""))
         return self._out(found.pk)
@@ -144,7 +130,7 @@ class GrantViewSet(viewsets.GenericViewSet):
         filters = {
             "dataset": params.get("dataset"),
             "user": params.get("user"),
-            "state": _choice(params.get("state"), "state", GrantState.values),
+            "state": parse_choice(params.get("state"), "state", GrantState.values),
         }
         return selectors.grant_list(user=self.request.user, filters=filters)
 
@@ -167,7 +153,7 @@ class GrantViewSet(viewsets.GenericViewSet):
     @extend_schema(summary="Revoke the grant now, with a reason", request=s.ReasonInput, responses=s.GrantSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: str) -> Response:
-        data = _parse(s.ReasonInput, request.data)
+        data = parse_body(s.ReasonInput, request.data)
         grant = grant_revoke(
             actor=request.user, grant=selectors.grant_get(user=request.user, pk=pk), reason=data["reason"]
         )
@@ -180,7 +166,7 @@ class GrantViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def reapprove(self, request: Request, pk: str) -> Response:
-        data = _parse(s.ReapproveInput, request.data)
+        data = parse_body(s.ReapproveInput, request.data)
         grant = selectors.grant_get(user=request.user, pk=pk)
         created = requests_service.grant_reapproval_request(
             actor=request.user, grant=grant, justification=data.get("justification", "")
@@ -214,7 +200,7 @@ class GrantViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def token(self, request: Request, pk: str) -> Response:
-        data = _parse(s.GrantTokenInput, request.data)
+        data = parse_body(s.GrantTokenInput, request.data)
         seconds = data.get("lifetime_seconds")
         token, expires_at = grant_token_issue(
             actor=request.user, grant_id=pk, lifetime=timedelta(seconds=seconds) if seconds else None

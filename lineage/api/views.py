@@ -18,7 +18,7 @@ from lineage import selectors
 from lineage.models import Declassification, DeclassificationState, Job
 from lineage.services import declassify
 from lineage.services.ingest import ingest, job_end_edges
-from steward.api.params import parse_bool, parse_int, parse_time
+from steward.api.params import parse_body, parse_bool, parse_int, parse_time
 from steward.errors import DomainError, ValidationFailed
 
 
@@ -188,12 +188,6 @@ class DecisionInput(serializers.Serializer):
     reason = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
 
-def _parse(cls: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    ser = cls(data=data)
-    ser.is_valid(raise_exception=True)
-    return ser.validated_data
-
-
 class DeclassificationListView(APIView):
     @extend_schema(
         summary="Declassification requests (newest first) on jobs whose datasets the caller may see, and their own",
@@ -208,7 +202,7 @@ class DeclassificationListView(APIView):
         summary="Ask to block tags across one job's edges", request=DeclassificationInput, responses={201: dict}
     )
     def post(self, request: Request) -> Response:
-        data = _parse(DeclassificationInput, request.data)
+        data = parse_body(DeclassificationInput, request.data)
         decl = declassify.declassification_request(
             actor=request.user, job_id=data["job"], tag_keys=data["tags"], justification=data["justification"]
         )
@@ -220,7 +214,7 @@ class DeclassificationActionView(APIView):
 
     @extend_schema(request=DecisionInput, responses={200: dict})
     def post(self, request: Request, pk: str) -> Response:
-        reason = _parse(DecisionInput, request.data).get("reason", "")
+        reason = parse_body(DecisionInput, request.data).get("reason", "")
         if self.action == "revoke":
             decl = declassify.declassification_revoke(actor=request.user, pk=pk, reason=reason)
         else:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.utils import timezone
 
@@ -11,7 +12,7 @@ from steward.errors import ValidationFailed
 
 _D = TypeVar("_D", int, None)
 
-__all__ = ["parse_bool", "parse_int", "parse_time"]
+__all__ = ["parse_body", "parse_bool", "parse_choice", "parse_int", "parse_time"]
 
 
 def parse_time(value: str | None, field: str = "at", *, allow_future: bool = True) -> datetime | None:
@@ -47,3 +48,19 @@ def parse_bool(value: str | None, field: str, default: bool = False) -> bool:
     if lowered in ("0", "false", "no"):
         return False
     raise ValidationFailed.one(field, "Must be true or false.", "invalid_bool")
+
+
+def parse_choice(value: str | None, field: str, choices: Sequence[str]) -> str | None:
+    """``None`` when absent; else one of ``choices`` or a 400 naming the field and listing them."""
+    if value in (None, ""):
+        return None
+    if value not in choices:
+        raise ValidationFailed.one(field, f"Use one of {', '.join(choices)}.", "invalid_choice")
+    return value
+
+
+def parse_body(serializer_class: type[Any], data: Any, **kwargs: Any) -> dict[str, Any]:
+    """A request body through a DRF input serializer; invalid input raises (a 400 naming each field)."""
+    ser = serializer_class(data=data, **kwargs)
+    ser.is_valid(raise_exception=True)
+    return ser.validated_data

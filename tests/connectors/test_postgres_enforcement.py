@@ -32,6 +32,10 @@ from connectors.dataplane import (
 )
 from connectors.dataplane.postgres import MARKER, PostgresDataPlaneConnector
 from connectors.tasks import dataplane_reconcile_task, dataplane_remove_task
+from tests.dataplane import admin as _admin
+from tests.dataplane import drop_roles
+from tests.dataplane import dsn as _dsn
+from tests.dataplane import server as _server
 
 SUFFIX = os.environ.get("STEWARD_TEST_DB_SUFFIX", "")
 DB = f"steward_dataplane_test{SUFFIX}"
@@ -47,22 +51,6 @@ def desired_grants() -> list[DataGrant]:
     return list(DESIRED)
 
 
-def _server() -> dict[str, str]:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    assert db["ENGINE"].endswith("postgresql"), "the enforcement tests need the real PostgreSQL test server"
-    return {"host": db["HOST"], "port": str(db["PORT"]), "user": db["USER"], "password": db["PASSWORD"]}
-
-
-def _dsn(dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(dbname=dbname, **_server())
-
-
-def _admin(dbname: str = "postgres") -> psycopg.Connection:
-    return psycopg.connect(_dsn(dbname), autocommit=True)
-
-
 def _test_roles(conn: psycopg.Connection) -> list[str]:
     """Roles this file may have left: managed for its namespaces, or the decoys named after the suffix."""
     rows = conn.execute(
@@ -75,14 +63,7 @@ def _test_roles(conn: psycopg.Connection) -> list[str]:
 def _drop_test_roles() -> None:
     with _admin() as conn:
         roles = _test_roles(conn)
-        has_db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone() is not None
-    if has_db and roles:
-        with _admin(DB) as conn:
-            for role in roles:
-                conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-    with _admin() as conn:
-        for role in roles:
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    drop_roles(roles, DB)
 
 
 @pytest.fixture(scope="session")

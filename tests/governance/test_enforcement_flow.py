@@ -30,6 +30,9 @@ from governance.selectors import dataplane_grants
 from governance.services.grants import grants_expire
 from governance.services.signing import MAX_TOKEN_LIFETIME
 from tests.conftest import make_user
+from tests.dataplane import admin as _admin
+from tests.dataplane import drop_roles, dsn
+from tests.dataplane import server as _server
 from tests.governance.conftest import errors
 
 pytestmark = pytest.mark.django_db
@@ -40,18 +43,6 @@ NS = f"postgres://enforcement-flow{SUFFIX}.test:54320"
 TABLE = f"{DB}.public.orders"
 
 
-def _server() -> dict[str, str]:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    assert db["ENGINE"].endswith("postgresql"), "the enforcement flow needs the real PostgreSQL test server"
-    return {"host": db["HOST"], "port": str(db["PORT"]), "user": db["USER"], "password": db["PASSWORD"]}
-
-
-def _admin(dbname: str = "postgres") -> psycopg.Connection:
-    return psycopg.connect(psycopg.conninfo.make_conninfo(dbname=dbname, **_server()), autocommit=True)
-
-
 def _drop_our_roles() -> None:
     with _admin() as conn:
         roles = [
@@ -60,14 +51,7 @@ def _drop_our_roles() -> None:
                 "SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE %s", [f'%"{NS}"%']
             ).fetchall()
         ]
-        has_db = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone() is not None
-    if has_db and roles:
-        with _admin(DB) as conn:
-            for role in roles:
-                conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-    with _admin() as conn:
-        for role in roles:
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+    drop_roles(roles, DB)
 
 
 @pytest.fixture(scope="session")
@@ -90,9 +74,9 @@ def warehouse() -> Iterator[str]:
 @pytest.fixture
 def managed(warehouse, settings) -> Iterator[None]:
     """Steward enforces grants on ``NS``: the namespace maps to an admin DSN of the warehouse database."""
-    dsn = psycopg.conninfo.make_conninfo(dbname=DB, **_server())
-    settings.STEWARD_DATAPLANE_POSTGRES = {NS: dsn}
-    settings.STEWARD_DATAPLANE_OPTIONS = {"databases": {NS: dsn}}
+    admin_dsn = dsn(DB)
+    settings.STEWARD_DATAPLANE_POSTGRES = {NS: admin_dsn}
+    settings.STEWARD_DATAPLANE_OPTIONS = {"databases": {NS: admin_dsn}}
     yield
     _drop_our_roles()
 

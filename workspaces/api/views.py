@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from steward.api.pagination import StewardCursorPagination
-from steward.errors import ValidationFailed
+from steward.api.params import parse_body, parse_choice
 from workspaces import selectors, services
 from workspaces.api import serializers as s
 from workspaces.choices import WorkspaceState
@@ -20,12 +20,6 @@ from workspaces.models import Template, Workspace
 
 class NewestFirst(StewardCursorPagination):
     ordering = ("-created_at", "-id")
-
-
-def _parse(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    ser = serializer_class(data=data)
-    ser.is_valid(raise_exception=True)
-    return ser.validated_data
 
 
 class WorkspaceViewSet(viewsets.GenericViewSet):
@@ -39,9 +33,7 @@ class WorkspaceViewSet(viewsets.GenericViewSet):
     def get_queryset(self):  # noqa: ANN201
         if getattr(self, "swagger_fake_view", False):
             return Workspace.objects.none()
-        state = self.request.query_params.get("state") or None
-        if state is not None and state not in WorkspaceState.values:
-            raise ValidationFailed.one("state", f"Use one of {', '.join(WorkspaceState.values)}.", "invalid_choice")
+        state = parse_choice(self.request.query_params.get("state"), "state", WorkspaceState.values)
         return selectors.workspace_list(user=self.request.user, state=state)
 
     def _out(self, pk: Any, code: int = status.HTTP_200_OK) -> Response:
@@ -61,7 +53,7 @@ class WorkspaceViewSet(viewsets.GenericViewSet):
         responses={201: s.WorkspaceSerializer},
     )
     def create(self, request: Request) -> Response:
-        data = _parse(s.WorkspaceCreateInput, request.data)
+        data = parse_body(s.WorkspaceCreateInput, request.data)
         created = services.workspace_create(
             actor=request.user,
             template=data["template"],
