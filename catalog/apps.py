@@ -10,3 +10,7 @@ class CatalogConfig(AppConfig):
         from steward import lookups
 
         lookups.register()  # ``__any_of`` for every app's UUID keys
+
+        from catalog import history
+
+        history.register()

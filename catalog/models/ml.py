@@ -63,6 +63,10 @@ class ModelVersion(models.Model):
     effective_classification = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    # Whose access the training run used (its inputs are checked against this user's grants); default created_by.
+    trained_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["model", "-created_at"]
@@ -81,3 +85,64 @@ class ModelVersion(models.Model):
             "training_run_id": str(self.training_run_id) if self.training_run_id else None,
             "stage": self.stage,
         }
+
+
+class Deployment(models.Model):
+    """A model version serving in an environment over ``[deployed_from, deployed_to)`` (open: still serving)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="deployments")
+    environment = models.CharField(max_length=64)
+    endpoint = models.CharField(max_length=1024, blank=True)
+    deployed_from = models.DateTimeField()
+    deployed_to = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-deployed_from"]
+        indexes = [models.Index(fields=["model_version", "deployed_from"], name="deployment_version_from")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(deployed_to__isnull=True) | models.Q(deployed_to__gt=models.F("deployed_from")),
+                name="deployment_window_not_empty",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} in {self.environment}"
+
+    def snapshot(self) -> dict:
+        return {
+            "model_version": str(self.model_version_id),
+            "environment": self.environment,
+            "endpoint": self.endpoint,
+            "deployed_from": self.deployed_from.isoformat(),
+            "deployed_to": self.deployed_to.isoformat() if self.deployed_to else None,
+        }
+
+
+class ResultRecord(models.Model):
+    """One output of a model: when, from which input (a reference, not the data) and a digest of the output.
+
+    ``deployment`` and ``model_version`` are resolved when the record is ingested (the deployment of the model
+    serving at ``produced_at``). Records are immutable; re-sending one is a no-op (``id`` is derived from its
+    content unless the producer gives one).
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="results")
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, null=True, blank=True, related_name="results")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="results")
+    produced_at = models.DateTimeField()
+    input_ref = models.CharField(max_length=1024)
+    output_digest = models.CharField(max_length=100)
+    received_at = models.DateTimeField(default=timezone.now)
+    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-produced_at"]
+        indexes = [models.Index(fields=["model", "produced_at"], name="result_model_time")]
+
+    def __str__(self) -> str:
+        return f"result {self.pk} of {self.model_id} at {self.produced_at.isoformat()}"

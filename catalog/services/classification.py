@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterable
 from uuid import UUID
 
 from catalog.classification import max_level
+from catalog.history import DATASET_LEVEL
 from catalog.models import Dataset, SchemaField, TagAssignment
 from catalog.signals import effective_classification_changed
+from governance import history
 from steward.lookups import UUIDs
 
 __all__ = ["dataset_recompute_effective", "datasets_holding_tag", "register_tag_source"]
@@ -50,6 +52,7 @@ def dataset_recompute_effective(ids: Iterable[UUID]) -> list[UUID]:
     for start in range(0, len(id_list), 20_000):
         changed.update(_recompute_batch(id_list[start : start + 20_000]))
     if changed:
+        history.write(DATASET_LEVEL, {pk: {"effective_classification": code} for pk, code in changed.items()})
         effective_classification_changed.send(sender=Dataset, datasets=list(changed), levels=changed)
     return list(changed)
 

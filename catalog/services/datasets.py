@@ -19,6 +19,7 @@ from django.utils import timezone
 from catalog import permissions
 from catalog.classification import lowest, max_level, validate_code
 from catalog.models import Dataset, SchemaField, Tag, TagAssignment
+from catalog.history import capture_datasets
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
 from catalog.signals import tags_changed
@@ -214,6 +215,7 @@ def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     if touched:
         Dataset.objects.filter(pk__in=[pk for pk in touched if pk not in created_ids]).update(updated_at=now)
     audit.record_many(actor=actor, entries=entries, at=now)
+    capture_datasets([ds.pk for ds in rows if ds.pk in touched])
     index_later("dataset", [ds.pk for ds in rows if ds.pk in touched])
     return result
 
@@ -460,6 +462,7 @@ def dataset_delete(*, actor: Any, dataset: Dataset) -> None:
     pk = dataset.pk
     tags_changed.send(sender=Dataset, datasets=[pk], tags=[])
     dataset.delete()
+    capture_datasets([pk])
     index_later("dataset", [pk])
 
 
@@ -494,6 +497,7 @@ def dataset_tag_add(*, actor: Any, dataset: Dataset, key: str, field_name: str |
         tags_changed.send(sender=Dataset, datasets=[dataset.pk], tags=[tag.pk])
         dataset_recompute_effective([dataset.pk])
         Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
+        capture_datasets([dataset.pk])
         index_later("dataset", [dataset.pk])
     return assignment
 
@@ -516,6 +520,7 @@ def dataset_tag_remove(*, actor: Any, dataset: Dataset, key: str, field_name: st
     tags_changed.send(sender=Dataset, datasets=[dataset.pk], tags=tag_ids)
     dataset_recompute_effective([dataset.pk])
     Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
+    capture_datasets([dataset.pk])
     index_later("dataset", [dataset.pk])
 
 
@@ -540,6 +545,7 @@ def dataset_classify(*, actor: Any, dataset: Dataset, level: str | None, field_n
         )
         dataset_recompute_effective([dataset.pk])
         Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
+        capture_datasets([dataset.pk])
         index_later("dataset", [dataset.pk])
     dataset.refresh_from_db()
     return dataset
@@ -642,5 +648,6 @@ def datasets_ensure(
                 for ds in new
             ],
         )
+    capture_datasets(touched)
     index_later("dataset", touched)
     return ids

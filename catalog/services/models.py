@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from catalog import permissions
 from catalog.classification import max_level, validate_code
-from catalog.models import MLModel, ModelVersion, Tag
+from catalog.models import Deployment, MLModel, ModelVersion, ResultRecord, Tag
 from catalog.models.ml import ModelStage
+from catalog.history import capture_models
 from catalog.search import index_later
 from catalog.signals import model_versions_changed
 from catalog.validation import parse_owner
@@ -103,6 +104,7 @@ def model_create(
     model_recompute_effective([model.pk])
     model.refresh_from_db()
     audit.record(actor=actor, action="catalog.model.create", target=model, after=model.snapshot())
+    capture_models([model.pk])
     index_later("model", [model.pk])
     return model
 
@@ -135,6 +137,7 @@ def model_update(
     model_recompute_effective([model.pk])
     model.refresh_from_db()
     audit.record(actor=actor, action="catalog.model.update", target=model, before=before, after=model.snapshot())
+    capture_models([model.pk])
     index_later("model", [model.pk])
     return model
 
@@ -143,9 +146,18 @@ def model_update(
 def model_delete(*, actor: Any, model: MLModel) -> None:
     if not permissions.can_edit_asset(actor, model):
         raise PermissionDenied(f"You may not delete model {model.name}.")
+    if (
+        ResultRecord.objects.filter(model=model).exists()
+        or Deployment.objects.filter(model_version__model=model).exists()
+    ):
+        raise Conflict(
+            f"Model {model.name} has deployments or result records, which compliance keeps; archive it instead."
+        )
     audit.record(actor=actor, action="catalog.model.delete", target=model, before=model.snapshot())
     pk = model.pk
+    version_ids = list(model.versions.values_list("pk", flat=True))
     model.delete()
+    capture_models([pk], version_ids=version_ids)
     index_later("model", [pk])
 
 
@@ -160,6 +172,7 @@ VERSION_FIELDS = (
     "metrics",
     "stage",
     "training_run_id",
+    "trained_by",
 )
 
 
@@ -186,6 +199,7 @@ def model_version_create(*, actor: Any, model: MLModel, version: str, artifact_u
     audit.record(actor=actor, action="catalog.model_version.create", target=mv, after=mv.snapshot())
     if mv.training_run_id:
         model_versions_changed.send(sender=ModelVersion, ids=[mv.pk])
+    capture_models([model.pk])
     index_later("model", [model.pk])
     return mv
 
@@ -203,6 +217,7 @@ def _demote_other_production(actor: Any, mv: ModelVersion) -> None:
             after={"stage": ModelStage.ARCHIVED},
             reason=f"{mv.version} promoted to production",
         )
+    capture_models([mv.model_id])
 
 
 @transaction.atomic
@@ -223,4 +238,5 @@ def model_version_update(*, actor: Any, version: ModelVersion, **changes: Any) -
     audit.record(
         actor=actor, action="catalog.model_version.update", target=version, before=before, after=version.snapshot()
     )
+    capture_models([version.model_id])
     return version

@@ -9,10 +9,11 @@ from django.db import transaction
 from catalog import permissions
 from catalog.classification import validate_code
 from catalog.models import MLModel, Tag, TagAssignment
+from catalog.history import TAG, capture_datasets, capture_models
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective, datasets_holding_tag
 from catalog.validation import TAG_KEY_RE
-from governance import audit
+from governance import audit, history
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
 
 __all__ = ["tag_create", "tag_delete", "tag_update"]
@@ -43,6 +44,7 @@ def tag_create(*, actor: Any, key: str, description: str = "", implied_level: st
         target=tag,
         after={"key": key, "implied_level": implied_level, "propagates": propagates},
     )
+    history.capture(TAG, [tag.pk])
     return tag
 
 
@@ -71,6 +73,7 @@ def tag_update(
         return tag
     tag.save()
     audit.record(actor=actor, action="catalog.tag.update", target=tag, before=before, after=after)
+    history.capture(TAG, [tag.pk])
     if before["propagates"] != tag.propagates:
         from catalog.signals import tags_changed
 
@@ -79,11 +82,14 @@ def tag_update(
     if before["implied_level"] != tag.implied_level:
         ids = list(datasets_holding_tag(tag.pk))
         changed = dataset_recompute_effective(ids)
+        capture_datasets(changed)
         index_later("dataset", changed)
         from catalog.services.models import model_recompute_effective
 
         model_ids = list(MLModel.objects.filter(tags=tag).values_list("pk", flat=True))
-        index_later("model", model_recompute_effective(model_ids))
+        changed_models = model_recompute_effective(model_ids)
+        capture_models(changed_models)
+        index_later("model", changed_models)
     return tag
 
 
@@ -94,4 +100,6 @@ def tag_delete(*, actor: Any, tag: Tag) -> None:
     if in_use:
         raise Conflict(f"Tag {tag.key!r} is still assigned {in_use} time(s); remove those assignments first.")
     audit.record(actor=actor, action="catalog.tag.delete", target=tag, before={"key": tag.key})
+    pk = tag.pk
     tag.delete()
+    history.capture(TAG, [pk])

@@ -1,5 +1,6 @@
 from governance.models.audit import AuditEvent, AuditHead
 from governance.models.grants import Grant, GrantSuspension
+from governance.models.history import HistoryRecord
 from governance.models.policy import PolicyVersion
 from governance.models.requests import AccessRequest, AccessRequestItem, ApprovalSlot
 from governance.models.signing import SigningKey
@@ -14,6 +15,7 @@ __all__ = [
     "AuditHead",
     "Grant",
     "GrantSuspension",
+    "HistoryRecord",
     "PolicyVersion",
     "SigningKey",
 ]

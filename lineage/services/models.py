@@ -7,6 +7,7 @@ from uuid import UUID
 
 from catalog.classification import max_level
 from catalog.models import ModelVersion, Tag, TagAssignment
+from catalog.history import capture_models
 from catalog.search import index_later
 from catalog.services.models import model_recompute_effective
 from lineage.models import PropagatedTag, Run
@@ -54,5 +55,7 @@ def model_versions_refresh(ids: Iterable[UUID]) -> list[UUID]:
             changed.append(version.pk)
     models = {v.model_id for v in versions if v.pk in changed}
     if models:
-        index_later("model", model_recompute_effective(list(models)) or list(models))
+        model_recompute_effective(list(models))
+        capture_models(models)
+        index_later("model", list(models))
     return changed

@@ -1,0 +1,190 @@
+"""What the catalog keeps in history (``governance.history``): the state loaders of its kinds.
+
+Kinds:
+- ``catalog.dataset``: identity, description, direct level, owners, direct tags, custom properties, and the
+  schema (each field's type, ordinal, description, level and direct tags);
+- ``catalog.dataset.level``: the effective classification alone (propagation changes it often; it is kept
+  apart so that a recompute writes one small row, not the whole schema);
+- ``catalog.tag``: the vocabulary (implied level, whether it propagates);
+- ``catalog.model``, ``catalog.model_version``, ``catalog.deployment``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from catalog.models import Dataset, Deployment, MLModel, ModelVersion, SchemaField, Tag, TagAssignment
+from governance import history
+from steward.lookups import UUIDs
+
+__all__ = [
+    "DATASET",
+    "DATASET_LEVEL",
+    "DEPLOYMENT",
+    "MODEL",
+    "MODEL_VERSION",
+    "TAG",
+    "capture_datasets",
+    "capture_models",
+    "register",
+]
+
+DATASET = "catalog.dataset"
+DATASET_LEVEL = "catalog.dataset.level"
+TAG = "catalog.tag"
+MODEL = "catalog.model"
+MODEL_VERSION = "catalog.model_version"
+DEPLOYMENT = "catalog.deployment"
+
+
+def _uuids(keys: list[str]) -> UUIDs:
+    return UUIDs([UUID(k) for k in keys])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def load_datasets(keys: list[str]) -> dict[str, dict[str, Any]]:
+    ids = _uuids(keys)
+    owners: dict[UUID, list[str]] = defaultdict(list)
+    for ds_id, username in Dataset.owner_users.through.objects.filter(dataset_id__any_of=ids).values_list(
+        "dataset_id", "user__username"
+    ):
+        owners[ds_id].append(username)
+    for ds_id, group in Dataset.owner_groups.through.objects.filter(dataset_id__any_of=ids).values_list(
+        "dataset_id", "group__name"
+    ):
+        owners[ds_id].append(f"group:{group}")
+    dataset_tags: dict[UUID, list[str]] = defaultdict(list)
+    field_tags: dict[int, list[str]] = defaultdict(list)
+    for ds_id, field_id, key in TagAssignment.objects.filter(dataset_id__any_of=ids).values_list(
+        "dataset_id", "field_id", "tag__key"
+    ):
+        if field_id is None:
+            dataset_tags[ds_id].append(key)
+        else:
+            field_tags[field_id].append(key)
+    fields: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+    for pk, ds_id, name, type_, ordinal, description, level in (
+        SchemaField.objects.filter(dataset_id__any_of=ids)
+        .order_by("dataset_id", "ordinal", "name")
+        .values_list("pk", "dataset_id", "name", "type", "ordinal", "description", "classification")
+    ):
+        fields[ds_id].append(
+            {
+                "name": name,
+                "type": type_,
+                "ordinal": ordinal,
+                "description": description,
+                "classification": level,
+                "tags": sorted(field_tags.get(pk, ())),
+            }
+        )
+    states = {}
+    for ds in Dataset.objects.filter(pk__any_of=ids).only(
+        "id", "namespace", "name", "platform", "description", "classification", "properties"
+    ):
+        states[str(ds.pk)] = {
+            "namespace": ds.namespace,
+            "name": ds.name,
+            "platform": ds.platform,
+            "description": ds.description,
+            "classification": ds.classification,
+            "owners": sorted(owners.get(ds.pk, ())),
+            "tags": sorted(dataset_tags.get(ds.pk, ())),
+            "properties": ds.properties,
+            "fields": fields.get(ds.pk, []),
+        }
+    return states
+
+
+def load_dataset_levels(keys: list[str]) -> dict[str, dict[str, Any]]:
+    return {
+        str(pk): {"effective_classification": level}
+        for pk, level in Dataset.objects.filter(pk__any_of=_uuids(keys)).values_list("pk", "effective_classification")
+    }
+
+
+def load_tags(keys: list[str]) -> dict[str, dict[str, Any]]:
+    return {
+        str(t.pk): {
+            "key": t.key,
+            "description": t.description,
+            "implied_level": t.implied_level,
+            "propagates": t.propagates,
+        }
+        for t in Tag.objects.filter(pk__in=[int(k) for k in keys])
+    }
+
+
+def load_models(keys: list[str]) -> dict[str, dict[str, Any]]:
+    states = {}
+    for m in MLModel.objects.filter(pk__any_of=_uuids(keys)).prefetch_related("tags", "owner_users", "owner_groups"):
+        states[str(m.pk)] = {
+            "name": m.name,
+            "description": m.description,
+            "classification": m.classification,
+            "effective_classification": m.effective_classification,
+            "tags": sorted(t.key for t in m.tags.all()),
+            "owners": sorted(
+                [u.username for u in m.owner_users.all()] + [f"group:{g.name}" for g in m.owner_groups.all()]
+            ),
+        }
+    return states
+
+
+def load_model_versions(keys: list[str]) -> dict[str, dict[str, Any]]:
+    states = {}
+    for mv in ModelVersion.objects.filter(pk__any_of=_uuids(keys)).select_related("trained_by", "created_by"):
+        trained_by = mv.trained_by or mv.created_by
+        states[str(mv.pk)] = {
+            **mv.snapshot(),
+            "model": str(mv.model_id),
+            "description": mv.description,
+            "framework": mv.framework,
+            "parameters": mv.parameters,
+            "metrics": mv.metrics,
+            "trained_by": trained_by.username if trained_by else None,
+            "inherited_tags": sorted(mv.inherited_tags),
+            "effective_classification": mv.effective_classification,
+        }
+    return states
+
+
+def load_deployments(keys: list[str]) -> dict[str, dict[str, Any]]:
+    return {str(d.pk): d.snapshot() for d in Deployment.objects.filter(pk__any_of=_uuids(keys))}
+
+
+def capture_datasets(ids: Iterable[Any], *, at: datetime | None = None) -> None:
+    """Record the datasets' full state and effective level (call after any change to them)."""
+    keys = list(ids)
+    history.capture(DATASET, keys, at=at)
+    history.capture(DATASET_LEVEL, keys, at=at)
+
+
+def register() -> None:
+    def all_of(model: type) -> Any:
+        return lambda: (str(pk) for pk in model.objects.values_list("pk", flat=True).iterator())
+
+    history.register(DATASET, load_datasets, all_of(Dataset))
+    history.register(DATASET_LEVEL, load_dataset_levels, all_of(Dataset))
+    history.register(TAG, load_tags, all_of(Tag))
+    history.register(MODEL, load_models, all_of(MLModel))
+    history.register(MODEL_VERSION, load_model_versions, all_of(ModelVersion))
+    history.register(DEPLOYMENT, load_deployments, all_of(Deployment))
+
+
+def capture_models(model_ids: Iterable[Any], *, version_ids: Iterable[Any] = (), at: datetime | None = None) -> None:
+    """Record these models and all their versions (plus ``version_ids``: versions just deleted)."""
+    ids = [UUID(str(pk)) for pk in model_ids]
+    versions = {*map(str, version_ids)}
+    versions.update(
+        str(pk) for pk in ModelVersion.objects.filter(model_id__any_of=UUIDs(ids)).values_list("pk", flat=True)
+    )
+    history.capture(MODEL, ids, at=at)
+    history.capture(MODEL_VERSION, versions, at=at)
