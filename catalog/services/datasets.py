@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from catalog import permissions
 from catalog.classification import lowest, max_level, validate_code
-from catalog.models import Dataset, SchemaField, Tag, TagAssignment
 from catalog.history import capture_datasets
+from catalog.models import Dataset, SchemaField, Tag, TagAssignment
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
 from catalog.signals import tags_changed

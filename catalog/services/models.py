@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from catalog import permissions
 from catalog.classification import max_level, validate_code
+from catalog.history import capture_models
 from catalog.models import Deployment, MLModel, ModelVersion, ResultRecord, Tag
 from catalog.models.ml import ModelStage
-from catalog.history import capture_models
 from catalog.search import index_later
 from catalog.signals import model_versions_changed
 from catalog.validation import parse_owner

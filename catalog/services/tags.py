@@ -8,8 +8,8 @@ from django.db import transaction
 
 from catalog import permissions
 from catalog.classification import validate_code
-from catalog.models import MLModel, Tag, TagAssignment
 from catalog.history import TAG, capture_datasets, capture_models
+from catalog.models import MLModel, Tag, TagAssignment
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective, datasets_holding_tag
 from catalog.validation import TAG_KEY_RE

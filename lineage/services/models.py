@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from uuid import UUID
 
 from catalog.classification import max_level
-from catalog.models import ModelVersion, Tag, TagAssignment
 from catalog.history import capture_models
+from catalog.models import ModelVersion, Tag, TagAssignment
 from catalog.search import index_later
 from catalog.services.models import model_recompute_effective
 from lineage.models import PropagatedTag, Run
