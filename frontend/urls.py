@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import assets, lineage, search, tokens
+from frontend.views import assets, compliance, lineage, search, tokens
 
 app_name = "frontend"
 
@@ -29,6 +29,8 @@ urlpatterns = [
         {"approve": False},
         name="declassification-reject",
     ),
+    path("compliance/", compliance.compliance_home, name="compliance"),
+    path("compliance/reports/<uuid:pk>/", compliance.compliance_report, name="compliance-report"),
     path("tokens/", tokens.tokens, name="tokens"),
     path("tokens/<str:pk>/revoke", tokens.token_revoke_view, name="token-revoke"),
 ]

@@ -1,4 +1,5 @@
 from governance.models.audit import AuditEvent, AuditHead
+from governance.models.compliance import ComplianceReport
 from governance.models.grants import Grant, GrantSuspension
 from governance.models.history import HistoryRecord
 from governance.models.policy import PolicyVersion
@@ -13,6 +14,7 @@ __all__ = [
     "ApprovalSlot",
     "AuditEvent",
     "AuditHead",
+    "ComplianceReport",
     "Grant",
     "GrantSuspension",
     "HistoryRecord",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
+from uuid import UUID
 
 from django.utils import timezone
 
@@ -12,7 +13,7 @@ from steward.errors import ValidationFailed
 
 _D = TypeVar("_D", int, None)
 
-__all__ = ["parse_body", "parse_bool", "parse_choice", "parse_int", "parse_time"]
+__all__ = ["parse_body", "parse_bool", "parse_choice", "parse_int", "parse_time", "parse_uuid"]
 
 
 def parse_time(value: str | None, field: str = "at", *, allow_future: bool = True) -> datetime | None:
@@ -28,6 +29,16 @@ def parse_time(value: str | None, field: str = "at", *, allow_future: bool = Tru
     if not allow_future and parsed > timezone.now():
         raise ValidationFailed.one(field, "The time is in the future.", "future_datetime")
     return parsed
+
+
+def parse_uuid(value: str | None, field: str) -> UUID | None:
+    """A UUID, or ``None`` when absent."""
+    if value in (None, ""):
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        raise ValidationFailed.one(field, f"Not a UUID: {value[:64]!r}.", "invalid_uuid") from None
 
 
 def parse_int(value: str | None, field: str, default: _D) -> int | _D:

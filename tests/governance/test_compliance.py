@@ -1,0 +1,351 @@
+"""Point-in-time reconstruction over a scripted three-year timeline (time travel with time-machine).
+
+2023-01  tags, policy, two datasets (C1)            2024-01  access again (C3 now: owner + privacy officer),
+2023-02  access auto-approved (P90D), training        retraining, v2, redeployed (v1's deployment ends)
+         run 1, model churn v1, deployed            2024-06  result R2 (served by v2)
+2023-03  result R1 (served by v1)                   2025-03  crm.customers reclassified C4 after the fact
+2023-04  the web.clicks grant is revoked            2026-01  reconstructions asked
+2023-06  column email tagged (C3), column phone added
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+
+from catalog import services as catalog
+from catalog.models import Dataset, ModelVersion
+from governance.models import AuditEvent, ComplianceReport, Grant
+from governance.services.grants import grant_revoke
+from governance.services.policy import policy_current, policy_update
+from lineage.propagation import drain
+from lineage.services.ingest import ingest
+from tests.conftest import spec
+from tests.lineage.events import complete
+
+NS = "postgres://warehouse:5432"
+T_SETUP = datetime(2023, 1, 2, 9, 0, tzinfo=UTC)
+T_ACCESS_1 = datetime(2023, 2, 1, 9, 0, tzinfo=UTC)
+T_TRAIN_1 = datetime(2023, 2, 2, 10, 0, tzinfo=UTC)
+T_DEPLOY_1 = datetime(2023, 2, 10, 8, 0, tzinfo=UTC)
+T_RESULT_1 = datetime(2023, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+T_REVOKE = datetime(2023, 4, 1, 9, 0, tzinfo=UTC)
+T_TAG = datetime(2023, 6, 1, 9, 0, tzinfo=UTC)
+T_ACCESS_2 = datetime(2024, 1, 15, 9, 0, tzinfo=UTC)
+T_TRAIN_2 = datetime(2024, 1, 16, 10, 0, tzinfo=UTC)
+T_DEPLOY_2 = datetime(2024, 2, 1, 8, 0, tzinfo=UTC)
+T_RESULT_2 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+T_RECLASSIFY = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+T_NOW = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat()
+
+
+def travel(t: datetime) -> Any:
+    return time_machine.travel(t, tick=False)
+
+
+def ok(res: Any, status: int = 200) -> Any:
+    assert res.status_code == status, res.content[:2000]
+    return res.json()
+
+
+def train(producer: Any, run_id: str, when: datetime, output: str) -> None:
+    event = complete("train-churn", ["crm.customers", "web.clicks"], [output], run_id=run_id)
+    event["eventTime"] = iso(when)
+    ingest(actor=producer, events=[event], batch=True)
+    drain()
+
+
+@pytest.fixture
+def timeline(
+    admin_user, data_steward, data_scientist, data_owner, privacy_officer, client_for, ask, act, tags
+) -> dict[str, Any]:
+    """Plays the timeline; returns the ids the tests ask about."""
+    ids: dict[str, Any] = {}
+    dana = client_for(data_scientist)
+    with travel(T_SETUP):
+        current = policy_current()
+        doc = current.document()
+        doc["purposes"]["model-training"] = "Training or evaluating machine-learning models (2023 wording)."
+        ids["policy"] = policy_update(actor=admin_user, document=doc, note="2023 policy").version
+        for name, fields in (("crm.customers", ["id", "email"]), ("web.clicks", ["id", "url"])):
+            catalog.dataset_create(
+                actor=data_steward,
+                spec=spec(
+                    {
+                        "namespace": NS,
+                        "name": name,
+                        "owners": ["group:sales-eng"],
+                        "fields": [{"name": f, "type": "varchar"} for f in fields],
+                    }
+                ),
+            )
+        customers = Dataset.objects.get(name="crm.customers")
+        clicks = Dataset.objects.get(name="web.clicks")
+        ids["customers"], ids["clicks"] = str(customers.pk), str(clicks.pk)
+    with travel(T_ACCESS_1):
+        request = ok(ask(data_scientist, [customers, clicks], purpose="model-training", duration="P90D"), 201)
+        assert request["state"] == "approved"
+        ids["grants_1"] = {str(g.dataset_id): str(g.pk) for g in Grant.objects.filter(request_id=request["id"])}
+    run_1 = str(uuid.uuid4())
+    with travel(T_TRAIN_1):
+        train(data_steward, run_1, T_TRAIN_1, "ml.churn_features")
+    with travel(T_TRAIN_1 + timedelta(hours=1)):
+        model = ok(dana.post("/api/v1/models", {"name": "churn"}, format="json"), 201)
+        v1 = ok(
+            dana.post(
+                f"/api/v1/models/{model['id']}/versions",
+                {
+                    "version": "1",
+                    "artifact_uri": "s3://models/churn/1",
+                    "artifact_digest": "sha256:" + "1" * 64,
+                    "code_commit": "a1b2c3d",
+                    "training_run_id": run_1,
+                },
+                format="json",
+            ),
+            201,
+        )
+        ids["model"], ids["v1"], ids["run_1"] = model["id"], v1["id"], run_1
+    with travel(T_DEPLOY_1):
+        ids["deployment_1"] = ok(
+            dana.post("/api/v1/deployments", {"model_version": v1["id"], "environment": "production"}, format="json"),
+            201,
+        )["id"]
+    with travel(T_RESULT_1 + timedelta(minutes=5)):
+        body = {"model": model["id"], "produced_at": iso(T_RESULT_1), "input_ref": "case-1", "output_digest": "d1"}
+        ok(dana.post("/api/v1/results", {"records": [body]}, format="json"), 201)
+    with travel(T_REVOKE):
+        grant_revoke(actor=data_steward, grant=Grant.objects.get(pk=ids["grants_1"][ids["clicks"]]), reason="leaver")
+    with travel(T_TAG):
+        catalog.dataset_tag_add(actor=data_steward, dataset=customers, key="pii.email", field_name="email")
+        catalog.dataset_update(
+            actor=data_steward,
+            dataset=customers,
+            spec=spec(
+                {
+                    "fields": [
+                        {"name": "id", "type": "varchar"},
+                        {"name": "email", "type": "varchar"},
+                        {"name": "phone", "type": "varchar"},
+                    ]
+                }
+            ),
+        )
+        drain()
+    with travel(T_ACCESS_2):
+        request = ok(ask(data_scientist, [customers, clicks], purpose="model-training", duration="P7D"), 201)
+        assert request["state"] == "pending"
+        ok(act(data_owner, request["id"], "approve"))
+        assert ok(act(privacy_officer, request["id"], "approve"))["state"] == "approved"
+        ids["grants_2"] = {str(g.dataset_id): str(g.pk) for g in Grant.objects.filter(request_id=request["id"])}
+    run_2 = str(uuid.uuid4())
+    with travel(T_TRAIN_2):
+        train(data_steward, run_2, T_TRAIN_2, "ml.churn_features")
+    with travel(T_TRAIN_2 + timedelta(hours=1)):
+        v2 = ok(
+            dana.post(
+                f"/api/v1/models/{model['id']}/versions",
+                {"version": "2", "artifact_uri": "s3://models/churn/2", "training_run_id": run_2},
+                format="json",
+            ),
+            201,
+        )
+        ids["v2"], ids["run_2"] = v2["id"], run_2
+    with travel(T_DEPLOY_2):
+        ids["deployment_2"] = ok(
+            dana.post("/api/v1/deployments", {"model_version": v2["id"], "environment": "production"}, format="json"),
+            201,
+        )["id"]
+    with travel(T_RESULT_2 + timedelta(seconds=1)):
+        body = {"model": model["id"], "produced_at": iso(T_RESULT_2), "input_ref": "case-2", "output_digest": "d2"}
+        ok(dana.post("/api/v1/results", body, format="json"), 201)
+    with travel(T_RECLASSIFY):
+        catalog.dataset_classify(actor=data_steward, dataset=customers, level="C4")
+        drain()
+    ids["result_1"] = str(ModelVersion.objects.get(pk=v1["id"]).results.get().pk)
+    ids["result_2"] = str(ModelVersion.objects.get(pk=v2["id"]).results.get().pk)
+    return ids
+
+
+def reconstruct(client: Any, **params: str) -> dict[str, Any]:
+    with travel(T_NOW):
+        return ok(client.get("/api/v1/compliance/reconstruct", params))
+
+
+def inputs(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["at_training"]["name"]: item for item in r["training"]["inputs"]}
+
+
+def kinds(r: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["kind"], c["at"]) for c in r["changes_since"]]
+
+
+@pytest.mark.django_db
+def test_result_1_shows_2023_as_it_was_and_flags_what_changed_since(timeline, client_for, compliance_officer):
+    body = reconstruct(client_for(compliance_officer), result=timeline["result_1"])
+    r = body["bundle"]["reconstruction"]
+    assert r["at"] == iso(T_RESULT_1)
+    assert r["model_version"]["id"] == timeline["v1"] and r["model_version"]["state"]["version"] == "1"
+    assert r["model_version"]["state"]["code_commit"] == "a1b2c3d"
+    [deployment] = r["deployments"]
+    assert deployment["id"] == timeline["deployment_1"]
+    assert deployment["state"]["environment"] == "production" and deployment["state"]["deployed_to"] is None
+    assert r["training"]["run"]["id"] == timeline["run_1"] and r["training"]["at"] == iso(T_TRAIN_1)
+    assert r["training"]["trained_by"] == "dana"
+    customers = inputs(r)["crm.customers"]
+    assert [f["name"] for f in customers["at_training"]["schema"]] == ["id", "email"]
+    assert customers["at_training"]["tags"] == {"dataset": [], "fields": {}, "propagated": []}
+    assert customers["at_training"]["effective_classification"] == "C1"
+    assert customers["at_time"]["effective_classification"] == "C1"
+    for name in ("crm.customers", "web.clicks"):
+        access = inputs(r)[name]["access"]
+        dataset_id = timeline["customers"] if name == "crm.customers" else timeline["clicks"]
+        assert access["allowed"] and access["grant"] == timeline["grants_1"][dataset_id]
+        [grant] = access["grants"]
+        assert grant["valid_at_training"] and not grant["revoked_by_then"]
+        assert grant["request"]["state_then"]["state"] == "approved"
+    assert r["allowed"] and r["findings"] == []
+    assert r["policy"]["at_time"]["version"] == timeline["policy"]
+    assert "2023 wording" in r["policy"]["at_time"]["document"]["purposes"]["model-training"]
+    assert {e["source"] for e in r["lineage"]["edges"]} == set()  # the inputs had no upstream yet
+    actions = [e["action"] for e in r["audit"]["events"]]
+    assert "catalog.model_version.create" in actions and "governance.grant.revoke" not in actions
+    assert all(e["at"] <= iso(T_RESULT_1) for e in r["audit"]["events"])
+    changes = kinds(r)
+    assert ("grant_revoked", iso(T_REVOKE)) in changes
+    assert ("tags_changed", iso(T_TAG)) in changes and ("schema_changed", iso(T_TAG)) in changes
+    assert ("deployment_ended", iso(T_DEPLOY_2)) in changes
+    reclassified = [(c["from"], c["to"], c["at"]) for c in r["changes_since"] if c["kind"] == "reclassified"]
+    assert reclassified == [("C1", "C3", iso(T_TAG)), ("C3", "C4", iso(T_RECLASSIFY))]
+    [schema] = [c for c in r["changes_since"] if c["kind"] == "schema_changed"]
+    assert schema["added"] == ["phone"] and schema["removed"] == []
+
+
+@pytest.mark.django_db
+def test_result_2_is_served_by_v2_trained_on_the_tagged_column(timeline, client_for, compliance_officer):
+    r = reconstruct(client_for(compliance_officer), result=timeline["result_2"])["bundle"]["reconstruction"]
+    assert r["model_version"]["id"] == timeline["v2"]
+    assert [d["id"] for d in r["deployments"]] == [timeline["deployment_2"]]
+    customers = inputs(r)["crm.customers"]
+    assert customers["at_training"]["tags"]["fields"] == {"email": ["pii.email"]}
+    assert [f["name"] for f in customers["at_training"]["schema"]] == ["id", "email", "phone"]
+    assert customers["at_training"]["effective_classification"] == "C3"
+    assert customers["access"]["grant"] == timeline["grants_2"][timeline["customers"]]
+    approvals = customers["access"]["grants"][-1]["request"]["state_then"]
+    assert approvals["state"] == "approved"
+    # The revoked 2023 grant is listed, but it is not what allowed the 2024 training.
+    clicks = inputs(r)["web.clicks"]
+    old = [g for g in clicks["access"]["grants"] if g["id"] == timeline["grants_1"][timeline["clicks"]]]
+    assert old and old[0]["revoked_by_then"] and not old[0]["valid_at_training"]
+    assert clicks["access"]["allowed"]
+    assert kinds(r) == [("reclassified", iso(T_RECLASSIFY)), ("direct_level_changed", iso(T_RECLASSIFY))]
+
+
+@pytest.mark.django_db
+def test_a_model_version_at_any_instant_is_exact_to_the_microsecond(timeline, client_for, compliance_officer):
+    client = client_for(compliance_officer)
+    before = reconstruct(client, model_version=timeline["v1"], at=iso(T_TAG - timedelta(microseconds=1)))
+    after = reconstruct(client, model_version=timeline["v1"], at=iso(T_TAG))
+    level = {b: inputs(x["bundle"]["reconstruction"])["crm.customers"]["at_time"]["effective_classification"]
+             for b, x in (("before", before), ("after", after))}
+    assert level == {"before": "C1", "after": "C3"}
+    # Before deployment, v1 served nowhere; after the redeploy neither.
+    assert reconstruct(client, model_version=timeline["v1"], at=iso(T_DEPLOY_1 - timedelta(seconds=1)))["bundle"][
+        "reconstruction"
+    ]["deployments"] == []
+    assert reconstruct(client, model_version=timeline["v1"], at=iso(T_DEPLOY_2))["bundle"]["reconstruction"][
+        "deployments"
+    ] == []
+    r = reconstruct(client, model_version=timeline["v2"], at=iso(T_RECLASSIFY))["bundle"]["reconstruction"]
+    assert inputs(r)["crm.customers"]["at_time"]["effective_classification"] == "C4"
+    assert inputs(r)["crm.customers"]["at_training"]["effective_classification"] == "C3"
+
+
+@pytest.mark.django_db
+def test_the_bundle_carries_the_digest_of_its_canonical_form_and_the_asking_is_audited(
+    timeline, client_for, compliance_officer
+):
+    client = client_for(compliance_officer)
+    body = reconstruct(client, result=timeline["result_1"])
+    report = ComplianceReport.objects.get(pk=body["id"])
+    assert report.requested_by == compliance_officer and body["requested_by"] == "carl"
+    with travel(T_NOW):
+        res = client.get(body["links"]["bundle"])
+    assert res.status_code == 200 and "attachment" in res["Content-Disposition"]
+    downloaded = json.loads(res.content)
+    canonical = json.dumps(downloaded["bundle"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert hashlib.sha256(canonical.encode()).hexdigest() == downloaded["digest"]["value"] == report.digest
+    assert downloaded["bundle"]["report"]["requested_by"] == "carl"
+    assert downloaded["bundle"]["report"]["requested_at"] == iso(T_NOW)
+    made = AuditEvent.objects.get(action="governance.compliance.report", target_id=str(report.pk))
+    assert made.actor_name == "carl" and made.after["digest"] == report.digest
+    assert AuditEvent.objects.filter(action="governance.compliance.report_view", target_id=str(report.pk)).exists()
+    # Tampering with the stored bundle shows: its digest no longer matches.
+    downloaded["bundle"]["reconstruction"]["allowed"] = False
+    tampered = json.dumps(downloaded["bundle"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert hashlib.sha256(tampered.encode()).hexdigest() != report.digest
+
+
+@pytest.mark.django_db
+def test_the_html_report_reads_like_the_bundle(timeline, client_for, compliance_officer, data_scientist):
+    client = client_for(compliance_officer)
+    with travel(T_NOW):
+        res = client.post("/compliance/", {"result": timeline["result_1"]})
+        assert res.status_code == 302
+        page = client.get(res["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200
+    report = ComplianceReport.objects.latest("requested_at")
+    assert report.digest in html and "crm.customers" in html and "grant_revoked" in html
+    assert "Every training input was covered by a valid grant." in html
+    with travel(T_NOW):
+        assert client_for(data_scientist).get(res["Location"]).status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("params", "status", "field"),
+    [
+        ({}, 400, "result"),
+        ({"result": "not-a-uuid"}, 400, "result"),
+        ({"result": str(uuid.uuid4())}, 404, None),
+        ({"model_version": str(uuid.uuid4()), "at": "2024-01-01T00:00:00Z"}, 404, None),
+        ({"model_version": "V1"}, 400, "at"),
+        ({"model_version": "V1", "at": "2024-01-01T00:00:00"}, 400, "at"),
+        ({"model_version": "V1", "at": "2027-01-01T00:00:00Z"}, 400, "at"),
+        ({"model_version": "V1", "at": "2020-01-01T00:00:00Z"}, 400, "at"),
+        ({"model_version": "V1", "at": "yesterday"}, 400, "at"),
+        ({"model_version": "V1", "at": "2024-01-01T00:00:00Z", "result": "R1"}, 400, "result"),
+        ({"model_version": "V1", "at": "2024-01-01T00:00:00Z", "depth": "99"}, 400, "depth"),
+    ],
+)
+def test_bad_input_is_a_clear_4xx(timeline, client_for, compliance_officer, params, status, field):
+    params = {
+        k: {"V1": timeline["v1"], "R1": timeline["result_1"]}.get(v, v) for k, v in params.items()
+    }
+    with travel(T_NOW):
+        res = client_for(compliance_officer).get("/api/v1/compliance/reconstruct", params)
+    assert res.status_code == status, res.content
+    if field:
+        assert field in [e["field"] for e in res.json()["errors"]]
+    assert not ComplianceReport.objects.exists()
+
+
+@pytest.mark.django_db
+def test_only_compliance_officers_and_admins_reconstruct(timeline, client_for, data_scientist, data_steward, admin_user):
+    with travel(T_NOW):
+        for user, status in ((None, 401), (data_scientist, 403), (data_steward, 403), (admin_user, 200)):
+            res = client_for(user).get("/api/v1/compliance/reconstruct", {"result": timeline["result_1"]})
+            assert res.status_code == status, (user, res.content[:300])
+            res = client_for(user).get("/api/v1/compliance/reports")
+            assert res.status_code == status
