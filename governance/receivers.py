@@ -22,6 +22,33 @@ def on_effective_classification_changed(
     on_reclassified(datasets, levels=levels)
 
 
+# Set on a dataset or user about to be deleted: the grants and requests its deletion deletes or changes.
+_DEPENDENTS = "_history_dependents"
+
+
+def on_dataset_deleting(*, instance: Any, **_: Any) -> None:
+    """Before a dataset goes: note the grants and requests the cascade will delete or change."""
+    from governance.history_kinds import dependents_of_datasets
+
+    instance.__dict__[_DEPENDENTS] = dependents_of_datasets([instance.pk])
+
+
+def on_user_deleting(*, instance: Any, **_: Any) -> None:
+    """Before a user goes: note the grants and requests the cascade will delete or change."""
+    from governance.history_kinds import dependents_of_user
+
+    instance.__dict__[_DEPENDENTS] = dependents_of_user(instance.pk)
+
+
+def on_deleted(*, instance: Any, **_: Any) -> None:
+    """After the cascade (same transaction): record the noted grants and requests as they are now."""
+    from governance.history_kinds import capture_dependents
+
+    keys = instance.__dict__.pop(_DEPENDENTS, None)
+    if keys:
+        capture_dependents(keys)
+
+
 # Changes after which a grant's data-plane role must go (a resumed grant gets a new login on request).
 _ENDING_CHANGES = frozenset({"revoked", "suspended", "expired"})
 

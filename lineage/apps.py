@@ -18,9 +18,15 @@ class LineageConfig(AppConfig):
         if receivers.propagated_keys not in EXTRA_TAG_SOURCES:
             EXTRA_TAG_SOURCES.append(receivers.propagated_keys)
         tags_changed.connect(receivers.on_tags_changed, dispatch_uid="lineage.on_tags_changed")
-        from django.db.models.signals import pre_delete
+        from django.db.models.signals import post_delete, pre_delete
 
-        from catalog.models import Dataset
+        from catalog.models import Dataset, Tag
+        from lineage import history
 
         pre_delete.connect(receivers.on_dataset_deleting, sender=Dataset, dispatch_uid="lineage.dataset_deleting")
         model_versions_changed.connect(receivers.on_model_versions_changed, dispatch_uid="lineage.on_mv_changed")
+
+        history.register()
+        # A deleted tag leaves the declassifications that named it: keep their history.
+        pre_delete.connect(receivers.on_tag_deleting, sender=Tag, dispatch_uid="lineage.tag_deleting")
+        post_delete.connect(receivers.on_tag_deleted, sender=Tag, dispatch_uid="lineage.tag_deleted")

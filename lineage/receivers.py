@@ -70,3 +70,22 @@ def on_dataset_deleting(*, instance: Any, **_: Any) -> None:
         Edge.objects.filter(Q(source_id=instance.pk) | Q(target_id=instance.pk)).values_list("job_id", flat=True)
     )
     sync_later(jobs)
+
+
+_DECLASSIFICATIONS = "_history_declassifications"
+
+
+def on_tag_deleting(*, instance: Any, **_: Any) -> None:
+    """Before a tag goes: note the declassifications naming it (the cascade takes the tag off them)."""
+    from lineage.history import declassifications_of_tag
+
+    instance.__dict__[_DECLASSIFICATIONS] = declassifications_of_tag(instance.pk)
+
+
+def on_tag_deleted(*, instance: Any, **_: Any) -> None:
+    """After the cascade (same transaction): record those declassifications as they are now."""
+    from lineage.history import capture_declassifications
+
+    keys = instance.__dict__.pop(_DECLASSIFICATIONS, None)
+    if keys:
+        capture_declassifications(keys)

@@ -20,6 +20,7 @@ from governance import audit, notifications
 from governance.audit import AuditEntry
 from governance.choices import GrantChange, GrantState, RequestState
 from governance.constants import GRANT_EXPIRE, GRANT_RESUME, GRANT_REVOKE, GRANT_SUSPEND, REQUEST_WITHDRAW
+from governance.history_kinds import capture_grants, capture_requests
 from governance.identity import Role, has_role
 from governance.models import AccessRequest, Grant, GrantSuspension
 from governance.services.access_requests import access_requests_escalate
@@ -77,6 +78,8 @@ def grant_revoke(*, actor: Any, grant: Grant, reason: str, now: datetime | None 
             AuditEntry(REQUEST_WITHDRAW, "governance.accessrequest", str(r.pk), str(r), reason="the grant was revoked")
             for r in pending
         ]
+        capture_requests([r.pk for r in pending], at=now)
+    capture_grants([grant.pk], at=now)
     audit.record_many(actor=actor, entries=entries, at=now)
     announce_grant_change(GrantChange.REVOKED, [grant.pk])
     if grant.user is not None and grant.user_id != actor.pk:
@@ -144,6 +147,7 @@ def grants_reassess(levels: dict[UUID, str], *, now: datetime | None = None) -> 
         GrantSuspension.objects.filter(grant__in=resume, ended_at__isnull=True).update(
             ended_at=now, end_reason="level back within the approved level"
         )
+    capture_grants([g.pk for g in [*suspend, *resume]], at=now)
     audit.record_many(actor=None, entries=entries, at=now)
     announce_grant_change(GrantChange.SUSPENDED, [g.pk for g in suspend])
     announce_grant_change(GrantChange.RESUMED, [g.pk for g in resume])
@@ -196,6 +200,7 @@ def grants_expire(*, now: datetime | None = None, limit: int = 5000) -> int:
         GrantSuspension.objects.filter(grant_id__in=ids, ended_at__isnull=True).update(
             ended_at=now, end_reason="expired"
         )
+        capture_grants(ids, at=now)
         audit.record_many(
             actor=None,
             entries=[

@@ -17,6 +17,7 @@ from catalog.classification import levels as classification_levels
 from governance import audit
 from governance.choices import ApproverRole
 from governance.constants import POLICY_UPDATE
+from governance.history_kinds import capture_policy
 from governance.identity import Role, has_role
 from governance.models import PolicyVersion
 from steward.durations import format_duration, parse_duration
@@ -268,6 +269,7 @@ def policy_update(
             )
     except IntegrityError:
         raise Conflict("Someone else changed the policy at the same moment; reload it and try again.") from None
+    capture_policy(at=new.created_at)
     audit.record(
         actor=actor,
         action=POLICY_UPDATE,

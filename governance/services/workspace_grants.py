@@ -23,6 +23,7 @@ from governance import audit
 from governance.audit import AuditEntry
 from governance.choices import GrantChange, GrantState
 from governance.constants import GRANT_CREATE, GRANT_REVOKE
+from governance.history_kinds import capture_grants
 from governance.models import Grant, GrantSuspension
 from governance.selectors import grants_valid_at
 from governance.services.access_requests.checks import Subject, check_toxic
@@ -100,6 +101,7 @@ def workspace_grants_create(
             for d in datasets
         ]
         Grant.objects.bulk_create([g for _, g in pairs])
+        capture_grants([g.pk for _, g in pairs], at=now)
         audit.record_many(
             actor=actor,
             entries=[
@@ -151,7 +153,8 @@ def workspace_grants_revoke(
         GrantSuspension.objects.filter(grant__in=grants, ended_at__isnull=True).update(
             ended_at=now, end_reason="revoked"
         )
-        audit.record_many(actor=actor, entries=entries, at=now)
         ids = [g.pk for g in grants]
+        capture_grants(ids, at=now)
+        audit.record_many(actor=actor, entries=entries, at=now)
         announce_grant_change(GrantChange.REVOKED, ids)
     return ids

@@ -11,6 +11,7 @@ from django.utils import timezone
 from catalog.models import Tag
 from governance import audit
 from lineage import permissions
+from lineage.history import capture_declassifications
 from lineage.models import ColumnEdge, Declassification, DeclassificationState, Edge, Job
 from lineage.propagation import note_change
 from steward.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -43,6 +44,7 @@ def declassification_request(*, actor: Any, job_id: Any, tag_keys: list[str], ju
         raise ValidationFailed.one("justification", "Say why these tags may stop at this job.", "required")
     decl = Declassification.objects.create(job=job, justification=justification, requested_by=actor)
     decl.tags.set(tags)
+    capture_declassifications([decl.pk], at=decl.requested_at)
     audit.record(
         actor=actor,
         action="lineage.declassification.request",
@@ -76,6 +78,7 @@ def declassification_decide(*, actor: Any, pk: Any, approve: bool, reason: str =
     if approve:
         decl.valid_from = now
     decl.save()
+    capture_declassifications([decl.pk], at=now)
     audit.record(
         actor=actor,
         action=f"lineage.declassification.{'approve' if approve else 'reject'}",
@@ -104,6 +107,7 @@ def declassification_revoke(*, actor: Any, pk: Any, reason: str) -> Declassifica
     else:
         raise Conflict(f"A {decl.state} request cannot be withdrawn or revoked.")
     decl.save()
+    capture_declassifications([decl.pk], at=now)
     audit.record(actor=actor, action=f"lineage.declassification.{decl.state}", target=decl, reason=reason or "")
     if decl.state == DeclassificationState.REVOKED:
         note_change(_job_targets(decl.job), decl.tags.values_list("pk", flat=True))

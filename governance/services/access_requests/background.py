@@ -13,6 +13,7 @@ from governance import audit
 from governance.audit import AuditEntry
 from governance.choices import RequestState
 from governance.constants import REQUEST_DENY, REQUEST_ESCALATE, REQUEST_EXPIRE
+from governance.history_kinds import capture_requests
 from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot
 from governance.services.access_requests.checks import rank
 from governance.services.access_requests.common import add_slots, close_request, notify_approvers, notify_requester
@@ -35,6 +36,7 @@ def access_requests_expire(*, now: datetime | None = None, limit: int = 1000) ->
         if not due:
             return 0
         AccessRequest.objects.filter(pk__in=[r.pk for r in due]).update(state=RequestState.EXPIRED, decided_at=now)
+        capture_requests([r.pk for r in due], at=now)
         audit.record_many(
             actor=None,
             entries=[
@@ -64,7 +66,7 @@ def escalate(request: AccessRequest, risen: dict[UUID, str], *, now: datetime) -
     """Datasets of a pending request rose to a higher level: require what the new level requires.
 
     Approvals already given stand. If the purpose is not allowed at the new level, the system denies the request.
-    Returns the approval slots added.
+    Returns the approval slots added. The caller records the request's history (once per batch).
     """
     policy = policy_current()
     rules = level_rules(policy)
@@ -114,4 +116,5 @@ def access_requests_escalate(levels: dict[UUID, str], *, now: datetime | None = 
         AccessRequest.objects.select_for_update(of=("self",)).select_related("requester").filter(pk__in=by_request)
     ):
         escalate(request, by_request[request.pk], now=now)
+    capture_requests(by_request, at=now)
     return len(by_request)

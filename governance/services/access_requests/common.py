@@ -39,7 +39,8 @@ class SelfApproval(PermissionDenied):
 def add_slots(
     request: AccessRequest, levels: dict[UUID, str], rules: dict[str, LevelRule], *, existing: Iterable[ApprovalSlot]
 ) -> list[ApprovalSlot]:
-    """Create the approval slots the datasets' levels require that the request does not have yet."""
+    """Create the approval slots the datasets' levels require that the request does not have yet.
+    The caller records the request's history (``capture_requests``)."""
     have = {(s.role, s.dataset_id) for s in existing}
     owners = dataset_owner_ids(levels)
     new: list[ApprovalSlot] = []
@@ -122,6 +123,8 @@ def check_open(request: AccessRequest, now: datetime) -> None:
 
 
 def close_request(request: AccessRequest, state: str, *, actor: Any, reason: str, now: datetime, action: str) -> None:
+    """Decide a pending request (deny, withdraw) and audit it. The caller records its history
+    (``capture_requests``), once per batch on bulk paths."""
     before = request.snapshot()
     request.state = state
     request.decided_at = now

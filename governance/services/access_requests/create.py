@@ -14,6 +14,7 @@ from django.utils import timezone
 from catalog.models import Dataset
 from governance import audit
 from governance.constants import REQUEST_CREATE
+from governance.history_kinds import capture_requests
 from governance.models import AccessRequest, AccessRequestItem, Grant
 from governance.services.access_requests.checks import (
     DatasetRef,
@@ -89,6 +90,7 @@ def open_request(
         [AccessRequestItem(request=request, dataset=ds, level=levels[ds.pk]) for ds in datasets]
     )
     slots = add_slots(request, levels, rules, existing=())
+    capture_requests([request.pk], at=now)
     audit.record(
         actor=request.requester,
         action=action,

@@ -22,6 +22,7 @@ from governance.constants import (
     REQUEST_DENY,
     REQUEST_WITHDRAW,
 )
+from governance.history_kinds import capture_grants, capture_requests
 from governance.identity import roles_of
 from governance.models import AccessRequest, ApprovalSlot, Grant, GrantSuspension, PolicyVersion
 from governance.services.access_requests.background import escalate
@@ -78,6 +79,7 @@ def access_request_approve(
     for s in filled:
         s.filled_by, s.filled_by_name, s.filled_at, s.comment = actor, actor.get_username(), now, comment or ""
     ApprovalSlot.objects.bulk_update(filled, ["filled_by", "filled_by_name", "filled_at", "comment"])
+    capture_requests([request.pk], at=now)
     audit.record(
         actor=actor,
         action=REQUEST_APPROVE,
@@ -104,6 +106,7 @@ def finalize(request: AccessRequest, *, actor: Any, now: datetime) -> None:
     risen = {i.dataset_id: levels[i.dataset_id] for i in items if rank(levels[i.dataset_id]) > rank(i.level)}
     if risen:
         added = escalate(request, risen, now=now)
+        capture_requests([request.pk], at=now)
         if request.state != RequestState.PENDING or added:
             return
     policy = policy_current()
@@ -142,6 +145,8 @@ def finalize(request: AccessRequest, *, actor: Any, now: datetime) -> None:
     request.decided_at = now
     request.decided_by = actor if getattr(actor, "pk", None) else None
     request.save(update_fields=["state", "decided_at", "decided_by"])
+    capture_grants(grant_ids, at=now)  # the new grants, or the re-approved one (``_reapprove``)
+    capture_requests([request.pk], at=now)
     how = "auto-approved by policy" if actor is None else "approved"
     entries.insert(
         0,
@@ -223,6 +228,7 @@ def access_request_deny(
     if not any(can_fill(user_id=actor.pk, roles=roles, slot=s, owners=owners) for s in open_slots):
         raise PermissionDenied("Only someone who could give one of its missing approvals denies a request.")
     close_request(request, RequestState.DENIED, actor=actor, reason=reason.strip(), now=now, action=REQUEST_DENY)
+    capture_requests([request.pk], at=now)
     notify_requester(
         request,
         f"Access request {str(request.pk)[:8]} denied",
@@ -244,4 +250,5 @@ def access_request_withdraw(
     close_request(
         request, RequestState.WITHDRAWN, actor=actor, reason=(reason or "").strip(), now=now, action=REQUEST_WITHDRAW
     )
+    capture_requests([request.pk], at=now)
     return request
