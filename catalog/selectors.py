@@ -9,9 +9,10 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from catalog.classification import hidden_codes
-from catalog.models import Dataset, MLModel, ModelVersion, SchemaField, TagAssignment
+from catalog.models import Dataset, Deployment, MLModel, ModelVersion, ResultRecord, SchemaField, TagAssignment
+from governance.history import active_at
 from governance.identity import Viewer, viewer_for
-from steward.errors import NotFound
+from steward.errors import NotFound, ValidationFailed
 
 __all__ = [
     "as_uuid",
@@ -19,10 +20,14 @@ __all__ = [
     "dataset_list",
     "dataset_lookup",
     "dataset_tag_keys",
+    "deployment_get",
+    "deployment_list",
     "model_get",
     "model_list",
     "model_version_get",
     "register_reader_source",
+    "result_get",
+    "result_list",
     "visible_q",
 ]
 
@@ -139,7 +144,87 @@ def model_get(*, user: Any, pk: UUID | str) -> MLModel:
 
 def model_version_get(*, user: Any, pk: UUID | str) -> ModelVersion:
     visible = model_list(user=user)
-    found = ModelVersion.objects.select_related("model").filter(model__in=visible, pk=as_uuid(pk, "model version"))
+    found = ModelVersion.objects.select_related("model", "trained_by", "created_by").filter(
+        model__in=visible, pk=as_uuid(pk, "model version")
+    )
     if not found:
         raise NotFound("No such model version.")
     return found[0]
+
+
+# --- deployments and result records: visible to whoever may see the model ---------------------------------------------
+
+
+def _visible_models(user: Any) -> QuerySet[MLModel] | None:
+    """The models ``user`` may see, as a subquery; ``None`` when that is all of them (no filter needed)."""
+    viewer = viewer_for(user)
+    if viewer.sees_all or not hidden_codes():
+        return None
+    return MLModel.objects.filter(visible_q(MLModel, viewer)).values("pk")
+
+
+def _uuid_param(value: str, field: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise ValidationFailed.one(field, f"Not a UUID: {value[:64]!r}.", "invalid_uuid") from None
+
+
+def _model_q(value: str, prefix: str) -> Q:
+    """A model filter by id or by name."""
+    try:
+        return Q(**{f"{prefix}_id": UUID(value)}) | Q(**{f"{prefix}__name": value})
+    except ValueError:
+        return Q(**{f"{prefix}__name": value})
+
+
+def deployment_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet[Deployment]:
+    """Deployments of the models ``user`` may see. Filters: ``model`` (id or name), ``model_version`` (id),
+    ``environment``, ``at`` (a datetime: those serving then)."""
+    qs = Deployment.objects.select_related("model_version__model", "created_by")
+    visible = _visible_models(user)
+    if visible is not None:
+        qs = qs.filter(model_version__model_id__in=visible)
+    filters = filters or {}
+    if filters.get("model"):
+        qs = qs.filter(_model_q(filters["model"], "model_version__model"))
+    if filters.get("model_version"):
+        qs = qs.filter(model_version_id=_uuid_param(filters["model_version"], "model_version"))
+    if filters.get("environment"):
+        qs = qs.filter(environment=filters["environment"])
+    if filters.get("at") is not None:
+        qs = active_at(qs, filters["at"], start="deployed_from", end="deployed_to")
+    return qs
+
+
+def deployment_get(*, user: Any, pk: UUID | str) -> Deployment:
+    found = deployment_list(user=user).filter(pk=as_uuid(pk, "deployment")).first()
+    if found is None:
+        raise NotFound("No such deployment.")
+    return found
+
+
+def result_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet[ResultRecord]:
+    """Result records of the models ``user`` may see. Filters: ``model`` (id or name), ``deployment`` (id),
+    ``from`` (inclusive) and ``to`` (exclusive) datetimes on ``produced_at``."""
+    qs = ResultRecord.objects.select_related("model_version", "deployment", "received_by")
+    visible = _visible_models(user)
+    if visible is not None:
+        qs = qs.filter(model_id__in=visible)
+    filters = filters or {}
+    if filters.get("model"):
+        qs = qs.filter(_model_q(filters["model"], "model"))
+    if filters.get("deployment"):
+        qs = qs.filter(deployment_id=_uuid_param(filters["deployment"], "deployment"))
+    if filters.get("from") is not None:
+        qs = qs.filter(produced_at__gte=filters["from"])
+    if filters.get("to") is not None:
+        qs = qs.filter(produced_at__lt=filters["to"])
+    return qs
+
+
+def result_get(*, user: Any, pk: UUID | str) -> ResultRecord:
+    found = result_list(user=user).filter(pk=as_uuid(pk, "result record")).first()
+    if found is None:
+        raise NotFound("No such result record.")
+    return found

@@ -20,8 +20,19 @@ class RawJson(str):
     """A JSON column's value already serialised (written as is, not serialised again)."""
 
 
-def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """Insert ``rows`` into ``model``'s table; ``columns`` are field names (``dataset`` → ``dataset_id``)."""
+def insert_rows(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
+) -> int:
+    """Insert ``rows`` into ``model``'s table; ``columns`` are field names (``dataset`` → ``dataset_id``).
+
+    Returns how many rows were inserted. With ``ignore_conflicts``, rows that would violate a unique constraint
+    (an id already stored) are skipped, as Django's ``bulk_create(ignore_conflicts=True)`` does: on PostgreSQL the
+    rows are copied into a session-local staging table, then moved with ``INSERT ... ON CONFLICT DO NOTHING``.
+    """
     meta = model._meta
     fields = [meta.get_field(name) for name in columns]
     db_columns = [f.column for f in fields]
@@ -33,8 +44,18 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterabl
         from psycopg.types.json import Jsonb
 
         with connection.cursor() as cursor:
+            target = table
+            if ignore_conflicts:
+                # Kept for the session (CREATE costs more than the COPY of a small batch), emptied at commit; the
+                # TRUNCATE covers a second call in one transaction.
+                target = connection.ops.quote_name(f"staging_{meta.db_table}")
+                cursor.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS AS "
+                    f"SELECT {quoted} FROM {table} WITH NO DATA"
+                )
+                cursor.execute(f"TRUNCATE {target}")
             raw = cursor.cursor
-            with raw.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+            with raw.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
                 for row in rows:
                     if json_positions:
                         row = list(row)
@@ -43,6 +64,9 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterabl
                                 row[i] = Jsonb(row[i])
                     copy.write_row(row)
                     count += 1
+            if ignore_conflicts:
+                cursor.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {target} ON CONFLICT DO NOTHING")
+                count = cursor.rowcount
         return count
     placeholders = ", ".join(["%s"] * len(columns))
     prepared = []
@@ -57,9 +81,11 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterabl
                 for i, (f, v) in enumerate(zip(fields, row, strict=True))
             ]
         )
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({placeholders})", prepared)
-    return len(prepared)
+        cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({placeholders}){conflict}", prepared)
+        inserted = cursor.rowcount
+    return inserted if ignore_conflicts and inserted >= 0 else len(prepared)
 
 
 def update_column(model: type[models.Model], field_name: str, values: dict[Any, Any]) -> int:

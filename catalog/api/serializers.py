@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from catalog.models import Dataset, MLModel, ModelVersion, SchemaField, Tag
+from catalog.models import Dataset, Deployment, MLModel, ModelVersion, ResultRecord, SchemaField, Tag
 from catalog.models.ml import ModelStage
-from steward.api.serializers import StrictSerializer
+from steward.api.serializers import AwareDateTimeField, StrictSerializer
 
 
 def _owners(obj: Any) -> list[dict[str, str]]:
@@ -148,6 +149,9 @@ class ClassifyInput(StrictSerializer):
 class ModelVersionSerializer(serializers.ModelSerializer):
     model = serializers.UUIDField(source="model_id", read_only=True)
     training_run = serializers.UUIDField(source="training_run_id", read_only=True, allow_null=True)
+    trained_by = serializers.SerializerMethodField(
+        help_text="Username whose access the training run used (defaults to who registered the version)."
+    )
 
     class Meta:
         model = ModelVersion
@@ -167,8 +171,13 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "training_run",
             "inherited_tags",
             "effective_classification",
+            "trained_by",
             "created_at",
         ]
+
+    def get_trained_by(self, obj: ModelVersion) -> str | None:
+        user = obj.trained_by or obj.created_by
+        return user.username if user else None
 
 
 class MLModelSerializer(serializers.ModelSerializer):
@@ -225,12 +234,111 @@ class ModelVersionInput(StrictSerializer):
     training_run = serializers.UUIDField(
         required=False, help_text="OpenLineage runId of the training run: the version inherits its inputs' tags."
     )
+    trained_by = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.all(),
+        required=False,
+        help_text="Username whose access the training run used (default: you).",
+    )
 
 
 class ModelVersionUpdateInput(StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True)
     metrics = serializers.DictField(required=False)
     stage = serializers.ChoiceField(choices=ModelStage.choices, required=False)
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    model = serializers.UUIDField(source="model_version.model_id", read_only=True)
+    model_name = serializers.CharField(source="model_version.model.name", read_only=True)
+    version = serializers.CharField(source="model_version.version", read_only=True)
+    model_version = serializers.UUIDField(source="model_version_id", read_only=True)
+    serving = serializers.SerializerMethodField(help_text="True while the deployment has no end.")
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "model",
+            "model_name",
+            "model_version",
+            "version",
+            "environment",
+            "endpoint",
+            "deployed_from",
+            "deployed_to",
+            "serving",
+            "created_at",
+            "created_by",
+        ]
+
+    def get_serving(self, obj: Deployment) -> bool:
+        return obj.deployed_to is None
+
+
+class DeploymentInput(StrictSerializer):
+    model_version = serializers.UUIDField()
+    environment = serializers.RegexField(
+        r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", max_length=64, help_text="e.g. prod, staging, eu-prod"
+    )
+    deployed_from = AwareDateTimeField(
+        required=False, help_text="ISO 8601 with offset; default now. Never in the future."
+    )
+    endpoint = serializers.CharField(max_length=1024, required=False, allow_blank=True, default="")
+
+
+class DeploymentEndInput(StrictSerializer):
+    at = AwareDateTimeField(required=False, help_text="ISO 8601 with offset; default now. Never in the future.")
+
+
+class ResultRecordSerializer(serializers.ModelSerializer):
+    model = serializers.UUIDField(source="model_id", read_only=True)
+    deployment = serializers.UUIDField(source="deployment_id", read_only=True, allow_null=True)
+    model_version = serializers.UUIDField(source="model_version_id", read_only=True)
+    version = serializers.CharField(source="model_version.version", read_only=True)
+    environment = serializers.CharField(source="deployment.environment", read_only=True, allow_null=True)
+    received_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ResultRecord
+        fields = [
+            "id",
+            "model",
+            "deployment",
+            "model_version",
+            "version",
+            "environment",
+            "produced_at",
+            "input_ref",
+            "output_digest",
+            "received_at",
+            "received_by",
+        ]
+
+
+# Documents the body only: results_ingest parses records itself (fast enough for 10,000 per call).
+class ResultRecordInput(StrictSerializer):
+    id = serializers.UUIDField(required=False, help_text="Default: a UUIDv5 of the content (re-sending is a no-op).")
+    model = serializers.CharField(required=False, help_text="The model's id or name (or give deployment).")
+    deployment = serializers.UUIDField(required=False, help_text="The deployment that produced it (or give model).")
+    environment = serializers.CharField(
+        required=False, help_text="Chooses among deployments of the model serving at produced_at."
+    )
+    produced_at = serializers.DateTimeField(help_text="ISO 8601 with offset, not in the future.")
+    input_ref = serializers.CharField(max_length=1024, help_text="A reference to the input (not the data).")
+    output_digest = serializers.CharField(max_length=100, help_text="A digest of the output, e.g. sha256:...")
+
+
+class ResultBulkInput(StrictSerializer):
+    records = ResultRecordInput(many=True, help_text="At most 10,000; all or nothing.")
+
+
+class ResultIngestSerializer(serializers.Serializer):
+    received = serializers.IntegerField()
+    created = serializers.IntegerField()
+    already_present = serializers.IntegerField(help_text="Re-sent records (and repeats within the call).")
+    ids = serializers.ListField(child=serializers.UUIDField(), help_text="In input order.")
 
 
 class ClassificationLevelSerializer(serializers.Serializer):

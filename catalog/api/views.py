@@ -316,7 +316,8 @@ class MLModelViewSet(viewsets.GenericViewSet):
         """List a model's versions (newest first), or register a new one."""
         model = selectors.model_get(user=request.user, pk=pk)
         if request.method == "GET":
-            return Response(s.ModelVersionSerializer(model.versions.order_by("-created_at"), many=True).data)
+            versions = model.versions.select_related("trained_by", "created_by").order_by("-created_at")
+            return Response(s.ModelVersionSerializer(versions, many=True).data)
         data = parse_body(s.ModelVersionInput, request.data)
         if "training_run" in data:
             data["training_run_id"] = data.pop("training_run")

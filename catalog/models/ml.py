@@ -132,7 +132,10 @@ class ResultRecord(models.Model):
 
     id = models.UUIDField(primary_key=True, editable=False)
     model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="results")
-    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, null=True, blank=True, related_name="results")
+    # Indexed with produced_at below (a deployment's results in time order: one index range, no sort).
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.PROTECT, null=True, blank=True, related_name="results", db_index=False
+    )
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="results")
     produced_at = models.DateTimeField()
     input_ref = models.CharField(max_length=1024)
@@ -142,7 +145,10 @@ class ResultRecord(models.Model):
 
     class Meta:
         ordering = ["-produced_at"]
-        indexes = [models.Index(fields=["model", "produced_at"], name="result_model_time")]
+        indexes = [
+            models.Index(fields=["model", "produced_at"], name="result_model_time"),
+            models.Index(fields=["deployment", "produced_at"], name="result_deployment_time"),
+        ]
 
     def __str__(self) -> str:
         return f"result {self.pk} of {self.model_id} at {self.produced_at.isoformat()}"

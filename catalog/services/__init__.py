@@ -12,6 +12,7 @@ from catalog.services.datasets import (
     dataset_update,
     datasets_ensure,
 )
+from catalog.services.deployments import deployment_create, deployment_end
 from catalog.services.models import (
     model_create,
     model_delete,
@@ -19,9 +20,12 @@ from catalog.services.models import (
     model_version_create,
     model_version_update,
 )
+from catalog.services.results import MAX_RESULTS, ResultIngestResult, results_ingest
 from catalog.services.tags import tag_create, tag_delete, tag_update
 
 __all__ = [
+    "MAX_RESULTS",
+    "ResultIngestResult",
     "UpsertResult",
     "dataset_bulk_upsert",
     "dataset_classify",
@@ -32,11 +36,14 @@ __all__ = [
     "dataset_tag_remove",
     "dataset_update",
     "datasets_ensure",
+    "deployment_create",
+    "deployment_end",
     "model_create",
     "model_delete",
     "model_update",
     "model_version_create",
     "model_version_update",
+    "results_ingest",
     "tag_create",
     "tag_delete",
     "tag_update",
