@@ -77,8 +77,10 @@ def _resolve(query: Query, now: datetime) -> tuple[datetime, ResultRecord | None
         raise ValidationFailed.one(
             "at", f"Model version {mv} was registered only at {mv.created_at.isoformat()}.", "before_existence"
         )
-    serving = history.active_at(Deployment.objects.filter(model_version=mv), query.at, end="deployed_to")
-    return query.at, None, mv, list(serving.filter(deployed_from__lte=query.at).order_by("environment"))
+    serving = history.active_at(
+        Deployment.objects.filter(model_version=mv), query.at, start="deployed_from", end="deployed_to"
+    )
+    return query.at, None, mv, list(serving.order_by("environment"))
 
 
 def _dataset_states(ids: list[str], at: datetime) -> dict[str, dict[str, Any]]:
