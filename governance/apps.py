@@ -10,7 +10,7 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
-        from django.db.models.signals import post_delete, pre_delete
+        from django.db.models.signals import post_delete, post_migrate, pre_delete
 
         from catalog.models import Dataset
         from catalog.selectors import register_reader_source
@@ -19,6 +19,8 @@ class GovernanceConfig(AppConfig):
         from governance.signals import grant_changed
 
         history_kinds.register()
+        # The policy version a migration stores (version 1) enters history when migrations finish.
+        post_migrate.connect(receivers.on_post_migrate, sender=self, dispatch_uid="governance.policy_history")
 
         register_reader_source(receivers.grant_holders_q)
         effective_classification_changed.connect(

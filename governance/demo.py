@@ -12,11 +12,12 @@ from datetime import timedelta
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from catalog.models import Dataset
+from catalog.models import Dataset, Deployment, ModelVersion
+from catalog.services import deployment_create, results_ingest
 from governance.models import AccessRequest
 from governance.services.access_requests import access_request_approve, access_request_create
 
-__all__ = ["load_demo_governance"]
+__all__ = ["load_demo_compliance", "load_demo_governance"]
 
 PG = "postgres://warehouse.internal:5432"
 
@@ -52,3 +53,32 @@ def load_demo_governance(*, progress: Callable[[str], None] = lambda msg: None) 
             made += 1
     progress(f"{made} access requests by sam (two granted, two awaiting approval)")
     return {"requests": made}
+
+
+def load_demo_compliance(*, progress: Callable[[str], None] = lambda msg: None) -> dict[str, int]:
+    """Deploy each model's production version and record a few results, so /compliance/ has something to show."""
+    dana = User.objects.filter(username="dana").first()
+    if dana is None or Deployment.objects.exists():
+        return {"deployments": 0, "results": 0}
+    from django.utils import timezone
+
+    now = timezone.now()
+    deployed = recorded = 0
+    with transaction.atomic():
+        for mv in ModelVersion.objects.filter(stage="production").select_related("model").order_by("model__name"):
+            deployment_create(
+                actor=dana, model_version=mv, environment="production", deployed_from=now - timedelta(hours=1), now=now
+            )
+            deployed += 1
+            records = [
+                {
+                    "model": str(mv.model_id),
+                    "produced_at": (now - timedelta(minutes=50 - 10 * i)).isoformat(),
+                    "input_ref": f"demo://{mv.model.name}/case-{i}",
+                    "output_digest": f"sha256:{i:064x}",
+                }
+                for i in range(3)
+            ]
+            recorded += results_ingest(actor=dana, records=records, now=now).created
+    progress(f"{deployed} deployments and {recorded} result records (reconstruct them at /compliance/)")
+    return {"deployments": deployed, "results": recorded}

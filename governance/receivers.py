@@ -86,3 +86,17 @@ def grant_holders_q(model: type, viewer: Any) -> Q | None:
         suspended_at__isnull=True,
     )
     return Q(Exists(held))
+
+
+def on_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    """Record the policy in force once the tables exist (a no-op when its history is already current)."""
+    from django.db import connections, transaction
+
+    from governance.history_kinds import capture_policy
+    from governance.models import HistoryRecord, PolicyVersion
+
+    tables = connections[using].introspection.table_names()
+    if HistoryRecord._meta.db_table not in tables or PolicyVersion._meta.db_table not in tables:
+        return  # migrating backwards, or only part of the way
+    with transaction.atomic(using=using):
+        capture_policy()

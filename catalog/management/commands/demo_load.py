@@ -24,6 +24,9 @@ class Command(BaseCommand):
         from governance.demo import load_demo_governance
 
         governance = load_demo_governance(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
+        from governance.demo import load_demo_compliance
+
+        load_demo_compliance(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
         from workspaces.demo import load_demo_workspaces
 
         workspaces = load_demo_workspaces(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
