@@ -47,6 +47,7 @@ bench: install services
 	@$(PY) bench/lineage.py
 	@$(PY) bench/authorize.py --profile
 	@$(PY) bench/workspaces.py
+	@$(PY) bench/compliance.py
 
 lint: install
 	@$(VENV)/bin/ruff check .
