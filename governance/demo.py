@@ -60,25 +60,21 @@ def load_demo_compliance(*, progress: Callable[[str], None] = lambda msg: None) 
     dana = User.objects.filter(username="dana").first()
     if dana is None or Deployment.objects.exists():
         return {"deployments": 0, "results": 0}
-    from django.utils import timezone
-
-    now = timezone.now()
     deployed = recorded = 0
     with transaction.atomic():
         for mv in ModelVersion.objects.filter(stage="production").select_related("model").order_by("model__name"):
-            deployment_create(
-                actor=dana, model_version=mv, environment="production", deployed_from=now - timedelta(hours=1), now=now
-            )
+            # Deployed now, after the versions were registered, so a reconstruction finds them in history.
+            deployment = deployment_create(actor=dana, model_version=mv, environment="production")
             deployed += 1
             records = [
                 {
                     "model": str(mv.model_id),
-                    "produced_at": (now - timedelta(minutes=50 - 10 * i)).isoformat(),
+                    "produced_at": (deployment.deployed_from + timedelta(microseconds=i + 1)).isoformat(),
                     "input_ref": f"demo://{mv.model.name}/case-{i}",
                     "output_digest": f"sha256:{i:064x}",
                 }
                 for i in range(3)
             ]
-            recorded += results_ingest(actor=dana, records=records, now=now).created
+            recorded += results_ingest(actor=dana, records=records).created
     progress(f"{deployed} deployments and {recorded} result records (reconstruct them at /compliance/)")
     return {"deployments": deployed, "results": recorded}

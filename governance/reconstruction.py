@@ -26,6 +26,7 @@ from catalog.models import Dataset, Deployment, ModelVersion, ResultRecord
 from governance import history
 from governance.authorization import DecisionQuery, decide_many
 from governance.models import AuditEvent, Grant, GrantSuspension, PolicyVersion
+from governance.selectors import grants_valid_at
 from lineage.graph import get_backend
 from lineage.models import DatasetVersion, Job, PropagatedTag, Run, RunState
 from steward.errors import NotFound, ValidationFailed
@@ -150,16 +151,15 @@ def _access(user_name: str | None, dataset_ids: list[str], at: datetime) -> dict
     grants = list(
         Grant.objects.filter(user=user, dataset_id__in=dataset_ids, created_at__lte=at).order_by("valid_from")
     )
-    suspensions: dict[UUID, list[GrantSuspension]] = defaultdict(list)
-    for s in GrantSuspension.objects.filter(grant__in=grants):
-        suspensions[s.grant_id].append(s)
+    # Validity at ``at`` by the one rule decisions and the data plane use (window, revocation, suspension periods).
+    valid = set(grants_valid_at(at=at, user_id=user.pk, dataset_ids=dataset_ids).values_list("pk", flat=True))
     grant_states = history.as_of_many(GRANT, [g.pk for g in grants], at)
     request_ids = {str(g.request_id) for g in grants if g.request_id}
     requests = history.as_of_many(ACCESS_REQUEST, request_ids, at)
     by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for g in grants:
-        suspended = [s for s in suspensions[g.pk] if s.started_at <= at and (s.ended_at is None or at < s.ended_at)]
         revoked = g.revoked_at is not None and g.revoked_at <= at
+        in_window = g.valid_from <= at < g.valid_until
         by_dataset[str(g.dataset_id)].append(
             {
                 "id": str(g.pk),
@@ -167,9 +167,9 @@ def _access(user_name: str | None, dataset_ids: list[str], at: datetime) -> dict
                 "valid_until": _iso(g.valid_until),
                 "approved_level": g.approved_level,
                 "policy_version": g.policy_version_id,
-                "valid_at_training": g.valid_from <= at < g.valid_until and not revoked and not suspended,
+                "valid_at_training": g.pk in valid,
                 "revoked_by_then": revoked,
-                "suspended_then": bool(suspended),
+                "suspended_then": in_window and not revoked and g.pk not in valid,
                 "state_then": grant_states.get(str(g.pk)),
                 "request": (
                     {"id": str(g.request_id), "state_then": requests.get(str(g.request_id))} if g.request_id else None
@@ -390,6 +390,24 @@ def _changes_since(
     return changes
 
 
+def _history_start(kind: str, key: Any) -> str:
+    """When history of an entity begins (it may have existed before Steward recorded it)."""
+    rows = history.timeline(kind, key)
+    return _iso(rows[0].valid_from) if rows else "no recorded time"
+
+
+def _names(inputs: list[dict[str, Any]]) -> dict[str, str]:
+    """Each input's name: as recorded at training time or at T, else as it is now, else its id."""
+    names = {
+        item["dataset"]: state["name"]
+        for item in inputs
+        if (state := item["at_training"] or item["at_time"]) is not None
+    }
+    missing = [item["dataset"] for item in inputs if item["dataset"] not in names]
+    names.update((str(pk), name) for pk, name in Dataset.objects.filter(pk__in=missing).values_list("pk", "name"))
+    return {item["dataset"]: names.get(item["dataset"], item["dataset"]) for item in inputs}
+
+
 def reconstruct(query: Query, *, now: datetime | None = None) -> dict[str, Any]:
     """The reconstruction document (plain JSON values) for ``query``; 400/404 on bad or unknown input."""
     now = now or timezone.now()
@@ -420,11 +438,22 @@ def reconstruct(query: Query, *, now: datetime | None = None) -> dict[str, Any]:
         for ds_id in input_ids
     ]
     findings = []
+    if mv_state is None:
+        findings.append(
+            f"Steward holds no state of model version {mv} at {_iso(at)}: its history starts at "
+            f"{_history_start(MODEL_VERSION, mv.pk)}."
+        )
     if run is None:
         findings.append("The model version has no recorded training run: its inputs cannot be shown.")
+    names = _names(inputs)
     for item in inputs:
+        if item["at_training"] is None:
+            findings.append(
+                f"Steward holds no state of {names[item['dataset']]} at training time ({_iso(trained_at)}): "
+                f"its history starts at {_history_start(DATASET, item['dataset'])}."
+            )
         if not item["access"]["allowed"]:
-            name = (item["at_training"] or {}).get("name", item["dataset"])
+            name = names[item["dataset"]]
             who = trained_by or "The training user"
             reason = item["access"]["reason"]
             findings.append(f"{who} held no valid grant on {name} at training time ({reason}).")
