@@ -168,15 +168,12 @@ def capture_datasets(ids: Iterable[Any], *, at: datetime | None = None) -> None:
 
 
 def register() -> None:
-    def all_of(model: type) -> Any:
-        return lambda: (str(pk) for pk in model.objects.values_list("pk", flat=True).iterator())
-
-    history.register(DATASET, load_datasets, all_of(Dataset))
-    history.register(DATASET_LEVEL, load_dataset_levels, all_of(Dataset))
-    history.register(TAG, load_tags, all_of(Tag))
-    history.register(MODEL, load_models, all_of(MLModel))
-    history.register(MODEL_VERSION, load_model_versions, all_of(ModelVersion))
-    history.register(DEPLOYMENT, load_deployments, all_of(Deployment))
+    history.register(DATASET, load_datasets, history.all_pks(Dataset))
+    history.register(DATASET_LEVEL, load_dataset_levels, history.all_pks(Dataset))
+    history.register(TAG, load_tags, history.all_pks(Tag))
+    history.register(MODEL, load_models, history.all_pks(MLModel))
+    history.register(MODEL_VERSION, load_model_versions, history.all_pks(ModelVersion))
+    history.register(DEPLOYMENT, load_deployments, history.all_pks(Deployment))
 
 
 def capture_models(model_ids: Iterable[Any], *, version_ids: Iterable[Any] = (), at: datetime | None = None) -> None:

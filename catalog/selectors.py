@@ -12,7 +12,8 @@ from catalog.classification import hidden_codes
 from catalog.models import Dataset, Deployment, MLModel, ModelVersion, ResultRecord, SchemaField, TagAssignment
 from governance.history import active_at
 from governance.identity import Viewer, viewer_for
-from steward.errors import NotFound, ValidationFailed
+from steward.api.params import parse_uuid
+from steward.errors import NotFound
 
 __all__ = [
     "as_uuid",
@@ -163,13 +164,6 @@ def _visible_models(user: Any) -> QuerySet[MLModel] | None:
     return MLModel.objects.filter(visible_q(MLModel, viewer)).values("pk")
 
 
-def _uuid_param(value: str, field: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise ValidationFailed.one(field, f"Not a UUID: {value[:64]!r}.", "invalid_uuid") from None
-
-
 def _model_q(value: str, prefix: str) -> Q:
     """A model filter by id or by name."""
     try:
@@ -189,7 +183,7 @@ def deployment_list(*, user: Any, filters: dict[str, Any] | None = None) -> Quer
     if filters.get("model"):
         qs = qs.filter(_model_q(filters["model"], "model_version__model"))
     if filters.get("model_version"):
-        qs = qs.filter(model_version_id=_uuid_param(filters["model_version"], "model_version"))
+        qs = qs.filter(model_version_id=parse_uuid(filters["model_version"], "model_version"))
     if filters.get("environment"):
         qs = qs.filter(environment=filters["environment"])
     if filters.get("at") is not None:
@@ -215,7 +209,7 @@ def result_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet
     if filters.get("model"):
         qs = qs.filter(_model_q(filters["model"], "model"))
     if filters.get("deployment"):
-        qs = qs.filter(deployment_id=_uuid_param(filters["deployment"], "deployment"))
+        qs = qs.filter(deployment_id=parse_uuid(filters["deployment"], "deployment"))
     if filters.get("from") is not None:
         qs = qs.filter(produced_at__gte=filters["from"])
     if filters.get("to") is not None:

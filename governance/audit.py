@@ -21,7 +21,7 @@ from steward.bulk import RawJson, insert_rows
 from steward.middleware import current_request_id
 from steward.prepared import execute_prepared
 
-__all__ = ["AuditEntry", "record", "record_many", "verify"]
+__all__ = ["AuditEntry", "canonical", "record", "record_many", "verify"]
 
 GENESIS = "0" * 64
 AUDIT_COLUMNS = [
@@ -54,7 +54,8 @@ class AuditEntry:
     reason: str = ""
 
 
-def _canonical(value: Any) -> str:
+def canonical(value: Any) -> str:
+    """Canonical JSON text: sorted keys, no spaces (what audit hashes and history digests cover)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -62,21 +63,21 @@ def _digest(prev_hash: str, event: AuditEvent, before: str | None = None, after:
     """SHA-256 of the event's canonical JSON (sorted keys, no spaces). ``before``/``after``: their canonical
     JSON when the caller has it already (bulk paths serialise each value once)."""
     parts = {
-        "action": _canonical(event.action),
-        "actor_id": _canonical(event.actor_id),
-        "actor_name": _canonical(event.actor_name),
-        "after": _canonical(event.after) if after is None else after,
-        "at": _canonical(event.at.isoformat()),
-        "before": _canonical(event.before) if before is None else before,
-        "prev": _canonical(prev_hash),
-        "reason": _canonical(event.reason),
-        "request_id": _canonical(event.request_id),
-        "target_id": _canonical(event.target_id),
-        "target_repr": _canonical(event.target_repr),
-        "target_type": _canonical(event.target_type),
+        "action": canonical(event.action),
+        "actor_id": canonical(event.actor_id),
+        "actor_name": canonical(event.actor_name),
+        "after": canonical(event.after) if after is None else after,
+        "at": canonical(event.at.isoformat()),
+        "before": canonical(event.before) if before is None else before,
+        "prev": canonical(prev_hash),
+        "reason": canonical(event.reason),
+        "request_id": canonical(event.request_id),
+        "target_id": canonical(event.target_id),
+        "target_repr": canonical(event.target_repr),
+        "target_type": canonical(event.target_type),
     }
-    canonical = "{" + ",".join(f'"{key}":{value}' for key, value in parts.items()) + "}"
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    text = "{" + ",".join(f'"{key}":{value}' for key, value in parts.items()) + "}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _digest_values(prev_hash: str, event: AuditEvent, before: Any, after: Any) -> str:
@@ -96,7 +97,7 @@ def _digest_values(prev_hash: str, event: AuditEvent, before: Any, after: Any) -
         "target_repr": event.target_repr,
         "target_type": event.target_type,
     }
-    return hashlib.sha256(_canonical(document).encode()).hexdigest()
+    return hashlib.sha256(canonical(document).encode()).hexdigest()
 
 
 def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | None = None) -> list[AuditEvent]:
@@ -113,8 +114,8 @@ def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | Non
     rid = current_request_id()
     events = []
     for entry in entries:
-        before = None if entry.before is None else _canonical(entry.before)
-        after = None if entry.after is None else _canonical(entry.after)
+        before = None if entry.before is None else canonical(entry.before)
+        after = None if entry.after is None else canonical(entry.after)
         event = AuditEvent(
             at=when,
             actor_id=actor_id,

@@ -21,7 +21,6 @@ Imports no other Steward app.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -30,11 +29,13 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from governance.audit import canonical
 from governance.models import HistoryRecord
 from steward.bulk import RawJson, insert_rows
 
 __all__ = [
     "active_at",
+    "all_pks",
     "as_of",
     "as_of_many",
     "capture",
@@ -61,6 +62,11 @@ def register(kind: str, loader: Loader, all_keys: Callable[[], Iterable[str]]) -
     _ALL_KEYS[kind] = all_keys
 
 
+def all_pks(model: type) -> Callable[[], Iterable[str]]:
+    """An ``all_keys`` for ``register``: every primary key of ``model``, as text, streamed."""
+    return lambda: (str(pk) for pk in model.objects.values_list("pk", flat=True).iterator())
+
+
 def kinds() -> list[str]:
     return sorted(_LOADERS)
 
@@ -73,10 +79,6 @@ def _known(kind: str) -> str:
     if kind not in _LOADERS:
         raise KeyError(f"no history loader registered for {kind!r}; known: {', '.join(kinds())}")
     return kind
-
-
-def _canonical(state: Any) -> str:
-    return json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _chunks(keys: list[str]) -> Iterable[list[str]]:
@@ -114,7 +116,7 @@ def write(kind: str, states: Mapping[Any, dict[str, Any] | None], *, at: datetim
     when = at or timezone.now()
     encoded: dict[str, tuple[str | None, str]] = {}
     for key, state in states.items():
-        text = None if state is None else _canonical(state)
+        text = None if state is None else canonical(state)
         encoded[str(key)] = (text, GONE if text is None else hashlib.sha256(text.encode()).hexdigest())
     open_rows: dict[str, tuple[int, str, datetime]] = {}
     for chunk in _chunks(list(encoded)):
@@ -209,7 +211,7 @@ def drift(kind: str, keys: Iterable[Any] | None = None) -> list[str]:
         )
         for key in chunk:
             state = found.get(key)
-            digest = GONE if state is None else hashlib.sha256(_canonical(state).encode()).hexdigest()
+            digest = GONE if state is None else hashlib.sha256(canonical(state).encode()).hexdigest()
             if recorded.get(key, GONE) != digest:
                 wrong.append(key)
     return wrong

@@ -242,9 +242,6 @@ def capture_dependents(keys: dict[str, set[str]], *, at: datetime | None = None)
 
 
 def register() -> None:
-    def all_of(model: type) -> Any:
-        return lambda: (str(pk) for pk in model.objects.values_list("pk", flat=True).iterator())
-
-    history.register(GRANT, load_grants, all_of(Grant))
-    history.register(ACCESS_REQUEST, load_access_requests, all_of(AccessRequest))
+    history.register(GRANT, load_grants, history.all_pks(Grant))
+    history.register(ACCESS_REQUEST, load_access_requests, history.all_pks(AccessRequest))
     history.register(POLICY, load_policy, lambda: [POLICY_KEY])

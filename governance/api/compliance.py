@@ -21,7 +21,7 @@ from governance.services import compliance
 from steward.api.pagination import StewardCursorPagination
 from steward.api.params import parse_body, parse_int, parse_time, parse_uuid
 from steward.api.serializers import StrictSerializer
-from steward.errors import NotFound
+from steward.errors import NotFound, ValidationFailed
 
 QUERY_PARAMETERS = [
     OpenApiParameter("result", OpenApiTypes.UUID, description="A result record: reconstruct as of its time"),
@@ -56,10 +56,12 @@ def _depth(value: int | None) -> int:
     limit = settings.STEWARD_LINEAGE_MAX_DEPTH
     depth = 5 if value is None else value
     if not 0 <= depth <= limit:
-        from steward.errors import ValidationFailed
-
         raise ValidationFailed.one("depth", f"Must be between 0 and {limit}.", "out_of_range")
     return depth
+
+
+def _digest(report: ComplianceReport) -> dict[str, str]:
+    return {"algorithm": "sha256", "canonical": "json-sorted-keys-compact-utf8", "value": report.digest}
 
 
 def report_view(report: ComplianceReport, *, with_bundle: bool) -> dict[str, Any]:
@@ -69,7 +71,7 @@ def report_view(report: ComplianceReport, *, with_bundle: bool) -> dict[str, Any
         "requested_by": report.bundle["report"]["requested_by"],
         "requested_at": report.requested_at.isoformat(),
         "query": report.query,
-        "digest": {"algorithm": "sha256", "canonical": "json-sorted-keys-compact-utf8", "value": report.digest},
+        "digest": _digest(report),
         "links": {
             "self": reverse("compliance-report", args=[report.pk]),
             "bundle": reverse("compliance-report-bundle", args=[report.pk]),
@@ -164,7 +166,7 @@ class ReportBundleView(APIView):
         response = JsonResponse(
             {
                 "bundle": report.bundle,
-                "digest": {"algorithm": "sha256", "canonical": "json-sorted-keys-compact-utf8", "value": report.digest},
+                "digest": _digest(report),
             },
             json_dumps_params={"indent": 2, "ensure_ascii": False},
         )
