@@ -8,6 +8,9 @@ class LineageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from steward.chunked import install_dev_server_support
+
+        install_dev_server_support()  # the Java client's chunked events, under `make run` too
         from catalog.services.classification import register_tag_source
         from catalog.signals import model_versions_changed, tags_changed
         from lineage import receivers

@@ -5,12 +5,13 @@ from governance.models.history import HistoryRecord
 from governance.models.policy import PolicyVersion
 from governance.models.requests import AccessRequest, AccessRequestItem, ApprovalSlot
 from governance.models.signing import SigningKey
-from governance.models.tokens import ApiToken
+from governance.models.tokens import ApiToken, TokenScope
 
 __all__ = [
     "AccessRequest",
     "AccessRequestItem",
     "ApiToken",
+    "TokenScope",
     "ApprovalSlot",
     "AuditEvent",
     "AuditHead",

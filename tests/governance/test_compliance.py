@@ -27,7 +27,7 @@ from governance.services.grants import grant_revoke
 from governance.services.policy import policy_current, policy_update
 from lineage.propagation import drain
 from lineage.services.ingest import ingest
-from tests.conftest import spec
+from tests.conftest import make_producer, spec
 from tests.lineage.events import complete
 
 NS = "postgres://warehouse:5432"
@@ -62,7 +62,7 @@ def ok(res: Any, status: int = 200) -> Any:
 def train(producer: Any, run_id: str, when: datetime, output: str) -> None:
     event = complete("train-churn", ["crm.customers", "web.clicks"], [output], run_id=run_id)
     event["eventTime"] = iso(when)
-    ingest(actor=producer, events=[event], batch=True)
+    ingest(actor=make_producer(producer, NS, "etl"), events=[event], batch=True)
     drain()
 
 
