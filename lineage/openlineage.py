@@ -144,14 +144,28 @@ def _schema_fields(schema: Any, path: str, problems: ProblemCollector) -> list[d
         problems.add(f"{path}.fields", "Must be a list of {name, type} objects.", "invalid_type")
         return None
     out: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for i, item in enumerate(schema.get("fields", [])):
-        where = f"{path}.fields[{i}]"
+    _collect_fields(schema.get("fields", []), f"{path}.fields", "", out, set(), problems)
+    return out
+
+
+def _collect_fields(
+    items: list, path: str, prefix: str, out: list[dict[str, str]], seen: set[str], problems: ProblemCollector
+) -> None:
+    """Flatten a schema facet's fields; a struct's nested ``fields`` become dotted names (``address.city``),
+    after the struct itself."""
+    for i, item in enumerate(items):
+        where = f"{path}[{i}]"
         if not isinstance(item, dict):
             problems.add(where, "Must be an object with a name.", "invalid_type")
             continue
         name = _text(item, "name", where, problems, MAX_FIELD_NAME)
         if name is None:
+            continue
+        name = f"{prefix}{name}"
+        if len(name) > MAX_FIELD_NAME:
+            problems.add(
+                f"{where}.name", f"Too long with its parents: at most {MAX_FIELD_NAME} characters.", "max_length"
+            )
             continue
         if name in seen:
             problems.add(f"{where}.name", f"Duplicate field {name!r}.", "duplicate")
@@ -164,7 +178,11 @@ def _schema_fields(schema: Any, path: str, problems: ProblemCollector) -> list[d
                 "description": str(item.get("description") or "")[:20_000],
             }
         )
-    return out
+        nested = item.get("fields")
+        if isinstance(nested, list):
+            _collect_fields(nested, f"{where}.fields", f"{name}.", out, seen, problems)
+        elif nested is not None:
+            problems.add(f"{where}.fields", "Must be a list of {name, type} objects.", "invalid_type")
 
 
 def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[str, list[tuple[str, str, str]]]:

@@ -70,6 +70,11 @@ _RESULT = inline_serializer(
         "status": serializers.CharField(),
         "kind": serializers.CharField(),
         "run_id": serializers.CharField(allow_null=True),
+        "dropped_facets": serializers.ListField(
+            child=serializers.CharField(),
+            help_text="Facets Steward does not use, dropped from the stored event because it was larger than "
+            "STEWARD_LINEAGE_STORED_EVENT_BYTES (e.g. run.facets.spark.logicalPlan); the lineage is kept.",
+        ),
     },
 )
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,6 +24,7 @@ from catalog.services import datasets_ensure
 from catalog.validation import ProblemCollector
 from governance import audit
 from lineage import permissions
+from lineage.facets import event_trim
 from lineage.graph import sync_later
 from lineage.models import (
     TERMINAL_STATES,
@@ -54,6 +56,8 @@ class IngestResult:
     status: str  # "applied" | "duplicate"
     kind: str
     run_id: str | None = None
+    # Facets Steward does not use, dropped from the stored event because it was too big (paths in the event).
+    dropped_facets: list[str] = field(default_factory=list)
 
 
 def _digest(data: Any) -> str:
@@ -66,6 +70,9 @@ def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[Ingest
     lineage_right_check(actor)
     if batch and len(events) > MAX_BATCH:
         raise ValidationFailed.one("events", f"At most {MAX_BATCH} events per call; got {len(events)}.", "max_items")
+    digests = [_digest(data) for data in events]  # of the event as sent, so a retry is a duplicate
+    trimmed = [event_trim(data, settings.STEWARD_LINEAGE_STORED_EVENT_BYTES) for data in events]
+    events = [data for data, _ in trimmed]
     problems = ProblemCollector()
     parsed: list[ParsedEvent] = []
     for i, data in enumerate(events):
@@ -76,9 +83,11 @@ def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[Ingest
         if event is not None:
             parsed.append(event)
     problems.raise_if_any()
-    auth = lineage_authorize(actor=actor, events=parsed, where=lambda field, i: _where(field, i, batch))
-    digests = [_digest(data) for data in events]
-    return _apply(actor, events, parsed, digests, batch, auth)
+    auth = lineage_authorize(actor=actor, events=parsed, where=lambda path, i: _where(path, i, batch))
+    results = _apply(actor, events, parsed, digests, batch, auth)
+    for result, (_, dropped) in zip(results, trimmed, strict=True):
+        result.dropped_facets = dropped
+    return results
 
 
 def _where(field: str | None, index: int, batch: bool) -> str | None:

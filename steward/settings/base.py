@@ -334,7 +334,12 @@ STEWARD_LINEAGE_MAX_NODES = env_int(
     "STEWARD_LINEAGE_MAX_NODES", 5000, "Largest `limit` (datasets) a lineage graph query may ask."
 )
 STEWARD_LINEAGE_MAX_EVENT_BYTES = env_int(
-    "STEWARD_LINEAGE_MAX_EVENT_BYTES", 1_048_576, "Largest single OpenLineage event accepted (bytes); more is 413."
+    "STEWARD_LINEAGE_MAX_EVENT_BYTES", 16_777_216, "Largest single OpenLineage event accepted (bytes); more is 413."
+)
+STEWARD_LINEAGE_STORED_EVENT_BYTES = env_int(
+    "STEWARD_LINEAGE_STORED_EVENT_BYTES",
+    1_048_576,
+    "Above this size (bytes), facets Steward does not use are dropped from a stored event, largest first.",
 )
 STEWARD_CLASSIFICATION_LEVELS = env_json(
     "STEWARD_CLASSIFICATION_LEVELS",

@@ -81,3 +81,30 @@ def test_a_job_is_found_by_namespace_and_name(emit, tag, tags, client_for, data_
     assert missing.status_code == 400 and missing.json()["errors"][0]["field"] == "namespace"
     tag("raw", "secret")  # now the job touches a C4 dataset: hidden from dana, as the job by id is
     assert dana.get("/api/v1/lineage/jobs/lookup", {"namespace": "etl", "name": "load"}).status_code == 404
+
+
+def test_nested_schema_fields_become_dotted_names(emit):
+    out = dataset("customers")
+    out["facets"]["schema"] = {
+        "_producer": "spark",
+        "fields": [
+            {"name": "id", "type": "long"},
+            {
+                "name": "address",
+                "type": "struct",
+                "fields": [
+                    {"name": "city", "type": "string"},
+                    {"name": "geo", "type": "struct", "fields": [{"name": "lat", "type": "double"}]},
+                ],
+            },
+        ],
+    }
+    emit(run_event("load", "COMPLETE", inputs=[dataset("raw")], outputs=[out]))
+    fields = Dataset.objects.get(name="customers").fields.order_by("ordinal").values_list("name", "type")
+    assert list(fields) == [
+        ("id", "long"),
+        ("address", "struct"),
+        ("address.city", "string"),
+        ("address.geo", "struct"),
+        ("address.geo.lat", "double"),
+    ]
