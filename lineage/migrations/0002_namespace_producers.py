@@ -8,16 +8,35 @@ from django.db import migrations, models
 
 
 def claim_existing(apps, schema_editor):
-    """Existing job namespaces belong to whoever sent their events so far (nobody can claim them afterwards)."""
+    """Existing namespaces belong to whoever sent their events so far (nobody can claim them afterwards): the
+    job namespaces of their runs, and the namespaces of those runs' outputs. Admins review them (claims show
+    with no assigner) and remove what they do not want."""
     LineageEvent = apps.get_model("lineage", "LineageEvent")
+    Run = apps.get_model("lineage", "Run")
+    Dataset = apps.get_model("catalog", "Dataset")
     NamespaceProducer = apps.get_model("lineage", "NamespaceProducer")
-    pairs = (
+    senders = (
         LineageEvent.objects.filter(run__isnull=False, received_by__isnull=False)
-        .values_list("run__job__namespace", "received_by")
+        .values_list("run_id", "run__job__namespace", "received_by")
         .distinct()
     )
+    pairs: set[tuple[str, int]] = set()
+    by_run: dict = {}
+    for run_id, namespace, user in senders.iterator():
+        pairs.add((namespace, user))
+        by_run.setdefault(run_id, set()).add(user)
+    outputs: dict = {}
+    for run_id, ids in Run.objects.filter(pk__in=list(by_run)).values_list("pk", "outputs").iterator():
+        for dataset_id in ids or []:
+            outputs.setdefault(dataset_id, set()).update(by_run[run_id])
+    ids = list(outputs)
+    for start in range(0, len(ids), 5000):
+        for pk, namespace in Dataset.objects.filter(pk__in=ids[start : start + 5000]).values_list("pk", "namespace"):
+            pairs.update((namespace, user) for user in outputs[str(pk)])
     NamespaceProducer.objects.bulk_create(
-        [NamespaceProducer(namespace=ns, producer_id=user) for ns, user in pairs], ignore_conflicts=True
+        [NamespaceProducer(namespace=ns, producer_id=user) for ns, user in sorted(pairs)],
+        ignore_conflicts=True,
+        batch_size=1000,
     )
 
 
@@ -25,6 +44,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('lineage', '0001_initial'),
+        ('catalog', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

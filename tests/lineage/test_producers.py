@@ -316,3 +316,17 @@ def test_role_endpoint_matrix(request, api, role, endpoint):
     else:
         response = client.get("/api/v1/datasets")
     assert response.status_code == EXPECTED[endpoint][ROLES.index(role)], response.content
+
+
+def test_upgrading_gives_existing_namespaces_to_who_sent_their_events(airflow_api, airflow):
+    import importlib
+
+    from django.apps import apps
+
+    ok(airflow_api.post(INGEST, complete("load", ["raw"], ["clean"], when=at(1)), format="json"), 201)
+    NamespaceProducer.objects.all().delete()  # as before the migration
+    importlib.import_module("lineage.migrations.0002_namespace_producers").claim_existing(apps, None)
+    assert set(NamespaceProducer.objects.values_list("namespace", "producer")) == {
+        ("etl", airflow.pk),
+        (NS, airflow.pk),
+    }
