@@ -221,7 +221,9 @@ def token(airflow) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_official_client_records_jobs_runs_datasets_edges_columns_and_versions(live_server, token, client_for):
+def test_the_official_client_records_jobs_runs_datasets_edges_columns_and_versions(
+    live_server, token, client_for, data_scientist
+):
     run_id = str(uuid.uuid4())
     client = openlineage_client(live_server.url, token)
     client.emit(daily_totals_run(RunState.START, run_id, at(0)))

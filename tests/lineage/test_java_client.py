@@ -34,7 +34,8 @@ def java_client() -> list[str]:
             pytest.skip(f"{tool} is not installed: the openlineage-java client test needs a JDK and Maven")
     (BUILD / "src/main/java").mkdir(parents=True, exist_ok=True)
     stamp = (SOURCE / "pom.xml").read_text() + (SOURCE / "EmitEvents.java").read_text()
-    if not (BUILD / "classes/EmitEvents.class").exists() or (BUILD / "stamp").read_text() != stamp:
+    built = (BUILD / "classes/EmitEvents.class").exists() and (BUILD / "stamp").exists()
+    if not built or (BUILD / "stamp").read_text() != stamp:
         shutil.copy(SOURCE / "pom.xml", BUILD / "pom.xml")
         shutil.copy(SOURCE / "EmitEvents.java", BUILD / "src/main/java/EmitEvents.java")
         subprocess.run(
