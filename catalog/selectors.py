@@ -10,13 +10,12 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from catalog.classification import hidden_codes
 from catalog.models import Dataset, Deployment, MLModel, ModelVersion, ResultRecord, SchemaField, TagAssignment
-from governance.history import active_at
-from governance.identity import Viewer, viewer_for
-from steward.api.params import parse_uuid
+from ledger.history import active_at
+from steward.api.params import as_uuid, parse_uuid
 from steward.errors import NotFound
+from steward.identity import Viewer, viewer_for
 
 __all__ = [
-    "as_uuid",
     "dataset_get",
     "dataset_list",
     "dataset_lookup",
@@ -31,16 +30,6 @@ __all__ = [
     "result_list",
     "visible_q",
 ]
-
-
-def as_uuid(value: UUID | str, what: str) -> UUID:
-    """Parse an id from a URL; a malformed one is simply not found."""
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise NotFound(f"No such {what}.") from None
 
 
 # Other apps name more readers of hidden assets: f(model, viewer) -> a Q over the model's rows, or None.

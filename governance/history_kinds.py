@@ -1,4 +1,4 @@
-"""What governance keeps in history (``governance.history``): the state loaders of its kinds.
+"""What governance keeps in history (``ledger.history``): the state loaders of its kinds.
 
 Kinds:
 - ``governance.grant`` (key: grant id): who holds it, on what, in which window, under which request and policy
@@ -23,8 +23,8 @@ from uuid import UUID
 
 from django.db.models import Q
 
-from governance import history
 from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, Grant, GrantSuspension
+from ledger import history
 from steward.lookups import UUIDs
 
 __all__ = [

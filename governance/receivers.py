@@ -93,7 +93,8 @@ def on_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     from django.db import connections, transaction
 
     from governance.history_kinds import capture_policy
-    from governance.models import HistoryRecord, PolicyVersion
+    from governance.models import PolicyVersion
+    from ledger.models import HistoryRecord
 
     tables = connections[using].introspection.table_names()
     if HistoryRecord._meta.db_table not in tables or PolicyVersion._meta.db_table not in tables:

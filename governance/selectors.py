@@ -11,13 +11,14 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from catalog.models import Dataset
-from catalog.selectors import as_uuid
 from connectors.dataplane import DataGrant, get_connector
 from governance.approvals import fillable_slot_q, group_ids_of
 from governance.choices import RequestState
-from governance.identity import Role, has_role
-from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, AuditEvent, Grant, GrantSuspension
+from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, Grant, GrantSuspension
+from ledger.models import AuditEvent
+from steward.api.params import as_uuid
 from steward.errors import NotFound, PermissionDenied
+from steward.identity import Role, has_role
 
 __all__ = [
     "READ_ALL_REQUESTS",

@@ -19,10 +19,10 @@ from catalog.models import Tag
 from catalog.search import get_backend
 from catalog.search.backends.base import SearchQuery
 from catalog.validation import ProblemCollector, parse_dataset
-from governance.identity import viewer_for
 from steward.api.pagination import StewardCursorPagination
 from steward.api.params import parse_body, parse_time
 from steward.errors import NotFound, ValidationFailed
+from steward.identity import viewer_for
 
 
 class NamePagination(StewardCursorPagination):

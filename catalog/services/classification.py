@@ -10,7 +10,7 @@ from catalog.classification import max_level
 from catalog.history import DATASET_LEVEL
 from catalog.models import Dataset, SchemaField, TagAssignment
 from catalog.signals import effective_classification_changed
-from governance import history
+from ledger import history
 from steward.lookups import UUIDs
 
 __all__ = ["dataset_recompute_effective", "datasets_holding_tag", "register_tag_source"]

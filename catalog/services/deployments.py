@@ -25,7 +25,7 @@ from django.utils import timezone
 from catalog import permissions
 from catalog.history import DEPLOYMENT
 from catalog.models import Deployment, MLModel, ModelVersion, ResultRecord
-from governance import audit, history
+from ledger import audit, history
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
 
 __all__ = ["ENVIRONMENT_RE", "deployment_create", "deployment_end"]

@@ -19,7 +19,7 @@ from catalog.models.ml import ModelStage
 from catalog.search import index_later
 from catalog.signals import model_versions_changed
 from catalog.validation import parse_owner
-from governance import audit
+from ledger import audit
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
 
 __all__ = [

@@ -13,7 +13,7 @@ from catalog.models import MLModel, Tag, TagAssignment
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective, datasets_holding_tag
 from catalog.validation import TAG_KEY_RE
-from governance import audit, history
+from ledger import audit, history
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
 
 __all__ = ["tag_create", "tag_delete", "tag_update"]

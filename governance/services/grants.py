@@ -16,17 +16,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Dataset
-from governance import audit, notifications
-from governance.audit import AuditEntry
+from governance import notifications
 from governance.choices import GrantChange, GrantState, RequestState
 from governance.constants import GRANT_EXPIRE, GRANT_RESUME, GRANT_REVOKE, GRANT_SUSPEND, REQUEST_WITHDRAW
 from governance.history_kinds import capture_grants, capture_requests
-from governance.identity import Role, has_role
 from governance.models import AccessRequest, Grant, GrantSuspension
 from governance.services.access_requests import access_requests_escalate
 from governance.services.access_requests.checks import rank
 from governance.signals import announce_grant_change
+from ledger import audit
+from ledger.audit import AuditEntry
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
+from steward.identity import Role, has_role
 from steward.lookups import UUIDs
 
 __all__ = ["can_revoke", "grant_revoke", "grants_expire", "grants_reassess", "on_reclassified"]

@@ -14,14 +14,14 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from catalog.classification import levels as classification_levels
-from governance import audit
 from governance.choices import ApproverRole
 from governance.constants import POLICY_UPDATE
 from governance.history_kinds import capture_policy
-from governance.identity import Role, has_role
 from governance.models import PolicyVersion
+from ledger import audit
 from steward.durations import format_duration, parse_duration
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
+from steward.identity import Role, has_role
 
 __all__ = [
     "DEFAULT_PURPOSES",

@@ -32,9 +32,9 @@ from django.db.models import Q
 from django.utils import timezone
 from jwt.algorithms import OKPAlgorithm
 
-from governance import audit
 from governance.models import SigningKey
 from governance.token_verification import ALGORITHMS, verify_token
+from ledger import audit
 from steward.errors import Conflict, ValidationFailed
 
 __all__ = [

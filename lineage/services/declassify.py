@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Tag
-from governance import audit
+from ledger import audit
 from lineage import permissions
 from lineage.history import capture_declassifications
 from lineage.models import ColumnEdge, Declassification, DeclassificationState, Edge, Job

@@ -21,7 +21,7 @@ from django.utils import timezone
 from catalog.models import ModelVersion
 from catalog.services import datasets_ensure
 from catalog.validation import ProblemCollector
-from governance import audit
+from ledger import audit
 from lineage import permissions
 from lineage.graph import sync_later
 from lineage.models import (

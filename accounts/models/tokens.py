@@ -27,6 +27,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "governance_apitoken"  # created by governance before the move
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ from django.utils import timezone
 class AuditEvent(models.Model):
     """One change or decision, with its actor. ``hash`` covers this event and the previous hash.
 
-    Rows are only ever inserted (``governance.audit.record``); ``audit verify`` recomputes the chain.
+    Rows are only ever inserted (``ledger.audit.record``); ``audit verify`` recomputes the chain.
     """
 
     seq = models.BigAutoField(primary_key=True)
@@ -28,6 +28,7 @@ class AuditEvent(models.Model):
     hash = models.CharField(max_length=64)
 
     class Meta:
+        db_table = "governance_auditevent"  # created by governance before the move
         ordering = ["seq"]
         indexes = [models.Index(fields=["target_type", "target_id", "seq"])]
 
@@ -40,6 +41,9 @@ class AuditHead(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        db_table = "governance_audithead"  # created by governance before the move
 
     def __str__(self) -> str:
         return self.last_hash

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from governance.models import AuditEvent, AuditHead
+from ledger.models import AuditEvent, AuditHead
 from steward.bulk import RawJson, insert_rows
 from steward.middleware import current_request_id
 from steward.prepared import execute_prepared

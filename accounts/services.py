@@ -10,10 +10,10 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from governance import audit
-from governance.identity import seed_roles
-from governance.models import ApiToken
+from accounts.models import ApiToken
+from ledger import audit
 from steward.errors import ValidationFailed
+from steward.identity import seed_roles
 from steward.prepared import execute_prepared
 
 __all__ = ["TOKEN_PREFIX", "token_authenticate", "token_create", "token_revoke"]

@@ -1,7 +1,7 @@
 """Who is asking: roles (Django groups) and the principals a viewer acts as.
 
-Roles are groups named by ``Role`` values. OIDC users get their groups from the claim named by
-``STEWARD_OIDC_ROLES_CLAIM`` on every login.
+Roles are groups named by ``Role`` values (OIDC users get theirs from ``accounts.oidc`` on every login).
+Defines no model and imports no Steward app, so every layer may ask who is asking.
 """
 
 from __future__ import annotations
@@ -10,15 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
-from django.db import models, transaction
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
 
 __all__ = [
     "DECISION_CALLERS",
     "PRIVILEGED_READERS",
     "Role",
-    "StewardOIDCBackend",
     "Viewer",
     "has_role",
     "roles_of",
@@ -95,45 +93,3 @@ def viewer_for(user: Any) -> Viewer:
     viewer = Viewer(user.pk, principals, roles_of(user))
     user._steward_viewer = viewer
     return viewer
-
-
-def _sync_roles(user: Any, claims: dict[str, Any]) -> None:
-    raw = claims.get(settings.STEWARD_OIDC_ROLES_CLAIM) or []
-    if isinstance(raw, str):
-        raw = [raw]
-    wanted = {str(v).strip("/").split("/")[-1] for v in raw}
-    with transaction.atomic():
-        groups = [Group.objects.get_or_create(name=name)[0] for name in wanted if name in Role.values]
-        user.groups.remove(*user.groups.filter(name__in=Role.values).exclude(name__in=wanted))
-        user.groups.add(*groups)
-
-
-def _oidc_backend_base() -> type:
-    from mozilla_django_oidc.auth import OIDCAuthenticationBackend
-
-    return OIDCAuthenticationBackend
-
-
-class StewardOIDCBackend(_oidc_backend_base()):  # type: ignore[misc]
-    """OIDC login: username from ``preferred_username``, roles from the configured claim."""
-
-    def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
-        username = claims.get("preferred_username") or claims.get("sub")
-        return self.UserModel.objects.filter(username=username)
-
-    def create_user(self, claims: dict[str, Any]) -> Any:
-        username = claims.get("preferred_username") or claims.get("sub")
-        user = self.UserModel.objects.create_user(
-            username=username,
-            email=claims.get("email", ""),
-            first_name=claims.get("given_name", ""),
-            last_name=claims.get("family_name", ""),
-        )
-        _sync_roles(user, claims)
-        return user
-
-    def update_user(self, user: Any, claims: dict[str, Any]) -> Any:
-        user.email = claims.get("email", user.email)
-        user.save(update_fields=["email"])
-        _sync_roles(user, claims)
-        return user

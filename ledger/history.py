@@ -5,7 +5,7 @@ An entity is ``(kind, key)``: ``("catalog.dataset", "<uuid>")``, ``("governance.
 open row at the change's time and opens one with the new state; a deletion opens a row with a null state.
 So ``as_of(kind, key, t)`` is one index lookup, exact to the microsecond, whatever happened since.
 
-How a change is recorded, inside the change's own transaction (like ``governance.audit``):
+How a change is recorded, inside the change's own transaction (like ``ledger.audit``):
 - ``capture(kind, keys)``: the owning app registered a *loader* (``register(kind, loader)``) that reads
   the current states of many entities in a few queries; keys it does not return are deleted;
 - ``write(kind, {key: state})``: the caller already has the states (bulk paths, propagation).
@@ -29,8 +29,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from governance.audit import canonical
-from governance.models import HistoryRecord
+from ledger.audit import canonical
+from ledger.models import HistoryRecord
 from steward.bulk import RawJson, insert_rows
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Point-in-time reconstruction: what was in effect when a model produced a result (docs/compliance.md).
 
 ``reconstruct(at=T, ...)`` answers "why did model M give result R at T, and was every step allowed?" from
-history alone (``governance.history`` rows, lineage and grant intervals, immutable policy versions, the audit
+history alone (``ledger.history`` rows, lineage and grant intervals, immutable policy versions, the audit
 log), so the answer for T does not depend on what changed after T; what did change after T is listed
 separately under ``changes_since``.
 
@@ -23,10 +23,11 @@ from django.utils import timezone
 
 from catalog.history import DATASET, DATASET_LEVEL, DEPLOYMENT, MODEL, MODEL_VERSION
 from catalog.models import Dataset, Deployment, ModelVersion, ResultRecord
-from governance import history
 from governance.authorization import DecisionQuery, decide_many
-from governance.models import AuditEvent, Grant, GrantSuspension, PolicyVersion
+from governance.models import Grant, GrantSuspension, PolicyVersion
 from governance.selectors import grants_valid_at
+from ledger import history
+from ledger.models import AuditEvent
 from lineage.graph import get_backend
 from lineage.models import DatasetVersion, Job, PropagatedTag, Run, RunState
 from steward.errors import NotFound, ValidationFailed

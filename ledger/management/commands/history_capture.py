@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
-from governance import history
-from governance.models import HistoryRecord
+from ledger import history
+from ledger.models import HistoryRecord
 
 BATCH = 1_000
 

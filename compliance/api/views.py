@@ -15,9 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.models import ComplianceReport
-from governance.reconstruction import Query
-from governance.services import compliance
+from compliance import services as compliance
+from compliance.models import ComplianceReport
+from compliance.reconstruction import Query
 from steward.api.pagination import StewardCursorPagination
 from steward.api.params import parse_body, parse_int, parse_time, parse_uuid
 from steward.api.serializers import StrictSerializer

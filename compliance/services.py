@@ -10,11 +10,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from governance import audit
-from governance.identity import Role, has_role
-from governance.models import ComplianceReport
-from governance.reconstruction import Query, reconstruct
+from compliance.models import ComplianceReport
+from compliance.reconstruction import Query, reconstruct
+from ledger import audit
 from steward.errors import PermissionDenied
+from steward.identity import Role, has_role
 
 __all__ = ["BUNDLE_FORMAT", "REPORT_READERS", "bundle_digest", "canonical_json", "report_create", "report_viewed"]
 

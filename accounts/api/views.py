@@ -8,12 +8,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api import serializers as s
-from governance.identity import roles_of
-from governance.models import ApiToken
-from governance.services.tokens import token_create, token_revoke
+from accounts.api import serializers as s
+from accounts.models import ApiToken
+from accounts.services import token_create, token_revoke
 from steward.api.pagination import StewardCursorPagination
+from steward.api.params import as_uuid
 from steward.errors import NotFound
+from steward.identity import roles_of
 
 
 class MeView(APIView):
@@ -63,8 +64,6 @@ class ApiTokenViewSet(viewsets.GenericViewSet):
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str) -> Response:
         """Revoke a token (it stops working at once)."""
-        from catalog.selectors import as_uuid
-
         token = self.get_queryset().filter(pk=as_uuid(pk, "token")).first()
         if token is None:
             raise NotFound("No such token.")

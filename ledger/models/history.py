@@ -8,7 +8,7 @@ from django.db import models
 class HistoryRecord(models.Model):
     """The state of entity ``(kind, key)`` from ``valid_from`` until ``valid_to`` (open: still current).
 
-    Written only by ``governance.history`` in the transaction of the change; a change closes the open row
+    Written only by ``ledger.history`` in the transaction of the change; a change closes the open row
     at the change's time and opens the next one, so the rows of one entity tile its lifetime without gaps
     or overlaps. ``state`` is null on the row that records the entity's deletion.
     """
@@ -22,6 +22,7 @@ class HistoryRecord(models.Model):
     digest = models.CharField(max_length=64)
 
     class Meta:
+        db_table = "governance_historyrecord"  # created by governance before the move
         ordering = ["kind", "key", "valid_from"]
         indexes = [models.Index(fields=["kind", "key", "valid_from"], name="history_as_of")]
         constraints = [

@@ -24,6 +24,7 @@ class ComplianceReport(models.Model):
     digest = models.CharField(max_length=64)
 
     class Meta:
+        db_table = "governance_compliancereport"  # created by governance before the move
         ordering = ["-requested_at"]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from governance import history
+from ledger import history
 
 SHOWN = 5
 
