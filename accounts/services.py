@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.actions import TOKEN_CREATE, TOKEN_REVOKE
 from accounts.models import ApiToken
 from ledger import audit
 from steward.errors import ValidationFailed
@@ -19,6 +20,8 @@ from steward.prepared import execute_prepared
 __all__ = ["TOKEN_PREFIX", "token_authenticate", "token_create", "token_revoke"]
 
 TOKEN_PREFIX = "stw_"
+# Audit events name tokens as they did before the model moved to accounts (``?object=`` filters keep working).
+TARGET_TYPE = "governance.apitoken"
 MAX_TOKEN_DAYS = 366
 
 
@@ -42,7 +45,11 @@ def token_create(*, actor, user, name: str, expires_in_days: int | None = 90) ->
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
     )
     audit.record(
-        actor=actor, action="governance.token.create", target=token, after={"name": token.name, "prefix": prefix}
+        actor=actor,
+        action=TOKEN_CREATE,
+        target=token,
+        target_type=TARGET_TYPE,
+        after={"name": token.name, "prefix": prefix},
     )
     return token, secret
 
@@ -52,7 +59,7 @@ def token_revoke(*, actor, token: ApiToken) -> ApiToken:  # noqa: ANN001
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit.record(actor=actor, action="governance.token.revoke", target=token)
+        audit.record(actor=actor, action=TOKEN_REVOKE, target=token, target_type=TARGET_TYPE)
     return token
 
 

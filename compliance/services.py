@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from compliance.actions import REPORT_CREATE, REPORT_VIEW
 from compliance.models import ComplianceReport
 from compliance.reconstruction import Query, reconstruct
 from ledger import audit
@@ -20,6 +21,8 @@ __all__ = ["BUNDLE_FORMAT", "REPORT_READERS", "bundle_digest", "canonical_json",
 
 REPORT_READERS = (Role.COMPLIANCE_OFFICER, Role.ADMIN)
 BUNDLE_FORMAT = "steward.compliance-bundle/1"
+# Audit events name reports as they did before the model moved to compliance.
+TARGET_TYPE = "governance.compliancereport"
 
 
 def canonical_json(value: Any) -> bytes:
@@ -69,8 +72,9 @@ def report_create(*, actor: Any, query: Query) -> ComplianceReport:
     report.save()
     audit.record(
         actor=actor,
-        action="governance.compliance.report",
+        action=REPORT_CREATE,
         target=report,
+        target_type=TARGET_TYPE,
         after={"query": report.query, "at": reconstruction["at"], "digest": report.digest},
         at=now,
     )
@@ -80,4 +84,4 @@ def report_create(*, actor: Any, query: Query) -> ComplianceReport:
 @transaction.atomic
 def report_viewed(*, actor: Any, report: ComplianceReport, form: str) -> None:
     """Audit that ``actor`` opened or downloaded a stored report (``form``: html | json)."""
-    audit.record(actor=actor, action="governance.compliance.report_view", target=report, after={"form": form})
+    audit.record(actor=actor, action=REPORT_VIEW, target=report, target_type=TARGET_TYPE, after={"form": form})

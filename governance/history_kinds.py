@@ -24,6 +24,7 @@ from uuid import UUID
 from django.db.models import Q
 
 from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, Grant, GrantSuspension
+from governance.selectors import policy_current
 from ledger import history
 from steward.lookups import UUIDs
 
@@ -169,8 +170,6 @@ def load_policy(keys: list[str]) -> dict[str, dict[str, Any]]:
     """
     if POLICY_KEY not in keys:
         return {}
-    from governance.services.policy import policy_current
-
     current = policy_current()
     return {
         POLICY_KEY: {

@@ -10,3 +10,9 @@ class LedgerConfig(AppConfig):
     name = "ledger"
     verbose_name = "Ledger"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.utils.module_loading import autodiscover_modules
+
+        # Every app's ``actions.py`` registers its audit action names (ledger.actions).
+        autodiscover_modules("actions")

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ledger import actions
 from ledger.models import AuditEvent, AuditHead
 from steward.bulk import RawJson, insert_rows
 from steward.middleware import current_request_id
@@ -105,6 +106,8 @@ def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | Non
     entries = list(entries)
     if not entries:
         return []
+    for entry in entries:
+        actions.check(entry.action)
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record must run inside the transaction of the change it records")
     prev = _lock_head()

@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog import permissions
+from catalog.actions import RESULTS_INGEST
 from catalog.models import Deployment, MLModel, ResultRecord
 from catalog.selectors import visible_q
 from catalog.services.deployments import ENVIRONMENT_RE
@@ -420,7 +421,7 @@ def results_ingest(
     times = [row[4] for row in rows.values()]
     audit.record(
         actor=actor,
-        action="catalog.results.ingest",
+        action=RESULTS_INGEST,
         target_type="catalog.resultrecord",
         after={
             "received": result.received,

@@ -8,8 +8,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from governance.actions import DECISION_DENY
 from governance.authorization import Decision, DecisionQuery, Reason, decide_many
-from governance.constants import DECISION_DENY
 from ledger import audit
 from ledger.audit import AuditEntry
 from steward.errors import FieldProblem, PermissionDenied

@@ -20,8 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from connectors.dataplane import Credentials, DataGrant, DatasetNotManaged, get_connector, remove_later
+from governance.actions import GRANT_CREDENTIALS, GRANT_TOKEN
 from governance.choices import GrantState
-from governance.constants import GRANT_CREDENTIALS, GRANT_TOKEN
 from governance.models import Grant
 from governance.selectors import grant_get_for_use, grants_valid_at
 from governance.services.signing import MAX_TOKEN_LIFETIME, issue_token

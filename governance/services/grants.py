@@ -16,9 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Dataset
+from catalog.permissions import is_owner
 from governance import notifications
+from governance.actions import GRANT_EXPIRE, GRANT_RESUME, GRANT_REVOKE, GRANT_SUSPEND, REQUEST_WITHDRAW
 from governance.choices import GrantChange, GrantState, RequestState
-from governance.constants import GRANT_EXPIRE, GRANT_RESUME, GRANT_REVOKE, GRANT_SUSPEND, REQUEST_WITHDRAW
 from governance.history_kinds import capture_grants, capture_requests
 from governance.models import AccessRequest, Grant, GrantSuspension
 from governance.services.access_requests import access_requests_escalate
@@ -43,8 +44,6 @@ def _holder_id(grant: Grant) -> int | None:
 
 def can_revoke(user: Any, grant: Grant) -> bool:
     """The holder (giving it up), the dataset's owners, data stewards, privacy officers and admins."""
-    from catalog.permissions import is_owner
-
     return _holder_id(grant) == user.pk or has_role(user, *REVOKERS) or is_owner(user, grant.dataset)
 
 

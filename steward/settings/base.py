@@ -45,9 +45,9 @@ INSTALLED_APPS = [
     # Steward's apps, bottom layer first (docs/architecture.md; tests/steward/test_layers.py).
     "ledger",
     "accounts",
+    "connectors",
     "catalog",
     "lineage",
-    "connectors",
     "governance",
     "workspaces",
     "compliance",

@@ -16,7 +16,7 @@ from catalog.selectors import dataset_tag_keys, visible_q
 from catalog.validation import ProblemCollector
 from governance.choices import RequestState
 from governance.models import AccessRequest, AccessRequestItem, Grant, PolicyVersion
-from governance.services.policy import LevelRule
+from governance.policy import LevelRule
 from steward.durations import format_duration
 from steward.errors import Conflict, FieldProblem, ValidationFailed
 from steward.identity import viewer_for

@@ -13,7 +13,7 @@ from governance import notifications
 from governance.approvals import approver_ids, dataset_owner_ids
 from governance.choices import ApproverRole, RequestState
 from governance.models import AccessRequest, ApprovalSlot
-from governance.services.policy import LevelRule
+from governance.policy import LevelRule
 from ledger import audit
 from steward.durations import format_duration
 from steward.errors import Conflict, PermissionDenied

@@ -1,4 +1,7 @@
-"""Load the generated demo data set (idempotent)."""
+"""Load the generated demo data set (idempotent): every app's demo, bottom layer first.
+
+Lives in the top layer (frontend) because it drives every app; each app keeps its own ``demo.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ from django.core.management.base import BaseCommand
 
 from catalog.demo import load_demo_catalog
 from catalog.services.search import search_rebuild
+from governance.demo import load_demo_compliance, load_demo_governance
+from lineage.demo import load_demo_lineage
+from workspaces.demo import load_demo_workspaces
 
 
 class Command(BaseCommand):
@@ -18,17 +24,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         counts = load_demo_catalog(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
-        from lineage.demo import load_demo_lineage
-
         lineage = load_demo_lineage(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
-        from governance.demo import load_demo_governance
-
         governance = load_demo_governance(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
-        from governance.demo import load_demo_compliance
-
         load_demo_compliance(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
-        from workspaces.demo import load_demo_workspaces
-
         workspaces = load_demo_workspaces(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
         search_rebuild()
         self.stdout.write(
