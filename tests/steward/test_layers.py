@@ -14,6 +14,9 @@ or sends a signal the higher app connects to.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +150,16 @@ def test_the_fence_catches_a_read_path_pulling_in_the_oidc_backend(tmp_path, mon
     fake.write_text("from accounts import oidc\n")
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     assert _violations()[2] == ["catalog/bad.py:1 imports accounts"]
+
+
+def test_a_running_service_with_oidc_off_never_loads_the_oidc_backend(tmp_path):
+    """In a fresh interpreter, Django set up and catalog and lineage reads imported: no OIDC backend module
+    (before, ``governance.identity`` defined it, so every read of roles pulled in mozilla_django_oidc.auth)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "steward.settings.base", "STEWARD_STATE_DIR": str(tmp_path)}
+    code = (
+        "import sys, django; django.setup();"
+        "import catalog.selectors, catalog.search.backends.database, lineage.selectors;"
+        "print(sorted(m for m in sys.modules if m in ('accounts.oidc', 'mozilla_django_oidc.auth')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
