@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 
-from governance.identity import Role, has_role
+from steward.identity import Role, has_role
 
 __all__ = [
     "CanProduceLineage",

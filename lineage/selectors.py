@@ -12,11 +12,11 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from catalog.classification import hidden_codes
 from catalog.models import Dataset, TagAssignment
 from catalog.selectors import dataset_get, dataset_lookup, visible_q
-from governance.identity import viewer_for
 from lineage.graph import get_backend
 from lineage.graph.base import DIRECTIONS
-from lineage.models import Declassification, Edge, Job, PropagatedTag
+from lineage.models import Declassification, Edge, Job, NamespaceProducer, PropagatedTag
 from steward.errors import NotFound, ValidationFailed
+from steward.identity import PRIVILEGED_READERS, roles_of, viewer_for
 
 __all__ = [
     "dataset_explain",
@@ -356,9 +356,6 @@ def dataset_versions(*, user: Any, pk: UUID | str, limit: int = 100) -> dict[str
 
 def namespace_producers(*, user: Any, namespace: str | None = None) -> Any:
     """Namespace assignments: every one for admins, stewards and compliance officers; a producer's own otherwise."""
-    from governance.identity import PRIVILEGED_READERS, roles_of
-    from lineage.models import NamespaceProducer
-
     qs = NamespaceProducer.objects.select_related("producer", "assigned_by")
     if not (roles_of(user) & PRIVILEGED_READERS):
         qs = qs.filter(producer_id=user.pk)

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.utils import json
 from rest_framework.views import APIView
 
-from governance.authentication import TokenScopePermission
+from accounts.authentication import TokenScopePermission
 from lineage import selectors
 from lineage.models import Declassification, DeclassificationState, Job, NamespaceProducer
 from lineage.permissions import CanProduceLineage

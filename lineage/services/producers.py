@@ -23,12 +23,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from catalog.models import Dataset
-from governance import audit
-from governance.identity import Role, has_role
+from ledger import audit
 from lineage import permissions
+from lineage.actions import INGEST_REFUSED, NAMESPACE
 from lineage.models import NamespaceProducer
 from lineage.openlineage import ParsedEvent
 from steward.errors import FieldProblem, NotFound, PermissionDenied, ValidationFailed
+from steward.identity import Role, has_role
 
 __all__ = [
     "Authorization",
@@ -68,7 +69,7 @@ def _refuse(actor: Any, problems: list[FieldProblem], message: str) -> None:
     with transaction.atomic():
         audit.record(
             actor=actor,
-            action="lineage.ingest.refused",
+            action=INGEST_REFUSED,
             target_type="lineage.event",
             after={"problems": [{"field": p.field, "message": p.message} for p in problems]},
             reason=message,
@@ -167,7 +168,7 @@ def namespace_claims_write(*, actor: Any, claims: set[str]) -> None:
         actor=actor,
         entries=[
             audit.AuditEntry(
-                action="lineage.namespace.claim",
+                action=NAMESPACE["claim"],
                 target_type="lineage.namespace",
                 target_id=ns.namespace,
                 target_repr=ns.namespace,
@@ -201,7 +202,7 @@ def namespace_producer_assign(*, actor: Any, namespace: str, username: str) -> N
         namespace=namespace, producer=user, defaults={"assigned_by": actor}
     )
     if created:
-        audit.record(actor=actor, action="lineage.namespace.assign", target=row, after=row.snapshot())
+        audit.record(actor=actor, action=NAMESPACE["assign"], target=row, after=row.snapshot())
     return row
 
 
@@ -213,4 +214,4 @@ def namespace_producer_remove(*, actor: Any, pk: Any) -> None:
         raise NotFound(f"No namespace assignment {pk}.")
     before = row.snapshot()
     row.delete()
-    audit.record(actor=actor, action="lineage.namespace.remove", target_type="lineage.namespace", before=before)
+    audit.record(actor=actor, action=NAMESPACE["remove"], target_type="lineage.namespace", before=before)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from governance.services.tokens import token_create
+from accounts.services import token_create
 from lineage.models import Edge, LineageEvent
 from tests.conftest import make_producer, make_user
 from tests.lineage.events import NS, complete

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.services.tokens import token_create
+from accounts.services import token_create
 from lineage.models import Edge, LineageEvent
 from tests.conftest import make_producer, make_user
 from tests.lineage.events import NS, complete

@@ -14,9 +14,9 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
+from accounts.services import token_create
 from catalog.models import Dataset, SchemaField
-from governance.models import AuditEvent
-from governance.services.tokens import token_create
+from ledger.models import AuditEvent
 from lineage.models import Edge, LineageEvent, NamespaceProducer
 from lineage.propagation import drain
 from steward.errors import PermissionDenied
