@@ -21,7 +21,7 @@ from steward.bulk import RawJson, insert_rows
 from steward.middleware import current_request_id
 from steward.prepared import execute_prepared
 
-__all__ = ["AuditEntry", "canonical", "record", "record_many", "verify"]
+__all__ = ["GENESIS", "AuditEntry", "ChainWalk", "canonical", "head_hash", "record", "record_many", "verify", "walk"]
 
 GENESIS = "0" * 64
 AUDIT_COLUMNS = [
@@ -200,10 +200,45 @@ def record(
 
 
 def verify() -> AuditEvent | None:
-    """Recompute the chain; return the first event whose hash or link is wrong, or ``None``."""
-    prev = GENESIS
-    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
-        if event.prev_hash != prev or _digest(prev, event) != event.hash:
-            return event
+    """Recompute the chain; return the first event whose hash or link is wrong, or ``None``.
+
+    Only the events themselves: ``governance.services.audit_checkpoints.audit_verify`` adds the head (a
+    truncated tail) and the signed checkpoints (a chain rewritten with recomputed hashes).
+    """
+    return walk().first_broken
+
+
+@dataclass
+class ChainWalk:
+    """What recomputing (part of) the chain found."""
+
+    first_broken: AuditEvent | None = None
+    checked: int = 0
+    last_seq: int | None = None
+    last_hash: str = GENESIS
+    hashes_at: dict[int, str] | None = None
+
+
+def walk(*, after_seq: int = 0, after_hash: str = GENESIS, collect: frozenset[int] = frozenset()) -> ChainWalk:
+    """Recompute the events after ``after_seq`` (whose hash is ``after_hash``); the stored hash of each
+    sequence number in ``collect`` is returned in ``hashes_at`` (to compare with checkpoints)."""
+    result = ChainWalk(last_seq=after_seq or None, last_hash=after_hash, hashes_at={})
+    prev = after_hash
+    for event in AuditEvent.objects.filter(seq__gt=after_seq).order_by("seq").iterator(chunk_size=2000):
+        result.checked += 1
+        if result.first_broken is None and (event.prev_hash != prev or _digest(prev, event) != event.hash):
+            result.first_broken = event
+        if event.seq in collect:
+            result.hashes_at[event.seq] = event.hash
         prev = event.hash
-    return None
+        result.last_seq, result.last_hash = event.seq, event.hash
+    return result
+
+
+def head_hash(*, lock: bool = False) -> str:
+    """The hash the head says the chain ends with (the genesis one on a new log); ``lock`` holds appends off
+    until the caller's transaction ends."""
+    if lock:
+        return _lock_head()
+    head = AuditHead.objects.filter(id=1).values_list("last_hash", flat=True).first()
+    return head or GENESIS

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from governance.choices import ApproverRole, GrantState, RequestState
-from governance.models import AccessRequest, ApiToken, AuditEvent, Grant, PolicyVersion
+from governance.models import AccessRequest, ApiToken, AuditCheckpoint, AuditEvent, Grant, PolicyVersion
 from steward.api.serializers import StrictSerializer
 from steward.durations import format_duration
 
@@ -390,7 +390,46 @@ class AuditEventSerializer(serializers.ModelSerializer):
         ]
 
 
+class AuditCheckpointSerializer(serializers.ModelSerializer):
+    signature = serializers.CharField(
+        help_text="Compact JWS (EdDSA, typ steward-audit-checkpoint+jwt) over iss, seq, hash, at."
+    )
+    public_jwk = serializers.JSONField(help_text="The public key that signed it (its kid is the RFC 7638 thumbprint).")
+
+    class Meta:
+        model = AuditCheckpoint
+        fields = ["seq", "hash", "at", "kid", "public_jwk", "signature"]
+
+
+class AuditHeadSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="The chain ends with the event the head names.")
+    last_seq = serializers.IntegerField(allow_null=True)
+    last_hash = serializers.CharField(help_text="Hash of the chain's last event.")
+    head_hash = serializers.CharField(help_text="Hash the head (moved with every append) says the chain ends with.")
+
+
+class AuditProblemSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=["event_hash", "head_mismatch", "checkpoint_mismatch"])
+    seq = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
+
+
 class AuditVerifySerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     checked = serializers.IntegerField(help_text="Events in the chain.")
-    first_broken = AuditEventSerializer(allow_null=True, help_text="The first event whose hash or link is wrong.")
+    first_broken = AuditEventSerializer(
+        allow_null=True,
+        help_text="The first event after the last valid checkpoint that no longer matches: exactly the edited one "
+        "when its hash was not recomputed; the first after that checkpoint when the chain was rewritten.",
+    )
+    first_unmatched_seq = serializers.IntegerField(
+        allow_null=True, help_text="Its sequence number; or where a removed tail begins (no event left there)."
+    )
+    head = AuditHeadSerializer()
+    checkpoints_checked = serializers.IntegerField()
+    last_valid_checkpoint = AuditCheckpointSerializer(allow_null=True)
+    first_invalid_checkpoint = AuditCheckpointSerializer(allow_null=True)
+    latest_checkpoint = AuditCheckpointSerializer(
+        allow_null=True, help_text="Compare with your own copies: a deleted checkpoint is only seen that way."
+    )
+    problems = AuditProblemSerializer(many=True)

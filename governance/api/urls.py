@@ -2,7 +2,7 @@ from django.urls import path
 
 from governance.api import views
 from governance.api.access import AccessRequestViewSet, GrantViewSet
-from governance.api.audit import AuditListView, AuditVerifyView
+from governance.api.audit import AuditCheckpointListView, AuditListView, AuditVerifyView
 from governance.api.compliance import ReconstructView, ReportBundleView, ReportDetailView, ReportListView
 from governance.api.decisions import AuthorizeBatchView, AuthorizeView
 from governance.api.policy import PolicyVersionDetailView, PolicyVersionListView, PolicyView
@@ -22,6 +22,7 @@ urlpatterns = [
     path("authorize/batch", AuthorizeBatchView.as_view(), name="authorize-batch"),
     path("audit", AuditListView.as_view(), name="audit"),
     path("audit/verify", AuditVerifyView.as_view(), name="audit-verify"),
+    path("audit/checkpoints", AuditCheckpointListView.as_view(), name="audit-checkpoints"),
     path("compliance/reconstruct", ReconstructView.as_view(), name="compliance-reconstruct"),
     path("compliance/reports", ReportListView.as_view(), name="compliance-reports"),
     path("compliance/reports/<uuid:pk>", ReportDetailView.as_view(), name="compliance-report"),

@@ -1,4 +1,4 @@
-from governance.models.audit import AuditEvent, AuditHead
+from governance.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from governance.models.compliance import ComplianceReport
 from governance.models.grants import Grant, GrantSuspension
 from governance.models.history import HistoryRecord
@@ -12,6 +12,7 @@ __all__ = [
     "AccessRequestItem",
     "ApiToken",
     "ApprovalSlot",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
     "ComplianceReport",

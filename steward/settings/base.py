@@ -389,6 +389,15 @@ STEWARD_SIGNING_KEY_ROTATION_HOURS = env_int(
 )
 # Rotates when due (publishing the next key ahead of use) and deletes retired keys once their tokens expired.
 CELERY_BEAT_SCHEDULE["governance-signing-keys"] = {"task": "governance.signing_keys_maintain", "schedule": 600.0}
+STEWARD_AUDIT_CHECKPOINT_MINUTES = env_int(
+    "STEWARD_AUDIT_CHECKPOINT_MINUTES",
+    15,
+    "Minutes between signed audit-chain checkpoints (GET /api/v1/audit/checkpoints).",
+)
+CELERY_BEAT_SCHEDULE["governance-audit-checkpoint"] = {
+    "task": "governance.audit_checkpoint",
+    "schedule": 60.0 * STEWARD_AUDIT_CHECKPOINT_MINUTES,
+}
 
 STATIC_URL = "static/"
 STATIC_ROOT = STATE_DIR / "static"
