@@ -6,6 +6,7 @@ the ``database`` search backend, the ``sql`` graph backend and ``local`` workspa
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path  # noqa: E402
 
 import dj_database_url
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "mozilla_django_oidc",
+    "axes",
     "governance",
     "catalog",
     "lineage",
@@ -60,6 +62,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "steward.urls"
@@ -137,6 +142,73 @@ OIDC_DRF_AUTH_BACKEND = "governance.identity.StewardOIDCBackend"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_ENABLED:
     AUTHENTICATION_BACKENDS.insert(0, "governance.identity.StewardOIDCBackend")
+# django-axes first: every password check (the HTML login, the admin's) counts failures and refuses a locked one.
+AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
+
+# --- Web defences (docs/security.md) ----------------------------------------------------------------
+AXES_FAILURE_LIMIT = env_int(
+    "STEWARD_LOGIN_FAILURE_LIMIT", 5, "Wrong passwords in a row before a login is locked (django-axes)."
+)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int(
+        "STEWARD_LOGIN_COOLOFF_MINUTES", 15, "Minutes a locked login stays locked (then it unlocks itself)."
+    )
+)
+AXES_LOCKOUT_PARAMETERS = [
+    [part.strip() for part in item.split("+")]
+    for item in env_list(
+        "STEWARD_LOGIN_LOCKOUT_BY",
+        ["username"],
+        "What a lockout is counted by: username, ip_address, user_agent, or combinations like username+ip_address "
+        "(ip_address needs STEWARD_LOGIN_PROXY_COUNT behind a proxy).",
+    )
+]
+AXES_IPWARE_PROXY_COUNT = (
+    env_int(
+        "STEWARD_LOGIN_PROXY_COUNT", 0, "Reverse proxies in front of Steward (how many X-Forwarded-For hops to skip)."
+    )
+    or None
+)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool(
+    "STEWARD_SECURE_COOKIES", False, "Send session and CSRF cookies over HTTPS only (set when served over TLS)."
+)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+if env_bool(
+    "STEWARD_BEHIND_TLS_PROXY",
+    False,
+    "A TLS-terminating proxy sets X-Forwarded-Proto: trust it for request.is_secure() (only if it always sets it).",
+):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("STEWARD_SSL_REDIRECT", False, "Redirect plain-HTTP requests to HTTPS.")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int(
+    "STEWARD_HSTS_SECONDS", 0, "Strict-Transport-Security max-age on HTTPS responses (0: none; e.g. 31536000)."
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STEWARD_HSTS_INCLUDE_SUBDOMAINS", False, "Add includeSubDomains to HSTS.")
+SECURE_HSTS_PRELOAD = env_bool("STEWARD_HSTS_PRELOAD", False, "Add preload to HSTS.")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Every page and API response (django-csp): scripts and styles only from Steward's own static files, no inline
+# code (htmx's own indicator styles are off, see base.html), nothing may frame Steward.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'", *([OIDC_OP_AUTHORIZATION_ENDPOINT] if OIDC_ENABLED else [])],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- REST API ---------------------------------------------------------------------------------------
 _api_auth = [
