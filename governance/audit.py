@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,7 +23,18 @@ from steward.bulk import RawJson, insert_rows
 from steward.middleware import current_request_id
 from steward.prepared import execute_prepared
 
-__all__ = ["GENESIS", "AuditEntry", "ChainWalk", "canonical", "head_hash", "record", "record_many", "verify", "walk"]
+__all__ = [
+    "GENESIS",
+    "AuditEntry",
+    "ChainWalk",
+    "as_system",
+    "canonical",
+    "head_hash",
+    "record",
+    "record_many",
+    "verify",
+    "walk",
+]
 
 GENESIS = "0" * 64
 AUDIT_COLUMNS = [
@@ -100,6 +113,21 @@ def _digest_values(prev_hash: str, event: AuditEvent, before: Any, after: Any) -
     return hashlib.sha256(canonical(document).encode()).hexdigest()
 
 
+_AS_SYSTEM: ContextVar[str | None] = ContextVar("audit_as_system", default=None)
+
+
+@contextmanager
+def as_system(reason: str) -> Iterator[None]:
+    """Everything recorded inside is the system's doing, whichever actor the services were given (a loader
+    that drives the services with demo users' identities: the audit must not blame a real person);
+    ``reason`` fills events that give none."""
+    token = _AS_SYSTEM.set(reason)
+    try:
+        yield
+    finally:
+        _AS_SYSTEM.reset(token)
+
+
 def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | None = None) -> list[AuditEvent]:
     """Append events in one go (bulk paths). Must run inside the caller's transaction."""
     entries = list(entries)
@@ -107,6 +135,9 @@ def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | Non
         return []
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record must run inside the transaction of the change it records")
+    system_reason = _AS_SYSTEM.get()
+    if system_reason is not None:
+        actor = None
     prev = _lock_head()
     when = at or timezone.now()
     actor_id = getattr(actor, "pk", None)
@@ -127,7 +158,7 @@ def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | Non
             request_id="" if rid == "-" else rid,
             before=None if before is None else RawJson(before),
             after=None if after is None else RawJson(after),
-            reason=entry.reason,
+            reason=entry.reason or system_reason or "",
             prev_hash=prev,
         )
         event.hash = _digest_values(prev, event, entry.before, entry.after)

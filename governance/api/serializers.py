@@ -177,8 +177,14 @@ class DatasetRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-class RequestDatasetSerializer(DatasetRefSerializer):
-    level = serializers.CharField(help_text="The level its approvals were required for.")
+class RequestDatasetSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    namespace = serializers.CharField(allow_null=True, help_text="Null when you may not see the dataset.")
+    name = serializers.CharField(allow_null=True, help_text="Null when you may not see the dataset.")
+    level = serializers.CharField(
+        allow_null=True, help_text="The level its approvals were required for; null when you may not see the dataset."
+    )
+    hidden = serializers.BooleanField(help_text="You may not see this dataset: its name and level are withheld.")
 
 
 class SubjectSerializer(serializers.Serializer):
@@ -238,7 +244,12 @@ class AccessRequestSerializer(serializers.Serializer):
 
     @extend_schema_field(RequestDatasetSerializer(many=True))
     def get_datasets(self, obj: AccessRequest) -> list[dict[str, Any]]:
-        return [{**_dataset_ref(i.dataset), "level": i.level} for i in obj.items.all()]
+        return [
+            {**_dataset_ref(i.dataset), "level": i.level, "hidden": False}
+            if getattr(i, "dataset_visible", True)
+            else {"id": i.dataset_id, "namespace": None, "name": None, "level": None, "hidden": True}
+            for i in obj.items.all()
+        ]
 
     def get_duration(self, obj: AccessRequest) -> str:
         return format_duration(obj.duration)

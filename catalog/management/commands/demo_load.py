@@ -1,4 +1,4 @@
-"""Load the generated demo data set (idempotent)."""
+"""Load the generated demo data set once, into an empty database, audited as the system."""
 
 from __future__ import annotations
 
@@ -7,16 +7,27 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from catalog.demo import load_demo_catalog
+from catalog.models import Dataset, MLModel
 from catalog.services.search import search_rebuild
+from governance import audit
 
 
 class Command(BaseCommand):
     help = (
         "Create demo users in every role, tags, ~200 datasets on 3 platforms, lineage, ML models, access "
-        "requests and (stopped) workspaces (idempotent)."
+        "requests and (stopped) workspaces. Only into an empty catalog: a database holding any dataset or model "
+        "(the demo, loaded before and changed since, or real data) is left exactly as it is."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if Dataset.objects.exists() or MLModel.objects.exists():
+            self.stdout.write("  demo: the catalog is not empty; nothing loaded, nothing changed.")
+            return
+        # The loader drives the services as the demo's users; the audit records the system, with this reason.
+        with audit.as_system("demo data set loaded into an empty database"):
+            self._load()
+
+    def _load(self) -> None:
         counts = load_demo_catalog(progress=lambda msg: self.stdout.write(f"  demo: {msg}"))
         from lineage.demo import load_demo_lineage
 
