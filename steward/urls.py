@@ -2,7 +2,8 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.contrib.staticfiles.views import serve as staticfiles_serve
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from governance.views import jwks_view
@@ -33,6 +34,13 @@ urlpatterns = [
     ),
     path("", include("frontend.urls")),
 ]
+
+if settings.STEWARD_SERVE_STATIC:
+    # The embedded mode's gunicorn serves the static files itself (from the apps and node_modules, no
+    # collectstatic); a production deployment leaves STEWARD_SERVE_STATIC off and serves STATIC_ROOT in front.
+    urlpatterns.append(
+        re_path(rf"^{settings.STATIC_URL.lstrip('/')}(?P<path>.*)$", staticfiles_serve, {"insecure": True})
+    )
 
 if settings.OIDC_ENABLED:
     urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))

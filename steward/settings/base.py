@@ -476,6 +476,11 @@ CELERY_BEAT_SCHEDULE["governance-audit-checkpoint"] = {
 }
 
 STATIC_URL = "static/"
+STEWARD_SERVE_STATIC = env_bool(
+    "STEWARD_SERVE_STATIC",
+    False,
+    "Serve /static/ from the app itself (the embedded `make run`); off behind a web server.",
+)
 STATIC_ROOT = STATE_DIR / "static"
 # htmx comes from the npm registry (frontend/package.json, installed by `make install`).
 STATICFILES_DIRS = [
