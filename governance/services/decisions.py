@@ -13,6 +13,7 @@ from governance.audit import AuditEntry
 from governance.authorization import Decision, DecisionQuery, Reason, decide_many
 from governance.constants import DECISION_DENY
 from governance.identity import DECISION_CALLERS, has_role
+from steward import metrics
 from steward.errors import FieldProblem, PermissionDenied
 
 __all__ = ["authorize", "may_ask_for_anyone"]
@@ -64,6 +65,7 @@ def authorize(
             for d in decisions
         ]
     denied = [(q, d) for q, d in zip(queries, decisions, strict=True) if not d.allowed]
+    metrics.decisions(allowed=len(decisions) - len(denied), denied=len(denied))
     if denied:
         with transaction.atomic():
             audit.record_many(

@@ -37,6 +37,7 @@ from lineage.models import (
 from lineage.openlineage import ParsedEvent, parse_event
 from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
+from steward import metrics
 from steward.bulk import insert_rows, update_column
 from steward.errors import NotFound, PermissionDenied, ValidationFailed
 
@@ -78,9 +79,13 @@ def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[Ingest
             problems.add(_where(p.field, i, batch), p.message, p.code)
         if event is not None:
             parsed.append(event)
+    if problems.problems:  # the call is all or nothing: every event in it is refused
+        metrics.ingestion("openlineage", refused=len(events))
     problems.raise_if_any()
     digests = [_digest(data) for data in events]
-    return _apply(actor, events, parsed, digests, batch)
+    results = _apply(actor, events, parsed, digests, batch)
+    metrics.ingestion("openlineage", accepted=len(results))
+    return results
 
 
 def _where(field: str | None, index: int, batch: bool) -> str | None:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "steward.middleware.RequestIdMiddleware",
+    "steward.metrics.MetricsMiddleware",
     "steward.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -475,6 +476,11 @@ CELERY_BEAT_SCHEDULE["governance-audit-checkpoint"] = {
     "schedule": 60.0 * STEWARD_AUDIT_CHECKPOINT_MINUTES,
 }
 
+STEWARD_METRICS_ALLOWED_NETWORKS = env_list(
+    "STEWARD_METRICS_ALLOWED_NETWORKS",
+    ["127.0.0.1/32", "::1/128"],
+    "Networks (CIDR) that may scrape /metrics without logging in; admins may from anywhere (API token).",
+)
 STATIC_URL = "static/"
 STEWARD_SERVE_STATIC = env_bool(
     "STEWARD_SERVE_STATIC",

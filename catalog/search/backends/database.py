@@ -42,6 +42,7 @@ from catalog.search.backends.base import (
 )
 from catalog.search.documents import SearchDocument
 from governance.identity import Viewer
+from steward import metrics
 from steward.errors import BackendUnavailable
 
 __all__ = ["DatabaseSearchBackend"]
@@ -171,6 +172,7 @@ class DatabaseSearchBackend:
         try:
             SearchEntry.objects.exists()
         except Exception as exc:  # the database is the backend: report it as unavailable
+            metrics.backend_error("search", "database")
             raise BackendUnavailable(f"search tables unavailable: {exc}") from exc
 
     # --- reads ------------------------------------------------------------------------------------
