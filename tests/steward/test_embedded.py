@@ -105,7 +105,7 @@ def test_embedded_default_serves_readyz_and_search_with_a_live_worker(tmp_path):
         assert created.status_code == 201, created.text
         _wait(
             lambda: session.get(f"{base}/api/v1/search", params={"q": "zebra"}, timeout=5).json()["total"] == 1,
-            30,
+            120,
             "the worker to index the new dataset",
             proc,
             log,
@@ -152,7 +152,7 @@ def test_embedded_default_serves_readyz_and_search_with_a_live_worker(tmp_path):
                     for t in session.get(f"{base}/api/v1/datasets/{mart['id']}/tags", timeout=5).json()["propagated"]
                 }
             ),
-            30,
+            120,
             "the worker to propagate the tag",
             proc,
             log,
