@@ -26,6 +26,8 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from steward.identity import Role, has_role
+
 __all__ = [
     "BACKEND_ERRORS",
     "DECISIONS",
@@ -34,6 +36,7 @@ __all__ = [
     "RECONCILE_ERRORS",
     "REQUEST_SECONDS",
     "MetricsMiddleware",
+    "add_gauge_source",
     "backend_error",
     "decisions",
     "ingestion",
@@ -124,24 +127,23 @@ class MetricsMiddleware:
 # --- scrape-time gauges ---------------------------------------------------------------------------------------
 
 
+# Higher apps add gauges read at scrape time (lineage: the propagation backlog), registered in ``ready``:
+# a lower layer never imports them (tests/steward/test_layers.py).
+GaugeSource = Callable[[], Iterable[GaugeMetricFamily]]
+_GAUGE_SOURCES: list[GaugeSource] = []
+
+
+def add_gauge_source(source: GaugeSource) -> None:
+    if source not in _GAUGE_SOURCES:
+        _GAUGE_SOURCES.append(source)
+
+
 class _SystemCollector:
     """Gauges about shared state, read from the database and the broker at scrape time."""
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        from django.db.models import Min
-        from django.utils import timezone
-
-        from lineage.models import PropagationChange
-
-        backlog = PropagationChange.objects.aggregate(oldest=Min("created_at"))
-        count = PropagationChange.objects.count()
-        yield GaugeMetricFamily(
-            "steward_propagation_backlog", "Pending propagation changes (durable to-dos).", value=count
-        )
-        age = (timezone.now() - backlog["oldest"]).total_seconds() if backlog["oldest"] else 0.0
-        yield GaugeMetricFamily(
-            "steward_propagation_backlog_oldest_seconds", "Age of the oldest pending propagation change.", value=age
-        )
+        for source in _GAUGE_SOURCES:
+            yield from source()
         depth = GaugeMetricFamily("steward_celery_queue_depth", "Messages waiting in a Celery queue.", labels=["queue"])
         for queue, n in _queue_depths().items():
             depth.add_metric([queue], n)
@@ -184,20 +186,27 @@ def _may_scrape(request: HttpRequest) -> bool:
         address = None
     if address is not None and any(address in network for network in _networks()):
         return True
-    from governance.identity import Role, has_role
 
     user = request.user if getattr(request, "user", None) and request.user.is_authenticated else None
-    if user is None and request.META.get("HTTP_AUTHORIZATION", "").lower().startswith(("bearer ", "token ")):
-        from rest_framework.request import Request
-
-        from governance.authentication import ApiTokenAuthentication
-
-        try:
-            found = ApiTokenAuthentication().authenticate(Request(request))
-        except Exception:
-            found = None
-        user = found[0] if found else None
+    if user is None and request.META.get("HTTP_AUTHORIZATION"):
+        user = _token_user(request)
     return user is not None and has_role(user, Role.ADMIN)
+
+
+def _token_user(request: HttpRequest) -> Any:
+    """The user an API token names, through the API's configured authentication classes (settings)."""
+    from rest_framework.request import Request
+    from rest_framework.settings import api_settings
+
+    drf_request = Request(request)
+    for authentication in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        try:
+            found = authentication().authenticate(drf_request)
+        except Exception:
+            return None
+        if found:
+            return found[0]
+    return None
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -11,10 +11,12 @@ from steward import health
 from steward.metrics import metrics_view
 
 api_v1 = [
+    path("", include("accounts.api.urls")),
     path("", include("catalog.api.urls")),
     path("", include("governance.api.urls")),
     path("", include("lineage.api.urls")),
     path("", include("workspaces.api.urls")),
+    path("", include("compliance.api.urls")),
 ]
 
 urlpatterns = [

@@ -9,13 +9,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.api import serializers as s
-from governance.identity import has_role
-from governance.models import AuditCheckpoint, AuditEvent
 from governance.selectors import AUDIT_READERS, audit_list
 from governance.services.audit_checkpoints import audit_checkpoint_create, audit_verify
+from ledger.models import AuditCheckpoint, AuditEvent
 from steward.api.pagination import StewardCursorPagination
 from steward.api.params import parse_time
 from steward.errors import PermissionDenied
+from steward.identity import has_role
 
 
 class AuditPagination(StewardCursorPagination):

@@ -28,10 +28,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from governance import audit
-from governance.models import AuditCheckpoint, AuditEvent
 from governance.services import signing
 from governance.token_verification import ALGORITHMS
+from ledger import audit
+from ledger.models import AuditCheckpoint, AuditEvent
 from steward.errors import Conflict
 
 __all__ = [

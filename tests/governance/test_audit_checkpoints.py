@@ -9,8 +9,6 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from governance import audit
-from governance.models import AuditCheckpoint, AuditEvent
 from governance.services import signing
 from governance.services.audit_checkpoints import (
     AuditChainBroken,
@@ -20,6 +18,8 @@ from governance.services.audit_checkpoints import (
 )
 from governance.tasks import audit_checkpoint_task
 from governance.token_verification import verify_token
+from ledger import audit
+from ledger.models import AuditCheckpoint, AuditEvent
 
 pytestmark = pytest.mark.django_db
 

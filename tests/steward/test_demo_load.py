@@ -9,7 +9,8 @@ from django.core.management import call_command
 
 from catalog import services as catalog
 from catalog.models import Dataset
-from governance.models import AccessRequest, AuditEvent
+from governance.models import AccessRequest
+from ledger.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import redis
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from governance.services.tokens import token_create
+from accounts.services import token_create
 from lineage import propagation
 from lineage.graph.neo4j import Neo4jGraphBackend
 from lineage.models import PropagationChange
