@@ -41,6 +41,7 @@ from lineage.openlineage import ParsedEvent, parse_event
 from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
 from lineage.services.producers import Authorization, lineage_authorize, lineage_right_check, namespace_claims_write
+from steward import metrics
 from steward.bulk import insert_rows, update_column
 from steward.errors import NotFound, PermissionDenied, ValidationFailed
 
@@ -83,11 +84,18 @@ def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[Ingest
             problems.add(_where(p.field, i, batch), p.message, p.code)
         if event is not None:
             parsed.append(event)
+    if problems.problems:  # the call is all or nothing: every event in it is refused
+        metrics.ingestion("openlineage", refused=len(events))
     problems.raise_if_any()
-    auth = lineage_authorize(actor=actor, events=parsed, where=lambda path, i: _where(path, i, batch))
+    try:
+        auth = lineage_authorize(actor=actor, events=parsed, where=lambda path, i: _where(path, i, batch))
+    except PermissionDenied:
+        metrics.ingestion("openlineage", refused=len(events))
+        raise
     results = _apply(actor, events, parsed, digests, batch, auth)
     for result, (_, dropped) in zip(results, trimmed, strict=True):
         result.dropped_facets = dropped
+    metrics.ingestion("openlineage", accepted=len(results))
     return results
 
 
