@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import ROOT, bench_env, fresh_database, manage, save  # noqa: E402
+from bench._harness import ROOT, bench_env, fresh_database, manage, save
 
 
 def _default_kubeconfig() -> str:

@@ -42,7 +42,7 @@ def queue(messages: Iterable[Message | None]) -> None:
 
         try:
             notifications_send_task.delay(batch)
-        except Exception:  # noqa: BLE001 - the change is committed; a lost e-mail must not fail the request
+        except Exception:  # the change is committed; a lost e-mail must not fail the request
             logger.exception("could not queue %d notification e-mail(s)", len(batch))
 
     transaction.on_commit(enqueue)

@@ -9,7 +9,7 @@ HOST="${STEWARD_HOST:-127.0.0.1}"
 PORT="${STEWARD_PORT:-8000}"
 STATE="${STEWARD_STATE_DIR:-$ROOT/.state}"
 export STEWARD_STATE_DIR="$STATE"
-mkdir -p "$STATE/broker/queue" "$STATE/broker/processed" "$STATE/run"
+mkdir -p "$STATE/broker/queue" "$STATE/broker/processed" "$STATE/broker/control" "$STATE/run"
 
 server_pid=""
 stop_all() {

@@ -380,7 +380,7 @@ class LocalWorkspaceConnector:
                 except OSError as exc:
                     raise BackendUnavailable(f"cannot create {wdir}: {exc}") from exc
             try:
-                lock = open(wdir / ".lock", "a+b")  # noqa: SIM115 - held for the whole block
+                lock = open(wdir / ".lock", "a+b")  # held for the whole block
             except FileNotFoundError:
                 continue  # deleted between the check and the open
             with lock:

@@ -36,5 +36,5 @@ class ApiToken(models.Model):
     def hash_secret(secret: str) -> str:
         return hashlib.sha256(secret.encode()).hexdigest()
 
-    def is_active_at(self, at) -> bool:  # noqa: ANN001
+    def is_active_at(self, at) -> bool:
         return self.revoked_at is None and (self.expires_at is None or at < self.expires_at)

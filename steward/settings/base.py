@@ -6,7 +6,7 @@ the ``database`` search backend, the ``sql`` graph backend and ``local`` workspa
 
 from __future__ import annotations
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
 import dj_database_url
 
@@ -181,6 +181,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        # kombu's exchange tables; its default is ./control in the working directory.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
         # kombu sleeps this long whenever the worker cannot take a message (all its slots busy, or none
         # queued): at the default 1 s the embedded worker ran about two tasks a second.
