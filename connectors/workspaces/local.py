@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -65,6 +64,7 @@ from connectors.workspaces.base import (
     WorkspaceStatus,
 )
 from connectors.workspaces.kubernetes_manifests import credential_key
+from steward.canonical import digest
 from steward.errors import BackendUnavailable, FieldProblem
 
 __all__ = ["DEFAULT_FALLBACK_COMMAND", "LocalWorkspaceConnector"]
@@ -150,11 +150,7 @@ class LocalWorkspaceConnector:
                 credential_key(m.dataset_namespace, m.dataset_name): m.document()
                 for m in sorted(spec.mounts, key=lambda m: (m.dataset_namespace, m.dataset_name))
             }
-            fingerprint = hashlib.sha256(
-                json.dumps(
-                    [argv, sorted((k, d["grant_id"]) for k, d in documents.items())], separators=(",", ":")
-                ).encode()
-            ).hexdigest()
+            fingerprint = digest([argv, sorted((k, d["grant_id"]) for k, d in documents.items())])
             self._write_credentials(wdir, documents)
             state.owner, state.template, state.run = spec.owner, spec.template.name, True
             state.url = f"http://{self.host}:{state.port}{url_path}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +12,7 @@ from governance import audit
 from governance.identity import Role, has_role
 from governance.models import ComplianceReport
 from governance.reconstruction import Query, reconstruct
+from steward.canonical import canonical_bytes, digest
 from steward.errors import PermissionDenied
 
 __all__ = ["BUNDLE_FORMAT", "REPORT_READERS", "bundle_digest", "canonical_json", "report_create", "report_viewed"]
@@ -23,13 +22,13 @@ BUNDLE_FORMAT = "steward.compliance-bundle/1"
 
 
 def canonical_json(value: Any) -> bytes:
-    """The canonical form the digest covers: JSON, keys sorted, no insignificant whitespace, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The canonical form the digest covers (``steward.canonical``, documented in docs/compliance.md)."""
+    return canonical_bytes(value)
 
 
 def bundle_digest(bundle: dict[str, Any]) -> str:
     """SHA-256 (hex) of the bundle's canonical JSON; anyone can recompute it from a downloaded bundle."""
-    return hashlib.sha256(canonical_json(bundle)).hexdigest()
+    return digest(bundle)
 
 
 def check_reader(actor: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import math
 import uuid
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from jwt.algorithms import OKPAlgorithm
 from governance import audit
 from governance.models import SigningKey
 from governance.token_verification import ALGORITHMS, verify_token
+from steward.canonical import canonical_bytes
 from steward.errors import Conflict, ValidationFailed
 
 __all__ = [
@@ -231,7 +231,8 @@ def _signing_key(at: datetime) -> SigningKey:
 def _thumbprint(public_jwk: Mapping[str, str]) -> str:
     """RFC 7638 JWK thumbprint of an OKP key, base64url without padding."""
     members = {k: public_jwk[k] for k in ("crv", "kty", "x")}
-    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
+    # RFC 7638 asks for exactly the canonical form (sorted members, no whitespace, UTF-8).
+    digest = hashlib.sha256(canonical_bytes(members)).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 

@@ -7,7 +7,6 @@ and atomic (a call writes all of its events or none).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from lineage.openlineage import ParsedEvent, parse_event
 from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
 from steward.bulk import insert_rows, update_column
+from steward.canonical import digests as canonical_digests
 from steward.errors import NotFound, PermissionDenied, ValidationFailed
 
 __all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
@@ -55,8 +55,17 @@ class IngestResult:
     run_id: str | None = None
 
 
-def _digest(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+def _digests(events: list[Any]) -> tuple[list[str], dict[str, str]]:
+    """Each event's key (``steward.canonical.digest``) and, for events with non-ASCII text, the key it was
+    stored under before ``steward.canonical`` (non-ASCII escaped) -> its key now: a resent old event is still a
+    duplicate."""
+    keys: list[str] = []
+    legacy: dict[str, str] = {}
+    for data in events:
+        current, *older = canonical_digests(data)
+        keys.append(current)
+        legacy.update((old, current) for old in older)
+    return keys, legacy
 
 
 def _check(actor: Any) -> None:
@@ -79,8 +88,8 @@ def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[Ingest
         if event is not None:
             parsed.append(event)
     problems.raise_if_any()
-    digests = [_digest(data) for data in events]
-    return _apply(actor, events, parsed, digests, batch)
+    keys, legacy = _digests(events)
+    return _apply(actor, events, parsed, keys, batch, legacy)
 
 
 def _where(field: str | None, index: int, batch: bool) -> str | None:
@@ -92,9 +101,16 @@ def _where(field: str | None, index: int, batch: bool) -> str | None:
 
 @transaction.atomic
 def _apply(
-    actor: Any, raw: list[Any], parsed: list[ParsedEvent], digests: list[str], batch: bool = False
+    actor: Any,
+    raw: list[Any],
+    parsed: list[ParsedEvent],
+    digests: list[str],
+    batch: bool = False,
+    legacy: dict[str, str] | None = None,
 ) -> list[IngestResult]:
-    seen = set(LineageEvent.objects.filter(digest__in=digests).values_list("digest", flat=True))
+    legacy = legacy or {}
+    stored = LineageEvent.objects.filter(digest__in=[*digests, *legacy]).values_list("digest", flat=True)
+    seen = {legacy.get(key, key) for key in stored}
     todo: list[int] = []
     results: list[IngestResult] = []
     for i, (event, digest) in enumerate(zip(parsed, digests, strict=True)):

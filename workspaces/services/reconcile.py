@@ -23,7 +23,6 @@ queries over all workspaces (so a pass over 500 unchanged workspaces costs no pe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
@@ -49,6 +48,7 @@ from connectors.workspaces.base import WorkspaceState as Observed
 from governance.choices import GrantState
 from governance.selectors import grants_valid_at
 from governance.services.workspace_grants import workspace_grants_revoke
+from steward.canonical import digest
 from steward.errors import BackendUnavailable, DomainError
 from workspaces.choices import DesiredState, EventKind, WorkspaceState
 from workspaces.constants import (
@@ -323,11 +323,13 @@ def _fingerprint(spec: WorkspaceSpec) -> str:
         "project": spec.project,
         "template": [spec.template.name, spec.template.image, spec.template.command, spec.template.local_command],
         "resources": [spec.effective_resources.cpu, spec.effective_resources.memory, spec.effective_resources.gpu],
+        # Each mount as its sorted-keys JSON, a string inside the hashed body: kept as it was so that stored
+        # ``applied_fingerprint`` values still match (the canonical form around it is the old one on ASCII text).
         "mounts": sorted(
             (json.dumps(m.document(), sort_keys=True) for m in spec.mounts),
         ),
     }
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return digest(body)
 
 
 # --- recording ---------------------------------------------------------------------------------------------------
