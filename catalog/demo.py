@@ -16,8 +16,9 @@ from django.db import transaction
 
 from catalog import services
 from catalog.models import MLModel, ModelVersion, Tag
-from catalog.validation import ProblemCollector, parse_dataset
+from catalog.validation import parse_dataset
 from governance.identity import Role
+from steward.errors import ProblemCollector
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "MODELS", "load_demo_catalog", "training_run_id"]
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from catalog.validation import MAX_FIELD_NAME, MAX_NAME, MAX_TYPE, ProblemCollector, validate_namespace
+from catalog.validation import MAX_FIELD_NAME, MAX_NAME, MAX_TYPE, validate_namespace
+from steward.errors import ProblemCollector
 
 __all__ = ["EVENT_TYPES", "DatasetRef", "ParsedEvent", "parse_event"]
 

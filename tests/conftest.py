@@ -10,8 +10,9 @@ from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
 from catalog import services
-from catalog.validation import ProblemCollector, parse_dataset
+from catalog.validation import parse_dataset
 from governance.identity import Role
+from steward.errors import ProblemCollector
 
 pytest_plugins = ["tests.servers"]
 

@@ -23,11 +23,11 @@ from catalog.models import Dataset, SchemaField, Tag, TagAssignment
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
 from catalog.signals import tags_changed
-from catalog.validation import DatasetSpec, ProblemCollector, parse_owner, platform_of
+from catalog.validation import DatasetSpec, parse_owner, platform_of
 from governance import audit
 from governance.audit import AuditEntry
 from steward.bulk import insert_rows
-from steward.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
+from steward.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ProblemCollector, ValidationFailed
 
 __all__ = [
     "UpsertResult",

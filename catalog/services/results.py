@@ -26,11 +26,10 @@ from catalog import permissions
 from catalog.models import Deployment, MLModel, ResultRecord
 from catalog.selectors import visible_q
 from catalog.services.deployments import ENVIRONMENT_RE
-from catalog.validation import ProblemCollector
 from governance import audit
 from governance.identity import Role, has_role, viewer_for
 from steward.bulk import insert_rows
-from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
+from steward.errors import Conflict, FieldProblem, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.lookups import UUIDs
 
 __all__ = ["MAX_RESULTS", "RESULT_NAMESPACE", "ResultIngestResult", "result_id", "results_ingest"]

@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from catalog.models import ModelVersion
 from catalog.services import datasets_ensure
-from catalog.validation import ProblemCollector
 from governance import audit
 from lineage import permissions
 from lineage.graph import sync_later
@@ -38,7 +37,7 @@ from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
 from steward.bulk import insert_rows, update_column
 from steward.canonical import digests as canonical_digests
-from steward.errors import NotFound, PermissionDenied, ValidationFailed
+from steward.errors import NotFound, PermissionDenied, ProblemCollector, ValidationFailed
 
 __all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
 
