@@ -24,16 +24,18 @@ def broker_down(settings, monkeypatch) -> Iterator[None]:
     """Celery on a Redis URL nobody listens on, not eager: ``delay`` really tries to publish."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
     monkeypatch.setenv("CELERY_BROKER_URL", DOWN)  # Celery reads the environment before its configuration
-    eager, url, pool = app.conf.task_always_eager, app.conf.broker_url, app._pool
+    eager, url, pool, producers = app.conf.task_always_eager, app.conf.broker_url, app._pool, app.amqp._producer_pool
     app.conf.task_always_eager = False
     app.conf.broker_url = DOWN
-    app._pool = None  # the pool made for the real broker would be reused otherwise
+    # Connections and producers made for the real broker by earlier tests would be reused otherwise.
+    app._pool = app.amqp._producer_pool = None
     try:
         yield
     finally:
         if app._pool is not None:
             app._pool.force_close_all()
-        app.conf.task_always_eager, app.conf.broker_url, app._pool = eager, url, pool
+        app.conf.task_always_eager, app.conf.broker_url = eager, url
+        app._pool, app.amqp._producer_pool = pool, producers
 
 
 def test_a_dataset_write_succeeds_when_its_indexing_cannot_be_queued(
