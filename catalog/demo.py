@@ -17,8 +17,8 @@ from django.db import transaction
 from catalog import services
 from catalog.models import MLModel, ModelVersion, Tag
 from catalog.validation import parse_dataset
-from governance.identity import Role
 from steward.errors import ProblemCollector
+from steward.identity import Role
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "MODELS", "load_demo_catalog", "training_run_id"]
 

@@ -13,8 +13,10 @@ from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.http import HttpRequest
 
-from governance.identity import Role, has_role
-from governance.models import AccessRequest, AccessRequestItem, ApiToken, ApprovalSlot, AuditEvent, Grant, PolicyVersion
+from accounts.models import ApiToken
+from accounts.services import token_revoke
+from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, Grant, PolicyVersion
+from governance.selectors import policy_current
 from governance.services.admin_records import (
     admin_record_delete,
     admin_record_password_set,
@@ -22,10 +24,11 @@ from governance.services.admin_records import (
     admin_record_snapshot,
 )
 from governance.services.grants import grant_revoke
-from governance.services.policy import policy_current, policy_document_validate, policy_update
-from governance.services.tokens import token_revoke
+from governance.services.policy import policy_document_validate, policy_update
+from ledger.models import AuditEvent
 from steward.admin import ServiceAdmin
 from steward.errors import DomainError, ValidationFailed
+from steward.identity import Role, has_role
 
 _BEFORE = "_steward_admin_before"
 

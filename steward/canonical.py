@@ -11,7 +11,7 @@ The form (documented for outsiders in docs/compliance.md, "Canonical JSON"):
 Audit hashes, history digests and lineage event keys written before this module existed used the same form with
 non-ASCII characters escaped (``\\u00e9``). The two agree byte for byte whenever the text is ASCII; for stored
 rows with non-ASCII text, :func:`legacy_digest` gives the old digest so verification and deduplication keep
-accepting them (see ``governance.audit.verify``, ``governance.history`` and ``lineage.services.ingest``).
+accepting them (see ``ledger.audit.verify``, ``ledger.history`` and ``lineage.services.ingest``).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from catalog import services
 from catalog.validation import parse_dataset
-from governance.identity import Role
 from steward.errors import ProblemCollector
+from steward.identity import Role
 
 pytest_plugins = ["tests.servers"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import models, transaction
 
-from governance import audit
+from ledger import audit
 
 __all__ = ["admin_record_delete", "admin_record_password_set", "admin_record_saved", "admin_record_snapshot"]
 

@@ -11,13 +11,14 @@ from django.contrib.auth.models import Group, User
 from django.test import RequestFactory
 from django.utils import timezone
 
+from accounts.models import ApiToken
+from accounts.services import token_create
 from catalog.models import Dataset, MLModel, ModelVersion
 from catalog.search import get_backend
 from catalog.search.backends.base import SearchQuery
-from governance.history import as_of
-from governance.identity import viewer_for
-from governance.models import ApiToken, AuditEvent
-from governance.services.tokens import token_create
+from ledger.history import as_of
+from ledger.models import AuditEvent
+from steward.identity import viewer_for
 from tests.conftest import make_user, spec
 from workspaces.models import Template
 
@@ -99,13 +100,13 @@ def test_model_versions_and_tokens_cannot_be_deleted_in_the_admin(client, superu
 
     assert client.post(f"/admin/catalog/modelversion/{version.pk}/delete/", {"post": "yes"}).status_code == 403
     _bulk_delete(client, ModelVersion, [version.pk])
-    assert client.post(f"/admin/governance/apitoken/{token.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/accounts/apitoken/{token.pk}/delete/", {"post": "yes"}).status_code == 403
     _bulk_delete(client, ApiToken, [token.pk])
 
     assert ModelVersion.objects.filter(pk=version.pk).exists() and ApiToken.objects.filter(pk=token.pk).exists()
     # Revoking stays possible, through the service.
     res = client.post(
-        "/admin/governance/apitoken/", {"action": "revoke", "_selected_action": [str(token.pk)], "index": 0}
+        "/admin/accounts/apitoken/", {"action": "revoke", "_selected_action": [str(token.pk)], "index": 0}
     )
     assert res.status_code == 302
     token.refresh_from_db()

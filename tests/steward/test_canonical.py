@@ -10,13 +10,17 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from governance import audit, history
-from governance.models import AuditEvent, AuditHead, HistoryRecord
-from governance.services.compliance import bundle_digest
+from compliance.services import bundle_digest
+from ledger import audit, history
+from ledger.actions import register
+from ledger.models import AuditEvent, AuditHead, HistoryRecord
 from lineage.models import LineageEvent
 from lineage.services.ingest import ingest
 from steward.canonical import canonical_bytes, digest, legacy_digest
 from tests.lineage.events import complete
+
+register("test.legacy", "{actor} tested the legacy form on {target}")
+register("test.after", "{actor} tested the chain after it on {target}")
 
 SAMPLE = {
     "report": {"requested_by": "zoë", "query": {"at": "2026-01-10T09:00:00+00:00"}},

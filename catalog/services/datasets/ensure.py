@@ -17,8 +17,8 @@ from catalog.services.datasets.common import (
     datasets_changed,
 )
 from catalog.validation import platform_of
-from governance import audit
-from governance.audit import AuditEntry
+from ledger import audit
+from ledger.audit import AuditEntry
 from steward.bulk import insert_rows
 
 __all__ = ["datasets_ensure"]

@@ -11,7 +11,7 @@ from catalog.classification import validate_code
 from catalog.models import Dataset, SchemaField, Tag, TagAssignment
 from catalog.services.datasets.common import datasets_changed
 from catalog.signals import tags_changed
-from governance import audit
+from ledger import audit
 from steward.errors import NotFound, PermissionDenied, ValidationFailed
 
 __all__ = ["dataset_classify", "dataset_tag_add", "dataset_tag_remove"]

@@ -30,8 +30,8 @@ from catalog.services.datasets.common import (
 )
 from catalog.signals import tags_changed
 from catalog.validation import DatasetSpec, parse_owner, platform_of
-from governance import audit
-from governance.audit import AuditEntry
+from ledger import audit
+from ledger.audit import AuditEntry
 from steward.bulk import insert_rows
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ProblemCollector, ValidationFailed
 

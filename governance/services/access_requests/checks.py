@@ -14,11 +14,11 @@ from catalog.classification import level as classification_level
 from catalog.models import Dataset
 from catalog.selectors import dataset_tag_keys, visible_q
 from governance.choices import RequestState
-from governance.identity import viewer_for
 from governance.models import AccessRequest, AccessRequestItem, Grant, PolicyVersion
-from governance.services.policy import LevelRule
+from governance.policy import LevelRule
 from steward.durations import format_duration
 from steward.errors import Conflict, FieldProblem, ProblemCollector, ValidationFailed
+from steward.identity import viewer_for
 
 __all__ = [
     "MAX_DATASETS",
