@@ -26,7 +26,7 @@ MAX_TOKEN_DAYS = 366
 
 
 @transaction.atomic
-def token_create(  # noqa: ANN001
+def token_create(
     *, actor, user, name: str, expires_in_days: int | None = 90, scopes: list[str] | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user``; returns the row and the plain secret (never stored).
@@ -76,7 +76,7 @@ def token_create(  # noqa: ANN001
 
 
 @transaction.atomic
-def token_revoke(*, actor, token: ApiToken) -> ApiToken:  # noqa: ANN001
+def token_revoke(*, actor, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])

@@ -39,7 +39,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import bench_env, fresh_database, manage, percentiles, processes, save  # noqa: E402
+from bench._harness import bench_env, fresh_database, manage, percentiles, processes, save
 
 DB = "steward_bench_authorize"
 NS = "postgres://warehouse.internal:5432"

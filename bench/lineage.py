@@ -31,7 +31,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import REDIS_URL, bench_env, fresh_database, load, manage, processes, save  # noqa: E402
+from bench._harness import REDIS_URL, bench_env, fresh_database, load, manage, processes, save
 
 NS = "postgres://warehouse:5432"
 PRODUCER = "https://github.com/steward/bench"
@@ -123,7 +123,7 @@ def bench_ingestion(base: str, headers: dict[str, str], count: int, batch: int) 
     }
 
 
-def _copy(conn: psycopg.Connection, table: str, columns: list[str], rows) -> None:  # noqa: ANN001
+def _copy(conn: psycopg.Connection, table: str, columns: list[str], rows) -> None:
     with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
@@ -307,7 +307,7 @@ def main() -> None:
         t0 = time.perf_counter()
         manage(neo_env, "graph_rebuild")
         rebuild_s = time.perf_counter() - t0
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"[bench] neo4j not measured: {exc}", flush=True)
     else:
         with processes(neo_env, celery=False) as base:

@@ -22,7 +22,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import bench_env, fresh_database, load, manage, processes, save  # noqa: E402
+from bench._harness import bench_env, fresh_database, load, manage, processes, save
 
 DOMAINS = [
     "sales",

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import ROOT, bench_env, fresh_database, manage, save  # noqa: E402
+from bench._harness import ROOT, bench_env, fresh_database, manage, save
 
 
 def _default_kubeconfig() -> str:
@@ -75,9 +75,10 @@ def _create(owners: int, workspaces: int) -> list[uuid.UUID]:
     from django.db import transaction
 
     from catalog.services import dataset_create
-    from catalog.validation import ProblemCollector, parse_dataset
+    from catalog.validation import parse_dataset
     from governance.services.access_requests import access_request_create
     from governance.services.signing import issue_token
+    from steward.errors import ProblemCollector
     from workspaces.services import lifecycle
 
     lifecycle._reconcile_after_commit = lambda workspace: None  # the pass below starts from scratch

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.http import HttpRequest
 
 from catalog import services
 from catalog.models import Dataset, MLModel, ModelVersion, SchemaField, Tag, TagAssignment
 from catalog.validation import DatasetSpec
-from steward.errors import DomainError
-
-
-class ServiceAdmin(admin.ModelAdmin):
-    """Routes saves and deletes through services; a domain error becomes an admin error message."""
-
-    def _call(self, request: HttpRequest, fn: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(actor=request.user, **kwargs)
-        except DomainError as exc:
-            self.message_user(request, exc.message, level=messages.ERROR)
-            return None
+from steward.admin import ServiceAdmin
 
 
 class SchemaFieldInline(admin.TabularInline):
@@ -190,6 +179,10 @@ class ModelVersionAdmin(ServiceAdmin):
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """No service deletes a version (compliance keeps them); deleting the model removes its versions."""
         return False
 
     def save_model(self, request: HttpRequest, obj: ModelVersion, form: Any, change: bool) -> None:

@@ -16,7 +16,8 @@ from django.db import transaction
 
 from catalog import services
 from catalog.models import MLModel, ModelVersion, Tag
-from catalog.validation import ProblemCollector, parse_dataset
+from catalog.validation import parse_dataset
+from steward.errors import ProblemCollector
 from steward.identity import Role
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "MODELS", "load_demo_catalog", "training_run_id"]

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from steward.errors import FieldProblem, ValidationFailed
+from steward.errors import ProblemCollector  # re-exported: it lives in steward/errors.py
 
 __all__ = [
     "CONTROL_RE",
@@ -63,24 +63,6 @@ class DatasetSpec:
     @property
     def identity(self) -> tuple[str, str]:
         return (self.namespace, self.name)
-
-
-class ProblemCollector:
-    """Collects problems up to a limit; ``raise_if_any`` raises one ``ValidationFailed`` naming them."""
-
-    def __init__(self, limit: int = 100) -> None:
-        self.problems: list[FieldProblem] = []
-        self.limit = limit
-
-    def add(self, path: str, message: str, code: str = "invalid") -> None:
-        if len(self.problems) < self.limit:
-            self.problems.append(FieldProblem(path, message, code))
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            first = self.problems[0]
-            more = f" (and {len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
-            raise ValidationFailed(f"{first.field}: {first.message}{more}", problems=self.problems)
 
 
 def _join(path: str, key: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +12,7 @@ from compliance.actions import RECONSTRUCT, REPORT_CREATE, REPORT_VIEW
 from compliance.models import ComplianceReport
 from compliance.reconstruction import Query, reconstruct
 from ledger import audit
+from steward.canonical import canonical_bytes, digest
 from steward.errors import PermissionDenied
 from steward.identity import Role, has_role
 
@@ -35,13 +34,13 @@ TARGET_TYPE = "governance.compliancereport"
 
 
 def canonical_json(value: Any) -> bytes:
-    """The canonical form the digest covers: JSON, keys sorted, no insignificant whitespace, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The canonical form the digest covers (``steward.canonical``, documented in docs/compliance.md)."""
+    return canonical_bytes(value)
 
 
 def bundle_digest(bundle: dict[str, Any]) -> str:
     """SHA-256 (hex) of the bundle's canonical JSON; anyone can recompute it from a downloaded bundle."""
-    return hashlib.sha256(canonical_json(bundle)).hexdigest()
+    return digest(bundle)
 
 
 def check_reader(actor: Any) -> None:

@@ -56,3 +56,15 @@ DECISION_DENY = register("governance.decision.deny", "Access denied to {actor}: 
 
 SIGNING_KEY_ROTATE = register("governance.signing_key.rotate", "Grant-token signing keys rotated ({target})")
 SIGNING_KEY_PURGE = register("governance.signing_key.purge", "Retired grant-token signing key {target} removed")
+
+# Admin-site writes to records without a domain service (governance/services/admin_records.py).
+ADMIN_RECORD_ACTIONS = tuple(
+    register(f"{model}.{verb}", f"{{actor}} {text} {label} {{target}} in the admin site")
+    for model, label in (
+        ("auth.user", "user"),
+        ("auth.group", "group (role)"),
+        ("workspaces.template", "workspace template"),
+        ("workspaces.project", "workspace project"),
+    )
+    for verb, text in (("create", "created"), ("update", "changed"), ("delete", "deleted"))
+) + (register("auth.user.password_set", "{actor} set the password of user {target} in the admin site"),)

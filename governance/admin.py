@@ -7,17 +7,49 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db import models, transaction
 from django.http import HttpRequest
 
 from accounts.models import ApiToken
 from accounts.services import token_revoke
 from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, Grant, PolicyVersion
 from governance.selectors import policy_current
+from governance.services.admin_records import (
+    admin_record_delete,
+    admin_record_password_set,
+    admin_record_saved,
+    admin_record_snapshot,
+)
 from governance.services.grants import grant_revoke
 from governance.services.policy import policy_document_validate, policy_update
 from ledger.models import AuditEvent
+from steward.admin import ServiceAdmin
 from steward.errors import DomainError, ValidationFailed
 from steward.identity import Role, has_role
+
+_BEFORE = "_steward_admin_before"
+
+
+class AuditedRecordAdmin(ServiceAdmin):
+    """For records with no domain service (users, groups, workspace templates and projects): the form saves the
+    row, and ``governance.services.admin_records`` audits it (with its many-to-many members, after they are
+    saved) in the admin view's transaction; deletes go through ``admin_record_delete``."""
+
+    def save_model(self, request: HttpRequest, obj: models.Model, form: Any, change: bool) -> None:
+        before = admin_record_snapshot(type(obj)._default_manager.get(pk=obj.pk)) if change else None
+        setattr(request, _BEFORE, {**getattr(request, _BEFORE, {}), id(obj): before})
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        self._call(request, admin_record_saved, obj=obj, before=getattr(request, _BEFORE, {}).get(id(obj)))
+
+    def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
+        self._call(request, admin_record_delete, obj=obj)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,7 +66,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ServiceAdmin):
     list_display = ["name", "user", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["name", "user__username", "prefix"]
@@ -55,10 +87,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Actions need change permission in the list; the change form itself shows nothing editable.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Tokens are revoked (audited, kept), never deleted."""
+        return False
+
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
         for token in queryset:
-            token_revoke(actor=request.user, token=token)
+            self._call(request, token_revoke, token=token)
 
 
 @admin.register(AuditEvent)
@@ -178,3 +218,29 @@ class GrantAdmin(ReadOnlyAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Actions need change permission in the list; the change form itself shows nothing editable.
         return obj is None and has_role(request.user, Role.ADMIN)
+
+
+# --- users and groups (roles are groups): Django's admin, with every write audited -------------------------------
+
+
+class AuditedUserAdmin(AuditedRecordAdmin, UserAdmin):
+    """Django's user admin; saves (with group membership) and deletes are audited (``auth.user.*``), never the
+    password. Deleting a user also records the history of the grants and requests the cascade changes."""
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:  # the form saved the new password
+                user = get_user_model()._default_manager.get(pk=id)
+                self._call(request, admin_record_password_set, obj=user)
+        return response
+
+
+class AuditedGroupAdmin(AuditedRecordAdmin, GroupAdmin):
+    """Django's group admin (Steward's roles are groups); saves and deletes are audited (``auth.group.*``)."""
+
+
+for _model, _admin in ((get_user_model(), AuditedUserAdmin), (Group, AuditedGroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)

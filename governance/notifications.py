@@ -3,18 +3,17 @@ holders of suspended grants. Messages are queued after commit, so a rolled-back 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
-from django.db import transaction
+
+from steward.tasks import enqueue_on_commit
 
 __all__ = ["Message", "queue", "send_now"]
 
-logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 
@@ -37,15 +36,10 @@ def queue(messages: Iterable[Message | None]) -> None:
     if not batch:
         return
 
-    def enqueue() -> None:
-        from governance.tasks import notifications_send_task
+    from governance.tasks import notifications_send_task
 
-        try:
-            notifications_send_task.delay(batch)
-        except Exception:  # noqa: BLE001 - the change is committed; a lost e-mail must not fail the request
-            logger.exception("could not queue %d notification e-mail(s)", len(batch))
-
-    transaction.on_commit(enqueue)
+    # A lost e-mail must not fail the request: the change is committed, and the page shows it anyway.
+    enqueue_on_commit(notifications_send_task, batch, recovery=f"{len(batch)} notification e-mail(s) not sent.")
 
 
 def send_now(messages: list[Message]) -> int:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.views.decorators.http import require_GET
 
 from governance.services.signing import JWKS_MAX_AGE, jwks
+from steward.canonical import canonical_bytes
 
 __all__ = ["jwks_view"]
 
@@ -16,7 +16,7 @@ __all__ = ["jwks_view"]
 @require_GET
 def jwks_view(request: HttpRequest) -> HttpResponse:
     """``GET /.well-known/jwks.json``: the public signing keys, cacheable for ``JWKS_MAX_AGE`` seconds, with an ETag."""
-    body = json.dumps(jwks(), sort_keys=True, separators=(",", ":")).encode()
+    body = canonical_bytes(jwks())
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         response: HttpResponse = HttpResponseNotModified()

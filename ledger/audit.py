@@ -6,9 +6,8 @@ transaction, so the event commits or rolls back with the change it describes.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from django.utils import timezone
 from ledger import actions
 from ledger.models import AuditEvent, AuditHead
 from steward.bulk import RawJson, insert_rows
+from steward.canonical import canonical_text, digest_text, legacy_text
 from steward.middleware import current_request_id
 from steward.prepared import execute_prepared
 
@@ -68,30 +68,37 @@ class AuditEntry:
     reason: str = ""
 
 
-def canonical(value: Any) -> str:
-    """Canonical JSON text: sorted keys, no spaces (what audit hashes and history digests cover)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+# What audit hashes and history digests cover: ``steward.canonical`` (kept under this name for callers).
+canonical = canonical_text
 
 
-def _digest(prev_hash: str, event: AuditEvent, before: str | None = None, after: str | None = None) -> str:
-    """SHA-256 of the event's canonical JSON (sorted keys, no spaces). ``before``/``after``: their canonical
-    JSON when the caller has it already (bulk paths serialise each value once)."""
+def _digest(
+    prev_hash: str,
+    event: AuditEvent,
+    before: str | None = None,
+    after: str | None = None,
+    *,
+    form: Callable[[Any], str] = canonical_text,
+) -> str:
+    """SHA-256 of the event's canonical JSON (``steward.canonical``). ``before``/``after``: their canonical
+    JSON when the caller has it already (bulk paths serialise each value once). ``form``: ``legacy_text`` to
+    recompute the hash of an event written before ``steward.canonical`` (non-ASCII escaped)."""
     parts = {
-        "action": canonical(event.action),
-        "actor_id": canonical(event.actor_id),
-        "actor_name": canonical(event.actor_name),
-        "after": canonical(event.after) if after is None else after,
-        "at": canonical(event.at.isoformat()),
-        "before": canonical(event.before) if before is None else before,
-        "prev": canonical(prev_hash),
-        "reason": canonical(event.reason),
-        "request_id": canonical(event.request_id),
-        "target_id": canonical(event.target_id),
-        "target_repr": canonical(event.target_repr),
-        "target_type": canonical(event.target_type),
+        "action": form(event.action),
+        "actor_id": form(event.actor_id),
+        "actor_name": form(event.actor_name),
+        "after": form(event.after) if after is None else after,
+        "at": form(event.at.isoformat()),
+        "before": form(event.before) if before is None else before,
+        "prev": form(prev_hash),
+        "reason": form(event.reason),
+        "request_id": form(event.request_id),
+        "target_id": form(event.target_id),
+        "target_repr": form(event.target_repr),
+        "target_type": form(event.target_type),
     }
     text = "{" + ",".join(f'"{key}":{value}' for key, value in parts.items()) + "}"
-    return hashlib.sha256(text.encode()).hexdigest()
+    return digest_text(text)
 
 
 def _digest_values(prev_hash: str, event: AuditEvent, before: Any, after: Any) -> str:
@@ -111,7 +118,7 @@ def _digest_values(prev_hash: str, event: AuditEvent, before: Any, after: Any) -
         "target_repr": event.target_repr,
         "target_type": event.target_type,
     }
-    return hashlib.sha256(canonical(document).encode()).hexdigest()
+    return digest_text(canonical_text(document))
 
 
 _AS_SYSTEM: ContextVar[str | None] = ContextVar("audit_as_system", default=None)
@@ -233,6 +240,12 @@ def record(
     return record_many(actor=actor, entries=[entry], at=at)[0]
 
 
+def _hash_matches(prev: str, event: AuditEvent) -> bool:
+    """The stored hash is the event's, in the canonical form or (events written before ``steward.canonical``,
+    with non-ASCII text) in the legacy form, which differs from it only in escaping non-ASCII characters."""
+    return _digest(prev, event) == event.hash or _digest(prev, event, form=legacy_text) == event.hash
+
+
 def verify() -> AuditEvent | None:
     """Recompute the chain; return the first event whose hash or link is wrong, or ``None``.
 
@@ -260,7 +273,7 @@ def walk(*, after_seq: int = 0, after_hash: str = GENESIS, collect: frozenset[in
     prev = after_hash
     for event in AuditEvent.objects.filter(seq__gt=after_seq).order_by("seq").iterator(chunk_size=2000):
         result.checked += 1
-        if result.first_broken is None and (event.prev_hash != prev or _digest(prev, event) != event.hash):
+        if result.first_broken is None and (event.prev_hash != prev or not _hash_matches(prev, event)):
             result.first_broken = event
         if event.seq in collect:
             result.hashes_at[event.seq] = event.hash

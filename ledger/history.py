@@ -20,7 +20,6 @@ Imports no other Steward app.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -29,9 +28,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from ledger.audit import canonical
 from ledger.models import HistoryRecord
 from steward.bulk import RawJson, insert_rows
+from steward.canonical import canonical_text, digest_text, digests, legacy_digest
 
 __all__ = [
     "active_at",
@@ -114,10 +113,12 @@ def write(kind: str, states: Mapping[Any, dict[str, Any] | None], *, at: datetim
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("history.write must run inside the transaction of the change it records")
     when = at or timezone.now()
-    encoded: dict[str, tuple[str | None, str]] = {}
+    encoded: dict[str, tuple[str | None, str, str | None]] = {}
     for key, state in states.items():
-        text = None if state is None else canonical(state)
-        encoded[str(key)] = (text, GONE if text is None else hashlib.sha256(text.encode()).hexdigest())
+        text = None if state is None else canonical_text(state)
+        # An open row written before steward.canonical carries the legacy digest of non-ASCII states.
+        legacy = None if text is None else legacy_digest(state, text)
+        encoded[str(key)] = (text, GONE if text is None else digest_text(text), legacy)
     open_rows: dict[str, tuple[int, str, datetime]] = {}
     for chunk in _chunks(list(encoded)):
         for pk, key, digest, valid_from in HistoryRecord.objects.filter(
@@ -127,12 +128,12 @@ def write(kind: str, states: Mapping[Any, dict[str, Any] | None], *, at: datetim
     to_close: list[int] = []
     to_replace: list[int] = []
     rows: list[list[Any]] = []
-    for key, (text, digest) in encoded.items():
+    for key, (text, digest, legacy) in encoded.items():
         current = open_rows.get(key)
         if current is None:
             if text is None:
                 continue  # never recorded, and gone: nothing to say
-        elif current[1] == digest:
+        elif current[1] == digest or current[1] == legacy:
             continue
         else:
             (to_replace if current[2] >= when else to_close).append(current[0])
@@ -211,7 +212,7 @@ def drift(kind: str, keys: Iterable[Any] | None = None) -> list[str]:
         )
         for key in chunk:
             state = found.get(key)
-            digest = GONE if state is None else hashlib.sha256(canonical(state).encode()).hexdigest()
-            if recorded.get(key, GONE) != digest:
+            expected = (GONE,) if state is None else digests(state)
+            if recorded.get(key, GONE) not in expected:
                 wrong.append(key)
     return wrong

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from catalog.validation import CONTROL_RE, MAX_FIELD_NAME, MAX_NAME, MAX_NAMESPACE, MAX_TYPE, ProblemCollector
+from catalog.validation import CONTROL_RE, MAX_FIELD_NAME, MAX_NAME, MAX_NAMESPACE, MAX_TYPE
+from steward.errors import ProblemCollector
 
 __all__ = ["EVENT_TYPES", "DatasetRef", "ParsedEvent", "parse_event"]
 

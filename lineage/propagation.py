@@ -21,7 +21,6 @@ dataset-level tags go to v's dataset level; otherwise all of u's tags go to v's 
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,10 +36,10 @@ from lineage.models import ColumnEdge, Declassification, Edge, PropagatedTag, Pr
 from steward import metrics
 from steward.bulk import insert_rows
 from steward.lookups import UUIDs
+from steward.tasks import enqueue_on_commit
 
 __all__ = ["DrainResult", "drain", "note_change", "recompute"]
 
-logger = logging.getLogger(__name__)
 
 _BATCH = 20_000  # datasets per query (one uuid[] parameter on PostgreSQL)
 _LOCK_KEY = 0x57E3A4D  # pg_advisory_xact_lock key for the propagation engine
@@ -60,15 +59,9 @@ def note_change(datasets: Iterable[UUID | str], tags: Iterable[int] = ()) -> Non
         return
     PropagationChange.objects.create(datasets=ids, tags=sorted(set(tags)))
 
-    def enqueue() -> None:
-        from lineage.tasks import propagation_drain_task
+    from lineage.tasks import propagation_drain_task
 
-        try:
-            propagation_drain_task.delay()
-        except Exception:  # the broker is down: the periodic drain picks the change up
-            logger.warning("could not queue propagation; the periodic drain will apply it", exc_info=True)
-
-    transaction.on_commit(enqueue)
+    enqueue_on_commit(propagation_drain_task, recovery="the periodic drain will apply the change.")
 
 
 @dataclass

@@ -27,7 +27,7 @@ def propagation_drain_task() -> int:
     retry_backoff_max=300,
     max_retries=None,
 )
-def graph_sync_task(self, job_ids: list[str]) -> int:  # noqa: ANN001
+def graph_sync_task(self, job_ids: list[str]) -> int:
     """Project these jobs' edges into the graph backend from the database. Idempotent; retries with backoff
     while the engine is down (in-process eager runs log instead: ``manage.py graph_rebuild`` catches up)."""
     from uuid import UUID

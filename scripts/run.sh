@@ -9,7 +9,7 @@ HOST="${STEWARD_HOST:-127.0.0.1}"
 PORT="${STEWARD_PORT:-8000}"
 STATE="${STEWARD_STATE_DIR:-$ROOT/.state}"
 export STEWARD_STATE_DIR="$STATE"
-mkdir -p "$STATE/broker/queue" "$STATE/broker/processed" "$STATE/run"
+mkdir -p "$STATE/broker/queue" "$STATE/broker/processed" "$STATE/broker/control" "$STATE/run"
 # gunicorn's workers and the Celery worker count into one place, summed at each /metrics scrape.
 export PROMETHEUS_MULTIPROC_DIR="$STATE/prometheus"
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"

@@ -11,6 +11,7 @@ __all__ = [
     "FieldProblem",
     "NotFound",
     "PermissionDenied",
+    "ProblemCollector",
     "ValidationFailed",
 ]
 
@@ -64,3 +65,21 @@ class PermissionDenied(DomainError):
 
 class BackendUnavailable(Exception):
     """A projection engine (search, graph, cluster) cannot be reached; tasks retry on this."""
+
+
+class ProblemCollector:
+    """Collects problems up to a limit; ``raise_if_any`` raises one ``ValidationFailed`` naming them."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self.problems: list[FieldProblem] = []
+        self.limit = limit
+
+    def add(self, path: str, message: str, code: str = "invalid") -> None:
+        if len(self.problems) < self.limit:
+            self.problems.append(FieldProblem(path, message, code))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            first = self.problems[0]
+            more = f" (and {len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
+            raise ValidationFailed(f"{first.field}: {first.message}{more}", problems=self.problems)

@@ -10,7 +10,8 @@ from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
 from catalog import services
-from catalog.validation import ProblemCollector, parse_dataset
+from catalog.validation import parse_dataset
+from steward.errors import ProblemCollector
 from steward.identity import Role
 
 pytest_plugins = ["tests.servers"]

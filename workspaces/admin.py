@@ -1,4 +1,5 @@
-"""Admin: projects and their members, templates; workspaces read-only (changes go through the API's services)."""
+"""Admin: projects and their members, templates (each write audited, ``governance.admin.AuditedRecordAdmin``);
+workspaces read-only (changes go through the API's services)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,19 @@ from typing import Any
 
 from django.contrib import admin
 
+from governance.admin import AuditedRecordAdmin
 from workspaces.models import Project, Template, Workspace, WorkspaceDataset, WorkspaceEvent
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(AuditedRecordAdmin):
     list_display = ["name", "title", "created_at"]
     search_fields = ["name", "title"]
     filter_horizontal = ["members"]
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(AuditedRecordAdmin):
     list_display = ["name", "title", "image", "cpu_millis", "memory_bytes", "gpu", "enabled", "position"]
     list_editable = ["enabled", "position"]
 
@@ -47,6 +49,9 @@ class WorkspaceAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Workspace._meta.fields]
 
     def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
         return False
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from governance.choices import GrantChange
+from steward.tasks import enqueue_on_commit
 
 
 def on_grant_changed(*, grant_ids: list[UUID], change: str, **_: Any) -> None:
@@ -19,7 +20,12 @@ def on_grant_changed(*, grant_ids: list[UUID], change: str, **_: Any) -> None:
         return
     from workspaces.tasks import workspace_grants_changed_task
 
-    workspace_grants_changed_task.delay([str(g) for g in grant_ids])
+    # Sent after commit: this queues at once. A lost message is caught up by the periodic workspace pass.
+    enqueue_on_commit(
+        workspace_grants_changed_task,
+        [str(g) for g in grant_ids],
+        recovery="the periodic workspace reconcile will catch up.",
+    )
 
 
 def may_act_for(user: Any, workspace_id: UUID) -> bool:

@@ -43,7 +43,7 @@ class ApiTokenViewSet(viewsets.GenericViewSet):
 
     queryset = ApiToken.objects.none()
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ApiToken.objects.none()
         return ApiToken.objects.filter(user=self.request.user)

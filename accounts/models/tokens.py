@@ -50,5 +50,5 @@ class ApiToken(models.Model):
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split())
 
-    def is_active_at(self, at) -> bool:  # noqa: ANN001
+    def is_active_at(self, at) -> bool:
         return self.revoked_at is None and (self.expires_at is None or at < self.expires_at)

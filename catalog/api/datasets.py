@@ -46,14 +46,14 @@ class DatasetViewSet(viewsets.GenericViewSet):
     pagination_class = NamePagination
     lookup_value_regex = "[^/]+"
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         params = self.request.query_params
         return selectors.dataset_list(
             user=self.request.user,
             filters={key: params.get(key) for key in ("namespace", "platform", "classification", "tag")},
         )
 
-    def _get(self, pk: str):  # noqa: ANN202
+    def _get(self, pk: str):
         return selectors.dataset_get(user=self.request.user, pk=pk)
 
     @extend_schema(parameters=DATASET_FILTERS)

@@ -23,7 +23,7 @@ class MLModelViewSet(viewsets.GenericViewSet):
     pagination_class = NamePagination
     lookup_value_regex = "[^/]+"
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         return selectors.model_list(user=self.request.user)
 
     def list(self, request: Request) -> Response:

@@ -53,7 +53,7 @@ class DeploymentViewSet(viewsets.GenericViewSet):
     pagination_class = DeploymentPagination
     lookup_value_regex = "[^/]+"
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         params = self.request.query_params
         filters: dict[str, Any] = {key: params.get(key) for key in ("model", "model_version", "environment")}
         filters["at"] = parse_time(params.get("at"), "at")
@@ -103,7 +103,7 @@ class ResultViewSet(viewsets.GenericViewSet):
     pagination_class = ResultPagination
     lookup_value_regex = "[^/]+"
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         params = self.request.query_params
         filters: dict[str, Any] = {key: params.get(key) for key in ("model", "deployment")}
         filters["from"] = parse_time(params.get("from"), "from")

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
 
 from steward.backends import load_backend
+from steward.tasks import enqueue_each_on_commit
 
 if TYPE_CHECKING:
     from catalog.search.backends.base import SearchBackend
 
 __all__ = ["get_backend", "index_later"]
-
-logger = logging.getLogger(__name__)
 
 
 def get_backend() -> SearchBackend:
@@ -31,20 +28,10 @@ def index_later(kind: str, ids: Iterable[UUID | str]) -> None:
     if not id_list:
         return
 
-    def enqueue() -> None:
-        from catalog.tasks import search_index_task
+    from catalog.tasks import search_index_task
 
-        for start in range(0, len(id_list), batch):
-            chunk = id_list[start : start + batch]
-            try:
-                search_index_task.delay(kind, chunk)
-            except Exception:  # the broker is down: the change is committed, the index catches up on reindex
-                logger.exception(
-                    "Could not queue search indexing of %d %s(s); run `manage.py search_reindex` once the "
-                    "broker is back.",
-                    len(chunk),
-                    kind,
-                )
-                return
-
-    transaction.on_commit(enqueue)
+    enqueue_each_on_commit(
+        search_index_task,
+        ((kind, id_list[start : start + batch]) for start in range(0, len(id_list), batch)),
+        recovery="run `manage.py search_reindex` once the broker is back.",
+    )

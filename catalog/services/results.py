@@ -27,10 +27,9 @@ from catalog.actions import RESULTS_INGEST
 from catalog.models import Deployment, MLModel, ResultRecord
 from catalog.selectors import visible_q
 from catalog.services.deployments import ENVIRONMENT_RE
-from catalog.validation import ProblemCollector
 from ledger import audit
 from steward.bulk import insert_rows
-from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
+from steward.errors import Conflict, FieldProblem, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.identity import Role, has_role, viewer_for
 from steward.lookups import UUIDs
 

@@ -7,10 +7,7 @@ for the periodic reconcile through ``STEWARD_DATAPLANE_GRANTS_SELECTOR`` (see ``
 
 from __future__ import annotations
 
-import logging
 from uuid import UUID
-
-from django.db import transaction
 
 from connectors.dataplane.base import (
     Credentials,
@@ -22,6 +19,7 @@ from connectors.dataplane.base import (
     ReconcileReport,
 )
 from steward.backends import load_backend
+from steward.tasks import enqueue_on_commit
 
 __all__ = [
     "Credentials",
@@ -35,8 +33,6 @@ __all__ = [
     "remove_later",
 ]
 
-logger = logging.getLogger(__name__)
-
 
 def get_connector() -> DataPlaneConnector:
     return load_backend("dataplane")
@@ -48,12 +44,8 @@ def remove_later(grant_id: UUID) -> None:
     If the broker is down the periodic reconcile removes it instead, since the grant is no longer desired.
     """
 
-    def enqueue() -> None:
-        from connectors.tasks import dataplane_remove_task
+    from connectors.tasks import dataplane_remove_task
 
-        try:
-            dataplane_remove_task.delay(str(grant_id))
-        except Exception:  # the broker is down: the next reconcile pass drops the role
-            logger.exception("Could not queue data-plane removal of grant %s; reconcile will remove it.", grant_id)
-
-    transaction.on_commit(enqueue)
+    enqueue_on_commit(
+        dataplane_remove_task, str(grant_id), recovery=f"reconcile will remove the access of grant {grant_id}."
+    )

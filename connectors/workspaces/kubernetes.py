@@ -38,7 +38,6 @@ in-cluster service account), ``context``, ``namespace_prefix``, ``url_template``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -72,6 +71,7 @@ from connectors.workspaces.kubernetes_manifests import (
     Layout,
     workspace_name,
 )
+from steward.canonical import digest
 from steward.errors import BackendUnavailable, FieldProblem
 
 __all__ = ["FIELD_MANAGER", "LIFECYCLE_FIELD_MANAGER", "KubernetesWorkspaceConnector"]
@@ -530,7 +530,7 @@ class _Apis:
 
 
 def _content_key(content: Any) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return digest(content)
 
 
 def _annotations(obj: dict[str, Any]) -> dict[str, str]:

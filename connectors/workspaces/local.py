@@ -41,14 +41,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -65,6 +63,21 @@ from connectors.workspaces.base import (
     WorkspaceStatus,
 )
 from connectors.workspaces.kubernetes_manifests import credential_key
+from connectors.workspaces.local_processes import (
+    CHILDREN,
+    answers,
+    fill,
+    free_port,
+    log_tail,
+    pgid,
+    port_free,
+    reap,
+    remove_file,
+    send_signal,
+    start_time,
+    zombie_or_gone,
+)
+from steward.canonical import digest
 from steward.errors import BackendUnavailable, FieldProblem
 
 __all__ = ["DEFAULT_FALLBACK_COMMAND", "LocalWorkspaceConnector"]
@@ -74,7 +87,6 @@ logger = logging.getLogger(__name__)
 #: Serves the workspace's home directory: something that answers at the URL when no notebook is installed.
 DEFAULT_FALLBACK_COMMAND = ["{python}", "-m", "http.server", "{port}", "--bind", "{host}", "--directory", "{home}"]
 _ENV_MARKER = "STEWARD_WORKSPACE_ID"
-_LOG_TAIL = 600
 
 
 @dataclass
@@ -143,18 +155,14 @@ class LocalWorkspaceConnector:
             home = wdir / "home"
             home.mkdir(mode=0o700, exist_ok=True)
             token = self._token(wdir)
-            if not state.port or (not alive and not _port_free(self.host, state.port)):
-                state.port = _free_port(self.host)
+            if not state.port or (not alive and not port_free(self.host, state.port)):
+                state.port = free_port(self.host)
             argv, program, url_path = self._command(spec, state.port, home, token)
             documents = {
                 credential_key(m.dataset_namespace, m.dataset_name): m.document()
                 for m in sorted(spec.mounts, key=lambda m: (m.dataset_namespace, m.dataset_name))
             }
-            fingerprint = hashlib.sha256(
-                json.dumps(
-                    [argv, sorted((k, d["grant_id"]) for k, d in documents.items())], separators=(",", ":")
-                ).encode()
-            ).hexdigest()
+            fingerprint = digest([argv, sorted((k, d["grant_id"]) for k, d in documents.items())])
             self._write_credentials(wdir, documents)
             state.owner, state.template, state.run = spec.owner, spec.template.name, True
             state.url = f"http://{self.host}:{state.port}{url_path}"
@@ -177,7 +185,7 @@ class LocalWorkspaceConnector:
             if self._alive(wdir, state):
                 self._terminate(wdir, state)
             state.run, state.pid, state.pid_started = False, None, ""
-            _remove(wdir / "pid")
+            remove_file(wdir / "pid")
             shutil.rmtree(wdir / "credentials", ignore_errors=True)
             self._save(wdir, state)
             return WorkspaceStatus(WorkspaceState.STOPPED, state.url)
@@ -239,10 +247,10 @@ class LocalWorkspaceConnector:
         if self.use_installed and local:
             program = shutil.which(local[0])
             if program:
-                argv = [program, *(_fill(a, values) for a in local[1:])]
+                argv = [program, *(fill(a, values) for a in local[1:])]
                 is_jupyter = Path(local[0]).name.startswith("jupyter")
                 return argv, Path(local[0]).name, f"/lab?token={token}" if is_jupyter else "/"
-        argv = [_fill(a, values) for a in self.fallback_command]
+        argv = [fill(a, values) for a in self.fallback_command]
         resolved = shutil.which(argv[0]) if argv and not os.path.isabs(argv[0]) else argv[0]
         if not resolved:
             raise WorkspaceConnectorError(
@@ -279,11 +287,11 @@ class LocalWorkspaceConnector:
                     f"could not start {state.argv[0]}: {exc}",
                     problems=[FieldProblem("template.command", str(exc), "not_started")],
                 ) from exc
-        state.pid, state.pid_started, state.started_at = process.pid, _start_time(process.pid), time.time()
+        state.pid, state.pid_started, state.started_at = process.pid, start_time(process.pid), time.time()
         (wdir / "pid").write_text(f"{process.pid}\n")
         self._save(wdir, state)
         # Keep the Popen object: it reaps the child if it exits while this process still runs.
-        _CHILDREN[process.pid] = process
+        CHILDREN[process.pid] = process
         logger.info("workspace process started", extra={"workspace": state.id, "pid": process.pid})
 
     def _wait_ready(self, wdir: Path, state: _State) -> WorkspaceStatus:
@@ -294,7 +302,7 @@ class LocalWorkspaceConnector:
                 raise WorkspaceConnectorError(
                     message, problems=[FieldProblem("template.command", message, "exited")], target_status=None
                 )
-            if _answers(self.host, state.port):
+            if answers(self.host, state.port):
                 return WorkspaceStatus(WorkspaceState.RUNNING, state.url)
             if time.monotonic() >= deadline:
                 return WorkspaceStatus(WorkspaceState.PROVISIONING, state.url, f"{state.program} is starting")
@@ -305,20 +313,20 @@ class LocalWorkspaceConnector:
         pid = state.pid
         if pid is None:
             return
-        group = _pgid(pid) == pid  # it leads the session it was started in
-        _signal(pid, signal.SIGTERM, group)
+        group = pgid(pid) == pid  # it leads the session it was started in
+        send_signal(pid, signal.SIGTERM, group)
         deadline = time.monotonic() + self.stop_timeout
         while time.monotonic() < deadline and self._pid_is_ours(state):
             time.sleep(0.05)
         if self._pid_is_ours(state):
-            _signal(pid, signal.SIGKILL, group)
+            send_signal(pid, signal.SIGKILL, group)
             for _ in range(100):
                 if not self._pid_is_ours(state):
                     break
                 time.sleep(0.02)
-        _reap(pid)
+        reap(pid)
         state.pid, state.pid_started = None, ""
-        _remove(wdir / "pid")
+        remove_file(wdir / "pid")
         self._save(wdir, state)
         logger.info("workspace process stopped", extra={"workspace": state.id, "pid": pid})
 
@@ -328,13 +336,13 @@ class LocalWorkspaceConnector:
             return False
         if self._pid_is_ours(state):
             return True
-        code = _reap(state.pid)
-        tail = _tail(wdir / "workspace.log")
+        code = reap(state.pid)
+        tail = log_tail(wdir / "workspace.log")
         state.exit = (f"exit code {code}" if code is not None else "the process is gone") + (
             f"; last output: {tail}" if tail else ""
         )
         state.pid, state.pid_started = None, ""
-        _remove(wdir / "pid")
+        remove_file(wdir / "pid")
         shutil.rmtree(wdir / "credentials", ignore_errors=True)
         self._save(wdir, state)
         logger.warning("workspace process found dead", extra={"workspace": state.id})
@@ -343,9 +351,9 @@ class LocalWorkspaceConnector:
     @staticmethod
     def _pid_is_ours(state: _State) -> bool:
         pid = state.pid
-        if pid is None or _zombie_or_gone(pid):
+        if pid is None or zombie_or_gone(pid):
             return False
-        if _start_time(pid) != state.pid_started:
+        if start_time(pid) != state.pid_started:
             return False  # the pid was reused by another process
         environ = Path(f"/proc/{pid}/environ")
         if environ.parent.is_dir():
@@ -359,7 +367,7 @@ class LocalWorkspaceConnector:
 
     def _observe(self, wdir: Path, state: _State) -> WorkspaceStatus:
         if self._alive(wdir, state):
-            if _answers(self.host, state.port):
+            if answers(self.host, state.port):
                 return WorkspaceStatus(WorkspaceState.RUNNING, state.url)
             return WorkspaceStatus(WorkspaceState.PROVISIONING, state.url, f"{state.program} is starting")
         if state.run:
@@ -380,7 +388,7 @@ class LocalWorkspaceConnector:
                 except OSError as exc:
                     raise BackendUnavailable(f"cannot create {wdir}: {exc}") from exc
             try:
-                lock = open(wdir / ".lock", "a+b")  # noqa: SIM115 - held for the whole block
+                lock = open(wdir / ".lock", "a+b")  # held for the whole block
             except FileNotFoundError:
                 continue  # deleted between the check and the open
             with lock:
@@ -432,118 +440,4 @@ class LocalWorkspaceConnector:
             tmp.replace(target)
         for stale in cdir.iterdir():
             if stale.name not in documents:
-                _remove(stale)
-
-
-# Children started by this process, so their exit is reaped (no zombies) while Steward keeps running.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def _fill(arg: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        arg = arg.replace("{" + key + "}", value)
-    return arg
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _start_time(pid: int) -> str:
-    """The kernel's start time of ``pid`` (clock ticks since boot on Linux; ``ps`` lstart elsewhere)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        pass
-    if Path("/proc").is_dir():
-        return ""
-    try:
-        out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip()
-
-
-def _zombie_or_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in ("Z", "X")
-
-
-def _pgid(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:
-        return None
-
-
-def _signal(pid: int, sig: signal.Signals, group: bool) -> None:
-    try:
-        if group:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _reap(pid: int) -> int | None:
-    """Collect a child's exit status if it is ours (no zombie left); ``None`` when unknown."""
-    child = _CHILDREN.pop(pid, None)
-    if child is not None:
-        try:
-            return child.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            _CHILDREN[pid] = child
-            return None
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return None
-    return os.waitstatus_to_exitcode(status) if done else None
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-
-
-def _tail(path: Path) -> str:
-    try:
-        with path.open("rb") as log:
-            log.seek(0, os.SEEK_END)
-            size = log.tell()
-            log.seek(max(0, size - 4096))
-            text = log.read().decode(errors="replace")
-    except OSError:
-        return ""
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("--- ")]
-    return " | ".join(lines[-5:])[-_LOG_TAIL:]
+                remove_file(stale)

@@ -19,7 +19,7 @@ from frontend.views.lineage import propagated_tags
 from steward.errors import DomainError, NotFound
 
 
-def _dataset_or_404(request: HttpRequest, pk: str):  # noqa: ANN202
+def _dataset_or_404(request: HttpRequest, pk: str):
     try:
         return selectors.dataset_get(user=request.user, pk=pk)
     except NotFound:
@@ -48,7 +48,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _dataset_context(request: HttpRequest, dataset, error: str = "") -> dict:  # noqa: ANN001
+def _dataset_context(request: HttpRequest, dataset, error: str = "") -> dict:
     field_tags: dict[int, list[str]] = {}
     dataset_tags: list[str] = []
     for a in dataset.tag_assignments.all():

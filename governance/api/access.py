@@ -39,7 +39,7 @@ class AccessRequestViewSet(viewsets.GenericViewSet):
     queryset = AccessRequest.objects.none()
     lookup_value_regex = "[^/]+"
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return AccessRequest.objects.none()
         params = self.request.query_params
@@ -123,7 +123,7 @@ class GrantViewSet(viewsets.GenericViewSet):
     queryset = Grant.objects.none()
     lookup_value_regex = "[^/]+"
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Grant.objects.none()
         params = self.request.query_params

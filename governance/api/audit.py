@@ -37,7 +37,7 @@ class AuditListView(ListAPIView):
     pagination_class = AuditPagination
     queryset = AuditEvent.objects.none()
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return AuditEvent.objects.none()
         params = self.request.query_params

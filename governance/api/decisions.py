@@ -11,11 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog.validation import ProblemCollector
 from governance.api import serializers as s
 from governance.authorization import Decision, DecisionQuery
 from governance.services.decisions import authorize
-from steward.errors import ValidationFailed
+from steward.errors import ProblemCollector, ValidationFailed
 
 MAX_BATCH = 10_000
 _KEYS = frozenset({"subject", "action", "asset", "at"})

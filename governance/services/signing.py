@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import math
 import uuid
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from governance.actions import SIGNING_KEY_PURGE, SIGNING_KEY_ROTATE
 from governance.models import SigningKey
 from governance.token_verification import ALGORITHMS, verify_token
 from ledger import audit
+from steward.canonical import canonical_bytes
 from steward.errors import Conflict, ValidationFailed
 
 __all__ = [
@@ -257,7 +257,8 @@ def _signing_key(at: datetime) -> SigningKey:
 def _thumbprint(public_jwk: Mapping[str, str]) -> str:
     """RFC 7638 JWK thumbprint of an OKP key, base64url without padding."""
     members = {k: public_jwk[k] for k in ("crv", "kty", "x")}
-    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
+    # RFC 7638 asks for exactly the canonical form (sorted members, no whitespace, UTF-8).
+    digest = hashlib.sha256(canonical_bytes(members)).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 

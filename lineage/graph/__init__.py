@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from django.db import transaction
-
 from steward.backends import load_backend
+from steward.tasks import enqueue_each_on_commit
 
 if TYPE_CHECKING:
     from lineage.graph.base import GraphBackend
 
 __all__ = ["get_backend", "sync_later"]
-
-logger = logging.getLogger(__name__)
 
 
 def get_backend() -> GraphBackend:
@@ -29,13 +25,10 @@ def sync_later(job_ids: Iterable[UUID]) -> None:
     if not ids or not get_backend().is_projection:
         return
 
-    def enqueue() -> None:
-        from lineage.tasks import graph_sync_task
+    from lineage.tasks import graph_sync_task
 
-        for start in range(0, len(ids), 500):
-            try:
-                graph_sync_task.delay(ids[start : start + 500])
-            except Exception:
-                logger.warning("could not queue graph sync; run manage.py graph_rebuild", exc_info=True)
-
-    transaction.on_commit(enqueue)
+    enqueue_each_on_commit(
+        graph_sync_task,
+        ((ids[start : start + 500],) for start in range(0, len(ids), 500)),
+        recovery="run manage.py graph_rebuild once the broker is back.",
+    )

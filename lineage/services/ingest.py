@@ -7,7 +7,6 @@ and atomic (a call writes all of its events or none).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from django.utils import timezone
 
 from catalog.models import Dataset, ModelVersion
 from catalog.services import datasets_ensure
-from catalog.validation import ProblemCollector
 from ledger import audit
 from lineage import permissions
 from lineage.actions import JOB_END_EDGES
@@ -43,7 +41,8 @@ from lineage.services.models import model_versions_refresh
 from lineage.services.producers import Authorization, lineage_authorize, lineage_right_check, namespace_claims_write
 from steward import metrics
 from steward.bulk import insert_rows, update_column
-from steward.errors import NotFound, PermissionDenied, ValidationFailed
+from steward.canonical import digests as canonical_digests
+from steward.errors import NotFound, PermissionDenied, ProblemCollector, ValidationFailed
 
 __all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
 
@@ -62,8 +61,17 @@ class IngestResult:
     dropped_facets: list[str] = field(default_factory=list)
 
 
-def _digest(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+def _digests(events: list[Any]) -> tuple[list[str], dict[str, str]]:
+    """Each event's key (``steward.canonical.digest``) and, for events with non-ASCII text, the key it was
+    stored under before ``steward.canonical`` (non-ASCII escaped) -> its key now: a resent old event is still a
+    duplicate."""
+    keys: list[str] = []
+    legacy: dict[str, str] = {}
+    for data in events:
+        current, *older = canonical_digests(data)
+        keys.append(current)
+        legacy.update((old, current) for old in older)
+    return keys, legacy
 
 
 def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[IngestResult]:
@@ -72,7 +80,7 @@ def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[Ingest
     lineage_right_check(actor)
     if batch and len(events) > MAX_BATCH:
         raise ValidationFailed.one("events", f"At most {MAX_BATCH} events per call; got {len(events)}.", "max_items")
-    digests = [_digest(data) for data in events]  # of the event as sent, so a retry is a duplicate
+    digests, legacy = _digests(events)  # of the event as sent, so a retry is a duplicate
     trimmed = [event_trim(data, settings.STEWARD_LINEAGE_STORED_EVENT_BYTES) for data in events]
     events = [data for data, _ in trimmed]
     problems = ProblemCollector()
@@ -92,7 +100,7 @@ def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[Ingest
     except PermissionDenied:
         metrics.ingestion("openlineage", refused=len(events))
         raise
-    results = _apply(actor, events, parsed, digests, batch, auth)
+    results = _apply(actor, events, parsed, digests, batch, auth, legacy)
     for result, (_, dropped) in zip(results, trimmed, strict=True):
         result.dropped_facets = dropped
     metrics.ingestion("openlineage", accepted=len(results))
@@ -114,8 +122,11 @@ def _apply(
     digests: list[str],
     batch: bool = False,
     auth: Authorization | None = None,
+    legacy: dict[str, str] | None = None,
 ) -> list[IngestResult]:
-    seen = set(LineageEvent.objects.filter(digest__in=digests).values_list("digest", flat=True))
+    legacy = legacy or {}
+    stored = LineageEvent.objects.filter(digest__in=[*digests, *legacy]).values_list("digest", flat=True)
+    seen = {legacy.get(key, key) for key in stored}
     todo: list[int] = []
     results: list[IngestResult] = []
     for i, (event, digest) in enumerate(zip(parsed, digests, strict=True)):

@@ -7,7 +7,7 @@ the ``database`` search backend, the ``sql`` graph backend and ``local`` workspa
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
 import dj_database_url
 
@@ -40,7 +40,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "django_filters",
     "drf_spectacular",
     "mozilla_django_oidc",
     "axes",
@@ -236,7 +235,6 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "steward.api.pagination.StewardCursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "steward.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -266,6 +264,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        # kombu's exchange tables; its default is ./control in the working directory.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
         # kombu sleeps this long whenever the worker cannot take a message (all its slots busy, or none
         # queued): at the default 1 s the embedded worker ran about two tasks a second.

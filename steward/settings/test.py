@@ -6,7 +6,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://steward:steward@127.0.0.1:5432
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:56379/0")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 
-from steward.settings.base import *  # noqa: E402,F403
+from steward.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -385,7 +385,7 @@ def test_bad_grants_are_refused_with_a_clear_error_and_change_nothing(connector)
     with pytest.raises(GrantExpired):
         connector.apply(late)
     with pytest.raises(ValueError, match="aware"):
-        grant(valid_until=datetime(2030, 1, 1))  # noqa: DTZ001
+        grant(valid_until=datetime(2030, 1, 1))
     with _admin() as conn:
         assert _test_roles(conn) == []
 

@@ -128,7 +128,7 @@ def test_a_grant_with_no_time_left_or_bad_input_gets_a_clear_error():
     with pytest.raises(ValidationFailed, match="lifetime"):
         token_for(lifetime=timedelta(0))
     with pytest.raises(ValidationFailed, match="grant_valid_until"):
-        issue_token(grant_id=uuid.uuid4(), subject="d", asset="a", grant_valid_until=datetime(2030, 1, 1))  # noqa: DTZ001
+        issue_token(grant_id=uuid.uuid4(), subject="d", asset="a", grant_valid_until=datetime(2030, 1, 1))
     assert not SigningKey.objects.exists()
 
 

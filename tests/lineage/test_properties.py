@@ -257,7 +257,7 @@ operations = st.one_of(
 class World:
     """Applies operations to the engine and to the reference."""
 
-    def __init__(self, steward, privacy_officer, admin) -> None:  # noqa: ANN001
+    def __init__(self, steward, privacy_officer, admin) -> None:
         self.steward, self.privacy_officer, self.admin = make_producer(steward, NS, "etl"), privacy_officer, admin
         self.ref = Reference()
         self.clock = timezone.now()

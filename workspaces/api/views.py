@@ -30,7 +30,7 @@ class WorkspaceViewSet(viewsets.GenericViewSet):
     queryset = Workspace.objects.none()
     lookup_value_regex = "[^/]+"
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Workspace.objects.none()
         state = parse_choice(self.request.query_params.get("state"), "state", WorkspaceState.values)
@@ -104,7 +104,7 @@ class TemplateViewSet(viewsets.GenericViewSet):
     queryset = Template.objects.none()
     pagination_class = None
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         return selectors.template_list()
 
     @extend_schema(summary="Workspace templates")

@@ -17,6 +17,7 @@ from governance.services.workspace_grants import workspace_grants_create, worksp
 from ledger import audit
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
 from steward.identity import has_role
+from steward.tasks import enqueue_on_commit
 from workspaces.actions import WORKSPACE_CREATE, WORKSPACE_DELETE, WORKSPACE_START, WORKSPACE_STOP
 from workspaces.choices import DesiredState, EventKind, WorkspaceState
 from workspaces.models import Project, Template, Workspace, WorkspaceDataset
@@ -33,8 +34,9 @@ MAX_GPU = 16
 def _reconcile_after_commit(workspace: Workspace) -> None:
     from workspaces.tasks import workspace_reconcile_task
 
-    workspace_id = str(workspace.pk)
-    transaction.on_commit(lambda: workspace_reconcile_task.delay(workspace_id))
+    enqueue_on_commit(
+        workspace_reconcile_task, str(workspace.pk), recovery="the periodic workspace reconcile will catch up."
+    )
 
 
 def _template(name: str) -> Template:

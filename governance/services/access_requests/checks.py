@@ -13,12 +13,11 @@ from django.db.models import Q
 from catalog.classification import level as classification_level
 from catalog.models import Dataset
 from catalog.selectors import dataset_tag_keys, visible_q
-from catalog.validation import ProblemCollector
 from governance.choices import RequestState
 from governance.models import AccessRequest, AccessRequestItem, Grant, PolicyVersion
 from governance.policy import LevelRule
 from steward.durations import format_duration
-from steward.errors import Conflict, FieldProblem, ValidationFailed
+from steward.errors import Conflict, FieldProblem, ProblemCollector, ValidationFailed
 from steward.identity import viewer_for
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Dataset writes: create, update, bulk upsert, tags and classification.
+"""Dataset create, update, bulk upsert and delete.
 
 One code path (``_apply``) serves single and bulk writes, so a bulk upsert of 10,000 datasets costs
 a fixed number of queries per batch, and writing the same content twice changes nothing.
@@ -17,32 +17,25 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog import permissions
-from catalog.classification import lowest, max_level, validate_code
-from catalog.history import capture_datasets
+from catalog.classification import max_level, validate_code
 from catalog.models import Dataset, SchemaField, Tag, TagAssignment
-from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
+from catalog.services.datasets.common import (
+    CHUNK,
+    DATASET_COLUMNS,
+    FIELD_COLUMNS,
+    MAX_BULK,
+    datasets_by_identity,
+    datasets_changed,
+)
 from catalog.signals import tags_changed
-from catalog.validation import DatasetSpec, ProblemCollector, parse_owner, platform_of
+from catalog.validation import DatasetSpec, parse_owner, platform_of
 from ledger import audit
 from ledger.audit import AuditEntry
 from steward.bulk import insert_rows
-from steward.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
+from steward.errors import Conflict, FieldProblem, PermissionDenied, ProblemCollector, ValidationFailed
 
-__all__ = [
-    "UpsertResult",
-    "dataset_bulk_upsert",
-    "dataset_classify",
-    "dataset_create",
-    "dataset_delete",
-    "dataset_tag_add",
-    "dataset_tag_remove",
-    "dataset_update",
-    "datasets_ensure",
-]
-
-MAX_BULK = 10_000
-_CHUNK = 2_000
+__all__ = ["UpsertResult", "dataset_bulk_upsert", "dataset_create", "dataset_delete", "dataset_update"]
 
 
 @dataclass
@@ -105,18 +98,6 @@ def _check_level(code: str, path: str, problems: ProblemCollector) -> None:
         problems.add(path, exc.problems[0].message, "unknown_level")
 
 
-def _existing(identities: list[tuple[str, str]]) -> dict[tuple[str, str], Dataset]:
-    found: dict[tuple[str, str], Dataset] = {}
-    by_ns: dict[str, list[str]] = defaultdict(list)
-    for ns, name in identities:
-        by_ns[ns].append(name)
-    for ns, names in by_ns.items():
-        for start in range(0, len(names), _CHUNK):
-            for ds in Dataset.objects.filter(namespace=ns, name__in=names[start : start + _CHUNK]):
-                found[(ds.namespace, ds.name)] = ds
-    return found
-
-
 def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     """Write ``specs``. ``mode`` is ``create`` (409 if any exists), ``update`` (all exist) or ``upsert``."""
     problems = ProblemCollector()
@@ -133,7 +114,7 @@ def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     problems.raise_if_any()
 
     now = timezone.now()
-    existing = _existing([s.identity for s in specs])
+    existing = datasets_by_identity([s.identity for s in specs])
     if mode == "create" and existing:
         ns, name = next(iter(existing))
         message = f"Dataset {ns}/{name} already exists; use PATCH or the bulk upsert."
@@ -212,27 +193,15 @@ def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
             )
         else:
             result.unchanged.append(ds.pk)
-    if touched:
-        Dataset.objects.filter(pk__in=[pk for pk in touched if pk not in created_ids]).update(updated_at=now)
     audit.record_many(actor=actor, entries=entries, at=now)
-    capture_datasets([ds.pk for ds in rows if ds.pk in touched])
-    index_later("dataset", [ds.pk for ds in rows if ds.pk in touched])
+    # Levels were recomputed above (before the audit events, as reclassification may suspend grants).
+    datasets_changed(
+        [ds.pk for ds in rows if ds.pk in touched],
+        recompute=(),
+        stamp=[pk for pk in touched if pk not in created_ids],
+        now=now,
+    )
     return result
-
-
-DATASET_COLUMNS = [
-    "id",
-    "namespace",
-    "name",
-    "platform",
-    "description",
-    "classification",
-    "effective_classification",
-    "properties",
-    "created_at",
-    "updated_at",
-]
-FIELD_COLUMNS = ["dataset", "name", "type", "ordinal", "description", "classification"]
 
 
 def _new_dataset_level(spec: DatasetSpec, refs: _Refs) -> str:
@@ -275,8 +244,8 @@ def _write_fields(specs: list[DatasetSpec], rows: list[Dataset], created: set[UU
     wanted = {ds_id: fields for ds_id, fields in wanted.items() if ds_id not in created}
     current: dict[UUID, dict[str, tuple]] = defaultdict(dict)
     ids = list(wanted)
-    for start in range(0, len(ids), _CHUNK):
-        for row in SchemaField.objects.filter(dataset_id__in=ids[start : start + _CHUNK]).values_list(
+    for start in range(0, len(ids), CHUNK):
+        for row in SchemaField.objects.filter(dataset_id__in=ids[start : start + CHUNK]).values_list(
             "id", "dataset_id", "name", "type", "ordinal", "description", "classification"
         ):
             current[row[1]][row[2]] = row
@@ -303,8 +272,8 @@ def _write_fields(specs: list[DatasetSpec], rows: list[Dataset], created: set[UU
                     )
                 )
                 touched.add(ds_id)
-    for start in range(0, len(to_delete), _CHUNK):
-        SchemaField.objects.filter(pk__in=to_delete[start : start + _CHUNK]).delete()
+    for start in range(0, len(to_delete), CHUNK):
+        SchemaField.objects.filter(pk__in=to_delete[start : start + CHUNK]).delete()
     SchemaField.objects.bulk_create(
         to_write,
         update_conflicts=True,
@@ -331,8 +300,8 @@ def _write_tags(
     field_ids: dict[tuple[UUID, str], int] = {}
     have_ds: dict[UUID, dict[str, int]] = defaultdict(dict)
     have_field: dict[UUID, dict[tuple[str, str], int]] = defaultdict(dict)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
         if any(field_level.get(i) for i in chunk):
             for fid, ds_id, name in SchemaField.objects.filter(dataset_id__in=chunk).values_list(
                 "id", "dataset_id", "name"
@@ -368,8 +337,8 @@ def _write_tags(
         for fname, key in pairs - set(have):
             to_add.append((refs.tags[key].pk, ds_id, field_ids[(ds_id, fname)], now, user_id))
             touched.add(ds_id)
-    for start in range(0, len(to_delete), _CHUNK):
-        TagAssignment.objects.filter(pk__in=to_delete[start : start + _CHUNK]).delete()
+    for start in range(0, len(to_delete), CHUNK):
+        TagAssignment.objects.filter(pk__in=to_delete[start : start + CHUNK]).delete()
     insert_rows(TagAssignment, ["tag", "dataset", "field", "created_at", "created_by"], to_add)
     return touched
 
@@ -392,8 +361,8 @@ def _write_owners(
     ids = list(wanted)
     have: dict[UUID, set[tuple[str, str]]] = defaultdict(set)
     ids = [i for i in ids if i not in created]
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
         for ds_id, name in through_u.objects.filter(dataset_id__in=chunk).values_list("dataset_id", "user__username"):
             have[ds_id].add(("user", name))
         for ds_id, name in through_g.objects.filter(dataset_id__in=chunk).values_list("dataset_id", "group__name"):
@@ -403,8 +372,8 @@ def _write_owners(
         return set()
     changed = list(touched)
     stale = [i for i in changed if i not in created]
-    for start in range(0, len(stale), _CHUNK):
-        chunk = stale[start : start + _CHUNK]
+    for start in range(0, len(stale), CHUNK):
+        chunk = stale[start : start + CHUNK]
         through_u.objects.filter(dataset_id__in=chunk).delete()
         through_g.objects.filter(dataset_id__in=chunk).delete()
     insert_rows(
@@ -462,192 +431,4 @@ def dataset_delete(*, actor: Any, dataset: Dataset) -> None:
     pk = dataset.pk
     tags_changed.send(sender=Dataset, datasets=[pk], tags=[])
     dataset.delete()
-    capture_datasets([pk])
-    index_later("dataset", [pk])
-
-
-def _field(dataset: Dataset, field_name: str | None) -> SchemaField | None:
-    if not field_name:
-        return None
-    found = SchemaField.objects.filter(dataset=dataset, name=field_name).first()
-    if found is None:
-        raise ValidationFailed.one("field", f"{dataset} has no field {field_name!r}.", "unknown_field")
-    return found
-
-
-@transaction.atomic
-def dataset_tag_add(*, actor: Any, dataset: Dataset, key: str, field_name: str | None = None) -> TagAssignment:
-    """Tag a dataset or one of its fields (idempotent)."""
-    if not permissions.can_tag_asset(actor, dataset):
-        raise PermissionDenied(f"You may not tag {dataset}.")
-    tag = Tag.objects.filter(key=key).first()
-    if tag is None:
-        raise ValidationFailed.one("key", f"Unknown tag {key!r}; create it first.", "unknown_tag")
-    target_field = _field(dataset, field_name)
-    assignment, created = TagAssignment.objects.get_or_create(
-        dataset=dataset,
-        field=target_field,
-        tag=tag,
-        defaults={"created_by": actor if getattr(actor, "pk", None) else None},
-    )
-    if created:
-        audit.record(
-            actor=actor, action="catalog.dataset.tag_add", target=dataset, after={"tag": key, "field": field_name}
-        )
-        tags_changed.send(sender=Dataset, datasets=[dataset.pk], tags=[tag.pk])
-        dataset_recompute_effective([dataset.pk])
-        Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
-        capture_datasets([dataset.pk])
-        index_later("dataset", [dataset.pk])
-    return assignment
-
-
-@transaction.atomic
-def dataset_tag_remove(*, actor: Any, dataset: Dataset, key: str, field_name: str | None = None) -> None:
-    """Remove a direct tag; 404 when the dataset (or field) does not carry it."""
-    if not permissions.can_tag_asset(actor, dataset):
-        raise PermissionDenied(f"You may not untag {dataset}.")
-    target_field = _field(dataset, field_name)
-    assignments = TagAssignment.objects.filter(dataset=dataset, field=target_field, tag__key=key)
-    tag_ids = list(assignments.values_list("tag_id", flat=True))
-    deleted, _ = assignments.delete()
-    if not deleted:
-        where = f"field {field_name!r} of {dataset}" if field_name else str(dataset)
-        raise NotFound(f"{where} has no direct tag {key!r}.")
-    audit.record(
-        actor=actor, action="catalog.dataset.tag_remove", target=dataset, before={"tag": key, "field": field_name}
-    )
-    tags_changed.send(sender=Dataset, datasets=[dataset.pk], tags=tag_ids)
-    dataset_recompute_effective([dataset.pk])
-    Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
-    capture_datasets([dataset.pk])
-    index_later("dataset", [dataset.pk])
-
-
-@transaction.atomic
-def dataset_classify(*, actor: Any, dataset: Dataset, level: str | None, field_name: str | None = None) -> Dataset:
-    """Set (or clear, with ``None``/blank) the direct classification of a dataset or one of its fields."""
-    if not permissions.can_tag_asset(actor, dataset):
-        raise PermissionDenied(f"You may not classify {dataset}.")
-    code = validate_code(level, "level") if level else ""
-    target_field = _field(dataset, field_name)
-    target = target_field or dataset
-    before = target.classification
-    if before != code:
-        target.classification = code
-        target.save(update_fields=["classification"])
-        audit.record(
-            actor=actor,
-            action="catalog.dataset.classify",
-            target=dataset,
-            before={"level": before, "field": field_name},
-            after={"level": code, "field": field_name},
-        )
-        dataset_recompute_effective([dataset.pk])
-        Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now())
-        capture_datasets([dataset.pk])
-        index_later("dataset", [dataset.pk])
-    dataset.refresh_from_db()
-    return dataset
-
-
-def datasets_ensure(
-    *, actor: Any, items: list[tuple[str, str, list[dict[str, str]] | None]], source: str = "lineage"
-) -> dict[tuple[str, str], UUID]:
-    """Make sure these ``(namespace, name, fields)`` datasets exist; returns their ids by identity.
-
-    For producers of metadata (lineage events) rather than people: missing datasets are created (owned by
-    no one, at the lowest level), listed fields are added or their types updated, and fields are never
-    removed here (an event's schema may be partial). The caller checks permission and holds the transaction.
-    """
-    wanted: dict[tuple[str, str], dict[str, dict[str, str]] | None] = {}
-    for namespace, name, fields in items:
-        merged = wanted.setdefault((namespace, name), None if fields is None else {})
-        if fields is not None:
-            if merged is None:
-                merged = wanted[(namespace, name)] = {}
-            for f in fields:
-                # A later mention updates what it states; one without a type or description (a column named
-                # only by column lineage) does not erase what a schema facet said.
-                before = merged.get(f["name"])
-                merged[f["name"]] = f if before is None else {**before, **{k: v for k, v in f.items() if v}}
-    existing = {key: ds.pk for key, ds in _existing(list(wanted)).items()}
-    now = timezone.now()
-    lowest_code = lowest().code
-    new = [
-        Dataset(
-            namespace=ns,
-            name=name,
-            platform=platform_of(ns),
-            effective_classification=lowest_code,
-            created_at=now,
-            updated_at=now,
-        )
-        for (ns, name) in wanted
-        if (ns, name) not in existing
-    ]
-    insert_rows(Dataset, DATASET_COLUMNS, ([getattr(ds, c) for c in DATASET_COLUMNS] for ds in new))
-    ids = {**existing, **{(ds.namespace, ds.name): ds.pk for ds in new}}
-    touched: set[UUID] = {ds.pk for ds in new}
-    with_fields = {ids[key]: fields for key, fields in wanted.items() if fields}
-    if with_fields:
-        have: dict[UUID, dict[str, tuple[str, str]]] = defaultdict(dict)
-        keys = list(with_fields)
-        for start in range(0, len(keys), _CHUNK):
-            for ds_id, name, type_, desc in SchemaField.objects.filter(
-                dataset_id__in=keys[start : start + _CHUNK]
-            ).values_list("dataset_id", "name", "type", "description"):
-                have[ds_id][name] = (type_, desc)
-        to_write = []
-        for ds_id, fields in with_fields.items():
-            current = have.get(ds_id, {})
-            next_ordinal = len(current)
-            for f in fields.values():
-                old = current.get(f["name"])
-                if old is None:
-                    to_write.append(
-                        SchemaField(
-                            dataset_id=ds_id,
-                            name=f["name"],
-                            type=f.get("type", ""),
-                            description=f.get("description", ""),
-                            ordinal=next_ordinal,
-                        )
-                    )
-                    next_ordinal += 1
-                elif (f.get("type") and f["type"] != old[0]) or (f.get("description") and f["description"] != old[1]):
-                    to_write.append(
-                        SchemaField(
-                            dataset_id=ds_id,
-                            name=f["name"],
-                            type=f.get("type") or old[0],
-                            description=f.get("description") or old[1],
-                        )
-                    )
-                else:
-                    continue
-                touched.add(ds_id)
-        SchemaField.objects.bulk_create(
-            to_write,
-            update_conflicts=True,
-            unique_fields=["dataset", "name"],
-            update_fields=["type", "description"],
-            batch_size=2000,
-        )
-    if new:
-        audit.record_many(
-            actor=actor,
-            entries=[
-                AuditEntry(
-                    action="catalog.dataset.create",
-                    target_type="catalog.dataset",
-                    target_id=str(ds.pk),
-                    target_repr=str(ds),
-                    after={"namespace": ds.namespace, "name": ds.name, "source": source},
-                )
-                for ds in new
-            ],
-        )
-    capture_datasets(touched)
-    index_later("dataset", touched)
-    return ids
+    datasets_changed([pk], recompute=(), stamp=())

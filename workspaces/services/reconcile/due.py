@@ -1,0 +1,147 @@
+"""The periodic pass: remove orphans, find the workspaces that need work, queue one task each."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.conf import settings
+from django.utils import timezone
+
+from connectors.workspaces import get_connector
+from connectors.workspaces.base import (
+    WorkspaceConnectorError,
+    WorkspaceStatus,
+)
+from connectors.workspaces.base import WorkspaceState as Observed
+from governance.selectors import grants_valid_at
+from steward.errors import BackendUnavailable
+from workspaces.choices import DesiredState, WorkspaceState
+from workspaces.constants import CREDENTIALS_RENEW_BEFORE
+from workspaces.models import Workspace, WorkspaceDataset
+
+__all__ = ["PassReport", "workspaces_due", "workspaces_reconcile_due"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PassReport:
+    """What one periodic pass found: workspaces looked at, due for work, orphans removed, connector reachable."""
+
+    checked: int = 0
+    due: int = 0
+    orphans_removed: int = 0
+    reachable: bool = True
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "checked": self.checked,
+            "due": self.due,
+            "orphans_removed": self.orphans_removed,
+            "reachable": int(self.reachable),
+        }
+
+
+def workspaces_due(*, now: datetime, observed: dict[UUID, WorkspaceStatus] | None) -> tuple[list[UUID], int]:
+    """Workspaces of the current connector that need a reconcile now, and how many were looked at.
+
+    ``observed``: ``list_managed``'s answer, or ``None`` when the connector could not be asked (then only
+    workspaces with work to do are due, and each records the error). Two queries for any number.
+    """
+    rows = list(
+        Workspace.objects.filter(connector=settings.STEWARD_WORKSPACE_CONNECTOR)
+        .exclude(state=WorkspaceState.DELETED)
+        .values_list("pk", "desired_state", "state", "version", "failed_version", "retry_at")
+    )
+    due: list[UUID] = []
+    settled: list[UUID] = []
+    for pk, desired, state, version, failed_version, retry_at in rows:
+        if retry_at is not None and retry_at > now:
+            continue
+        if state == WorkspaceState.FAILED and failed_version == version:
+            continue
+        seen = observed.get(pk) if observed is not None else None
+        if desired == DesiredState.DELETED:
+            due.append(pk)
+        elif desired == DesiredState.STOPPED:
+            if state != WorkspaceState.STOPPED or (seen is not None and seen.state != Observed.STOPPED):
+                due.append(pk)
+        elif state not in (WorkspaceState.RUNNING, WorkspaceState.PROVISIONING):
+            due.append(pk)  # requested, stopped, stopping, or failed and asked again: apply
+        elif observed is not None and (seen is None or seen.state != state):
+            due.append(pk)  # gone, or changed (provisioning -> running, running -> failed)
+        else:
+            # As recorded (or the connector cannot be asked: then only real work is sent to it, so an outage
+            # does not turn every workspace into a failing call): only a change of mounts makes it due.
+            settled.append(pk)
+    if settled:
+        due.extend(_mounts_changed(settled, now))
+    return due, len(rows)
+
+
+def _mounts_changed(workspace_ids: list[UUID], now: datetime) -> set[UUID]:
+    """Running workspaces whose mounts should change: a grant became invalid (or valid), or credentials near
+    their end."""
+    links = list(
+        WorkspaceDataset.objects.filter(workspace_id__in=workspace_ids).values_list(
+            "workspace_id", "grant_id", "source_grant_id", "mounted", "credentials_expire_at", "grant__valid_until"
+        )
+    )
+    ids = {g for row in links for g in (row[1], row[2]) if g}
+    valid = set(grants_valid_at(at=now).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    changed: set[UUID] = set()
+    for workspace_id, grant_id, source_id, mounted, expires, until in links:
+        ok = grant_id in valid and (source_id is None or source_id in valid)
+        renew = (
+            mounted and expires is not None and expires - now < CREDENTIALS_RENEW_BEFORE and until and expires < until
+        )
+        if ok != mounted or renew:
+            changed.add(workspace_id)
+    return changed
+
+
+def workspaces_reconcile_due(
+    *, now: datetime | None = None, dispatch: Callable[[UUID], object] | None = None
+) -> PassReport:
+    """The periodic pass: find what needs work and hand each workspace to ``dispatch`` (default: a task each).
+
+    Workspaces the connector runs (within its scope: the Kubernetes namespace prefix, the local state
+    directory) that Steward does not know, or knows as deleted, are removed.
+    """
+    now = now or timezone.now()
+    report = PassReport()
+    connector = get_connector()
+    try:
+        observed: dict[UUID, WorkspaceStatus] | None = connector.list_managed()
+    except BackendUnavailable as exc:
+        logger.warning("workspace connector unreachable in the periodic pass: %s", exc)
+        observed, report.reachable = None, False
+    if observed:
+        active = set(
+            Workspace.objects.filter(pk__in=list(observed), connector=settings.STEWARD_WORKSPACE_CONNECTOR)
+            .exclude(state=WorkspaceState.DELETED)
+            .values_list("pk", flat=True)
+        )
+        for orphan in set(observed) - active:
+            try:
+                connector.delete(orphan)
+            except (BackendUnavailable, WorkspaceConnectorError) as exc:
+                logger.warning("could not remove orphan workspace %s: %s", orphan, exc)
+                continue
+            report.orphans_removed += 1
+            logger.info("orphan workspace removed", extra={"workspace": str(orphan)})
+    due, report.checked = workspaces_due(now=now, observed=observed)
+    report.due = len(due)
+    if dispatch is None:
+        from workspaces.tasks import workspace_reconcile_task
+
+        def dispatch(workspace_id: UUID) -> object:
+            return workspace_reconcile_task.delay(str(workspace_id))
+
+    for workspace_id in due:
+        dispatch(workspace_id)
+    return report
