@@ -68,3 +68,5 @@ ADMIN_RECORD_ACTIONS = tuple(
     )
     for verb, text in (("create", "created"), ("update", "changed"), ("delete", "deleted"))
 ) + (register("auth.user.password_set", "{actor} set the password of user {target} in the admin site"),)
+# Clearing a login lockout (django-axes' attempt records) in the admin site.
+AXES_ATTEMPT_DELETE = register("axes.accessattempt.delete", "{actor} cleared the login lockout record {target}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -241,6 +242,40 @@ class AuditedGroupAdmin(AuditedRecordAdmin, GroupAdmin):
 
 
 for _model, _admin in ((get_user_model(), AuditedUserAdmin), (Group, AuditedGroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)
+
+
+# --- login lockouts (django-axes): viewable; an admin unlocks by deleting the attempt record, audited ---------------
+
+
+class LockoutAttemptAdmin(ReadOnlyAdmin):
+    """Failed-login records; deleting one (unlocking the login) goes through ``admin_record_delete``."""
+
+    list_display = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    search_fields = ["username", "ip_address"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return has_role(request.user, Role.ADMIN)
+
+    def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
+        ServiceAdmin._call(self, request, admin_record_delete, obj=obj)  # type: ignore[arg-type]
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+class LockoutLogAdmin(ReadOnlyAdmin):
+    """Login and failed-login logs: read-only."""
+
+
+for _model, _admin in (
+    (AccessAttempt, LockoutAttemptAdmin),
+    (AccessLog, LockoutLogAdmin),
+    (AccessFailureLog, LockoutLogAdmin),
+):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
     admin.site.register(_model, _admin)

@@ -24,7 +24,18 @@ from workspaces.models import Template
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = ("catalog", "governance", "lineage", "connectors", "workspaces", "steward", "frontend")
+OUR_APPS = (
+    "steward",
+    "ledger",
+    "accounts",
+    "connectors",
+    "catalog",
+    "lineage",
+    "governance",
+    "workspaces",
+    "compliance",
+    "frontend",
+)
 
 
 def _overrides(model_admin: admin.ModelAdmin, name: str) -> bool:

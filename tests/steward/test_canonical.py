@@ -17,7 +17,8 @@ from ledger.models import AuditEvent, AuditHead, HistoryRecord
 from lineage.models import LineageEvent
 from lineage.services.ingest import ingest
 from steward.canonical import canonical_bytes, digest, legacy_digest
-from tests.lineage.events import complete
+from tests.conftest import make_producer
+from tests.lineage.events import NS, complete
 
 register("test.legacy", "{actor} tested the legacy form on {target}")
 register("test.after", "{actor} tested the chain after it on {target}")
@@ -147,6 +148,7 @@ def test_a_history_row_digested_in_the_older_form_is_not_rewritten_for_an_unchan
 
 @pytest.mark.django_db
 def test_a_lineage_event_keyed_in_the_older_form_is_still_a_duplicate(data_steward):
+    make_producer(data_steward, "etl", NS)
     event = complete("laden-für-Zürich", ["raw"], ["sauber"])
     assert [r.status for r in ingest(actor=data_steward, events=[event], batch=True)] == ["applied"]
     LineageEvent.objects.filter(digest=digest(event)).update(digest=_legacy(event))

@@ -13,8 +13,9 @@ from lineage.graph.neo4j import Neo4jGraphBackend
 from lineage.models import PropagationChange
 from steward import metrics
 from steward.errors import BackendUnavailable
+from tests.conftest import make_producer
 from tests.governance.conftest import ask, levelled  # noqa: F401 (fixtures)
-from tests.lineage.events import complete
+from tests.lineage.events import NS, complete
 
 pytestmark = pytest.mark.django_db
 # A Redis database of this helper's own, so parallel runs (and the real workers on db 0) never collide.
@@ -84,7 +85,7 @@ def test_decisions_and_request_latency_are_counted(client_for, admin_user, data_
 def test_ingestion_accepted_and_refused(client_for, data_steward, admin_user):
     admin = client_for(admin_user)
     before = scrape(admin)
-    sender = client_for(data_steward)
+    sender = client_for(make_producer(data_steward, "etl", NS))
     good = complete("load_orders", ["raw.orders"], ["staging.orders"])
     assert sender.post("/api/v1/lineage", good, format="json").status_code in (200, 201)
     assert sender.post("/api/v1/lineage", good, format="json").status_code in (200, 201)  # a duplicate: accepted
