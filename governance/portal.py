@@ -25,6 +25,7 @@ __all__ = [
     "RequestPlan",
     "access_standing",
     "awaiting_count",
+    "human_duration",
     "grants_on_my_datasets",
     "my_grants",
     "request_plan",
@@ -54,6 +55,16 @@ def time_left(until: datetime, now: datetime | None = None) -> str:
     if hours:
         return f"{hours} h {minutes} min left"
     return f"{minutes} min left"
+
+
+def human_duration(value: timedelta) -> str:
+    """``30 days``, ``8 hours``, ``1 day 12 hours`` (the ISO form follows in brackets)."""
+    days, rest = divmod(int(value.total_seconds()), 86400)
+    hours, rest = divmod(rest, 3600)
+    parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in ((days, "day"), (hours, "hour")) if n]
+    if rest // 60 or not parts:
+        parts.append(f"{rest // 60} min")
+    return f"{' '.join(parts)} ({format_duration(value)})"
 
 
 @dataclass
@@ -124,7 +135,7 @@ class RequestPlan:
 
     @property
     def max_duration_text(self) -> str:
-        return format_duration(self.max_duration) if self.max_duration is not None else ""
+        return human_duration(self.max_duration) if self.max_duration is not None else ""
 
     @property
     def auto_approved(self) -> bool:

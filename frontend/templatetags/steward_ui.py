@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django import template
 
+from governance.portal import human_duration as _human_duration
 from governance.portal import time_left as _time_left
 from steward.durations import format_duration
 
@@ -20,3 +21,8 @@ def time_left(until: datetime | None) -> str:
 @register.filter
 def duration(value: timedelta | None) -> str:
     return format_duration(value) if value else ""
+
+
+@register.filter
+def human_duration(value: timedelta | None) -> str:
+    return _human_duration(value) if value else ""

@@ -41,7 +41,7 @@ def test_dataset_page_offers_request_and_the_form_shows_what_the_policy_asks(cli
     assert "No access" in page and f"/access/request?dataset={owned['customers'].pk}" in page
     form = client.get("/access/request", {"dataset": owned["customers"].pk}).content.decode()
     assert "sales.public.customers" in form
-    assert "at most P7D" in form, "the C3 maximum duration is shown"
+    assert "at most 7 days (P7D)" in form, "the C3 maximum duration is shown"
     assert "owner of sales.public.customers" in form and "privacy officer" in form
     purposes = re.findall(r'<option value="([a-z-]+)"', form)
     assert "analytics" in purposes and "data-quality" not in purposes, "only purposes allowed at C3"
