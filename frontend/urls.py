@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import access, assets, compliance, lineage, search, tokens
+from frontend.views import access, assets, compliance, lineage, search, tokens, workspaces
 
 app_name = "frontend"
 
@@ -43,6 +43,12 @@ urlpatterns = [
     path("access/grants/<uuid:pk>/revoke", access.grant_revoke_view, name="grant-revoke"),
     path("access/grants/<uuid:pk>/reapprove", access.grant_reapprove_view, name="grant-reapprove"),
     path("approvals/", access.approvals, name="approvals"),
+    path("workspaces/", workspaces.workspace_list, name="workspaces"),
+    path("workspaces/new", workspaces.workspace_new, name="workspace-new"),
+    path("workspaces/<uuid:pk>/", workspaces.workspace_detail, name="workspace"),
+    path("workspaces/<uuid:pk>/stop", workspaces.workspace_stop, name="workspace-stop"),
+    path("workspaces/<uuid:pk>/start", workspaces.workspace_start, name="workspace-start"),
+    path("workspaces/<uuid:pk>/delete", workspaces.workspace_delete, name="workspace-delete"),
     path("tokens/", tokens.tokens, name="tokens"),
     path("tokens/<str:pk>/revoke", tokens.token_revoke_view, name="token-revoke"),
 ]
