@@ -181,6 +181,8 @@ class LocalWorkspaceConnector:
             state.run, state.pid, state.pid_started = False, None, ""
             _remove(wdir / "pid")
             shutil.rmtree(wdir / "credentials", ignore_errors=True)
+            if (wdir / "home").is_dir():
+                _write_home_guide(wdir / "home", wdir / "credentials", {})
             self._save(wdir, state)
             return WorkspaceStatus(WorkspaceState.STOPPED, state.url)
 

@@ -1,18 +1,23 @@
 """End to end in chromium: a data scientist finds a dataset and requests access, its owner approves from the
-inbox, the grant shows with its countdown, the owner revokes it and the dataset page says so."""
+inbox, the grant shows with its countdown, a workspace starts with it, the owner revokes the grant: the dataset
+page says so and the workspace loses the dataset."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+import requests
 
 from governance.models import Grant
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_search_request_approve_countdown_revoke(login, shot, make_dataset, data_scientist, data_owner):
+def test_search_request_approve_countdown_workspace_revoke(
+    login, shot, make_dataset, data_scientist, data_owner, workspace_templates, local_workspaces
+):
     orders = make_dataset(
         "sales.public.orders", description="Orders placed online", owners=["group:sales-eng"], classification="C2"
     )
@@ -59,7 +64,23 @@ def test_search_request_approve_countdown_revoke(login, shot, make_dataset, data
     assert "Granted" in dana.locator("#access-standing").inner_text()
     shot(dana, "granted-with-countdown")
 
-    grant = Grant.objects.get(dataset=orders)
+    dana.click("text=Workspaces")
+    dana.get_by_role("link", name="New workspace").click()
+    dana.check("input[name=template][value=jupyter-cpu]")
+    dana.fill("input[name=name]", "churn")
+    dana.get_by_role("checkbox", name=re.compile("sales.public.orders")).check()
+    shot(dana, "new-workspace")
+    dana.get_by_role("button", name="Create workspace").click()
+    dana.wait_for_url(re.compile(r"/workspaces/[0-9a-f-]+/$"))
+    workspace_url = dana.url
+    assert dana.locator("#ws-state").inner_text() == "running"
+    open_url = dana.locator("#ws-open").get_attribute("href")
+    home = requests.get(f"{open_url}datasets.json", timeout=5).json()
+    assert [d["dataset"]["name"] for d in home["datasets"]] == ["sales.public.orders"]
+    assert "yes" in dana.locator(".ws-datasets").inner_text()
+    shot(dana, "workspace-running")
+
+    grant = Grant.objects.get(dataset=orders, user__isnull=False)
     olive.goto("/access/grants/")
     row = olive.locator(f"#grant-{grant.pk}")
     row.locator("input[name=reason]").fill("project over")
@@ -73,3 +94,9 @@ def test_search_request_approve_countdown_revoke(login, shot, make_dataset, data
     dana.goto("/access/")
     assert "project over" in dana.locator(f"#grant-{grant.pk}").inner_text()
     shot(dana, "my-access-after-revoke")
+    dana.goto(workspace_url)
+    assert "no" in dana.locator(".ws-datasets").inner_text().split("sales.public.orders", 1)[1]
+    assert dana.locator("#ws-state").inner_text() == "stopped", "no granted dataset remains: the workspace stops"
+    home = local_workspaces / workspace_url.rstrip("/").rsplit("/", 1)[1] / "home"
+    assert json.loads((home / "datasets.json").read_text())["datasets"] == []
+    shot(dana, "workspace-lost-the-dataset")
