@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import access, assets, compliance, lineage, search, tokens, workspaces
+from frontend.views import access, assets, audit, compliance, compliance_find, lineage, search, tokens, workspaces
 
 app_name = "frontend"
 
@@ -30,6 +30,9 @@ urlpatterns = [
         name="declassification-reject",
     ),
     path("compliance/", compliance.compliance_home, name="compliance"),
+    path("compliance/find", compliance_find.compliance_find, name="compliance-find"),
+    path("compliance/audit", audit.audit_log, name="audit"),
+    path("compliance/audit/verify", audit.audit_verify, name="audit-verify"),
     path("compliance/reports/<uuid:pk>/", compliance.compliance_report, name="compliance-report"),
     path("access/", access.my_access, name="my-access"),
     path("access/request", access.access_request_new, name="access-request"),
