@@ -66,6 +66,14 @@ def test_request_then_standing_says_whom_it_awaits_and_my_access_lists_it(
     assert f"http://testserver.example/access/requests/{req.pk}/" in mail.outbox[-1].body
 
 
+def test_search_results_offer_request_and_cart(client, data_scientist, owned):
+    client = _as(client, data_scientist)
+    page = client.get("/", {"q": "orders"}).content.decode()
+    assert f"/access/request?dataset={owned['orders'].pk}" in page and "Add to cart" in page
+    client.post("/access/cart/add", {"dataset": str(owned["orders"].pk), "next": "/?q=orders"})
+    assert "sales.public.orders" in client.get("/access/request").content.decode()
+
+
 def test_bad_input_is_shown_with_the_field_and_nothing_is_filed(client, data_scientist, owned):
     client = _as(client, data_scientist)
     too_long = _file(client, [owned["customers"]], amount="30", unit="days")
