@@ -45,6 +45,13 @@ urlpatterns = [
     path("access/grants/", access.grants_managed, name="grants-managed"),
     path("access/grants/<uuid:pk>/revoke", access.grant_revoke_view, name="grant-revoke"),
     path("access/grants/<uuid:pk>/reapprove", access.grant_reapprove_view, name="grant-reapprove"),
+    path("access/grants/<uuid:pk>/token", access.grant_secret_view, {"kind": "token"}, name="grant-token"),
+    path(
+        "access/grants/<uuid:pk>/credentials",
+        access.grant_secret_view,
+        {"kind": "credentials"},
+        name="grant-credentials",
+    ),
     path("approvals/", access.approvals, name="approvals"),
     path("workspaces/", workspaces.workspace_list, name="workspaces"),
     path("workspaces/new", workspaces.workspace_new, name="workspace-new"),

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from catalog import selectors as catalog_selectors
 from governance import portal, selectors
 from governance.services import access_requests as requests_service
+from governance.services.enforcement import grant_credentials_issue, grant_token_issue
 from governance.services.grants import can_revoke, grant_revoke
 from steward.durations import parse_duration
 from steward.errors import DomainError, NotFound, ValidationFailed
@@ -106,7 +107,9 @@ def access_request_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def my_access(request: HttpRequest, error: DomainError | None = None) -> HttpResponse:
+def my_access(
+    request: HttpRequest, error: DomainError | None = None, secret: dict[str, Any] | None = None
+) -> HttpResponse:
     reqs = selectors.access_request_list(user=request.user).filter(requester=request.user)[:200]
     return render(
         request,
@@ -116,6 +119,7 @@ def my_access(request: HttpRequest, error: DomainError | None = None) -> HttpRes
             "grants": portal.my_grants(user=request.user)[:200],
             "cart": _visible_datasets(request, _cart(request)),
             "error": error,
+            "secret": secret,
         },
         status=error.status if error else 200,
     )
@@ -229,3 +233,24 @@ def grant_reapprove_view(request: HttpRequest, pk: UUID) -> HttpResponse:
     except DomainError as exc:
         return my_access(request, exc)
     return redirect("frontend:access-request-detail", pk=created.pk)
+
+
+@login_required
+@require_POST
+def grant_secret_view(request: HttpRequest, pk: UUID, kind: str) -> HttpResponse:
+    """The holder gets a signed token (``kind="token"``) or a database login (``"credentials"``) for a grant,
+    as the API's ``/grants/{id}/token`` and ``/credentials`` give. Shown once, in this answer, never cached."""
+    try:
+        if kind == "token":
+            token, expires_at = grant_token_issue(actor=request.user, grant_id=pk)
+            secret: dict[str, Any] = {"kind": "token", "token": token, "expires_at": expires_at}
+        else:
+            creds = grant_credentials_issue(actor=request.user, grant_id=pk)
+            secret = {"kind": "credentials", "creds": creds}
+    except NotFound:
+        raise Http404("No grant of yours has this id.") from None
+    except DomainError as exc:
+        return my_access(request, exc)
+    response = my_access(request, secret=secret)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -10,6 +10,9 @@ from django.core import mail
 
 from catalog import services as catalog
 from governance.models import AccessRequest, Grant
+from governance.services.access_requests import access_request_approve
+from governance.services.signing import jwks
+from governance.token_verification import verify_token
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +184,21 @@ def test_access_pages_need_login(client):
     for url in ["/access/", "/access/request", "/approvals/", "/access/grants/"]:
         res = client.get(url)
         assert res.status_code == 302 and res.url.startswith("/accounts/login/"), url
+
+
+def test_holder_gets_a_token_once_and_unmanaged_datasets_have_no_login(
+    client, data_scientist, other_scientist, data_owner, owned
+):
+    client = _as(client, data_scientist)
+    _file(client, [owned["orders"]])
+    access_request_approve(actor=data_owner, request=AccessRequest.objects.get())
+    grant = Grant.objects.get()
+    res = client.post(f"/access/grants/{grant.pk}/token")
+    assert res.status_code == 200 and res["Cache-Control"] == "no-store"
+    token = re.search(r"<code>([\w-]+\.[\w-]+\.[\w-]+)</code>", res.content.decode()).group(1)
+    assert verify_token(token, jwks())["grant_id"] == str(grant.pk)
+    assert token not in client.get("/access/").content.decode(), "a reload of the page does not show it again"
+    login = client.post(f"/access/grants/{grant.pk}/credentials")
+    assert login.status_code == 400 and "not in a data plane" in login.content.decode()
+    client.logout()
+    assert _as(client, other_scientist).post(f"/access/grants/{grant.pk}/token").status_code == 404
