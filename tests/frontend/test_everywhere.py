@@ -20,6 +20,7 @@ def test_unknown_api_paths_answer_the_json_error(client, data_scientist):
             "detail": "No API endpoint at /api/v1/no-such-thing/at/all.",
             "errors": [],
         }
+    assert client.post("/api/v1/nothing-here", {}).json()["code"] == "not_found", "a POST too (no CSRF 403)"
     assert client.get("/api/v1/datasets").status_code == 200, "known endpoints still answer"
 
 
