@@ -4,8 +4,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from governance.identity import roles_of
 from governance.portal import awaiting_count
+from steward.identity import roles_of
 
 
 def steward(request: HttpRequest) -> dict[str, Any]:

@@ -15,10 +15,10 @@ from catalog.models import Dataset
 from governance import selectors
 from governance.approvals import group_ids_of
 from governance.choices import ApproverRole, GrantState, RequestState
-from governance.identity import has_role
 from governance.models import AccessRequest, ApprovalSlot, Grant
-from governance.services.policy import level_rules, policy_current
+from governance.policy import level_rules
 from steward.durations import format_duration
+from steward.identity import has_role
 
 __all__ = [
     "AccessStanding",
@@ -146,7 +146,7 @@ def request_plan(datasets: Iterable[Dataset]) -> RequestPlan:
     """Purposes allowed at every dataset's level, the shortest maximum duration, and the approvers each level
     asks for (per dataset for owners), from the policy in force."""
     datasets = list(datasets)
-    policy = policy_current()
+    policy = selectors.policy_current()
     rules = level_rules(policy)
     levels = {ds.pk: ds.effective_classification for ds in datasets}
     allowed: set[str] | None = None

@@ -46,7 +46,7 @@ cat <<BANNER
   API docs:               http://$HOST:$PORT/api/docs/
   Demo logins (password: steward-demo):
     ada (admin)  stella (data steward)  priya (privacy officer)  carl (compliance officer)
-    olive, hugo (data owners)  dana, sam (data scientists)
+    olive, hugo (data owners)  dana, sam (data scientists)  svc-airflow (lineage producer)
   Stop with Ctrl-C.
 
 BANNER

@@ -10,10 +10,12 @@ from steward import health
 from steward.api.exceptions import api_not_found
 
 api_v1 = [
+    path("", include("accounts.api.urls")),
     path("", include("catalog.api.urls")),
     path("", include("governance.api.urls")),
     path("", include("lineage.api.urls")),
     path("", include("workspaces.api.urls")),
+    path("", include("compliance.api.urls")),
 ]
 
 urlpatterns = [

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from catalog import services
 from catalog.validation import ProblemCollector, parse_dataset
-from governance.identity import Role
+from steward.identity import Role
 
 pytest_plugins = ["tests.servers"]
 
@@ -20,6 +20,18 @@ def make_user(username: str, *roles: str, groups: tuple[str, ...] = ()) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.org")
     for name in (*roles, *groups):
         user.groups.add(Group.objects.get_or_create(name=name)[0])
+    return user
+
+
+def make_producer(user: User, *namespaces: str) -> User:
+    """Make ``user`` a lineage producer allowed on ``namespaces`` (as an admin would, issue 17)."""
+    from lineage.models import NamespaceProducer
+
+    user.groups.add(Group.objects.get_or_create(name=Role.LINEAGE_PRODUCER)[0])
+    for attr in ("_steward_roles", "_steward_viewer"):
+        user.__dict__.pop(attr, None)
+    for ns in namespaces:
+        NamespaceProducer.objects.get_or_create(namespace=ns, producer=user)
     return user
 
 

@@ -11,9 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from governance import audit
-from governance.models import AuditEvent
 from governance.selectors import audit_list
+from ledger import audit
+from ledger.models import AuditEvent
 from steward.api.params import parse_time
 from steward.errors import DomainError, PermissionDenied
 

@@ -10,10 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from catalog import selectors
-from governance.identity import has_role
-from governance.services.compliance import REPORT_READERS
+from compliance.services import REPORT_READERS
 from steward.api.params import parse_time
 from steward.errors import DomainError
+from steward.identity import has_role
 
 RESULTS_SHOWN = 100
 

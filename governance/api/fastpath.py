@@ -28,8 +28,8 @@ from django.conf import settings
 from django.core import signals
 from django.utils import timezone
 
+from accounts.services import TOKEN_PREFIX, token_authenticate
 from governance.api.decisions import decide_batch, decide_one
-from governance.services.tokens import TOKEN_PREFIX, token_authenticate
 from steward.errors import DomainError
 from steward.middleware import bind_request_id, payload_too_large, request_id_from, unbind_request_id
 
@@ -152,6 +152,10 @@ class DecisionFastPath:
         if user is None:
             extra.append(("WWW-Authenticate", 'Bearer realm="steward"'))
             return 401, _error(401, "authentication_failed", "Invalid, expired or revoked API token.")
+        scopes = getattr(user, "_steward_token_scopes", None)
+        if scopes:  # a scoped token (lineage:write) may not ask for decisions
+            detail = f"This API token is limited to {', '.join(sorted(scopes))} and may do nothing else."
+            return 403, _error(403, "permission_denied", detail)
         raw = environ["wsgi.input"].read(length) if length else b""
         try:
             body = json.loads(raw)

@@ -42,16 +42,21 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "mozilla_django_oidc",
-    "governance",
+    # Steward's apps, bottom layer first (docs/architecture.md; tests/steward/test_layers.py).
+    "ledger",
+    "accounts",
+    "connectors",
     "catalog",
     "lineage",
-    "connectors",
+    "governance",
     "workspaces",
+    "compliance",
     "frontend",
 ]
 
 MIDDLEWARE = [
     "steward.middleware.RequestIdMiddleware",
+    "steward.chunked.ChunkedBodyMiddleware",
     "steward.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -132,15 +137,15 @@ STEWARD_OIDC_ROLES_CLAIM = env_str(
     "STEWARD_OIDC_ROLES_CLAIM", "groups", "Claim whose values map to Steward roles (data-steward, admin, ...)."
 )
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
-OIDC_DRF_AUTH_BACKEND = "governance.identity.StewardOIDCBackend"
+OIDC_DRF_AUTH_BACKEND = "accounts.oidc.StewardOIDCBackend"
 
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_ENABLED:
-    AUTHENTICATION_BACKENDS.insert(0, "governance.identity.StewardOIDCBackend")
+    AUTHENTICATION_BACKENDS.insert(0, "accounts.oidc.StewardOIDCBackend")
 
 # --- REST API ---------------------------------------------------------------------------------------
 _api_auth = [
-    "governance.authentication.ApiTokenAuthentication",
+    "accounts.authentication.ApiTokenAuthentication",
     "rest_framework.authentication.SessionAuthentication",
 ]
 if OIDC_ENABLED:
@@ -148,7 +153,10 @@ if OIDC_ENABLED:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": _api_auth,
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.authentication.TokenScopePermission",
+    ],
     "DEFAULT_PAGINATION_CLASS": "steward.api.pagination.StewardCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -330,7 +338,12 @@ STEWARD_LINEAGE_MAX_NODES = env_int(
     "STEWARD_LINEAGE_MAX_NODES", 5000, "Largest `limit` (datasets) a lineage graph query may ask."
 )
 STEWARD_LINEAGE_MAX_EVENT_BYTES = env_int(
-    "STEWARD_LINEAGE_MAX_EVENT_BYTES", 1_048_576, "Largest single OpenLineage event accepted (bytes); more is 413."
+    "STEWARD_LINEAGE_MAX_EVENT_BYTES", 16_777_216, "Largest single OpenLineage event accepted (bytes); more is 413."
+)
+STEWARD_LINEAGE_STORED_EVENT_BYTES = env_int(
+    "STEWARD_LINEAGE_STORED_EVENT_BYTES",
+    1_048_576,
+    "Above this size (bytes), facets Steward does not use are dropped from a stored event, largest first.",
 )
 STEWARD_CLASSIFICATION_LEVELS = env_json(
     "STEWARD_CLASSIFICATION_LEVELS",
@@ -428,7 +441,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        app: {"level": LOG_LEVEL} for app in ("steward", "catalog", "lineage", "governance", "connectors", "workspaces")
+        app: {"level": LOG_LEVEL}
+        for app in (
+            "steward",
+            "ledger",
+            "accounts",
+            "catalog",
+            "lineage",
+            "governance",
+            "connectors",
+            "workspaces",
+            "compliance",
+        )
     },
 }
 

@@ -21,13 +21,16 @@ import time_machine
 
 from catalog import services as catalog
 from catalog.models import Dataset, ModelVersion
-from governance import history
-from governance.models import AuditEvent, ComplianceReport, Grant
+from compliance.models import ComplianceReport
+from governance.models import Grant
+from governance.selectors import policy_current
 from governance.services.grants import grant_revoke
-from governance.services.policy import policy_current, policy_update
+from governance.services.policy import policy_update
+from ledger import history
+from ledger.models import AuditEvent
 from lineage.propagation import drain
 from lineage.services.ingest import ingest
-from tests.conftest import spec
+from tests.conftest import make_producer, spec
 from tests.lineage.events import complete
 
 NS = "postgres://warehouse:5432"
@@ -62,7 +65,7 @@ def ok(res: Any, status: int = 200) -> Any:
 def train(producer: Any, run_id: str, when: datetime, output: str) -> None:
     event = complete("train-churn", ["crm.customers", "web.clicks"], [output], run_id=run_id)
     event["eventTime"] = iso(when)
-    ingest(actor=producer, events=[event], batch=True)
+    ingest(actor=make_producer(producer, NS, "etl"), events=[event], batch=True)
     drain()
 
 

@@ -16,10 +16,10 @@ from django.db import transaction
 
 from catalog import services as catalog
 from catalog.models import Dataset, Tag
-from governance import history
 from governance.history_kinds import ACCESS_REQUEST, GRANT, POLICY, POLICY_KEY
-from governance.identity import Role
 from governance.models import AccessRequest, Grant, PolicyVersion
+from governance.policy import default_policy_document
+from governance.selectors import policy_current
 from governance.services.access_requests import (
     access_request_approve,
     access_request_create,
@@ -29,15 +29,17 @@ from governance.services.access_requests import (
     grant_reapproval_request,
 )
 from governance.services.grants import grant_revoke, grants_expire
-from governance.services.policy import default_policy_document, policy_current, policy_update
+from governance.services.policy import policy_update
 from governance.services.workspace_grants import workspace_grants_create, workspace_grants_revoke
+from ledger import history
 from lineage.history import DECLASSIFICATION
 from lineage.models import Job
 from lineage.propagation import drain
 from lineage.services.declassify import declassification_decide, declassification_request, declassification_revoke
 from lineage.services.ingest import ingest
-from tests.conftest import make_user
-from tests.lineage.events import complete
+from steward.identity import Role
+from tests.conftest import make_producer, make_user
+from tests.lineage.events import NS, complete
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +68,9 @@ def pipeline(make_dataset, data_owner, data_steward):
     raw = make_dataset("sales.public.raw_events", owners=owners)
     clean = make_dataset("sales.public.clean_events", owners=owners, classification="C2")
     orders = make_dataset("sales.public.orders", owners=owners, classification="C2")
-    ingest(actor=data_steward, events=[complete("load", [raw.name], [clean.name])], batch=True)
+    ingest(
+        actor=make_producer(data_steward, NS, "etl"), events=[complete("load", [raw.name], [clean.name])], batch=True
+    )
     drain()
     return raw, clean, orders
 

@@ -1,0 +1,3 @@
+from accounts.models.tokens import ApiToken, TokenScope
+
+__all__ = ["ApiToken", "TokenScope"]
