@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from governance.models import AuditEvent, ComplianceReport
+from compliance.models import ComplianceReport
+from ledger.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
