@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 LOCK := requirements/dev.lock
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast services services-stop bench lint fmt lock schema docs migrate clean
+.PHONY: install run test test-fast services services-stop browser bench lint fmt lock schema docs migrate clean
 
 NPM_STAMP := frontend/node_modules/.installed
 
@@ -35,7 +35,11 @@ services:
 services-stop:
 	@bash scripts/services/all.sh stop
 
-test: install services
+# Debian's chromium for the end-to-end browser tests (tests/browser).
+browser:
+	@bash scripts/browser.sh
+
+test: install services browser
 	@$(VENV)/bin/pytest
 
 # Skips nothing; just does not (re)start servers: for a developer whose servers are already up.

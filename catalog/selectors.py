@@ -175,7 +175,7 @@ def deployment_get(*, user: Any, pk: UUID | str) -> Deployment:
 
 def result_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet[ResultRecord]:
     """Result records of the models ``user`` may see. Filters: ``model`` (id or name), ``deployment`` (id),
-    ``from`` (inclusive) and ``to`` (exclusive) datetimes on ``produced_at``."""
+    ``environment`` (the deployment's), ``from`` (inclusive) and ``to`` (exclusive) datetimes on ``produced_at``."""
     qs = ResultRecord.objects.select_related("model_version", "deployment", "received_by")
     visible = _visible_models(user)
     if visible is not None:
@@ -185,6 +185,8 @@ def result_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet
         qs = qs.filter(_model_q(filters["model"], "model"))
     if filters.get("deployment"):
         qs = qs.filter(deployment_id=parse_uuid(filters["deployment"], "deployment"))
+    if filters.get("environment"):
+        qs = qs.filter(deployment__environment=filters["environment"])
     if filters.get("from") is not None:
         qs = qs.filter(produced_at__gte=filters["from"])
     if filters.get("to") is not None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from frontend.views import assets, compliance, lineage, search, tokens
+from frontend.views import access, assets, audit, compliance, compliance_find, lineage, search, tokens, workspaces
 
 app_name = "frontend"
 
@@ -30,7 +30,35 @@ urlpatterns = [
         name="declassification-reject",
     ),
     path("compliance/", compliance.compliance_home, name="compliance"),
+    path("compliance/find", compliance_find.compliance_find, name="compliance-find"),
+    path("compliance/audit", audit.audit_log, name="audit"),
+    path("compliance/audit/verify", audit.audit_verify, name="audit-verify"),
     path("compliance/reports/<uuid:pk>/", compliance.compliance_report, name="compliance-report"),
+    path("access/", access.my_access, name="my-access"),
+    path("access/request", access.access_request_new, name="access-request"),
+    path("access/cart/add", access.cart_add, name="cart-add"),
+    path("access/cart/remove", access.cart_remove, name="cart-remove"),
+    path("access/requests/<uuid:pk>/", access.access_request_detail, name="access-request-detail"),
+    path("access/requests/<uuid:pk>/approve", access.access_request_approve, name="access-request-approve"),
+    path("access/requests/<uuid:pk>/deny", access.access_request_deny, name="access-request-deny"),
+    path("access/requests/<uuid:pk>/withdraw", access.access_request_withdraw, name="access-request-withdraw"),
+    path("access/grants/", access.grants_managed, name="grants-managed"),
+    path("access/grants/<uuid:pk>/revoke", access.grant_revoke_view, name="grant-revoke"),
+    path("access/grants/<uuid:pk>/reapprove", access.grant_reapprove_view, name="grant-reapprove"),
+    path("access/grants/<uuid:pk>/token", access.grant_secret_view, {"kind": "token"}, name="grant-token"),
+    path(
+        "access/grants/<uuid:pk>/credentials",
+        access.grant_secret_view,
+        {"kind": "credentials"},
+        name="grant-credentials",
+    ),
+    path("approvals/", access.approvals, name="approvals"),
+    path("workspaces/", workspaces.workspace_list, name="workspaces"),
+    path("workspaces/new", workspaces.workspace_new, name="workspace-new"),
+    path("workspaces/<uuid:pk>/", workspaces.workspace_detail, name="workspace"),
+    path("workspaces/<uuid:pk>/stop", workspaces.workspace_stop, name="workspace-stop"),
+    path("workspaces/<uuid:pk>/start", workspaces.workspace_start, name="workspace-start"),
+    path("workspaces/<uuid:pk>/delete", workspaces.workspace_delete, name="workspace-delete"),
     path("tokens/", tokens.tokens, name="tokens"),
     path("tokens/<str:pk>/revoke", tokens.token_revoke_view, name="token-revoke"),
 ]

@@ -27,7 +27,7 @@ def message(*, to: Iterable[Any], subject: str, body: str) -> Message | None:
 
 
 def link(path: str) -> str:
-    return settings.STEWARD_PUBLIC_URL.rstrip("/") + path
+    return settings.STEWARD_BASE_URL.rstrip("/") + path
 
 
 def queue(messages: Iterable[Message | None]) -> None:

@@ -2,12 +2,14 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles.views import serve as staticfiles_serve
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from governance.views import jwks_view
 from steward import health
+from steward.api.exceptions import api_not_found
 from steward.metrics import metrics_view
 
 api_v1 = [
@@ -30,12 +32,16 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file, not inline: the Content-Security-Policy allows no inline script.
-    # Its page keeps one inline <style> block, so this page alone also allows inline styles.
+    # Its page keeps one inline <style> block, so this page alone also allows inline styles. A page for people:
+    # logged out, they are sent to log in (the schema itself answers 401 to programs).
     path(
         "api/docs/",
-        csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        login_required(
+            csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="schema"))
+        ),
         name="api-docs",
     ),
+    re_path(r"^api/", api_not_found),
     path("", include("frontend.urls")),
 ]
 

@@ -123,3 +123,4 @@ def workspace_templates(db) -> None:
     from django.apps import apps
 
     importlib.import_module("workspaces.migrations.0002_templates").add_templates(apps, None)
+    importlib.import_module("workspaces.migrations.0003_highmem_template").add_template(apps, None)

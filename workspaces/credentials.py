@@ -80,7 +80,7 @@ def grant_token_credentials(grant: MountGrant, *, now: datetime) -> IssuedCreden
             "expires_at": expires_at.isoformat(),
             "issuer": settings.STEWARD_JWT_ISSUER,
             "audience": settings.STEWARD_JWT_AUDIENCE,
-            "jwks_url": settings.STEWARD_PUBLIC_URL.rstrip("/") + "/.well-known/jwks.json",
+            "jwks_url": settings.STEWARD_BASE_URL.rstrip("/") + "/.well-known/jwks.json",
         },
         expires_at=expires_at,
     )

@@ -10,7 +10,8 @@ Everything about a workspace lives in ``<state_dir>/<workspace id>/``:
 - ``workspace.json``: what the connector knows (port, URL, command line, pid and the pid's start time, the
   mounted datasets' fingerprint, whether it should run);
 - ``pid``: the process id while it runs;
-- ``home/``: its working and home directory, kept when stopped, removed by ``delete``;
+- ``home/``: its working and home directory, kept when stopped, removed by ``delete``; Steward keeps a
+  ``README.md`` and a ``datasets.json`` in it describing the mounted datasets and where their credentials are;
 - ``credentials/``: one JSON file per mounted dataset (mode 0600; also in the process's environment);
 - ``workspace.log``: the process's output;
 - ``.lock``: serialises every operation on the workspace (``flock``), so two reconcilers never start two
@@ -164,6 +165,7 @@ class LocalWorkspaceConnector:
             }
             fingerprint = digest([argv, sorted((k, d["grant_id"]) for k, d in documents.items())])
             self._write_credentials(wdir, documents)
+            _write_home_guide(home, wdir / "credentials", documents)
             state.owner, state.template, state.run = spec.owner, spec.template.name, True
             state.url = f"http://{self.host}:{state.port}{url_path}"
             if alive and state.fingerprint == fingerprint:
@@ -187,6 +189,8 @@ class LocalWorkspaceConnector:
             state.run, state.pid, state.pid_started = False, None, ""
             remove_file(wdir / "pid")
             shutil.rmtree(wdir / "credentials", ignore_errors=True)
+            if (wdir / "home").is_dir():
+                _write_home_guide(wdir / "home", wdir / "credentials", {})
             self._save(wdir, state)
             return WorkspaceStatus(WorkspaceState.STOPPED, state.url)
 
@@ -441,3 +445,46 @@ class LocalWorkspaceConnector:
         for stale in cdir.iterdir():
             if stale.name not in documents:
                 remove_file(stale)
+
+
+HOME_README = """# Datasets in this workspace
+
+Steward mounted the datasets listed in `datasets.json` (next to this file), each under a grant of its own.
+For each one, `datasets.json` names the dataset, the grant, when the grant ends (`valid_until`) and the
+file holding its credentials (`credentials_file`, readable only by you). Read the file each time you
+connect: credentials are renewed in place, and a dataset whose grant ends or is revoked disappears from
+this list (and its file) while the workspace restarts without it.
+
+In Python:
+
+    import json, pathlib
+    for d in json.loads(pathlib.Path("datasets.json").read_text())["datasets"]:
+        creds = json.loads(pathlib.Path(d["credentials_file"]).read_text())["credentials"]
+        print(d["dataset"]["name"], d["valid_until"], sorted(creds))
+
+The same documents, credentials included, are in the environment variable `STEWARD_DATASETS` (as they were
+when the process started) and in the directory `$STEWARD_CREDENTIALS_DIR`.
+"""
+
+
+def _write_home_guide(home: Path, cdir: Path, documents: dict[str, dict[str, Any]]) -> None:
+    """``README.md`` and ``datasets.json`` in the home: which datasets are mounted and how to read them
+    (never the credentials themselves, which stay in the 0600 files)."""
+    listing = {
+        "datasets": [
+            {
+                "dataset": d["dataset"],
+                "grant_id": d["grant_id"],
+                "valid_until": d["valid_until"],
+                "credentials_file": str(cdir / key),
+            }
+            for key, d in documents.items()
+        ]
+    }
+    for name, body in (("datasets.json", json.dumps(listing, indent=1, sort_keys=True)), ("README.md", HOME_README)):
+        target = home / name
+        if target.exists() and target.read_text() == body:
+            continue
+        tmp = home / f".{name}.tmp"
+        tmp.write_text(body)
+        tmp.replace(target)

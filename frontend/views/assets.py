@@ -16,6 +16,7 @@ from catalog.classification import levels
 from catalog.models import Tag
 from frontend.htmx import is_htmx
 from frontend.views.lineage import propagated_tags
+from governance.portal import access_standing
 from steward.errors import DomainError, NotFound
 
 
@@ -63,6 +64,8 @@ def _dataset_context(request: HttpRequest, dataset, error: str = "") -> dict:
         "can_tag": permissions.can_tag_asset(request.user, dataset),
         "all_tags": Tag.objects.all(),
         "propagated_tags": propagated_tags(request.user, dataset),
+        "standing": access_standing(user=request.user, dataset=dataset),
+        "in_cart": str(dataset.pk) in request.session.get("access_cart", []),
         "error": error,
     }
 

@@ -157,8 +157,8 @@ def grants_reassess(levels: dict[UUID, str], *, now: datetime | None = None) -> 
             subject=f"[Steward] Your access to {g.dataset} is suspended",
             body=(
                 f"{g.dataset} is now classified {levels[g.dataset_id]}; grant {g.pk} was approved for "
-                f"{g.approved_level} and is suspended. Ask for its re-approval: POST "
-                f"{notifications.link(f'/api/v1/grants/{g.pk}/reapprove')}\n"
+                f"{g.approved_level} and is suspended. Ask for its re-approval on your access page: "
+                f"{notifications.link('/access/')}\n"
             ),
         )
         for g in suspend

@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from steward.errors import BackendUnavailable, DomainError, FieldProblem
 
-__all__ = ["error_response", "exception_handler", "flatten_errors"]
+__all__ = ["api_not_found", "error_response", "exception_handler", "flatten_errors"]
 
 
 def flatten_errors(detail: Any, prefix: str | None = None) -> list[FieldProblem]:
@@ -88,3 +89,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if header in response:
             resp[header] = response[header]
     return resp
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any unknown path under ``/api/``, whatever the method: the API's JSON error, never the HTML 404 page
+    (nor a CSRF 403 for a POST: there is nothing here to protect)."""
+    body = {"status": 404, "code": "not_found", "detail": f"No API endpoint at {request.path}.", "errors": []}
+    return JsonResponse(body, status=404)

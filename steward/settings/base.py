@@ -515,8 +515,12 @@ EMAIL_BACKEND = env_str(
     "STEWARD_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend", "Django email backend."
 )
 DEFAULT_FROM_EMAIL = env_str("STEWARD_EMAIL_FROM", "steward@localhost", "Sender address of notification e-mails.")
-STEWARD_PUBLIC_URL = env_str(
-    "STEWARD_PUBLIC_URL", "http://127.0.0.1:8000", "Base URL of this service, for links in notification e-mails."
+STEWARD_PORT = env_str("STEWARD_PORT", "8000", "Port `make run` serves on (scripts/run.sh).")
+STEWARD_BASE_URL = env_str(
+    "STEWARD_BASE_URL",
+    f"http://127.0.0.1:{STEWARD_PORT}",
+    "Base URL people reach this service at: links in notification e-mails point at its pages.",
+    shown="http://127.0.0.1:$STEWARD_PORT",
 )
 STEWARD_ACCESS_REQUEST_TTL_HOURS = env_int(
     "STEWARD_ACCESS_REQUEST_TTL_HOURS", 72, "Hours a pending access request waits for its approvals before it expires."

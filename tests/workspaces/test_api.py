@@ -267,5 +267,5 @@ def test_list_has_a_query_ceiling(client_for, data_scientist, grant, make_datase
 def test_templates_are_listed(client_for, data_scientist):
     res = client_for(data_scientist).get("/api/v1/workspace-templates")
 
-    assert [t["name"] for t in res.json()] == ["jupyter-cpu", "jupyter-gpu", "vscode"]
+    assert [t["name"] for t in res.json()] == ["jupyter-cpu", "jupyter-gpu", "jupyter-highmem", "vscode"]
     assert res.json()[1]["resources"] == {"cpu": "4", "memory": "16Gi", "gpu": 1}

@@ -85,6 +85,23 @@ def test_create_runs_a_process_with_exactly_the_granted_credentials(running, dat
         assert (claims["sub"], claims["grant_id"]) == (f"workspace:{body['id']}", str(own[name].pk))
 
 
+def test_the_home_describes_the_mounted_datasets_without_their_secrets(running, call, data_scientist, local_connector):
+    body, mine = running
+    home = local_connector / body["id"] / "home"
+    listing = json.loads((home / "datasets.json").read_text())["datasets"]
+    assert {d["dataset"]["name"] for d in listing} == {"sales.public.orders", "crm.public.customers"}
+    assert "datasets.json" in (home / "README.md").read_text()
+    for entry in listing:
+        assert "credentials" not in entry
+        assert json.loads(Path(entry["credentials_file"]).read_text())["grant_id"] == entry["grant_id"]
+    page = requests.get(body["url"], timeout=5).text
+    assert "README.md" in page and "datasets.json" in page, "the workspace's URL lists the guide, not an empty home"
+
+    call(data_scientist, "post", f"/api/v1/grants/{mine['crm.public.customers'].pk}/revoke", {"reason": "done"})
+    listing = json.loads((home / "datasets.json").read_text())["datasets"]
+    assert [d["dataset"]["name"] for d in listing] == ["sales.public.orders"]
+
+
 def test_revoking_the_owners_grant_removes_its_credentials_from_the_process(running, call, data_scientist):
     body, mine = running
     old_pid = get_connector().pid_of(UUID(body["id"]))

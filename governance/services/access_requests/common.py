@@ -81,8 +81,8 @@ def notify_approvers(request: AccessRequest, slots: list[ApprovalSlot], *, why: 
         f"{format_duration(request.duration)}:\n"
         + "".join(f"  - {i.dataset} ({i.level})\n" for i in items)
         + f"\nJustification: {request.justification}\n\n{why}\nApprovals needed: {describe_slots(slots, names)}.\n"
-        f"Review it: {notifications.link(f'/api/v1/access-requests/{request.pk}')}\n"
-        f"Your queue: {notifications.link('/api/v1/access-requests?awaiting=me')}\n"
+        f"Review it: {notifications.link(f'/access/requests/{request.pk}/')}\n"
+        f"Your queue: {notifications.link('/approvals/')}\n"
     )
     notifications.queue(
         [
@@ -101,7 +101,7 @@ def notify_requester(request: AccessRequest, subject: str, body: str) -> None:
             notifications.message(
                 to=[request.requester],
                 subject=f"[Steward] {subject}",
-                body=body + f"\n{notifications.link(f'/api/v1/access-requests/{request.pk}')}\n",
+                body=body + f"\n{notifications.link(f'/access/requests/{request.pk}/')}\n",
             )
         ]
     )

@@ -1,0 +1,86 @@
+"""A real browser (Debian's chromium, driven by Playwright's Python package) against a live server on the test
+PostgreSQL. Playwright's own browser download is never used: ``scripts/browser.sh`` (``make browser``, a
+prerequisite of ``make test``) installs chromium. Screenshots go to ``tests/artifacts/`` (ignored by git)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connections
+
+CHROMIUM = os.environ.get("STEWARD_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (scripts/browser.sh) to install Debian's chromium.")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # The live server's request threads outlive a kept-alive browser connection: let them close their database
+    # connections after each request, so none is left open when the test database is dropped.
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+            # ORM calls made while Playwright's loop runs use a connection of their own context: close it here,
+            # or it outlives the test and blocks dropping the test database.
+            connections.close_all()
+
+
+@pytest.fixture
+def shot(request: pytest.FixtureRequest) -> Callable[[Any, str], Path]:
+    """``shot(page, "step")`` saves ``tests/artifacts/<test>-<n>-<step>.png``."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    counter = iter(range(1, 100))
+
+    def save(page: Any, step: str) -> Path:
+        path = ARTIFACTS / f"{request.node.name}-{next(counter):02d}-{step}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
+
+
+@pytest.fixture
+def local_workspaces(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    """Workspaces on the local connector in a private state directory; every process is removed afterwards."""
+    from connectors.workspaces import get_connector
+    from tests.workspace_processes import kill_leftovers
+
+    state_dir = tmp_path / "workspaces"
+    settings.STEWARD_WORKSPACE_CONNECTOR = "local"
+    settings.STEWARD_WORKSPACE_OPTIONS = {"state_dir": str(state_dir), "use_installed": False, "stop_timeout": 5}
+    yield state_dir
+    connector = get_connector()
+    for workspace_id in list(connector.list_managed()):
+        connector.delete(workspace_id)
+    assert kill_leftovers(state_dir) == []
+
+
+@pytest.fixture
+def login(browser: Any, live_server: Any) -> Callable[[str], Any]:
+    """A fresh browser context logged in through the login form as ``username`` (password ``pw-<username>``)."""
+
+    def open_as(username: str) -> Any:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto("/accounts/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", f"pw-{username}")
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/accounts/login/" not in url)
+        return page
+
+    return open_as
