@@ -1,10 +1,14 @@
 """Search benchmark: bulk-load 10k then 100k generated datasets over HTTP, then run a fixed query mix.
 
 Prints and saves p50/p95/p99 latency and queries per second (bench/results/search.json), plus the bulk
-upsert rate (datasets/s through POST /api/v1/datasets/bulk) and how long the worker took to index.
-Goals (PostgreSQL, 100k datasets): search p95 <= 50 ms; bulk upsert >= 2,000 datasets/s.
+upsert rate (datasets/s through POST /api/v1/datasets/bulk), how long the worker took to index, and for a
+second backend the `search_reindex` rate. With several backends, each is served by its own gunicorn and the
+query mix runs in interleaved rounds, with the load average recorded per backend.
+Goals: database p95 <= 50 ms at 100k datasets, suggest p95 <= 30 ms; Elasticsearch p95 <= 30 ms at 1M;
+bulk upsert >= 2,000 datasets/s.
 
-Usage: python bench/search.py [--sizes 10000,100000] [--requests 2000] [--concurrency 4]
+Usage: python bench/search.py [--sizes 10000,100000] [--backend database,elasticsearch] [--requests 2000]
+       [--concurrency 2] [--database steward_bench_search]
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import random
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
@@ -22,7 +27,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import bench_env, fresh_database, load, manage, processes, save  # noqa: E402
+from bench._harness import bench_env, fresh_database, load, manage, percentiles, processes, save  # noqa: E402
 
 DOMAINS = [
     "sales",
@@ -158,19 +163,39 @@ def generate(start: int, count: int, rng: random.Random) -> list[dict]:
     return items
 
 
+def loadavg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--backend", default="database", help="database, elasticsearch, or both comma-separated")
+    parser.add_argument("--requests", type=int, default=2000, help="search requests per backend and size")
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per backend (several backends)")
     parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--database", default="steward_bench_search", help="name of the throw-away database")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    if not backends or set(backends) - {"database", "elasticsearch"}:
+        parser.error("--backend: choose database and/or elasticsearch")
 
-    url = fresh_database("steward_bench_search")
-    env = bench_env(url)
+    url = fresh_database(args.database)
+    es_url = os.environ.get("STEWARD_ELASTICSEARCH_URL", "http://127.0.0.1:59200")
+    es_options = json.dumps({"url": es_url, "index": f"bench-{args.database}"})
+    env_for = {
+        "database": bench_env(url, STEWARD_SEARCH_BACKEND="database"),
+        "elasticsearch": bench_env(url, STEWARD_SEARCH_BACKEND="elasticsearch", STEWARD_SEARCH_OPTIONS=es_options),
+    }
+    # The loading server's worker keeps the first backend in step; another backend is rebuilt after each load.
+    loader = backends[0]
+    env = env_for[loader]
     print("[bench] migrating a fresh database", flush=True)
     manage(env, "migrate", "-v0")
+    if "elasticsearch" in backends:
+        manage(env_for["elasticsearch"], "search_reindex", "-v0")  # an empty index behind the alias
     token = (
         manage(
             env,
@@ -190,12 +215,14 @@ def main() -> None:
     )
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(7)
-    result: dict = {"sizes": {}}
-    with processes(env) as base:
-        loaded = 0
-        for size in sizes:
+    result: dict = {"sizes": {}, "backends": backends}
+    loaded = 0
+    for size in sizes:
+        entry: dict = {}
+        with processes(env) as base:
             to_load = size - loaded
             load_s = 0.0
+            entry["loadavg_before_load"] = loadavg()
             for start in range(loaded, size, args.batch):
                 items = generate(start, min(args.batch, size - start), rng)
                 body = json.dumps({"datasets": items})  # the client's own work is not the server's time
@@ -210,35 +237,99 @@ def main() -> None:
                 res.raise_for_status()
                 print(f"[bench] loaded {start + len(items):,}/{size:,}", flush=True)
             loaded = size
+            entry["bulk_upsert_datasets_per_s"] = round(to_load / load_s, 1)
+            entry["bulk_batch"] = args.batch
             t1 = time.perf_counter()
-            # Search totals are capped (exact_limit), so count the index itself until the worker has caught up.
-            with psycopg.connect(url, autocommit=True) as conn:
-                while conn.execute("SELECT count(*) FROM catalog_searchentry").fetchone()[0] < size:
-                    time.sleep(0.5)
-            index_s = time.perf_counter() - t1
-            warm = [requests.get(f"{base}/api/v1/search", params=q, headers=headers, timeout=60) for q in QUERIES]
-            assert all(r.status_code == 200 for r in warm)
-
-            def search_call(session: requests.Session, i: int) -> None:
-                r = session.get(f"{base}/api/v1/search", params=QUERIES[i % len(QUERIES)], timeout=60)
-                r.raise_for_status()
-
-            def suggest_call(session: requests.Session, i: int) -> None:
-                r = session.get(f"{base}/api/v1/search/suggest", params={"q": SUGGEST[i % len(SUGGEST)]}, timeout=60)
-                r.raise_for_status()
-
-            search = load(search_call, requests_total=args.requests, concurrency=args.concurrency, headers=headers)
-            suggest = load(
-                suggest_call, requests_total=args.requests // 2, concurrency=args.concurrency, headers=headers
+            # Search totals are capped, so wait for the worker by counting the index itself.
+            while indexed(loader, url, es_options) < size:
+                time.sleep(0.5)
+            entry[f"{loader}_index_catch_up_s_after_load"] = round(time.perf_counter() - t1, 1)
+        for other in backends[1:]:
+            t2 = time.perf_counter()
+            manage(env_for[other], "search_reindex", "-v0")
+            took = time.perf_counter() - t2
+            entry[f"{other}_rebuild_s"] = round(took, 1)
+            entry[f"{other}_rebuild_datasets_per_s"] = round(size / took, 1)
+            print(f"[bench] {other}: search_reindex of {size:,} datasets in {took:.1f} s", flush=True)
+        entry.update(run_queries(backends, env_for, headers, args))
+        result["sizes"][str(size)] = entry
+        for b in backends:
+            s, g = entry[b]["search"], entry[b]["suggest"]
+            print(
+                f"[bench] {size:,} datasets, {b}: search p50 {s['p50_ms']} p95 {s['p95_ms']} p99 {s['p99_ms']} ms, "
+                f"{s['qps']} q/s; suggest p95 {g['p95_ms']} ms (load average {entry[b]['loadavg']})",
+                flush=True,
             )
-            entry = {
-                "bulk_upsert_datasets_per_s": round(to_load / load_s, 1),
-                "bulk_batch": args.batch,
-                "index_catch_up_s_after_load": round(index_s, 1),
-                "search": search,
-                "suggest": suggest,
-                "per_query_p95_ms": {},
-            }
+    result["settings"] = {
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "rounds": args.rounds,
+        "server": "gunicorn -w 3 per backend",
+        "database": "PostgreSQL (scripts/services/postgres.sh)",
+        "elasticsearch": "8.19 integ-test distribution, 512 MiB heap (scripts/services/elasticsearch.sh)",
+    }
+    path = save("search", result)
+    print(f"[bench] saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    if os.environ.get("STEWARD_BENCH_KEEP_DB") != "1":
+        fresh_database(args.database)
+
+
+def indexed(backend: str, url: str, es_options: str) -> int:
+    """How many documents the backend holds (not through search: totals there are capped)."""
+    if backend == "database":
+        with psycopg.connect(url, autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM catalog_searchentry").fetchone()[0]
+    opts = json.loads(es_options)
+    requests.post(f"{opts['url']}/{opts['index']}/_refresh", timeout=60)
+    return requests.get(f"{opts['url']}/{opts['index']}/_count", timeout=60).json().get("count", 0)
+
+
+def run_queries(backends: list[str], env_for: dict, headers: dict, args: argparse.Namespace) -> dict:
+    """Serve each backend from its own gunicorn and run the query mix in interleaved rounds, so a change in
+    the machine's load hits every backend alike."""
+    out: dict = {}
+    with ExitStack() as stack:
+        bases = {b: stack.enter_context(processes(env_for[b], celery=False)) for b in backends}
+        for base in bases.values():  # warm up
+            assert all(
+                requests.get(f"{base}/api/v1/search", params=q, headers=headers, timeout=60).status_code == 200
+                for q in QUERIES
+            )
+        samples = {b: {"search": [], "suggest": [], "load": []} for b in backends}
+        started = {b: 0.0 for b in backends}
+        per_round = max(args.requests // args.rounds, args.concurrency)
+        for _ in range(args.rounds):
+            for b, base in bases.items():
+
+                def search_call(session: requests.Session, i: int, base: str = base) -> None:
+                    r = session.get(f"{base}/api/v1/search", params=QUERIES[i % len(QUERIES)], timeout=60)
+                    r.raise_for_status()
+
+                def suggest_call(session: requests.Session, i: int, base: str = base) -> None:
+                    r = session.get(
+                        f"{base}/api/v1/search/suggest", params={"q": SUGGEST[i % len(SUGGEST)]}, timeout=60
+                    )
+                    r.raise_for_status()
+
+                samples[b]["load"].append(os.getloadavg()[0])
+                t0 = time.perf_counter()
+                load(
+                    search_call,
+                    requests_total=per_round,
+                    concurrency=args.concurrency,
+                    headers=headers,
+                    samples=samples[b]["search"],
+                )
+                started[b] += time.perf_counter() - t0
+                load(
+                    suggest_call,
+                    requests_total=per_round // 2,
+                    concurrency=args.concurrency,
+                    headers=headers,
+                    samples=samples[b]["suggest"],
+                )
+        for b, base in bases.items():
+            per_query = {}
             for q in QUERIES:
                 lat = []
                 for _ in range(20):
@@ -246,24 +337,19 @@ def main() -> None:
                     requests.get(f"{base}/api/v1/search", params=q, headers=headers, timeout=60)
                     lat.append((time.perf_counter() - t) * 1000)
                 lat.sort()
-                entry["per_query_p95_ms"][json.dumps(q)] = round(lat[18], 1)
-            result["sizes"][str(size)] = entry
-            print(
-                f"[bench] {size:,} datasets: bulk {entry['bulk_upsert_datasets_per_s']:,}/s, "
-                f"search p50 {search['p50_ms']} p95 {search['p95_ms']} p99 {search['p99_ms']} ms, "
-                f"{search['qps']} q/s; suggest p95 {suggest['p95_ms']} ms",
-                flush=True,
-            )
-    result["settings"] = {
-        "requests": args.requests,
-        "concurrency": args.concurrency,
-        "server": "gunicorn -w 3",
-        "database": "PostgreSQL (scripts/services/postgres.sh)",
-    }
-    path = save("search", result)
-    print(f"[bench] saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
-    if os.environ.get("STEWARD_BENCH_KEEP_DB") != "1":
-        fresh_database("steward_bench_search")
+                per_query[json.dumps(q)] = round(lat[18], 1)
+            search = percentiles(samples[b]["search"])
+            out[b] = {
+                "search": {
+                    **search,
+                    "requests": len(samples[b]["search"]),
+                    "qps": round(len(samples[b]["search"]) / started[b], 1),
+                },
+                "suggest": {**percentiles(samples[b]["suggest"]), "requests": len(samples[b]["suggest"])},
+                "loadavg": f"{min(samples[b]['load']):.2f}-{max(samples[b]['load']):.2f}",
+                "per_query_p95_ms": per_query,
+            }
+    return out
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from uuid import UUID
 from catalog.classification import hidden_codes
 from catalog.models import Dataset, MLModel, SchemaField, TagAssignment
 
-__all__ = ["KINDS", "SearchDocument", "build_documents", "iter_all_ids"]
+__all__ = ["KINDS", "SearchDocument", "build_documents", "changed_since", "iter_all_ids"]
 
 KINDS = ("dataset", "model")
 
@@ -36,6 +36,7 @@ class SearchDocument:
     tags: list[str] = field(default_factory=list)
     owners: list[str] = field(default_factory=list)
     updated_at: datetime | None = None
+    popularity: int = 0
 
     @property
     def readers(self) -> list[str]:
@@ -141,3 +142,9 @@ def iter_all_ids(kind: str, chunk: int = 1000) -> Iterator[list[UUID]]:
             batch = []
     if batch:
         yield batch
+
+
+def changed_since(kind: str, since: datetime) -> list[UUID]:
+    """Ids of assets of a kind updated at or after ``since``."""
+    model = Dataset if kind == "dataset" else MLModel
+    return list(model.objects.filter(updated_at__gte=since).values_list("pk", flat=True))

@@ -19,7 +19,7 @@ on SQLite) and the search runs once more.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
@@ -163,6 +163,13 @@ class DatabaseSearchBackend:
     def clear(self) -> None:
         SearchEntry.objects.all().delete()
         SearchWord.objects.all().delete()
+
+    def rebuild(self, batches: Iterable[Sequence[SearchDocument]]) -> None:
+        """Clear and refill in one transaction: readers see the old entries until it commits."""
+        with transaction.atomic():
+            self.clear()
+            for batch in batches:
+                self.index(batch)
 
     def setup(self) -> None:
         """Nothing to do: migrations create the tables, the tsvector column and the indexes."""
