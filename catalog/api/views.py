@@ -18,6 +18,7 @@ from catalog.classification import levels
 from catalog.models import Tag
 from catalog.search import get_backend
 from catalog.search.backends.base import SearchQuery
+from catalog.services.popularity import popularity_record
 from catalog.validation import ProblemCollector, parse_dataset
 from governance.identity import viewer_for
 from steward.api.pagination import StewardCursorPagination
@@ -71,7 +72,9 @@ class DatasetViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses=s.DatasetDetailSerializer)
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(s.DatasetDetailSerializer(self._get(pk)).data)
+        dataset = self._get(pk)
+        popularity_record(kind="dataset", ids=[dataset.pk], signal="open")
+        return Response(s.DatasetDetailSerializer(dataset).data)
 
     @extend_schema(request=s.DatasetInput, responses={201: s.DatasetDetailSerializer})
     def create(self, request: Request) -> Response:
@@ -288,7 +291,9 @@ class MLModelViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response(s.MLModelSerializer(page, many=True).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(s.MLModelSerializer(selectors.model_get(user=request.user, pk=pk)).data)
+        model = selectors.model_get(user=request.user, pk=pk)
+        popularity_record(kind="model", ids=[model.pk], signal="open")
+        return Response(s.MLModelSerializer(model).data)
 
     @extend_schema(request=s.MLModelInput, responses={201: s.MLModelSerializer})
     def create(self, request: Request) -> Response:

@@ -1,9 +1,10 @@
 from catalog.models.assets import Dataset, SchemaField
 from catalog.models.ml import Deployment, MLModel, ModelVersion, ResultRecord
-from catalog.models.search import SearchEntry, SearchWord
+from catalog.models.search import AssetPopularity, SearchEntry, SearchWord
 from catalog.models.tags import Tag, TagAssignment
 
 __all__ = [
+    "AssetPopularity",
     "Dataset",
     "Deployment",
     "MLModel",

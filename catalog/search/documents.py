@@ -72,6 +72,7 @@ def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
     for ds_id, gname in through_g.objects.filter(dataset_id__in=pks).values_list("dataset_id", "group__name"):
         owners[ds_id].append(f"group:{gname}")
     hidden = hidden_codes()
+    popularity = popularity_scores("dataset", pks)
     return [
         SearchDocument(
             kind="dataset",
@@ -87,6 +88,7 @@ def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
             tags=sorted(tags[r.pk]),
             owners=sorted(owners[r.pk]),
             updated_at=r.updated_at,
+            popularity=popularity.get(r.pk, 0),
         )
         for r in rows
     ]
@@ -95,6 +97,7 @@ def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
 def _model_documents(ids: list[str]) -> list[SearchDocument]:
     rows = list(MLModel.objects.filter(pk__in=ids).prefetch_related("tags", "owner_users", "owner_groups", "versions"))
     hidden = hidden_codes()
+    popularity = popularity_scores("model", [m.pk for m in rows])
     docs = []
     for m in rows:
         frameworks = sorted({v.framework for v in m.versions.all() if v.framework})
@@ -116,9 +119,16 @@ def _model_documents(ids: list[str]) -> list[SearchDocument]:
                     + [f"group:{g.name}" for g in m.owner_groups.all()]
                 ),
                 updated_at=m.updated_at,
+                popularity=popularity.get(m.pk, 0),
             )
         )
     return docs
+
+
+def popularity_scores(kind: str, ids: list[UUID]) -> dict[UUID, int]:
+    from catalog.services.popularity import popularity_scores as scores
+
+    return scores(kind, ids)
 
 
 def build_documents(kind: str, ids: Iterable[str | UUID]) -> list[SearchDocument]:

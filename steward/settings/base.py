@@ -205,6 +205,8 @@ CELERY_BEAT_SCHEDULE = {
     # Display state and the grant_changed hook only: decisions compare times and never wait for these.
     "governance-grants-expire": {"task": "governance.grants_expire", "schedule": 60.0},
     "governance-access-requests-expire": {"task": "governance.access_requests_expire", "schedule": 60.0},
+    # Usage counters (opens, requests, lineage) reach search ranking in batches, not one reindex per page view.
+    "catalog-popularity-flush": {"task": "catalog.popularity_flush", "schedule": 300.0},
 }
 
 # --- Steward ----------------------------------------------------------------------------------------

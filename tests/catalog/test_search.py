@@ -194,3 +194,36 @@ def test_counts_beyond_the_exact_limit_are_marked_as_lower_bounds(make_dataset, 
     full = _search(data_steward, q="bulk")
     assert (full.total, full.exact) == (6, True)
     assert dict(full.facets["tag"]) == {"finance": 3}
+
+
+def test_more_used_assets_rank_higher_within_a_tier(make_dataset, data_steward, django_capture_on_commit_callbacks):
+    from catalog.services.popularity import popularity_flush, popularity_record
+
+    make_dataset("orders")
+    quiet = make_dataset("lake.orders_2019")
+    used = make_dataset("lake.orders_archive_of_all_years")
+    assert [h.qualified_name for h in _search(data_steward, q="orders").hits] == [
+        "orders",
+        "lake.orders_2019",
+        "lake.orders_archive_of_all_years",
+    ]
+    popularity_record(kind="dataset", ids=[used.pk, used.pk], signal="open")
+    popularity_record(kind="dataset", ids=[quiet.pk], signal="open")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert popularity_flush() == 2
+    # The exact name still comes first; among names containing the word, the more used one leads.
+    assert [h.qualified_name for h in _search(data_steward, q="orders").hits] == [
+        "orders",
+        "lake.orders_archive_of_all_years",
+        "lake.orders_2019",
+    ]
+    suggested = [s.qualified_name for s in get_backend().suggest("ord", viewer_for(data_steward))]
+    assert suggested[0] == "lake.orders_archive_of_all_years"
+
+
+def test_camel_case_and_dotted_names_split_into_words(make_dataset, data_steward):
+    make_dataset("crm.customerEmailHistory", fields=[{"name": "lastLoginAt"}])
+    assert [h.qualified_name for h in _search(data_steward, q="email history").hits] == ["crm.customerEmailHistory"]
+    assert [h.qualified_name for h in _search(data_steward, q="login").hits] == ["crm.customerEmailHistory"]
+    names = [s.qualified_name for s in get_backend().suggest("hist", viewer_for(data_steward))]
+    assert names == ["crm.customerEmailHistory"]

@@ -7,9 +7,11 @@ they differ in how text matches and ranks, and in how JSON lists are queried:
   query word matched as a word prefix; facet values in an indexed ``jsonb`` list (``@>``).
 - SQLite: the same word-prefix matching on the pre-tokenised text columns with ``LIKE``.
 
-Ranking is by tiers (whole name, every word in the name, every word anywhere), shortest name first within a
-tier, so a page needs no scoring of every match. Totals and facet counts are exact up to ``exact_limit``
-matches (option, default 5,000); beyond that they count the first ``exact_limit`` and say so.
+Ranking is by tiers (whole name, every word in the name, every word anywhere), then popularity (usage
+counters, ``catalog.services.popularity``), then shortest name first, so a page needs no scoring of every
+match: one index (popularity desc, name length, name) gives the order within every tier. Totals and facet
+counts are exact up to ``exact_limit`` matches (option, default 5,000); beyond that they count the first
+``exact_limit`` and say so.
 
 Typo tolerance, both dialects: when a query finds nothing, each word that is not in the vocabulary of
 asset and column names is replaced by its closest known word (pg_trgm similarity on PostgreSQL, difflib
@@ -25,7 +27,7 @@ from functools import reduce
 from operator import or_
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length
 from django.utils import timezone
@@ -128,6 +130,7 @@ class DatabaseSearchBackend:
                     name_text=name_text,
                     columns_text=columns_text,
                     body_text=_words(d.description, " ".join(d.tags), d.namespace),
+                    popularity=d.popularity,
                     updated_at=d.updated_at or now,
                 )
             )
@@ -149,6 +152,7 @@ class DatabaseSearchBackend:
                     "name_text",
                     "columns_text",
                     "body_text",
+                    "popularity",
                     "updated_at",
                 ],
                 batch_size=1000,
@@ -360,7 +364,7 @@ class DatabaseSearchBackend:
     def _page(self, tiers: list[Tier], stats: Stats, offset: int, limit: int) -> list[dict]:
         """One page across the tiers, best tier first.
 
-        Per tier, PostgreSQL either walks the (name length, name) index and stops after a page (when the
+        Per tier, PostgreSQL either walks the (popularity, name length, name) index and stops after a page (when the
         tier is dense enough that a page is near) or sorts the tier's rows (when they are few); the tier sizes
         measured by ``_stats`` decide, so neither plan can degrade into a scan of the whole table.
         """
@@ -372,12 +376,13 @@ class DatabaseSearchBackend:
             size = stats.tier_sizes.get(index)
             if size == 0 and stats.exact:
                 continue
-            # A walk of the (name length, name) index visits about want * table_rows / size rows; sorting the
-            # tier costs about size. PostgreSQL misjudges prefix text queries, so we choose, not the planner.
+            # A walk of the (popularity, name length, name) index visits about want * table_rows / size rows;
+            # sorting the tier costs about size. PostgreSQL misjudges prefix text queries, so we choose, not the
+            # planner.
             walk = self.is_postgres and size is not None and size * size >= want * table_rows
-            order = [Length("qualified_name"), "qualified_name"]
+            order = [F("popularity").desc(), Length("qualified_name"), "qualified_name"]
             if self.is_postgres and not walk:
-                order[0] = Length("qualified_name") + 0  # not the indexed expression: sort the few rows
+                order[0] = (F("popularity") + 0).desc()  # not the indexed expression: sort the few rows
             query = tier.queryset.order_by(*order).values(*PAGE_FIELDS)[:want]
             rows = self._walking(query) if walk else list(query)
             for row in rows[skip:]:
@@ -422,9 +427,7 @@ class DatabaseSearchBackend:
             ).filter(_m=True)
         else:
             qs = self._matches(qs, words, in_name=True)
-        rows = (
-            qs.annotate(_len=Length("qualified_name"))
-            .order_by("_len", "qualified_name")
-            .values("kind", "object_id", "name", "qualified_name")[:limit]
-        )
+        rows = qs.order_by(F("popularity").desc(), Length("qualified_name"), "qualified_name").values(
+            "kind", "object_id", "name", "qualified_name"
+        )[:limit]
         return [Suggestion(r["kind"], r["object_id"], r["name"], r["qualified_name"]) for r in rows]
