@@ -131,6 +131,7 @@ class ElasticsearchSearchBackend:
         self.refresh: bool = bool(options.get("refresh", False))
         self.timeout: float = float(options.get("timeout", 10))
         self._client: Any = None
+        self._ready = False  # the alias is known to exist (checked once per process)
 
     @property
     def exact_limit(self) -> int:
@@ -191,16 +192,19 @@ class ElasticsearchSearchBackend:
 
     def setup(self) -> None:
         """Create the first index behind the alias when there is none (idempotent)."""
-        if self._alias_targets():
+        if self._ready or self._alias_targets():
+            self._ready = True
             return
         name = self._new_index_name()
         self._create_index(name)
         self._call("add alias", self.client.indices.put_alias, index=name, name=self.alias)
+        self._ready = True
 
     def drop(self) -> None:
         """Delete the alias and every index behind it (tests; not part of the protocol)."""
         for name in self._alias_targets():
             self._call("delete index", self.client.indices.delete, index=name)
+        self._ready = False
 
     def check(self) -> None:
         health = self._call("health", self.client.cluster.health, timeout="2s")
