@@ -78,3 +78,26 @@ class AssetPopularity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.object_id}"
+
+
+class SearchPrefix(models.Model):
+    """Typeahead for the database backend: one row per prefix (2..``MAX_PREFIX`` characters) of each word of an
+    entry's name, with the entry's rank, so a suggestion is one ordered range scan of an index that stops after
+    a page, however many names share the prefix (edge n-grams, computed in Python at index time)."""
+
+    MIN_PREFIX = 2
+    MAX_PREFIX = 12
+
+    entry = models.ForeignKey(SearchEntry, on_delete=models.CASCADE, related_name="+", db_index=False)
+    prefix = models.CharField(max_length=MAX_PREFIX)
+    popularity = models.BigIntegerField(default=0)
+    name_length = models.IntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(F("prefix"), F("popularity").desc(), F("name_length"), F("entry"), name="searchprefix_rank"),
+            models.Index(fields=["entry"], name="searchprefix_entry"),
+        ]
+
+    def __str__(self) -> str:
+        return self.prefix

@@ -10,8 +10,9 @@ they differ in how text matches and ranks, and in how JSON lists are queried:
 Ranking is by tiers (whole name, every word in the name, every word anywhere), then popularity (usage
 counters, ``catalog.services.popularity``), then shortest name first, so a page needs no scoring of every
 match: one index (popularity desc, name length, name) gives the order within every tier. Totals and facet
-counts are exact up to ``exact_limit`` matches (option, default 5,000); beyond that they count the first
-``exact_limit`` and say so.
+counts are exact up to ``exact_limit`` matches (option, default 1,000); beyond that they count the first
+``exact_limit`` + 1 and say so (the count is the cost of every query that matches many: reading and
+unpacking each matched row).
 
 Typo tolerance, both dialects: when a query finds nothing, each word that is not in the vocabulary of
 asset and column names is replaced by its closest known word (pg_trgm similarity on PostgreSQL, difflib
@@ -21,6 +22,7 @@ on SQLite) and the search runs once more.
 from __future__ import annotations
 
 import difflib
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
@@ -32,7 +34,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from catalog.models import SearchEntry, SearchWord
+from catalog.models import SearchEntry, SearchPrefix, SearchWord
 from catalog.search.backends.base import (
     FACETS,
     MAX_OFFSET,
@@ -85,6 +87,15 @@ def _words(*texts: str) -> str:
     return " ".join(dict.fromkeys(token for text in texts for token in tokenize(text)))
 
 
+def name_prefixes(words: Sequence[str]) -> list[str]:
+    """Distinct prefixes (``SearchPrefix.MIN_PREFIX``..``MAX_PREFIX`` characters) of these words."""
+    out: dict[str, None] = {}
+    for w in words:
+        for i in range(SearchPrefix.MIN_PREFIX, min(len(w), SearchPrefix.MAX_PREFIX) + 1):
+            out[w[:i]] = None
+    return list(out)
+
+
 def _facet_values(doc: SearchDocument) -> list[str]:
     values = [f"kind:{doc.kind}", f"classification:{doc.classification}"]
     if doc.platform:
@@ -98,6 +109,7 @@ class DatabaseSearchBackend:
 
     def __init__(self, **options: object) -> None:
         self.options = options
+        self._rows_at: tuple[float, int] | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -160,11 +172,40 @@ class DatabaseSearchBackend:
             SearchWord.objects.bulk_create(
                 [SearchWord(word=w) for w in sorted(vocabulary)], ignore_conflicts=True, batch_size=2000
             )
+            self._index_prefixes(docs)
+
+    def _index_prefixes(self, docs: Sequence[SearchDocument]) -> None:
+        """Replace the typeahead rows of these entries: each distinct prefix of each name word, once."""
+        ids: dict[str, list[str]] = {}
+        for d in docs:
+            ids.setdefault(d.kind, []).append(str(d.id))
+        entry_ids: dict[tuple[str, str], int] = {}
+        for kind, object_ids in ids.items():
+            for pk, object_id in SearchEntry.objects.filter(kind=kind, object_id__in=object_ids).values_list(
+                "pk", "object_id"
+            ):
+                entry_ids[(kind, str(object_id))] = pk
+        SearchPrefix.objects.filter(entry_id__in=list(entry_ids.values())).delete()
+        rows = []
+        for d in docs:
+            entry_id = entry_ids[(d.kind, str(d.id))]
+            words = _words(d.name, d.qualified_name).split()
+            for prefix in name_prefixes(words):
+                rows.append(
+                    SearchPrefix(
+                        entry_id=entry_id,
+                        prefix=prefix,
+                        popularity=d.popularity,
+                        name_length=len(d.qualified_name[:800]),
+                    )
+                )
+        SearchPrefix.objects.bulk_create(rows, batch_size=5000)
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:
         SearchEntry.objects.filter(kind=kind, object_id__in=list(ids)).delete()
 
     def clear(self) -> None:
+        SearchPrefix.objects.all().delete()
         SearchEntry.objects.all().delete()
         SearchWord.objects.all().delete()
 
@@ -324,7 +365,7 @@ class DatabaseSearchBackend:
     @property
     def exact_limit(self) -> int:
         """Totals and facet counts are exact up to this many matches; beyond, they count the first this many."""
-        return int(self.options.get("exact_limit", 5_000))
+        return int(self.options.get("exact_limit", 1_000))
 
     def _stats(self, matched: QuerySet, tiers: list[Tier]) -> Stats:
         """One pass over (at most ``exact_limit`` + 1) matches: facet counts, the total, and tier sizes."""
@@ -395,6 +436,11 @@ class DatabaseSearchBackend:
 
     def _walking(self, query: QuerySet) -> list[dict]:
         """Run ``query`` with bitmap and sequential scans off: PostgreSQL walks the ordered index, stops early."""
+        if not connection.in_atomic_block:
+            # Our own transaction: SET LOCAL ends with it, so one round trip sets and nothing needs restoring.
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
+                return list(query)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('enable_bitmapscan'), current_setting('enable_seqscan')")
             bitmap, seq = cursor.fetchone()
@@ -410,24 +456,46 @@ class DatabaseSearchBackend:
                 )
 
     def _table_rows(self) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'catalog_searchentry'::regclass")
-            row = cursor.fetchone()
-        return max(int(row[0]) if row else 0, 1)
+        """The planner's row estimate of the table (refreshed at most once a minute: it only picks a plan)."""
+        now = time.monotonic()
+        if self._rows_at is None or now - self._rows_at[0] > 60:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'catalog_searchentry'::regclass")
+                row = cursor.fetchone()
+            self._rows_at = (now, max(int(row[0]) if row else 0, 1))
+        return self._rows_at[1]
 
     def suggest(self, prefix: str, viewer: Viewer, limit: int = 10) -> list[Suggestion]:
+        """Most used, then shortest names first. The word being typed (the last) is looked up in
+        ``SearchPrefix``, whose index is already in rank order, so the scan stops after ``limit`` rows; earlier
+        words must occur in the name too."""
         words = tokenize(prefix)
         if not words:
             return []
-        qs = self._filtered(SearchQuery(), viewer)
-        if self.is_postgres:
-            tsquery = " & ".join(f"{w}:*A" for w in words)
-            qs = qs.alias(
-                _m=RawSQL("search_vector @@ to_tsquery('simple', %s)", [tsquery], output_field=BooleanField())
-            ).filter(_m=True)
-        else:
-            qs = self._matches(qs, words, in_name=True)
-        rows = qs.order_by(F("popularity").desc(), Length("qualified_name"), "qualified_name").values(
-            "kind", "object_id", "name", "qualified_name"
+        last = words[-1]
+        if len(last) < SearchPrefix.MIN_PREFIX:
+            return []
+        qs = SearchPrefix.objects.filter(prefix=last[: SearchPrefix.MAX_PREFIX])
+        if not viewer.sees_all:
+            visible = Q(entry__hidden=False)
+            if viewer.principals:
+                visible |= reduce(
+                    or_,
+                    (
+                        Q(entry__facet_values__contains=[f"owner:{p}"])
+                        if self.is_postgres
+                        else Q(entry__facet_values__icontains=f'"owner:{p}"')
+                        for p in sorted(viewer.principals)
+                    ),
+                )
+            qs = qs.filter(visible)
+        rest = words[:-1] + ([last] if len(last) > SearchPrefix.MAX_PREFIX else [])
+        if rest:
+            qs = qs.filter(entry_id__in=self._matches(SearchEntry.objects.all(), rest, in_name=True).values("pk"))
+        rows = qs.order_by(F("popularity").desc(), "name_length", "entry_id").values(
+            "entry__kind", "entry__object_id", "entry__name", "entry__qualified_name"
         )[:limit]
-        return [Suggestion(r["kind"], r["object_id"], r["name"], r["qualified_name"]) for r in rows]
+        return [
+            Suggestion(r["entry__kind"], r["entry__object_id"], r["entry__name"], r["entry__qualified_name"])
+            for r in rows
+        ]

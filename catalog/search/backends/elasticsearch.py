@@ -370,7 +370,7 @@ class ElasticsearchSearchBackend:
 
     def suggest(self, prefix: str, viewer: Viewer, limit: int = 10) -> list[Suggestion]:
         words = tokenize(prefix)
-        if not words:
+        if not words or len(words[-1]) < 2:  # typeahead starts at two characters, as on the database
             return []
         filters = self._visibility(viewer) + [{"term": {"name_prefixes": w[:MAX_PREFIX]}} for w in words]
         res = self._call(
