@@ -176,13 +176,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per backend (several backends)")
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--database", default="steward_bench_search", help="name of the throw-away database")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the datasets a previous run left (STEWARD_BENCH_KEEP_DB=1): migrate, rebuild every backend's "
+        "index with search_reindex (timed), then query",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     if not backends or set(backends) - {"database", "elasticsearch"}:
         parser.error("--backend: choose database and/or elasticsearch")
 
-    url = fresh_database(args.database)
+    url = database_url(args.database) if args.reuse else fresh_database(args.database)
     es_url = os.environ.get("STEWARD_ELASTICSEARCH_URL", "http://127.0.0.1:59200")
     es_options = json.dumps({"url": es_url, "index": f"bench-{args.database}"})
     env_for = {
@@ -192,9 +198,9 @@ def main() -> None:
     # The loading server's worker keeps the first backend in step; another backend is rebuilt after each load.
     loader = backends[0]
     env = env_for[loader]
-    print("[bench] migrating a fresh database", flush=True)
+    print("[bench] migrating the database", flush=True)
     manage(env, "migrate", "-v0")
-    if "elasticsearch" in backends:
+    if "elasticsearch" in backends and not args.reuse:
         manage(env_for["elasticsearch"], "search_reindex", "-v0")  # an empty index behind the alias
     token = (
         manage(
@@ -205,8 +211,10 @@ def main() -> None:
                 "from django.contrib.auth.models import User, Group;"
                 "from governance.services.tokens import token_create;"
                 "from catalog.services import tag_create;"
-                "u=User.objects.create_user('bench');u.groups.add(Group.objects.get(name='admin'));"
-                f"[tag_create(actor=u, key=k, implied_level=l) for k, l in {TAGS!r}];"
+                "u=User.objects.filter(username='bench').first();"
+                "u = u or User.objects.create_user('bench');u.groups.add(Group.objects.get(name='admin'));"
+                "from catalog.models import Tag;"
+                f"[tag_create(actor=u, key=k, implied_level=l) for k, l in {TAGS!r} if not Tag.objects.filter(key=k)];"
                 "print(token_create(actor=u, user=u, name='bench')[1])"
             ),
         )
@@ -219,6 +227,12 @@ def main() -> None:
     loaded = 0
     for size in sizes:
         entry: dict = {}
+        if args.reuse:
+            entry.update(rebuild_all(backends, env_for, size, url))
+            entry.update(run_queries(backends, env_for, headers, args))
+            result["sizes"][str(size)] = entry
+            report(size, backends, entry)
+            continue
         with processes(env) as base:
             to_load = size - loaded
             load_s = 0.0
@@ -253,13 +267,7 @@ def main() -> None:
             print(f"[bench] {other}: search_reindex of {size:,} datasets in {took:.1f} s", flush=True)
         entry.update(run_queries(backends, env_for, headers, args))
         result["sizes"][str(size)] = entry
-        for b in backends:
-            s, g = entry[b]["search"], entry[b]["suggest"]
-            print(
-                f"[bench] {size:,} datasets, {b}: search p50 {s['p50_ms']} p95 {s['p95_ms']} p99 {s['p99_ms']} ms, "
-                f"{s['qps']} q/s; suggest p95 {g['p95_ms']} ms (load average {entry[b]['loadavg']})",
-                flush=True,
-            )
+        report(size, backends, entry)
     result["settings"] = {
         "requests": args.requests,
         "concurrency": args.concurrency,
@@ -272,6 +280,41 @@ def main() -> None:
     print(f"[bench] saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     if os.environ.get("STEWARD_BENCH_KEEP_DB") != "1":
         fresh_database(args.database)
+
+
+def report(size: int, backends: list[str], entry: dict) -> None:
+    for b in backends:
+        s, g = entry[b]["search"], entry[b]["suggest"]
+        print(
+            f"[bench] {size:,} datasets, {b}: search p50 {s['p50_ms']} p95 {s['p95_ms']} p99 {s['p99_ms']} ms, "
+            f"{s['qps']} q/s; suggest p95 {g['p95_ms']} ms (load average {entry[b]['loadavg']})",
+            flush=True,
+        )
+
+
+def database_url(name: str) -> str:
+    from bench._harness import PG_ADMIN_URL
+
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def rebuild_all(backends: list[str], env_for: dict, size: int, url: str) -> dict:
+    """Rebuild each backend's index from the kept datasets (``--reuse``), timed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        have = conn.execute("SELECT count(*) FROM catalog_dataset").fetchone()[0]
+    if have < size:
+        raise SystemExit(f"--reuse: the database holds {have:,} datasets, fewer than {size:,}")
+    out: dict = {}
+    for b in backends:
+        load_before = loadavg()
+        t0 = time.perf_counter()
+        manage(env_for[b], "search_reindex", "-v0")
+        took = time.perf_counter() - t0
+        out[f"{b}_rebuild_s"] = round(took, 1)
+        out[f"{b}_rebuild_datasets_per_s"] = round(have / took, 1)
+        out[f"{b}_rebuild_loadavg"] = f"{load_before:.2f}-{loadavg():.2f}"
+        print(f"[bench] {b}: search_reindex of {have:,} datasets in {took:.1f} s", flush=True)
+    return out
 
 
 def indexed(backend: str, url: str, es_options: str) -> int:
