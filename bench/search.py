@@ -182,6 +182,9 @@ def main() -> None:
         help="keep the datasets a previous run left (STEWARD_BENCH_KEEP_DB=1): migrate, rebuild every backend's "
         "index with search_reindex (timed), then query",
     )
+    parser.add_argument(
+        "--rebuild", default="database,elasticsearch", help="with --reuse: the backends to rebuild (others as left)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
@@ -228,7 +231,8 @@ def main() -> None:
     for size in sizes:
         entry: dict = {}
         if args.reuse:
-            entry.update(rebuild_all(backends, env_for, size, url))
+            rebuild = [b for b in backends if b in args.rebuild.split(",")]
+            entry.update(rebuild_all(rebuild, env_for, size, url))
             entry.update(run_queries(backends, env_for, headers, args))
             result["sizes"][str(size)] = entry
             report(size, backends, entry)
