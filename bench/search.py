@@ -183,6 +183,9 @@ def main() -> None:
         "index with search_reindex (timed), then query",
     )
     parser.add_argument(
+        "--engine-only", action="store_true", help="with --reuse: only the in-process backend timings, no HTTP"
+    )
+    parser.add_argument(
         "--rebuild", default="database,elasticsearch", help="with --reuse: the backends to rebuild (others as left)"
     )
     args = parser.parse_args()
@@ -233,9 +236,11 @@ def main() -> None:
         if args.reuse:
             rebuild = [b for b in backends if b in args.rebuild.split(",")]
             entry.update(rebuild_all(rebuild, env_for, size, url))
-            entry.update(run_queries(backends, env_for, headers, args))
+            entry["engine_only"] = engine_latency(backends, env_for, rounds=10)
+            if not args.engine_only:
+                entry.update(run_queries(backends, env_for, headers, args))
+                report(size, backends, entry)
             result["sizes"][str(size)] = entry
-            report(size, backends, entry)
             continue
         with processes(env) as base:
             to_load = size - loaded
@@ -269,6 +274,7 @@ def main() -> None:
             entry[f"{other}_rebuild_s"] = round(took, 1)
             entry[f"{other}_rebuild_datasets_per_s"] = round(size / took, 1)
             print(f"[bench] {other}: search_reindex of {size:,} datasets in {took:.1f} s", flush=True)
+        entry["engine_only"] = engine_latency(backends, env_for, rounds=10)
         entry.update(run_queries(backends, env_for, headers, args))
         result["sizes"][str(size)] = entry
         report(size, backends, entry)
@@ -284,6 +290,46 @@ def main() -> None:
     print(f"[bench] saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     if os.environ.get("STEWARD_BENCH_KEEP_DB") != "1":
         fresh_database(args.database)
+
+
+ENGINE_PROBE = """
+import json, time
+from django.contrib.auth.models import User
+from catalog.search import get_backend
+from catalog.search.backends.base import SearchQuery
+from governance.identity import viewer_for
+viewer, backend = viewer_for(User.objects.get(username="bench")), get_backend()
+names = {"kind": "kinds", "platform": "platforms", "tag": "tags", "classification": "classifications"}
+queries = [SearchQuery(**{names.get(k, k): ([v] if k in names else v) for k, v in q.items()}) for q in QUERIES]
+search, suggest = [], []
+for _ in range(ROUNDS):
+    for q in queries:
+        t = time.perf_counter(); backend.search(q, viewer); search.append((time.perf_counter() - t) * 1000)
+    for p in SUGGEST:
+        t = time.perf_counter(); backend.suggest(p, viewer); suggest.append((time.perf_counter() - t) * 1000)
+print(json.dumps({"search": search, "suggest": suggest}))
+"""
+
+
+def engine_latency(backends: list[str], env_for: dict, rounds: int) -> dict:
+    """The backends alone, in one process each, no HTTP (sequential): what the engine and its queries cost,
+    apart from the web server's share of a loaded machine."""
+    out: dict = {}
+    for b in backends:
+        code = f"QUERIES = {QUERIES!r}\nSUGGEST = {SUGGEST!r}\nROUNDS = {rounds}\n{ENGINE_PROBE}"
+        load_before = loadavg()
+        raw = json.loads(manage(env_for[b], "shell", "-c", code).strip().splitlines()[-1])
+        out[b] = {
+            "search": percentiles(raw["search"]),
+            "suggest": percentiles(raw["suggest"]),
+            "loadavg": f"{load_before:.2f}-{loadavg():.2f}",
+        }
+        print(
+            f"[bench] engine only, {b}: search p50 {out[b]['search']['p50_ms']} p95 {out[b]['search']['p95_ms']} ms; "
+            f"suggest p95 {out[b]['suggest']['p95_ms']} ms (load average {out[b]['loadavg']})",
+            flush=True,
+        )
+    return out
 
 
 def report(size: int, backends: list[str], entry: dict) -> None:
