@@ -46,6 +46,7 @@ from catalog.search.backends.base import (
 )
 from catalog.search.documents import SearchDocument
 from governance.identity import Viewer
+from steward.bulk import insert_rows
 from steward.errors import BackendUnavailable
 
 __all__ = ["DatabaseSearchBackend"]
@@ -186,20 +187,13 @@ class DatabaseSearchBackend:
             ):
                 entry_ids[(kind, str(object_id))] = pk
         SearchPrefix.objects.filter(entry_id__in=list(entry_ids.values())).delete()
-        rows = []
-        for d in docs:
-            entry_id = entry_ids[(d.kind, str(d.id))]
-            words = _words(d.name, d.qualified_name).split()
-            for prefix in name_prefixes(words):
-                rows.append(
-                    SearchPrefix(
-                        entry_id=entry_id,
-                        prefix=prefix,
-                        popularity=d.popularity,
-                        name_length=len(d.qualified_name[:800]),
-                    )
-                )
-        SearchPrefix.objects.bulk_create(rows, batch_size=5000)
+        rows = [
+            (entry_ids[(d.kind, str(d.id))], prefix, d.popularity, len(d.qualified_name[:800]))
+            for d in docs
+            for prefix in name_prefixes(_words(d.name, d.qualified_name).split())
+        ]
+        # About 25 rows per asset: COPY on PostgreSQL (steward.bulk), not one INSERT per 5,000.
+        insert_rows(SearchPrefix, ["entry", "prefix", "popularity", "name_length"], rows)
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:
         SearchEntry.objects.filter(kind=kind, object_id__in=list(ids)).delete()
