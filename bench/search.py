@@ -215,7 +215,7 @@ def main() -> None:
             "-c",
             (
                 "from django.contrib.auth.models import User, Group;"
-                "from governance.services.tokens import token_create;"
+                "from accounts.services import token_create;"
                 "from catalog.services import tag_create;"
                 "u=User.objects.filter(username='bench').first();"
                 "u = u or User.objects.create_user('bench');u.groups.add(Group.objects.get(name='admin'));"
@@ -297,7 +297,7 @@ import json, time
 from django.contrib.auth.models import User
 from catalog.search import get_backend
 from catalog.search.backends.base import SearchQuery
-from governance.identity import viewer_for
+from steward.identity import viewer_for
 viewer, backend = viewer_for(User.objects.get(username="bench")), get_backend()
 names = {"kind": "kinds", "platform": "platforms", "tag": "tags", "classification": "classifications"}
 queries = [SearchQuery(**{names.get(k, k): ([v] if k in names else v) for k, v in q.items()}) for q in QUERIES]

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from catalog import services
 from catalog.search import get_backend
 from catalog.search.backends.base import SearchQuery
-from governance.identity import viewer_for
+from steward.identity import viewer_for
 
 pytestmark = pytest.mark.django_db
 

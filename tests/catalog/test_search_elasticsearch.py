@@ -12,8 +12,8 @@ from catalog.search import get_backend
 from catalog.search.backends.base import SearchQuery
 from catalog.search.documents import build_documents
 from catalog.services.search import search_index
-from governance.identity import viewer_for
 from steward.errors import BackendUnavailable
+from steward.identity import viewer_for
 
 pytestmark = pytest.mark.django_db
 
