@@ -414,7 +414,13 @@ class DatabaseSearchBackend:
             # A walk of the (popularity, name length, name) index visits about want * table_rows / size rows;
             # sorting the tier costs about size. PostgreSQL misjudges prefix text queries, so we choose, not the
             # planner.
-            walk = self.is_postgres and size is not None and size * size >= want * table_rows
+            # Beyond exact_limit the sizes come from a sample of the matches: a tier that is a large share of a
+            # broad match set is dense enough to walk, however small its sampled count.
+            walk = (
+                self.is_postgres
+                and size is not None
+                and (size * size >= want * table_rows or (not stats.exact and size * 20 >= stats.counted))
+            )
             order = [F("popularity").desc(), Length("qualified_name"), "qualified_name"]
             if self.is_postgres and not walk:
                 order[0] = (F("popularity") + 0).desc()  # not the indexed expression: sort the few rows
