@@ -47,7 +47,7 @@ test-fast: install
 	@$(VENV)/bin/pytest -x -q
 
 bench: install services
-	@$(PY) bench/search.py
+	@$(PY) bench/search.py --backend database,elasticsearch
 	@$(PY) bench/lineage.py
 	@$(PY) bench/authorize.py --profile
 	@$(PY) bench/workspaces.py

@@ -147,9 +147,15 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
 
 
 def load(
-    call: Callable[[requests.Session, int], None], *, requests_total: int, concurrency: int, headers: dict[str, str]
+    call: Callable[[requests.Session, int], None],
+    *,
+    requests_total: int,
+    concurrency: int,
+    headers: dict[str, str],
+    samples: list[float] | None = None,
 ) -> dict[str, float]:
-    """Run ``call(session, i)`` ``requests_total`` times over ``concurrency`` keep-alive sessions."""
+    """Run ``call(session, i)`` ``requests_total`` times over ``concurrency`` keep-alive sessions (latencies are
+    also appended to ``samples`` when given)."""
     latencies: list[float] = []
     per_worker = requests_total // concurrency
 
@@ -168,6 +174,8 @@ def load(
         for chunk in pool.map(worker, range(concurrency)):
             latencies.extend(chunk)
     wall = time.perf_counter() - started
+    if samples is not None:
+        samples.extend(latencies)
     return {**percentiles(latencies), "requests": len(latencies), "qps": round(len(latencies) / wall, 1)}
 
 

@@ -20,3 +20,11 @@ def search_index_task(kind: str, ids: list[str]) -> int:
     from catalog.services.search import search_index
 
     return search_index(kind=kind, ids=ids)
+
+
+@shared_task(name="catalog.popularity_flush", acks_late=True)
+def popularity_flush_task() -> int:
+    """Push assets whose usage counters moved to the search index (periodic, batched)."""
+    from catalog.services.popularity import popularity_flush
+
+    return popularity_flush()

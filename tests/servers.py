@@ -29,6 +29,20 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def elasticsearch_url() -> str:
+    """The Elasticsearch test server (scripts/services/elasticsearch.sh; `make test` starts it): loopback only."""
+    url = os.environ.get("STEWARD_TEST_ELASTICSEARCH_URL", "http://127.0.0.1:59200")
+    if urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        pytest.fail(f"STEWARD_TEST_ELASTICSEARCH_URL={url!r}: the tests only talk to an Elasticsearch on loopback.")
+    if not _reachable(url, 9200):
+        pytest.fail(
+            f"Elasticsearch is not running at {url}; start it with `scripts/services/elasticsearch.sh start` "
+            "(make test does)."
+        )
+    return url
+
+
 def _default_kubeconfig() -> Path:
     """``.services/kube/kubeconfig`` of this checkout, or of the main checkout when this is a linked git worktree
     without servers of its own (the servers listen on fixed loopback ports, so one set serves every worktree)."""

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from catalog import selectors, services
 from catalog.api import serializers as s
 from catalog.api.pagination import NamePagination
+from catalog.services.popularity import popularity_record
 from catalog.validation import ProblemCollector, parse_dataset
 from steward.api.params import parse_body
 from steward.errors import ValidationFailed
@@ -63,7 +64,9 @@ class DatasetViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses=s.DatasetDetailSerializer)
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(s.DatasetDetailSerializer(self._get(pk)).data)
+        dataset = self._get(pk)
+        popularity_record(kind="dataset", ids=[dataset.pk], signal="open")
+        return Response(s.DatasetDetailSerializer(dataset).data)
 
     @extend_schema(request=s.DatasetInput, responses={201: s.DatasetDetailSerializer})
     def create(self, request: Request) -> Response:

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from catalog import selectors, services
 from catalog.api import serializers as s
 from catalog.api.pagination import NamePagination
+from catalog.services.popularity import popularity_record
 from steward.api.params import parse_body
 
 __all__ = ["MLModelViewSet", "ModelVersionViewSet"]
@@ -31,7 +32,9 @@ class MLModelViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response(s.MLModelSerializer(page, many=True).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(s.MLModelSerializer(selectors.model_get(user=request.user, pk=pk)).data)
+        model = selectors.model_get(user=request.user, pk=pk)
+        popularity_record(kind="model", ids=[model.pk], signal="open")
+        return Response(s.MLModelSerializer(model).data)
 
     @extend_schema(request=s.MLModelInput, responses={201: s.MLModelSerializer})
     def create(self, request: Request) -> Response:

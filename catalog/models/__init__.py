@@ -1,9 +1,10 @@
 from catalog.models.assets import Dataset, SchemaField
 from catalog.models.ml import Deployment, MLModel, ModelVersion, ResultRecord
-from catalog.models.search import SearchEntry, SearchWord
+from catalog.models.search import AssetPopularity, SearchEntry, SearchPrefix, SearchWord
 from catalog.models.tags import Tag, TagAssignment
 
 __all__ = [
+    "AssetPopularity",
     "Dataset",
     "Deployment",
     "MLModel",
@@ -11,6 +12,7 @@ __all__ = [
     "ResultRecord",
     "SchemaField",
     "SearchEntry",
+    "SearchPrefix",
     "SearchWord",
     "Tag",
     "TagAssignment",

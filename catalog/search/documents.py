@@ -12,7 +12,7 @@ from catalog.classification import hidden_codes
 from catalog.models import Dataset, MLModel, SchemaField, TagAssignment
 from steward.registry import registry
 
-__all__ = ["KINDS", "SearchDocument", "build_documents", "iter_all_ids"]
+__all__ = ["KINDS", "SearchDocument", "build_documents", "changed_since", "iter_all_ids"]
 
 KINDS = ("dataset", "model")
 
@@ -34,6 +34,7 @@ class SearchDocument:
     tags: list[str] = field(default_factory=list)
     owners: list[str] = field(default_factory=list)
     updated_at: datetime | None = None
+    popularity: int = 0
 
     @property
     def readers(self) -> list[str]:
@@ -69,6 +70,7 @@ def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
     for ds_id, gname in through_g.objects.filter(dataset_id__in=pks).values_list("dataset_id", "group__name"):
         owners[ds_id].append(f"group:{gname}")
     hidden = hidden_codes()
+    popularity = popularity_scores("dataset", pks)
     return [
         SearchDocument(
             kind="dataset",
@@ -84,6 +86,7 @@ def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
             tags=sorted(tags[r.pk]),
             owners=sorted(owners[r.pk]),
             updated_at=r.updated_at,
+            popularity=popularity.get(r.pk, 0),
         )
         for r in rows
     ]
@@ -92,6 +95,7 @@ def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
 def _model_documents(ids: list[str]) -> list[SearchDocument]:
     rows = list(MLModel.objects.filter(pk__in=ids).prefetch_related("tags", "owner_users", "owner_groups", "versions"))
     hidden = hidden_codes()
+    popularity = popularity_scores("model", [m.pk for m in rows])
     docs = []
     for m in rows:
         frameworks = sorted({v.framework for v in m.versions.all() if v.framework})
@@ -113,9 +117,16 @@ def _model_documents(ids: list[str]) -> list[SearchDocument]:
                     + [f"group:{g.name}" for g in m.owner_groups.all()]
                 ),
                 updated_at=m.updated_at,
+                popularity=popularity.get(m.pk, 0),
             )
         )
     return docs
+
+
+def popularity_scores(kind: str, ids: list[UUID]) -> dict[UUID, int]:
+    from catalog.services.popularity import popularity_scores as scores
+
+    return scores(kind, ids)
 
 
 def build_documents(kind: str, ids: Iterable[str | UUID]) -> list[SearchDocument]:
@@ -139,3 +150,9 @@ def iter_all_ids(kind: str, chunk: int = 1000) -> Iterator[list[UUID]]:
             batch = []
     if batch:
         yield batch
+
+
+def changed_since(kind: str, since: datetime) -> list[UUID]:
+    """Ids of assets of a kind updated at or after ``since``."""
+    model = Dataset if kind == "dataset" else MLModel
+    return list(model.objects.filter(updated_at__gte=since).values_list("pk", flat=True))

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from catalog import permissions, selectors, services
 from catalog.classification import levels
 from catalog.models import Tag
+from catalog.services.popularity import popularity_record
 from frontend.htmx import is_htmx
 from frontend.views.lineage import propagated_tags
 from governance.portal import access_standing
@@ -72,7 +73,9 @@ def _dataset_context(request: HttpRequest, dataset, error: str = "") -> dict:
 
 @login_required
 def dataset_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    return render(request, "frontend/dataset_detail.html", _dataset_context(request, _dataset_or_404(request, pk)))
+    dataset = _dataset_or_404(request, pk)
+    popularity_record(kind="dataset", ids=[dataset.pk], signal="open")
+    return render(request, "frontend/dataset_detail.html", _dataset_context(request, dataset))
 
 
 def _after_tag_change(request: HttpRequest, pk: str, error: DomainError | None) -> HttpResponse:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from catalog.models import Dataset, ModelVersion
 from catalog.services import datasets_ensure
+from catalog.services.popularity import popularity_record
 from ledger import audit
 from lineage import permissions
 from lineage.actions import JOB_END_EDGES
@@ -335,6 +336,8 @@ class _EdgeWriter:
         update_column(ColumnEdge, "valid_to", self.ended_cols)
         if self.new_edges:
             insert_rows(Edge, ["job", "source", "target", "run", "valid_from", "valid_to"], self.new_edges)
+            # A job newly reading a dataset is a use of it (search ranks used datasets higher).
+            popularity_record(kind="dataset", ids=[row[1] for row in self.new_edges], signal="lineage")
         if self.new_cols:
             insert_rows(
                 ColumnEdge,

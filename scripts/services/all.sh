@@ -4,7 +4,7 @@
 # Usage: all.sh start|stop|status|env
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-SERVICES=(postgres redis neo4j kube)
+SERVICES=(postgres redis neo4j kube elasticsearch)
 action="${1:-}"
 case "$action" in
   start|env) for s in "${SERVICES[@]}"; do bash "$HERE/$s.sh" "$action"; done ;;

@@ -290,16 +290,26 @@ CELERY_BEAT_SCHEDULE = {
     # Display state and the grant_changed hook only: decisions compare times and never wait for these.
     "governance-grants-expire": {"task": "governance.grants_expire", "schedule": 60.0},
     "governance-access-requests-expire": {"task": "governance.access_requests_expire", "schedule": 60.0},
+    # Usage counters (opens, requests, lineage) reach search ranking in batches, not one reindex per page view.
+    "catalog-popularity-flush": {"task": "catalog.popularity_flush", "schedule": 300.0},
 }
 
 # --- Steward ----------------------------------------------------------------------------------------
 STEWARD_SEARCH_BACKEND = env_str(
-    "STEWARD_SEARCH_BACKEND", "database", "Search backend: database (PostgreSQL full text, or SQLite)."
+    "STEWARD_SEARCH_BACKEND",
+    "database",
+    "Search backend: database (PostgreSQL full text, or SQLite) or elasticsearch (an Elasticsearch 8.x cluster).",
+)
+STEWARD_ELASTICSEARCH_URL = env_str(
+    "STEWARD_ELASTICSEARCH_URL",
+    "http://127.0.0.1:59200",
+    "Elasticsearch search backend: the cluster URL (scripts/services/elasticsearch.sh serves this one).",
 )
 STEWARD_SEARCH_OPTIONS = env_json("STEWARD_SEARCH_OPTIONS", {}, "JSON options for the search backend.")
 STEWARD_BACKENDS = {
     "search": {
         "database": "catalog.search.backends.database.DatabaseSearchBackend",
+        "elasticsearch": "catalog.search.backends.elasticsearch.ElasticsearchSearchBackend",
     },
     "graph": {
         "sql": "lineage.graph.sql.SqlGraphBackend",

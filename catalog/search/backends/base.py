@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
@@ -25,11 +25,14 @@ __all__ = [
 FACETS = ("kind", "platform", "classification", "tag", "owner")
 MAX_OFFSET = 10_000
 _TOKEN_RE = re.compile(r"[^0-9a-z]+")
+# camelCase and PascalCase word starts: "customerEmail" -> "customer Email", "HTTPServer" -> "HTTP Server".
+_CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case words: ``sales.public.Customer_Email`` → ``["sales", "public", "customer", "email"]``."""
-    return [t for t in _TOKEN_RE.split(text.lower()) if t]
+    """Lower-case words of snake_case, camelCase, dotted and slashed names:
+    ``sales.public.customerEmail_v2`` → ``["sales", "public", "customer", "email", "v2"]``."""
+    return [t for t in _TOKEN_RE.split(_CAMEL_RE.sub(" ", text).lower()) if t]
 
 
 @dataclass
@@ -94,7 +97,10 @@ class SearchBackend(Protocol):
         """Typeahead: assets whose name has a word starting with ``prefix``."""
 
     def clear(self) -> None:
-        """Drop every document (before a full rebuild)."""
+        """Drop every document."""
+
+    def rebuild(self, batches: Iterable[Sequence[SearchDocument]]) -> None:
+        """Replace the whole index by these documents; searches see the old index until it is done."""
 
     def check(self) -> None:
         """Raise ``BackendUnavailable`` when the engine cannot serve (for ``/readyz``)."""

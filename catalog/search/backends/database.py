@@ -7,9 +7,12 @@ they differ in how text matches and ranks, and in how JSON lists are queried:
   query word matched as a word prefix; facet values in an indexed ``jsonb`` list (``@>``).
 - SQLite: the same word-prefix matching on the pre-tokenised text columns with ``LIKE``.
 
-Ranking is by tiers (whole name, every word in the name, every word anywhere), shortest name first within a
-tier, so a page needs no scoring of every match. Totals and facet counts are exact up to ``exact_limit``
-matches (option, default 5,000); beyond that they count the first ``exact_limit`` and say so.
+Ranking is by tiers (whole name, every word in the name, every word anywhere), then popularity (usage
+counters, ``catalog.services.popularity``), then shortest name first, so a page needs no scoring of every
+match: one index (popularity desc, name length, name) gives the order within every tier. Totals and facet
+counts are exact up to ``exact_limit`` matches (option, default 1,000); beyond that they count the first
+``exact_limit`` + 1 and say so (the count is the cost of every query that matches many: reading and
+unpacking each matched row).
 
 Typo tolerance, both dialects: when a query finds nothing, each word that is not in the vocabulary of
 asset and column names is replaced by its closest known word (pg_trgm similarity on PostgreSQL, difflib
@@ -19,18 +22,19 @@ on SQLite) and the search runs once more.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from catalog.models import SearchEntry, SearchWord
+from catalog.models import SearchEntry, SearchPrefix, SearchWord
 from catalog.search.backends.base import (
     FACETS,
     MAX_OFFSET,
@@ -42,6 +46,7 @@ from catalog.search.backends.base import (
 )
 from catalog.search.documents import SearchDocument
 from steward import metrics
+from steward.bulk import insert_rows
 from steward.errors import BackendUnavailable
 from steward.identity import Viewer
 
@@ -84,6 +89,15 @@ def _words(*texts: str) -> str:
     return " ".join(dict.fromkeys(token for text in texts for token in tokenize(text)))
 
 
+def name_prefixes(words: Sequence[str]) -> list[str]:
+    """Distinct prefixes (``SearchPrefix.MIN_PREFIX``..``MAX_PREFIX`` characters) of these words."""
+    out: dict[str, None] = {}
+    for w in words:
+        for i in range(SearchPrefix.MIN_PREFIX, min(len(w), SearchPrefix.MAX_PREFIX) + 1):
+            out[w[:i]] = None
+    return list(out)
+
+
 def _facet_values(doc: SearchDocument) -> list[str]:
     values = [f"kind:{doc.kind}", f"classification:{doc.classification}"]
     if doc.platform:
@@ -97,6 +111,7 @@ class DatabaseSearchBackend:
 
     def __init__(self, **options: object) -> None:
         self.options = options
+        self._rows_at: tuple[float, int] | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -129,6 +144,7 @@ class DatabaseSearchBackend:
                     name_text=name_text,
                     columns_text=columns_text,
                     body_text=_words(d.description, " ".join(d.tags), d.namespace),
+                    popularity=d.popularity,
                     updated_at=d.updated_at or now,
                 )
             )
@@ -150,6 +166,7 @@ class DatabaseSearchBackend:
                     "name_text",
                     "columns_text",
                     "body_text",
+                    "popularity",
                     "updated_at",
                 ],
                 batch_size=1000,
@@ -157,13 +174,42 @@ class DatabaseSearchBackend:
             SearchWord.objects.bulk_create(
                 [SearchWord(word=w) for w in sorted(vocabulary)], ignore_conflicts=True, batch_size=2000
             )
+            self._index_prefixes(docs)
+
+    def _index_prefixes(self, docs: Sequence[SearchDocument]) -> None:
+        """Replace the typeahead rows of these entries: each distinct prefix of each name word, once."""
+        ids: dict[str, list[str]] = {}
+        for d in docs:
+            ids.setdefault(d.kind, []).append(str(d.id))
+        entry_ids: dict[tuple[str, str], int] = {}
+        for kind, object_ids in ids.items():
+            for pk, object_id in SearchEntry.objects.filter(kind=kind, object_id__in=object_ids).values_list(
+                "pk", "object_id"
+            ):
+                entry_ids[(kind, str(object_id))] = pk
+        SearchPrefix.objects.filter(entry_id__in=list(entry_ids.values())).delete()
+        rows = [
+            (entry_ids[(d.kind, str(d.id))], prefix, d.popularity, len(d.qualified_name[:800]))
+            for d in docs
+            for prefix in name_prefixes(_words(d.name, d.qualified_name).split())
+        ]
+        # About 25 rows per asset: COPY on PostgreSQL (steward.bulk), not one INSERT per 5,000.
+        insert_rows(SearchPrefix, ["entry", "prefix", "popularity", "name_length"], rows)
 
     def delete(self, kind: str, ids: Sequence[str]) -> None:
         SearchEntry.objects.filter(kind=kind, object_id__in=list(ids)).delete()
 
     def clear(self) -> None:
+        SearchPrefix.objects.all().delete()
         SearchEntry.objects.all().delete()
         SearchWord.objects.all().delete()
+
+    def rebuild(self, batches: Iterable[Sequence[SearchDocument]]) -> None:
+        """Clear and refill in one transaction: readers see the old entries until it commits."""
+        with transaction.atomic():
+            self.clear()
+            for batch in batches:
+                self.index(batch)
 
     def setup(self) -> None:
         """Nothing to do: migrations create the tables, the tsvector column and the indexes."""
@@ -315,7 +361,7 @@ class DatabaseSearchBackend:
     @property
     def exact_limit(self) -> int:
         """Totals and facet counts are exact up to this many matches; beyond, they count the first this many."""
-        return int(self.options.get("exact_limit", 5_000))
+        return int(self.options.get("exact_limit", 1_000))
 
     def _stats(self, matched: QuerySet, tiers: list[Tier]) -> Stats:
         """One pass over (at most ``exact_limit`` + 1) matches: facet counts, the total, and tier sizes."""
@@ -355,7 +401,7 @@ class DatabaseSearchBackend:
     def _page(self, tiers: list[Tier], stats: Stats, offset: int, limit: int) -> list[dict]:
         """One page across the tiers, best tier first.
 
-        Per tier, PostgreSQL either walks the (name length, name) index and stops after a page (when the
+        Per tier, PostgreSQL either walks the (popularity, name length, name) index and stops after a page (when the
         tier is dense enough that a page is near) or sorts the tier's rows (when they are few); the tier sizes
         measured by ``_stats`` decide, so neither plan can degrade into a scan of the whole table.
         """
@@ -367,12 +413,19 @@ class DatabaseSearchBackend:
             size = stats.tier_sizes.get(index)
             if size == 0 and stats.exact:
                 continue
-            # A walk of the (name length, name) index visits about want * table_rows / size rows; sorting the
-            # tier costs about size. PostgreSQL misjudges prefix text queries, so we choose, not the planner.
-            walk = self.is_postgres and size is not None and size * size >= want * table_rows
-            order = [Length("qualified_name"), "qualified_name"]
+            # A walk of the (popularity, name length, name) index visits about want * table_rows / size rows;
+            # sorting the tier costs about size. PostgreSQL misjudges prefix text queries, so we choose, not the
+            # planner.
+            # Beyond exact_limit the sizes come from a sample of the matches: a tier that is a large share of a
+            # broad match set is dense enough to walk, however small its sampled count.
+            walk = (
+                self.is_postgres
+                and size is not None
+                and (size * size >= want * table_rows or (not stats.exact and size * 20 >= stats.counted))
+            )
+            order = [F("popularity").desc(), Length("qualified_name"), "qualified_name"]
             if self.is_postgres and not walk:
-                order[0] = Length("qualified_name") + 0  # not the indexed expression: sort the few rows
+                order[0] = (F("popularity") + 0).desc()  # not the indexed expression: sort the few rows
             query = tier.queryset.order_by(*order).values(*PAGE_FIELDS)[:want]
             rows = self._walking(query) if walk else list(query)
             for row in rows[skip:]:
@@ -385,6 +438,11 @@ class DatabaseSearchBackend:
 
     def _walking(self, query: QuerySet) -> list[dict]:
         """Run ``query`` with bitmap and sequential scans off: PostgreSQL walks the ordered index, stops early."""
+        if not connection.in_atomic_block:
+            # Our own transaction: SET LOCAL ends with it, so one round trip sets and nothing needs restoring.
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
+                return list(query)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('enable_bitmapscan'), current_setting('enable_seqscan')")
             bitmap, seq = cursor.fetchone()
@@ -400,26 +458,46 @@ class DatabaseSearchBackend:
                 )
 
     def _table_rows(self) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'catalog_searchentry'::regclass")
-            row = cursor.fetchone()
-        return max(int(row[0]) if row else 0, 1)
+        """The planner's row estimate of the table (refreshed at most once a minute: it only picks a plan)."""
+        now = time.monotonic()
+        if self._rows_at is None or now - self._rows_at[0] > 60:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'catalog_searchentry'::regclass")
+                row = cursor.fetchone()
+            self._rows_at = (now, max(int(row[0]) if row else 0, 1))
+        return self._rows_at[1]
 
     def suggest(self, prefix: str, viewer: Viewer, limit: int = 10) -> list[Suggestion]:
+        """Most used, then shortest names first. The word being typed (the last) is looked up in
+        ``SearchPrefix``, whose index is already in rank order, so the scan stops after ``limit`` rows; earlier
+        words must occur in the name too."""
         words = tokenize(prefix)
         if not words:
             return []
-        qs = self._filtered(SearchQuery(), viewer)
-        if self.is_postgres:
-            tsquery = " & ".join(f"{w}:*A" for w in words)
-            qs = qs.alias(
-                _m=RawSQL("search_vector @@ to_tsquery('simple', %s)", [tsquery], output_field=BooleanField())
-            ).filter(_m=True)
-        else:
-            qs = self._matches(qs, words, in_name=True)
-        rows = (
-            qs.annotate(_len=Length("qualified_name"))
-            .order_by("_len", "qualified_name")
-            .values("kind", "object_id", "name", "qualified_name")[:limit]
-        )
-        return [Suggestion(r["kind"], r["object_id"], r["name"], r["qualified_name"]) for r in rows]
+        last = words[-1]
+        if len(last) < SearchPrefix.MIN_PREFIX:
+            return []
+        qs = SearchPrefix.objects.filter(prefix=last[: SearchPrefix.MAX_PREFIX])
+        if not viewer.sees_all:
+            visible = Q(entry__hidden=False)
+            if viewer.principals:
+                visible |= reduce(
+                    or_,
+                    (
+                        Q(entry__facet_values__contains=[f"owner:{p}"])
+                        if self.is_postgres
+                        else Q(entry__facet_values__icontains=f'"owner:{p}"')
+                        for p in sorted(viewer.principals)
+                    ),
+                )
+            qs = qs.filter(visible)
+        rest = words[:-1] + ([last] if len(last) > SearchPrefix.MAX_PREFIX else [])
+        if rest:
+            qs = qs.filter(entry_id__in=self._matches(SearchEntry.objects.all(), rest, in_name=True).values("pk"))
+        rows = qs.order_by(F("popularity").desc(), "name_length", "entry_id").values(
+            "entry__kind", "entry__object_id", "entry__name", "entry__qualified_name"
+        )[:limit]
+        return [
+            Suggestion(r["entry__kind"], r["entry__object_id"], r["entry__name"], r["entry__qualified_name"])
+            for r in rows
+        ]

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Dataset
+from catalog.services.popularity import popularity_record
 from governance.actions import REQUEST_CREATE
 from governance.history_kinds import capture_requests
 from governance.models import AccessRequest, AccessRequestItem, Grant
@@ -69,6 +70,7 @@ def access_request_create(
     check_overlap(subject, resolved, now)
     check_toxic(policy, subject, resolved, now)
 
+    popularity_record(kind="dataset", ids=[d.pk for d in resolved], signal="request")
     request = AccessRequest.objects.create(
         requester=actor,
         workspace_id=workspace_id,

@@ -1,0 +1,387 @@
+"""Search in Elasticsearch 8.x, using only what the core server has (no analysis-common, no Painless).
+
+Everything language-like is done in Python at index time, so the mapping needs no analysis plugin:
+
+- names are split into words (``snake_case``, ``camelCase``, dotted and slashed names: ``tokenize``), and every
+  word's prefixes are stored as keywords (``name_prefixes`` for the name, ``all_prefixes`` for every field):
+  edge n-grams computed here, so a query word matches as a word prefix with one ``term`` lookup, and
+  typeahead is a filter on ``name_prefixes``;
+- typo tolerance: when the exact-prefix query finds nothing, each word is matched with ``fuzziness: AUTO``
+  against the whole words (``all_words``, whitespace analyzer), as the database backend corrects words;
+- relevance is the database backend's tiers, as constant scores (3: the whole query is the name; 2: every word
+  in the name; 1: every word anywhere), then popularity (opens, access requests, lineage use), then the
+  shortest name;
+- visibility: hidden (C4) assets carry their readers (owners); a viewer who does not see everything gets a
+  filter ``hidden = false OR owners ∈ principals`` in the query itself, so hits, totals, facet counts and
+  suggestions all come from what the viewer may see.
+
+Searches go to an alias (``index`` option, default ``steward-search``); ``rebuild`` fills a new index and moves
+the alias in one request, so a rebuild has no downtime.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+
+from catalog.search.backends.base import (
+    FACETS,
+    MAX_OFFSET,
+    SearchHit,
+    SearchQuery,
+    SearchResults,
+    Suggestion,
+    tokenize,
+)
+from catalog.search.documents import SearchDocument
+from steward.errors import BackendUnavailable
+from steward.identity import Viewer
+
+__all__ = ["ElasticsearchSearchBackend", "document_body", "prefixes"]
+
+logger = logging.getLogger(__name__)
+
+FACET_LIMIT = 25
+MAX_PREFIX = 30  # longer query words are cut to this many characters (and so are the stored prefixes)
+_FACET_FIELDS = {
+    "kind": "kind",
+    "platform": "platform",
+    "classification": "classification",
+    "tag": "tags",
+    "owner": "owners",
+}
+_SOURCE = ["kind", "id", "name", "qualified_name", "namespace", "platform", "description", "classification", "tags"]
+
+MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "kind": {"type": "keyword"},
+        "id": {"type": "keyword"},
+        "name": {"type": "keyword", "index": False},
+        "qualified_name": {"type": "keyword"},
+        "namespace": {"type": "keyword", "index": False},
+        "platform": {"type": "keyword"},
+        "description": {"type": "text", "index": False},
+        "classification": {"type": "keyword"},
+        "hidden": {"type": "boolean"},
+        "tags": {"type": "keyword"},
+        "owners": {"type": "keyword"},
+        "name_exact": {"type": "keyword"},
+        "name_prefixes": {"type": "keyword"},
+        "all_prefixes": {"type": "keyword"},
+        "name_words": {"type": "text", "analyzer": "whitespace", "norms": False},
+        "all_words": {"type": "text", "analyzer": "whitespace", "norms": False},
+        "name_length": {"type": "integer"},
+        "popularity": {"type": "long"},
+        "updated_at": {"type": "date"},
+    },
+}
+
+
+def prefixes(words: Iterable[str]) -> list[str]:
+    """Every prefix of every word (edge n-grams, at most ``MAX_PREFIX`` long), without repeats."""
+    out: dict[str, None] = {}
+    for w in words:
+        for i in range(1, min(len(w), MAX_PREFIX) + 1):
+            out[w[:i]] = None
+    return list(out)
+
+
+def document_body(doc: SearchDocument) -> dict[str, Any]:
+    """The Elasticsearch source of one document: display fields, filters, and the words computed here."""
+    name_words = list(dict.fromkeys(tokenize(doc.name) + tokenize(doc.qualified_name)))
+    other_words = [w for text in (*doc.columns, doc.description, *doc.tags, doc.namespace) for w in tokenize(text)]
+    all_words = list(dict.fromkeys(name_words + other_words))
+    return {
+        "kind": doc.kind,
+        "id": str(doc.id),
+        "name": doc.name,
+        "qualified_name": doc.qualified_name,
+        "namespace": doc.namespace,
+        "platform": doc.platform,
+        "description": doc.description,
+        "classification": doc.classification,
+        "hidden": doc.hidden,
+        "tags": list(doc.tags),
+        "owners": list(doc.readers),
+        "name_exact": list(dict.fromkeys([doc.name.strip().lower(), doc.qualified_name.strip().lower()])),
+        "name_prefixes": prefixes(name_words),
+        "all_prefixes": prefixes(all_words),
+        "name_words": " ".join(name_words),
+        "all_words": " ".join(all_words),
+        "name_length": len(doc.qualified_name),
+        "popularity": doc.popularity,
+        "updated_at": (doc.updated_at or datetime.now(UTC)).isoformat(),
+    }
+
+
+class ElasticsearchSearchBackend:
+    """Search in an Elasticsearch 8.x cluster (options: ``url``, ``index``, ``refresh``, ``timeout``,
+    ``exact_limit``)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.url: str = str(options.get("url") or settings.STEWARD_ELASTICSEARCH_URL)
+        self.alias: str = str(options.get("index", "steward-search"))
+        self.refresh: bool = bool(options.get("refresh", False))
+        self.timeout: float = float(options.get("timeout", 10))
+        self._client: Any = None
+        self._ready = False  # the alias is known to exist (checked once per process)
+
+    @property
+    def exact_limit(self) -> int:
+        """Totals are exact up to this many matches (``track_total_hits``); facet counts are always exact."""
+        return int(self.options.get("exact_limit", 10_000))
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:  # imported and connected on first use: startup never needs Elasticsearch
+            from elasticsearch import Elasticsearch
+
+            self._client = Elasticsearch(
+                self.url,
+                request_timeout=self.timeout,
+                max_retries=int(self.options.get("max_retries", 2)),
+                retry_on_timeout=True,
+            )
+        return self._client
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one client call; connection trouble and server overload become ``BackendUnavailable``
+        (so the indexing task retries), anything else is raised as it is."""
+        from elasticsearch import ApiError, TransportError
+
+        try:
+            return fn(*args, **kwargs)
+        except TransportError as exc:  # connection refused, timeout, TLS: the engine is not there
+            raise BackendUnavailable(f"elasticsearch {what}: {type(exc).__name__}") from exc
+        except ApiError as exc:
+            if exc.meta.status in (429, 502, 503, 504):
+                raise BackendUnavailable(f"elasticsearch {what}: HTTP {exc.meta.status}") from exc
+            raise
+
+    # --- index management ---------------------------------------------------------------------------
+    def _new_index_name(self) -> str:
+        return f"{self.alias}-{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+
+    def _create_index(self, name: str) -> None:
+        self._call(
+            "create index",
+            self.client.indices.create,
+            index=name,
+            settings={
+                "number_of_shards": 1,
+                "number_of_replicas": 0,
+                "max_result_window": MAX_OFFSET + 200,
+            },
+            mappings=MAPPING,
+        )
+
+    def _alias_targets(self) -> list[str]:
+        from elasticsearch import NotFoundError
+
+        try:
+            return sorted(self._call("get alias", self.client.indices.get_alias, name=self.alias))
+        except NotFoundError:
+            return []
+
+    def setup(self) -> None:
+        """Create the first index behind the alias when there is none (idempotent)."""
+        if self._ready or self._alias_targets():
+            self._ready = True
+            return
+        name = self._new_index_name()
+        self._create_index(name)
+        self._call("add alias", self.client.indices.put_alias, index=name, name=self.alias)
+        self._ready = True
+
+    def drop(self) -> None:
+        """Delete the alias and every index behind it (tests; not part of the protocol)."""
+        for name in self._alias_targets():
+            self._call("delete index", self.client.indices.delete, index=name)
+        self._ready = False
+
+    def check(self) -> None:
+        health = self._call("health", self.client.cluster.health, timeout="2s")
+        if health["status"] == "red":
+            raise BackendUnavailable("elasticsearch cluster health is red")
+        if not self._alias_targets():
+            raise BackendUnavailable(f"elasticsearch has no index {self.alias!r}; run `manage.py search_reindex`")
+
+    # --- writes -------------------------------------------------------------------------------------
+    def _bulk(self, index: str, operations: list[dict[str, Any]], refresh: bool) -> None:
+        if not operations:
+            return
+        res = self._call("bulk", self.client.bulk, index=index, operations=operations, refresh=refresh)
+        if not res.get("errors"):
+            return
+        failed = [item for item in res["items"] for op in item.values() if op.get("error")]
+        statuses = {op.get("status") for item in failed for op in item.values()}
+        if statuses & {429, 502, 503, 504}:
+            raise BackendUnavailable(f"elasticsearch bulk: {len(failed)} item(s) refused (busy)")
+        # A document the mapping rejects will not get better by retrying: name it and stop.
+        first = next(iter(failed[0].values()))
+        raise ValueError(f"elasticsearch refused {len(failed)} document(s), e.g. {first['_id']}: {first['error']}")
+
+    def _index_into(self, index: str, docs: Sequence[SearchDocument], refresh: bool) -> None:
+        ops: list[dict[str, Any]] = []
+        for d in docs:
+            ops.append({"index": {"_id": f"{d.kind}:{d.id}"}})
+            ops.append(document_body(d))
+        self._bulk(index, ops, refresh)
+
+    def index(self, docs: Sequence[SearchDocument]) -> None:
+        self.setup()
+        self._index_into(self.alias, docs, self.refresh)
+
+    def delete(self, kind: str, ids: Sequence[str]) -> None:
+        self.setup()
+        self._bulk(self.alias, [{"delete": {"_id": f"{kind}:{i}"}} for i in ids], self.refresh)
+
+    def clear(self) -> None:
+        """Replace the index behind the alias by an empty one."""
+        self.rebuild([])
+
+    def rebuild(self, batches: Iterable[Sequence[SearchDocument]]) -> None:
+        """Fill a new index and move the alias to it in one request; readers see the old index until then."""
+        old = self._alias_targets()
+        name = self._new_index_name()
+        self._create_index(name)
+        try:
+            # Bulk loading: no refreshes while filling.
+            self._call("settings", self.client.indices.put_settings, index=name, settings={"refresh_interval": "-1"})
+            for batch in batches:
+                self._index_into(name, batch, refresh=False)
+            self._call("settings", self.client.indices.put_settings, index=name, settings={"refresh_interval": None})
+            self._call("refresh", self.client.indices.refresh, index=name)
+        except BaseException:
+            self._call("delete index", self.client.indices.delete, index=name)
+            raise
+        actions: list[dict[str, Any]] = [{"add": {"index": name, "alias": self.alias}}]
+        actions += [{"remove_index": {"index": o}} for o in old]
+        self._call("swap alias", self.client.indices.update_aliases, actions=actions)
+
+    # --- reads --------------------------------------------------------------------------------------
+    def _visibility(self, viewer: Viewer) -> list[dict[str, Any]]:
+        if viewer.sees_all:
+            return []
+        should: list[dict[str, Any]] = [{"term": {"hidden": False}}]
+        if viewer.principals:
+            should.append({"terms": {"owners": sorted(viewer.principals)}})
+        return [{"bool": {"should": should, "minimum_should_match": 1}}]
+
+    def _filters(self, query: SearchQuery, viewer: Viewer) -> list[dict[str, Any]]:
+        filters = self._visibility(viewer)
+        for field_name, values in (
+            ("kind", query.kinds),
+            ("platform", query.platforms),
+            ("classification", query.classifications),
+            ("tags", query.tags),
+            ("owners", query.owners),
+        ):
+            if values:
+                filters.append({"terms": {field_name: list(values)}})
+        return filters
+
+    @staticmethod
+    def _text_query(words: list[str], raw: str, *, fuzzy: bool) -> tuple[list[dict], list[dict]]:
+        """(required clauses, tier clauses): every word must match; the tiers add 1 each (in name, exact)."""
+        if not words:
+            return [], []
+        if fuzzy:
+            must = [
+                {
+                    "bool": {
+                        "should": [
+                            {"term": {"all_prefixes": w[:MAX_PREFIX]}},
+                            {"match": {"all_words": {"query": w, "fuzziness": "AUTO", "prefix_length": 1}}},
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                }
+                for w in words
+            ]
+            in_name = [{"match": {"name_words": {"query": w, "fuzziness": "AUTO", "prefix_length": 1}}} for w in words]
+        else:
+            must = [{"term": {"all_prefixes": w[:MAX_PREFIX]}} for w in words]
+            in_name = [{"term": {"name_prefixes": w[:MAX_PREFIX]}} for w in words]
+        tiers = [
+            {"constant_score": {"filter": {"bool": {"filter": in_name}}, "boost": 1.0}},
+            {"constant_score": {"filter": {"term": {"name_exact": raw.strip().lower()}}, "boost": 1.0}},
+        ]
+        return must, tiers
+
+    def _run(self, query: SearchQuery, viewer: Viewer, words: list[str], *, fuzzy: bool) -> dict[str, Any]:
+        must, tiers = self._text_query(words, query.q, fuzzy=fuzzy)
+        bool_query: dict[str, Any] = {"filter": self._filters(query, viewer) + must}
+        if tiers:
+            bool_query["should"] = tiers
+        offset = min(max(query.offset, 0), MAX_OFFSET)
+        body = {
+            "query": {"bool": bool_query},
+            "sort": [
+                "_score",
+                {"popularity": {"order": "desc"}},
+                {"name_length": {"order": "asc"}},
+                {"qualified_name": {"order": "asc"}},
+            ],
+            "track_scores": True,
+            "from": offset,
+            "size": query.limit,
+            "_source": _SOURCE,
+            "track_total_hits": self.exact_limit,
+            "aggs": {
+                facet: {"terms": {"field": field_name, "size": FACET_LIMIT}}
+                for facet, field_name in _FACET_FIELDS.items()
+            },
+        }
+        return self._call("search", self.client.search, index=self.alias, **body)
+
+    def search(self, query: SearchQuery, viewer: Viewer) -> SearchResults:
+        words = tokenize(query.q)
+        res = self._run(query, viewer, words, fuzzy=False)
+        if words and res["hits"]["total"]["value"] == 0:
+            res = self._run(query, viewer, words, fuzzy=True)
+        total = res["hits"]["total"]
+        hits = [
+            SearchHit(
+                kind=h["_source"]["kind"],
+                id=UUID(h["_source"]["id"]),
+                name=h["_source"]["name"],
+                qualified_name=h["_source"]["qualified_name"],
+                namespace=h["_source"]["namespace"],
+                platform=h["_source"]["platform"],
+                description=h["_source"]["description"],
+                classification=h["_source"]["classification"],
+                tags=sorted(h["_source"]["tags"]),
+                score=1.0 + float(h["_score"] or 0.0) if words else 0.0,
+            )
+            for h in res["hits"]["hits"]
+        ]
+        facets = {
+            facet: [(b["key"], b["doc_count"]) for b in res["aggregations"][facet]["buckets"]] for facet in FACETS
+        }
+        return SearchResults(total=total["value"], hits=hits, facets=facets, exact=total["relation"] == "eq")
+
+    def suggest(self, prefix: str, viewer: Viewer, limit: int = 10) -> list[Suggestion]:
+        words = tokenize(prefix)
+        if not words or len(words[-1]) < 2:  # typeahead starts at two characters, as on the database
+            return []
+        filters = self._visibility(viewer) + [{"term": {"name_prefixes": w[:MAX_PREFIX]}} for w in words]
+        res = self._call(
+            "suggest",
+            self.client.search,
+            index=self.alias,
+            query={"bool": {"filter": filters}},
+            sort=[{"popularity": {"order": "desc"}}, {"name_length": {"order": "asc"}}, {"qualified_name": "asc"}],
+            size=limit,
+            _source=["kind", "id", "name", "qualified_name"],
+            track_total_hits=False,
+        )
+        found = [h["_source"] for h in res["hits"]["hits"]]
+        return [Suggestion(f["kind"], UUID(f["id"]), f["name"], f["qualified_name"]) for f in found]

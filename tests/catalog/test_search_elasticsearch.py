@@ -1,0 +1,92 @@
+"""What only the Elasticsearch backend has: an alias swapped by a rebuild, readiness, and an engine that can be
+down while the catalog keeps working. The shared contract is in test_search.py."""
+
+import os
+import uuid
+
+import pytest
+from django.core.management import call_command
+
+from catalog.models import Dataset
+from catalog.search import get_backend
+from catalog.search.backends.base import SearchQuery
+from catalog.search.documents import build_documents
+from catalog.services.search import search_index
+from steward.errors import BackendUnavailable
+from steward.identity import viewer_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def es(settings, elasticsearch_url):
+    index = f"steward-test{os.environ.get('STEWARD_TEST_DB_SUFFIX', '')}-{uuid.uuid4().hex[:8]}"
+    settings.STEWARD_SEARCH_BACKEND = "elasticsearch"
+    settings.STEWARD_SEARCH_OPTIONS = {"url": elasticsearch_url, "index": index, "refresh": True}
+    backend = get_backend()
+    backend.setup()
+    yield backend
+    backend.drop()
+
+
+def _names(user) -> list[str]:
+    return [h.qualified_name for h in get_backend().search(SearchQuery(limit=50), viewer_for(user)).hits]
+
+
+def test_a_rebuild_fills_a_new_index_and_swaps_the_alias(es, make_dataset, data_steward):
+    for name in ("sales.orders", "sales.customers"):
+        make_dataset(name)
+    before = es._alias_targets()
+    seen_during: list[list[str]] = []
+
+    def batches():
+        docs = build_documents("dataset", Dataset.objects.values_list("pk", flat=True))
+        yield docs[:1]
+        seen_during.append(_names(data_steward))  # mid-rebuild, searches still answer from the old index
+        Dataset.objects.filter(name="sales.customers").delete()  # gone from the catalog meanwhile
+        yield docs[1:]
+
+    es.rebuild(batches())
+    assert seen_during == [["sales.orders", "sales.customers"]]
+    after = es._alias_targets()
+    assert len(after) == 1 and after != before
+    assert not es.client.indices.exists(index=before[0])  # the old index is deleted
+    assert sorted(_names(data_steward)) == ["sales.customers", "sales.orders"]
+
+
+def test_search_reindex_swaps_in_a_complete_index(es, make_dataset, data_steward):
+    make_dataset("sales.orders")
+    es.clear()
+    assert _names(data_steward) == []
+    call_command("search_reindex", verbosity=0)
+    assert _names(data_steward) == ["sales.orders"]
+
+
+def test_readyz_reports_elasticsearch(es, client, settings):
+    res = client.get("/readyz")
+    assert res.json()["checks"]["search"] == "ok"
+    es.drop()
+    res = client.get("/readyz")
+    assert res.status_code == 503 and res.json()["checks"]["search"] == "unavailable: BackendUnavailable"
+    settings.STEWARD_SEARCH_OPTIONS = {"url": "http://127.0.0.1:1", "index": "x", "max_retries": 0, "timeout": 2}
+    res = client.get("/readyz")
+    assert res.status_code == 503 and res.json()["checks"]["search"] == "unavailable: BackendUnavailable"
+
+
+def test_an_engine_that_is_down_never_fails_the_users_write(settings, make_dataset, data_steward):
+    settings.STEWARD_SEARCH_BACKEND = "elasticsearch"
+    settings.STEWARD_SEARCH_OPTIONS = {"url": "http://127.0.0.1:1", "index": "x", "max_retries": 0, "timeout": 2}
+    ds = make_dataset("sales.orders")  # runs the after-commit indexing, which cannot reach the engine
+    assert Dataset.objects.filter(pk=ds.pk).exists()
+    with pytest.raises(BackendUnavailable):  # so the indexing task's retry policy applies
+        search_index(kind="dataset", ids=[str(ds.pk)])
+
+
+def test_hidden_assets_leave_no_trace_in_counts_or_suggestions(es, make_dataset, data_scientist, data_steward):
+    make_dataset("hr.payroll_secret", tags=["secret.source"], owners=["group:admin"])
+    make_dataset("hr.payments")
+    results = get_backend().search(SearchQuery(q="hr"), viewer_for(data_scientist))
+    assert results.total == 1
+    assert all(n == 1 for facet in results.facets.values() for _, n in facet)
+    assert [s.qualified_name for s in get_backend().suggest("pay", viewer_for(data_scientist))] == ["hr.payments"]
+    assert len(get_backend().suggest("pay", viewer_for(data_steward))) == 2
