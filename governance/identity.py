@@ -1,7 +1,7 @@
 """Who is asking: roles (Django groups) and the principals a viewer acts as.
 
 Roles are groups named by ``Role`` values. OIDC users get their groups from the claim named by
-``STEWARD_OIDC_ROLES_CLAIM`` on every login.
+``STEWARD_OIDC_ROLES_CLAIM`` on every login (``governance.sso``).
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
-from django.db import models, transaction
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
 
 __all__ = [
     "DECISION_CALLERS",
@@ -98,14 +97,9 @@ def viewer_for(user: Any) -> Viewer:
 
 
 def _sync_roles(user: Any, claims: dict[str, Any]) -> None:
-    raw = claims.get(settings.STEWARD_OIDC_ROLES_CLAIM) or []
-    if isinstance(raw, str):
-        raw = [raw]
-    wanted = {str(v).strip("/").split("/")[-1] for v in raw}
-    with transaction.atomic():
-        groups = [Group.objects.get_or_create(name=name)[0] for name in wanted if name in Role.values]
-        user.groups.remove(*user.groups.filter(name__in=Role.values).exclude(name__in=wanted))
-        user.groups.add(*groups)
+    from governance.sso import sync_roles
+
+    sync_roles(user, claims)
 
 
 def _oidc_backend_base() -> type:

@@ -7,6 +7,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from governance.views import jwks_view
 from steward import health
 
+# With single sign-on, logging out of Steward ends the provider's session too (governance.sso).
+if settings.OIDC_ENABLED:
+    from mozilla_django_oidc.views import OIDCLogoutView
+
+    _logout_view = OIDCLogoutView.as_view()
+else:
+    _logout_view = auth_views.LogoutView.as_view()
+
 api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("governance.api.urls")),
@@ -20,7 +28,7 @@ urlpatterns = [
     path(".well-known/jwks.json", jwks_view, name="jwks"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", _logout_view, name="logout"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
