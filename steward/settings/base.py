@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "connectors",
     "workspaces",
     "frontend",
+    "interop",
 ]
 
 MIDDLEWARE = [
@@ -175,6 +176,13 @@ OIDC_DRF_AUTH_BACKEND = "governance.identity.StewardOIDCBackend"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_ENABLED:
     AUTHENTICATION_BACKENDS.insert(0, "governance.identity.StewardOIDCBackend")
+
+# --- Apache Atlas (interop/atlas.py) --------------------------------------------------------------------
+STEWARD_ATLAS_URL = env_str(
+    "STEWARD_ATLAS_URL", "", "Apache Atlas base URL (http://host:21000) for atlas_export --push."
+)
+STEWARD_ATLAS_USERNAME = env_str("STEWARD_ATLAS_USERNAME", "admin", "Apache Atlas user (basic auth).")
+STEWARD_ATLAS_PASSWORD = env_str("STEWARD_ATLAS_PASSWORD", "", "Apache Atlas password (basic auth).", shown="(secret)")
 
 # --- REST API ---------------------------------------------------------------------------------------
 _api_auth = [
