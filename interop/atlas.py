@@ -674,3 +674,21 @@ def push_document(doc: dict[str, Any], *, url: str | None = None, batch_size: in
     types = client.upload_typedefs(doc["typeDefs"], force_update=True)
     entities = client.upload_entities(doc["entities"], batch_size=batch_size) if doc["entities"] else []
     return {"typeDefs": types, "entities": entities}
+
+
+def push_changes() -> int:
+    """The scheduled, incremental push (Celery beat, ``STEWARD_ATLAS_PUSH_SECONDS``): what changed since the last
+    successful push (everything the first time), typedefs included. Returns the number of entities sent."""
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    marker = Path(settings.STATE_DIR) / "atlas-push-since"
+    since = datetime.fromisoformat(marker.read_text().strip()) if marker.is_file() else None
+    started = timezone.now()
+    doc = build_export(since=since)
+    if doc["entities"]:
+        push_document(doc)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(started.isoformat())
+    return len(doc["entities"])

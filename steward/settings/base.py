@@ -183,6 +183,9 @@ STEWARD_ATLAS_URL = env_str(
 )
 STEWARD_ATLAS_USERNAME = env_str("STEWARD_ATLAS_USERNAME", "admin", "Apache Atlas user (basic auth).")
 STEWARD_ATLAS_PASSWORD = env_str("STEWARD_ATLAS_PASSWORD", "", "Apache Atlas password (basic auth).", shown="(secret)")
+STEWARD_ATLAS_PUSH_SECONDS = env_int(
+    "STEWARD_ATLAS_PUSH_SECONDS", 3600, "With STEWARD_ATLAS_URL: push what changed to Atlas this often (Celery beat)."
+)
 
 # --- REST API ---------------------------------------------------------------------------------------
 _api_auth = [
@@ -365,6 +368,11 @@ STEWARD_WORKSPACE_CREDENTIALS = env_str(
     "workspaces.credentials.grant_token_credentials",
     "Dotted path of the function giving a workspace the credentials of one mounted dataset's grant.",
 )
+if STEWARD_ATLAS_URL:
+    CELERY_BEAT_SCHEDULE["interop-atlas-push"] = {
+        "task": "interop.atlas_push",
+        "schedule": float(STEWARD_ATLAS_PUSH_SECONDS),
+    }
 CELERY_BEAT_SCHEDULE["workspaces-reconcile"] = {
     "task": "workspaces.reconcile_due",
     "schedule": float(STEWARD_WORKSPACE_RECONCILE_SECONDS),

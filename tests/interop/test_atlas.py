@@ -320,3 +320,18 @@ def test_push_without_an_endpoint_is_refused(estate, settings):
     settings.STEWARD_ATLAS_URL = ""
     with pytest.raises(ValidationFailed, match="STEWARD_ATLAS_URL"):
         call_command("atlas_export", push=True, verbosity=0)
+
+
+def test_scheduled_push_sends_only_what_changed_since_the_last_push(estate, atlas_recorder, settings, tmp_path):
+    from interop.tasks import atlas_push_task
+
+    url, calls = atlas_recorder
+    settings.STEWARD_ATLAS_URL, settings.STATE_DIR = url, tmp_path
+    assert atlas_push_task() == len(build_export()["entities"])  # the first push: everything
+    calls.clear()
+    assert atlas_push_task() == 0  # nothing changed: Atlas is not called
+    assert calls == []
+    catalog.dataset_create(actor=estate, spec=spec({"namespace": NS, "name": "late.table"}))
+    assert atlas_push_task() == 1
+    (bulk,) = [body for method, path, _, body in calls if path.endswith("/entity/bulk")]
+    assert [e["attributes"]["qualifiedName"] for e in bulk["entities"]] == [f"late.table@{NS}"]
