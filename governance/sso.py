@@ -138,7 +138,7 @@ def validate_access_token(token: str) -> dict[str, Any]:
     except (jwt.PyJWKClientError, jwt.DecodeError) as exc:
         raise exceptions.AuthenticationFailed("The bearer token is not a JWT signed by a key of the provider.") from exc
     try:
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             key=key.key,
             algorithms=[settings.OIDC_RP_SIGN_ALGO],
@@ -162,6 +162,10 @@ def validate_access_token(token: str) -> dict[str, Any]:
         raise exceptions.AuthenticationFailed("The bearer token's signature is invalid.") from exc
     except jwt.InvalidTokenError as exc:
         raise exceptions.AuthenticationFailed(f"The bearer token is invalid: {exc}.") from exc
+    # Keycloak marks its tokens' kind: an ID token (typ "ID") also names Steward as audience, but is no access token.
+    if str(claims.get("typ", "Bearer")).lower() != "bearer":
+        raise exceptions.AuthenticationFailed("The bearer token is not an access token.")
+    return claims
 
 
 class OIDCBearerAuthentication(authentication.BaseAuthentication):

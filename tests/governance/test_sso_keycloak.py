@@ -151,6 +151,15 @@ def test_a_tampered_token_is_refused(client):
     assert not User.objects.filter(username="dana", groups__name="admin").exists()
 
 
+def test_an_id_token_is_not_an_access_token(client):
+    browser_client = kc.steward_client()
+    kc.browser_login(browser_client, "stella")
+    id_token = browser_client.session["oidc_id_token"]  # signed by the realm, audience `steward`
+    res = bearer(client, id_token)
+    assert res.status_code == 401
+    assert res.json()["detail"] == "The bearer token is not an access token."
+
+
 def test_a_token_that_is_not_a_jwt_is_refused(client):
     res = bearer(client, "not-a-jwt")
     assert res.status_code == 401
