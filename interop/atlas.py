@@ -437,11 +437,12 @@ def _identity(entity: dict[str, Any]) -> tuple[str, str]:
     return f"atlas://{cluster or 'default'}", name or qn
 
 
+@transaction.atomic
 def import_document(
     doc: dict[str, Any], *, actor: Any, progress: Callable[[int], None] = lambda n: None
 ) -> ImportResult:
-    """Bring an Atlas document into Steward: tags for its classifications, datasets with their schemas, direct
-    levels and tags (one bulk upsert), and processes as OpenLineage events (deduplicated by content)."""
+    """Bring an Atlas document into Steward, all or nothing: tags for its classifications, datasets with their
+    schemas, direct levels and tags (one bulk upsert), processes as OpenLineage events (deduplicated by content)."""
     from catalog.services import dataset_bulk_upsert
     from catalog.services.tags import tag_create
     from lineage.services.ingest import ingest
@@ -568,17 +569,16 @@ def import_document(
             specs.append(spec)
         progress(1)
     problems.raise_if_any()
-    with transaction.atomic():
-        if specs:
-            upsert = dataset_bulk_upsert(actor=actor, specs=specs)
-            result.datasets_created = len(upsert.created)
-            result.datasets_updated = len(upsert.updated)
-            result.datasets_unchanged = len(upsert.unchanged)
-        events = _lineage_events(doc, resolve, is_process, is_column_lineage, table_of)
-        result.processes = len(events)
-        if events:
-            outcomes = ingest(actor=actor, events=events, batch=True)
-            result.lineage_events_new = sum(1 for o in outcomes if o.status == "applied")
+    if specs:
+        upsert = dataset_bulk_upsert(actor=actor, specs=specs)
+        result.datasets_created = len(upsert.created)
+        result.datasets_updated = len(upsert.updated)
+        result.datasets_unchanged = len(upsert.unchanged)
+    events = _lineage_events(doc, resolve, is_process, is_column_lineage, table_of)
+    result.processes = len(events)
+    if events:
+        outcomes = ingest(actor=actor, events=events, batch=True)
+        result.lineage_events_new = sum(1 for o in outcomes if o.status == "applied")
     progress(len(events))
     return result
 

@@ -221,6 +221,17 @@ def test_a_bad_document_is_refused_naming_the_problem(estate):
     assert "Not an attribute of" in messages["entities[1].attributes.colour"]
 
 
+def test_import_by_someone_who_may_not_create_tags_is_refused(estate, data_scientist, tmp_path):
+    path = tmp_path / "doc.json"
+    call_command("atlas_export", output=str(path), verbosity=0)
+    Dataset.objects.filter(name="crm.customers").delete()
+    Tag.objects.filter(key="finance").update(key="finance-old")
+    with pytest.raises(CommandError, match="tag vocabulary"):
+        call_command("atlas_import", str(path), actor=data_scientist.username, verbosity=0)
+    assert not Tag.objects.filter(key="finance").exists()
+    assert not Dataset.objects.filter(name="crm.customers").exists()  # all or nothing
+
+
 def test_import_needs_a_known_actor(tmp_path, db):
     path = tmp_path / "doc.json"
     path.write_text(json.dumps({"entities": []}))

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from interop.atlas import import_document
-from steward.errors import ValidationFailed
+from steward.errors import DomainError, ValidationFailed
 
 
 class Command(BaseCommand):
@@ -38,6 +38,8 @@ class Command(BaseCommand):
         except ValidationFailed as exc:
             lines = [f"{p.field or '(document)'}: {p.message}" for p in exc.problems]
             raise CommandError("invalid Atlas document:\n" + "\n".join(lines)) from exc
+        except DomainError as exc:  # e.g. the actor may not create the tags the document needs
+            raise CommandError(exc.message) from exc
         self.stdout.write(
             self.style.SUCCESS(
                 f"Datasets: {result.datasets_created} created, {result.datasets_updated} updated, "
