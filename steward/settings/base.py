@@ -182,7 +182,7 @@ STEWARD_ATLAS_URL = env_str(
     "STEWARD_ATLAS_URL", "", "Apache Atlas base URL (http://host:21000) for atlas_export --push."
 )
 STEWARD_ATLAS_USERNAME = env_str("STEWARD_ATLAS_USERNAME", "admin", "Apache Atlas user (basic auth).")
-STEWARD_ATLAS_PASSWORD = env_str("STEWARD_ATLAS_PASSWORD", "", "Apache Atlas password (basic auth).", shown="(secret)")
+STEWARD_ATLAS_PASSWORD = env_str("STEWARD_ATLAS_PASSWORD", "", "Apache Atlas password (basic auth; never logged).")
 STEWARD_ATLAS_PUSH_SECONDS = env_int(
     "STEWARD_ATLAS_PUSH_SECONDS", 3600, "With STEWARD_ATLAS_URL: push what changed to Atlas this often (Celery beat)."
 )
