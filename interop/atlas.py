@@ -30,10 +30,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
+from pyapacheatlas.auth import BasicAuthentication
+from pyapacheatlas.core import AtlasClient
 from pyapacheatlas.core.entity import AtlasClassification, AtlasEntity, AtlasProcess
 from pyapacheatlas.core.typedef import (
     AtlasAttributeDef,
@@ -46,7 +50,10 @@ from pyapacheatlas.core.typedef import (
 
 from catalog.classification import levels
 from catalog.models import Dataset, SchemaField, Tag, TagAssignment
+from catalog.services import dataset_bulk_upsert, tag_create
 from catalog.validation import ProblemCollector, parse_dataset
+from lineage.models import ColumnEdge, Edge, Job
+from lineage.services.ingest import ingest
 from steward.errors import ValidationFailed
 
 __all__ = [
@@ -206,8 +213,6 @@ def _ref(entity: AtlasEntity) -> dict[str, Any]:
 def build_export(*, since: datetime | None = None, progress: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     """The Atlas document for the whole catalog (or what changed since ``since``: datasets and jobs updated
     then, plus the datasets their lineage refers to). ``progress(n)`` is called as entities are built."""
-    from lineage.models import ColumnEdge, Edge, Job
-
     guids = iter(range(-1, -(10**9), -1))
     datasets = Dataset.objects.all().order_by("namespace", "name")
     jobs = Job.objects.all().order_by("namespace", "name")
@@ -443,10 +448,6 @@ def import_document(
 ) -> ImportResult:
     """Bring an Atlas document into Steward, all or nothing: tags for its classifications, datasets with their
     schemas, direct levels and tags (one bulk upsert), processes as OpenLineage events (deduplicated by content)."""
-    from catalog.services import dataset_bulk_upsert
-    from catalog.services.tags import tag_create
-    from lineage.services.ingest import ingest
-
     validate_document(doc)
     result = ImportResult()
     level_codes = {lvl.code for lvl in levels()}
@@ -661,9 +662,6 @@ def _lineage_events(
 def push_document(doc: dict[str, Any], *, url: str | None = None, batch_size: int = 500) -> dict[str, Any]:
     """Send the type definitions, then the entities, to Atlas's REST API (``STEWARD_ATLAS_URL``, basic auth
     from ``STEWARD_ATLAS_USERNAME``/``STEWARD_ATLAS_PASSWORD``) with pyapacheatlas's client."""
-    from pyapacheatlas.auth import BasicAuthentication
-    from pyapacheatlas.core import AtlasClient
-
     base = (url or settings.STEWARD_ATLAS_URL).rstrip("/")
     if not base:
         raise ValidationFailed.one("STEWARD_ATLAS_URL", "No Atlas endpoint is configured.", "required")
@@ -679,10 +677,6 @@ def push_document(doc: dict[str, Any], *, url: str | None = None, batch_size: in
 def push_changes() -> int:
     """The scheduled, incremental push (Celery beat, ``STEWARD_ATLAS_PUSH_SECONDS``): what changed since the last
     successful push (everything the first time), typedefs included. Returns the number of entities sent."""
-    from pathlib import Path
-
-    from django.utils import timezone
-
     marker = Path(settings.STATE_DIR) / "atlas-push-since"
     since = datetime.fromisoformat(marker.read_text().strip()) if marker.is_file() else None
     started = timezone.now()

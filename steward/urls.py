@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from governance.views import jwks_view
 from steward import health
 
-# With single sign-on, logging out of Steward ends the provider's session too (governance.sso).
+# With single sign-on, logging out of Steward ends the provider's session too (accounts.sso).
 if settings.OIDC_ENABLED:
     from mozilla_django_oidc.views import OIDCLogoutView
 
@@ -16,10 +16,12 @@ else:
     _logout_view = auth_views.LogoutView.as_view()
 
 api_v1 = [
+    path("", include("accounts.api.urls")),
     path("", include("catalog.api.urls")),
     path("", include("governance.api.urls")),
     path("", include("lineage.api.urls")),
     path("", include("workspaces.api.urls")),
+    path("", include("compliance.api.urls")),
 ]
 
 urlpatterns = [

@@ -42,11 +42,15 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "mozilla_django_oidc",
-    "governance",
+    # Steward's apps, bottom layer first (docs/architecture.md; tests/steward/test_layers.py).
+    "ledger",
+    "accounts",
+    "connectors",
     "catalog",
     "lineage",
-    "connectors",
+    "governance",
     "workspaces",
+    "compliance",
     "frontend",
     "interop",
 ]
@@ -151,7 +155,7 @@ OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256", "ID and access token s
 OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile", "Scopes requested at login.")
 OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True, "Authorization code flow with PKCE (S256).")
 OIDC_STORE_ID_TOKEN = True  # the ID token is the end-session hint at logout
-OIDC_OP_LOGOUT_URL_METHOD = "governance.sso.provider_logout_url"
+OIDC_OP_LOGOUT_URL_METHOD = "accounts.sso.provider_logout_url"
 STEWARD_OIDC_ROLES_CLAIM = env_str(
     "STEWARD_OIDC_ROLES_CLAIM", "groups", "Claim whose values map to Steward roles (data-steward, admin, ...)."
 )
@@ -171,11 +175,11 @@ STEWARD_OIDC_AUDIENCE = env_str(
 STEWARD_OIDC_LEEWAY_SECONDS = env_int("STEWARD_OIDC_LEEWAY_SECONDS", 30, "Clock skew allowed on token expiry.")
 STEWARD_OIDC_JWKS_CACHE_SECONDS = env_int("STEWARD_OIDC_JWKS_CACHE_SECONDS", 300, "How long JWKS keys are cached.")
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
-OIDC_DRF_AUTH_BACKEND = "governance.identity.StewardOIDCBackend"
+OIDC_DRF_AUTH_BACKEND = "accounts.oidc.StewardOIDCBackend"
 
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_ENABLED:
-    AUTHENTICATION_BACKENDS.insert(0, "governance.identity.StewardOIDCBackend")
+    AUTHENTICATION_BACKENDS.insert(0, "accounts.oidc.StewardOIDCBackend")
 
 # --- Apache Atlas (interop/atlas.py) --------------------------------------------------------------------
 STEWARD_ATLAS_URL = env_str(
@@ -189,9 +193,9 @@ STEWARD_ATLAS_PUSH_SECONDS = env_int(
 
 # --- REST API ---------------------------------------------------------------------------------------
 _api_auth = [
-    "governance.authentication.ApiTokenAuthentication",
-    # Provider-signed JWT access tokens; a no-op unless OIDC_OP_JWKS_ENDPOINT is set (governance.sso).
-    "governance.sso.OIDCBearerAuthentication",
+    "accounts.authentication.ApiTokenAuthentication",
+    # Provider-signed JWT access tokens; a no-op unless OIDC_OP_JWKS_ENDPOINT is set (accounts.sso).
+    "accounts.sso.OIDCBearerAuthentication",
     "rest_framework.authentication.SessionAuthentication",
 ]
 
@@ -479,7 +483,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        app: {"level": LOG_LEVEL} for app in ("steward", "catalog", "lineage", "governance", "connectors", "workspaces")
+        app: {"level": LOG_LEVEL}
+        for app in (
+            "steward",
+            "ledger",
+            "accounts",
+            "catalog",
+            "lineage",
+            "governance",
+            "connectors",
+            "workspaces",
+            "compliance",
+        )
     },
 }
 

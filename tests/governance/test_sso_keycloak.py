@@ -14,7 +14,7 @@ import requests
 import time_machine
 from django.contrib.auth.models import User
 
-from governance.identity import Role, roles_of
+from steward.identity import Role, roles_of
 from tests import keycloak as kc
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keycloak_issuer")]

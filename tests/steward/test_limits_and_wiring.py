@@ -57,8 +57,8 @@ def test_oidc_is_switched_on_by_its_settings():
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     kc = "http://127.0.0.1:9/realms/r/protocol/openid-connect"
     assert out.stdout.split() == [
-        "governance.sso.OIDCBearerAuthentication",
-        "governance.identity.StewardOIDCBackend",
+        "accounts.sso.OIDCBearerAuthentication",
+        "accounts.oidc.StewardOIDCBackend",
         "/oidc/authenticate/",
         f"{kc}/auth",
         f"{kc}/certs",
@@ -85,7 +85,8 @@ def test_local_login_only_without_oidc_settings(client, settings):
 
 
 def test_oidc_login_maps_the_roles_claim_to_groups(db):
-    from governance.identity import Role, StewardOIDCBackend, roles_of
+    from accounts.oidc import StewardOIDCBackend
+    from steward.identity import Role, roles_of
 
     backend = StewardOIDCBackend()
     claims = {"preferred_username": "olga", "email": "olga@example.org", "groups": ["/data-steward", "unrelated"]}
