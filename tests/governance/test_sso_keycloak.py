@@ -99,8 +99,7 @@ def test_logout_ends_the_keycloak_session_too():
 
 
 def test_a_local_login_logs_out_locally(client):
-    User.objects.create_user("lou", password="pw-lou-local")
-    assert client.login(username="lou", password="pw-lou-local")
+    client.force_login(User.objects.create_user("lou", password="pw-lou-local"))
     res = client.post("/accounts/logout/")
     assert res.status_code == 302 and res["Location"] == "http://testserver/accounts/login/"
 

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from pyapacheatlas.core.entity import AtlasEntity, AtlasProcess
 from pyapacheatlas.core.typedef import ClassificationTypeDef, EntityTypeDef
@@ -18,10 +19,11 @@ from pyapacheatlas.core.typedef import ClassificationTypeDef, EntityTypeDef
 from catalog import services as catalog
 from catalog.models import Dataset, Tag
 from interop.atlas import build_export, import_document, validate_document
-from lineage.models import ColumnEdge, Edge, Job, LineageEvent
+from lineage.models import ColumnEdge, Edge, Job, LineageEvent, NamespaceProducer
 from lineage.propagation import drain
 from lineage.services.ingest import ingest
 from steward.errors import ValidationFailed
+from steward.identity import Role
 from tests.conftest import spec
 from tests.lineage.events import NS, complete, dataset
 
@@ -31,6 +33,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def estate(data_steward, django_capture_on_commit_callbacks):
     """Two source tables, a job joining them into a report with column lineage, levels and tags."""
+    data_steward.groups.add(Group.objects.get_or_create(name=Role.LINEAGE_PRODUCER)[0])  # imports send lineage
+    for ns in (NS, "etl", "atlas://prod"):  # a producer on the namespaces its lineage touches
+        NamespaceProducer.objects.create(namespace=ns, producer=data_steward)
     catalog.tag_create(actor=data_steward, key="pii.email", implied_level="C3", description="An e-mail address")
     catalog.tag_create(actor=data_steward, key="finance", propagates=False)
     with django_capture_on_commit_callbacks(execute=True):
@@ -192,8 +197,9 @@ def test_import_is_idempotent(estate, tmp_path):
     assert LineageEvent.objects.count() == events
 
 
-def test_import_of_an_atlas_native_document(data_steward):
+def test_import_of_an_atlas_native_document(estate):
     """Entities as Atlas's own hook would write them (hive types, no Steward options): cluster → namespace."""
+    data_steward = estate
     table = AtlasEntity("orders", "hive_table", "sales.orders@prod", guid="-1")
     table.classifications = [{"typeName": "PII", "propagate": True}, {"typeName": "C4"}]
     col = AtlasEntity("card_no", "hive_column", "sales.orders.card_no@prod", guid="-2", attributes={"type": "string"})
