@@ -1,30 +1,19 @@
 """OIDC login: the user named by the token's claims, with Steward roles from the configured claim.
 
-Roles come from the claim named by ``STEWARD_OIDC_ROLES_CLAIM`` on every login.
+Roles come from the claim named by ``STEWARD_OIDC_ROLES_CLAIM`` on every login (``accounts.sso.sync_roles``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth.models import Group
-from django.db import transaction
-
-from steward.identity import Role
-
 __all__ = ["StewardOIDCBackend"]
 
 
 def _sync_roles(user: Any, claims: dict[str, Any]) -> None:
-    raw = claims.get(settings.STEWARD_OIDC_ROLES_CLAIM) or []
-    if isinstance(raw, str):
-        raw = [raw]
-    wanted = {str(v).strip("/").split("/")[-1] for v in raw}
-    with transaction.atomic():
-        groups = [Group.objects.get_or_create(name=name)[0] for name in wanted if name in Role.values]
-        user.groups.remove(*user.groups.filter(name__in=Role.values).exclude(name__in=wanted))
-        user.groups.add(*groups)
+    from accounts.sso import sync_roles
+
+    sync_roles(user, claims)
 
 
 def _oidc_backend_base() -> type:

@@ -12,6 +12,14 @@ from steward import health
 from steward.api.exceptions import api_not_found
 from steward.metrics import metrics_view
 
+# With single sign-on, logging out of Steward ends the provider's session too (accounts.sso).
+if settings.OIDC_ENABLED:
+    from mozilla_django_oidc.views import OIDCLogoutView
+
+    _logout_view = OIDCLogoutView.as_view()
+else:
+    _logout_view = auth_views.LogoutView.as_view()
+
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("catalog.api.urls")),
@@ -28,7 +36,7 @@ urlpatterns = [
     path(".well-known/jwks.json", jwks_view, name="jwks"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", _logout_view, name="logout"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file, not inline: the Content-Security-Policy allows no inline script.

@@ -43,6 +43,18 @@ def elasticsearch_url() -> str:
     return url
 
 
+def keycloak_issuer() -> str:
+    """The Keycloak test server's realm (scripts/services/keycloak.sh): the issuer the test settings trust."""
+    from django.conf import settings
+
+    issuer = settings.OIDC_OP_ISSUER
+    if not issuer or not _reachable(issuer, 80):
+        pytest.fail(
+            f"Keycloak is not running at {issuer}; start it with `scripts/services/keycloak.sh start` (make test does)."
+        )
+    return issuer
+
+
 def _default_kubeconfig() -> Path:
     """``.services/kube/kubeconfig`` of this checkout, or of the main checkout when this is a linked git worktree
     without servers of its own (the servers listen on fixed loopback ports, so one set serves every worktree)."""

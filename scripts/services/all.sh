@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Start, stop or report every server the tests need. Later issues append to SERVICES
-# (elasticsearch, kube-apiserver, keycloak): one script per name in this directory.
+# Start, stop or report every server the tests need: one script per name in this directory.
+# `start` runs them in parallel (Keycloak and the first kube-apiserver build are slow) and fails if any failed.
 # Usage: all.sh start|stop|status|env
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-SERVICES=(postgres redis neo4j kube elasticsearch)
+SERVICES=(keycloak postgres redis neo4j kube elasticsearch)
 action="${1:-}"
 case "$action" in
-  start|env) for s in "${SERVICES[@]}"; do bash "$HERE/$s.sh" "$action"; done ;;
+  start)
+    declare -A pids
+    t0=$SECONDS
+    for s in "${SERVICES[@]}"; do bash "$HERE/$s.sh" start & pids[$s]=$!; done
+    failed=()
+    for s in "${SERVICES[@]}"; do wait "${pids[$s]}" || failed+=("$s"); done
+    if ((${#failed[@]})); then echo "[services] ERROR: failed to start: ${failed[*]}" >&2; exit 1; fi
+    echo "[services] all started in $((SECONDS - t0)) s" >&2 ;;
+  env) for s in "${SERVICES[@]}"; do bash "$HERE/$s.sh" env; done ;;
   # Stop in reverse order; keep going if one fails, and report that at the end.
   stop)
     rc=0

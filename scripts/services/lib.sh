@@ -22,6 +22,9 @@ apt_install() {
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   [[ $(id -u) -eq 0 ]] || die "need root to apt-get install ${missing[*]} (or install them yourself)"
+  # all.sh starts services in parallel: one apt-get at a time (dpkg has a single lock).
+  exec {_apt_lock}>"$CACHE_DIR/.apt.lock"
+  flock "$_apt_lock"
   if [[ $_apt_updated -eq 0 ]]; then
     log "apt-get update"
     apt-get update -qq >/dev/null
@@ -29,6 +32,7 @@ apt_install() {
   fi
   log "installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  flock -u "$_apt_lock"
 }
 
 # proc_alive PID : the process exists and is not a zombie (PID 1 here reaps orphans only every second or so).

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "workspaces",
     "compliance",
     "frontend",
+    "interop",
 ]
 
 MIDDLEWARE = [
@@ -132,15 +133,53 @@ LOGOUT_REDIRECT_URL = "login"
 
 OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "", "OIDC client id; setting it (with the endpoints) turns OIDC on.")
 OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "", "OIDC client secret.")
-OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", "", "Provider authorization URL.")
-OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", "", "Provider token URL.")
-OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "", "Provider userinfo URL.")
-OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "", "Provider JWKS URL (needed for RS256).")
-OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256", "ID token signing algorithm.")
+OIDC_OP_ISSUER = env_str(
+    "OIDC_OP_ISSUER",
+    "",
+    "Provider issuer URL (Keycloak: http://host/realms/<realm>); the endpoints below default to Keycloak's under it.",
+)
+_kc = f"{OIDC_OP_ISSUER.rstrip('/')}/protocol/openid-connect" if OIDC_OP_ISSUER else ""
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str(
+    "OIDC_OP_AUTHORIZATION_ENDPOINT", f"{_kc}/auth" if _kc else "", "Provider authorization URL.", shown=""
+)
+OIDC_OP_TOKEN_ENDPOINT = env_str(
+    "OIDC_OP_TOKEN_ENDPOINT", f"{_kc}/token" if _kc else "", "Provider token URL.", shown=""
+)
+OIDC_OP_USER_ENDPOINT = env_str(
+    "OIDC_OP_USER_ENDPOINT", f"{_kc}/userinfo" if _kc else "", "Provider userinfo URL.", shown=""
+)
+OIDC_OP_JWKS_ENDPOINT = env_str(
+    "OIDC_OP_JWKS_ENDPOINT", f"{_kc}/certs" if _kc else "", "Provider JWKS URL (ID and access tokens).", shown=""
+)
+OIDC_OP_LOGOUT_ENDPOINT = env_str(
+    "OIDC_OP_LOGOUT_ENDPOINT",
+    f"{_kc}/logout" if _kc else "",
+    "Provider end_session_endpoint: logout ends the provider's session too.",
+    shown="",
+)
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256", "ID and access token signing algorithm.")
 OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile", "Scopes requested at login.")
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True, "Authorization code flow with PKCE (S256).")
+OIDC_STORE_ID_TOKEN = True  # the ID token is the end-session hint at logout
+OIDC_OP_LOGOUT_URL_METHOD = "accounts.sso.provider_logout_url"
 STEWARD_OIDC_ROLES_CLAIM = env_str(
     "STEWARD_OIDC_ROLES_CLAIM", "groups", "Claim whose values map to Steward roles (data-steward, admin, ...)."
 )
+STEWARD_OIDC_GROUP_ROLES = dict(
+    item.split("=", 1)
+    for item in env_list(
+        "STEWARD_OIDC_GROUP_ROLES", [], "IdP group to Steward role, e.g. stewards=data-steward (default: same name)."
+    )
+    if "=" in item
+)
+STEWARD_OIDC_EXTRA_ROLES = env_list(
+    "STEWARD_OIDC_EXTRA_ROLES", ["lineage-producer"], "Role names IdP groups may grant besides the built-in ones."
+)
+STEWARD_OIDC_AUDIENCE = env_str(
+    "STEWARD_OIDC_AUDIENCE", OIDC_RP_CLIENT_ID, "Audience bearer access tokens must carry.", shown="OIDC_RP_CLIENT_ID"
+)
+STEWARD_OIDC_LEEWAY_SECONDS = env_int("STEWARD_OIDC_LEEWAY_SECONDS", 30, "Clock skew allowed on token expiry.")
+STEWARD_OIDC_JWKS_CACHE_SECONDS = env_int("STEWARD_OIDC_JWKS_CACHE_SECONDS", 300, "How long JWKS keys are cached.")
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
 OIDC_DRF_AUTH_BACKEND = "accounts.oidc.StewardOIDCBackend"
 
@@ -219,13 +258,24 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# --- Apache Atlas (interop/atlas.py) --------------------------------------------------------------------
+STEWARD_ATLAS_URL = env_str(
+    "STEWARD_ATLAS_URL", "", "Apache Atlas base URL (http://host:21000) for atlas_export --push."
+)
+STEWARD_ATLAS_USERNAME = env_str("STEWARD_ATLAS_USERNAME", "admin", "Apache Atlas user (basic auth).")
+STEWARD_ATLAS_PASSWORD = env_str("STEWARD_ATLAS_PASSWORD", "", "Apache Atlas password (basic auth; never logged).")
+STEWARD_ATLAS_PUSH_SECONDS = env_int(
+    "STEWARD_ATLAS_PUSH_SECONDS", 3600, "With STEWARD_ATLAS_URL: push what changed to Atlas this often (Celery beat)."
+)
+
 # --- REST API ---------------------------------------------------------------------------------------
 _api_auth = [
     "accounts.authentication.ApiTokenAuthentication",
+    # Provider-signed JWT access tokens; a no-op unless OIDC_OP_JWKS_ENDPOINT is set (accounts.sso).
+    "accounts.sso.OIDCBearerAuthentication",
     "rest_framework.authentication.SessionAuthentication",
 ]
-if OIDC_ENABLED:
-    _api_auth.append("mozilla_django_oidc.contrib.drf.OIDCAuthentication")
+
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": _api_auth,
@@ -413,6 +463,11 @@ STEWARD_WORKSPACE_CREDENTIALS = env_str(
     "workspaces.credentials.grant_token_credentials",
     "Dotted path of the function giving a workspace the credentials of one mounted dataset's grant.",
 )
+if STEWARD_ATLAS_URL:
+    CELERY_BEAT_SCHEDULE["interop-atlas-push"] = {
+        "task": "interop.atlas_push",
+        "schedule": float(STEWARD_ATLAS_PUSH_SECONDS),
+    }
 CELERY_BEAT_SCHEDULE["workspaces-reconcile"] = {
     "task": "workspaces.reconcile_due",
     "schedule": float(STEWARD_WORKSPACE_RECONCILE_SECONDS),

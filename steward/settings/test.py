@@ -5,6 +5,10 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://steward:steward@127.0.0.1:54320/steward")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:56379/0")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+# Single sign-on against the Keycloak test server (scripts/services/keycloak.sh, realm keycloak-realm.json).
+os.environ.setdefault("OIDC_OP_ISSUER", "http://127.0.0.1:58080/realms/steward")
+os.environ.setdefault("OIDC_RP_CLIENT_ID", "steward")
+os.environ.setdefault("OIDC_RP_CLIENT_SECRET", "steward-dev-secret")
 
 from steward.settings.base import *  # noqa: F403
 

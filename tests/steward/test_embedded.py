@@ -41,7 +41,8 @@ def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Pat
 @pytest.mark.slow
 def test_embedded_default_serves_readyz_and_search_with_a_live_worker(tmp_path):
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in SCRUB}
+    # The test settings point OIDC at the test Keycloak through OIDC_*: `make run` stays local-login.
+    env = {k: v for k, v in os.environ.items() if k not in SCRUB and not k.startswith("OIDC_")}
     env.update(STEWARD_STATE_DIR=str(tmp_path / "state"), STEWARD_PORT=str(port))
     log = tmp_path / "run.log"
     started = time.monotonic()

@@ -36,26 +36,52 @@ def test_committed_openapi_schema_matches_the_code(tmp_path):
 
 
 def test_oidc_is_switched_on_by_its_settings():
-    env = {
-        **os.environ,
-        "OIDC_RP_CLIENT_ID": "steward",
-        "OIDC_OP_AUTHORIZATION_ENDPOINT": "http://127.0.0.1:9/auth",
-        "OIDC_OP_TOKEN_ENDPOINT": "http://127.0.0.1:9/token",
-        "OIDC_OP_USER_ENDPOINT": "http://127.0.0.1:9/me",
-        "DJANGO_SETTINGS_MODULE": "steward.settings.base",
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OIDC_")}
+    env.update(
+        {
+            "OIDC_RP_CLIENT_ID": "steward",
+            "OIDC_OP_ISSUER": "http://127.0.0.1:9/realms/r",
+            "OIDC_OP_USER_ENDPOINT": "http://127.0.0.1:9/me",
+            "DJANGO_SETTINGS_MODULE": "steward.settings.base",
+        }
+    )
     code = (
         "import django; django.setup();"
-        "from django.conf import settings; from django.urls import reverse;"
-        "print(settings.REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES'][-1]);"
-        "print(settings.AUTHENTICATION_BACKENDS[0]); print(reverse('oidc_authentication_init'))"
+        "from django.conf import settings as s; from django.urls import reverse;"
+        "print(s.REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES'][1]);"
+        "print([b for b in s.AUTHENTICATION_BACKENDS if 'oidc' in b][0]); print(reverse('oidc_authentication_init'));"
+        "print(s.OIDC_OP_AUTHORIZATION_ENDPOINT, s.OIDC_OP_JWKS_ENDPOINT);"
+        "print(s.OIDC_OP_LOGOUT_ENDPOINT, s.OIDC_OP_USER_ENDPOINT);"
+        "print(s.STEWARD_OIDC_AUDIENCE, s.OIDC_USE_PKCE)"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    kc = "http://127.0.0.1:9/realms/r/protocol/openid-connect"
     assert out.stdout.split() == [
-        "mozilla_django_oidc.contrib.drf.OIDCAuthentication",
+        "accounts.sso.OIDCBearerAuthentication",
         "accounts.oidc.StewardOIDCBackend",
         "/oidc/authenticate/",
+        f"{kc}/auth",
+        f"{kc}/certs",
+        f"{kc}/logout",
+        "http://127.0.0.1:9/me",
+        "steward",
+        "True",
     ]
+
+
+def test_local_login_only_without_oidc_settings(client, settings):
+    settings.OIDC_OP_JWKS_ENDPOINT = ""
+    res = client.get("/api/v1/me", HTTP_AUTHORIZATION="Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln")
+    assert res.status_code == 401  # not authenticated, and no provider asked
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OIDC_")}
+    env["DJANGO_SETTINGS_MODULE"] = "steward.settings.base"
+    code = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        "print(s.OIDC_ENABLED, s.AUTHENTICATION_BACKENDS, s.REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("False [") and "oidc" not in out.stdout.split("]")[0]
 
 
 def test_oidc_login_maps_the_roles_claim_to_groups(db):
