@@ -454,6 +454,11 @@ _KUBERNETES = {
 # Options of the local connector (connectors/workspaces/local.py): one process per workspace on this host.
 _LOCAL = {"state_dir": str(STATE_DIR / "workspaces")}
 STEWARD_WORKSPACE_OPTIONS = _KUBERNETES if STEWARD_WORKSPACE_CONNECTOR == "kubernetes" else _LOCAL
+STEWARD_WORKSPACE_RECONCILE_LEASE_SECONDS = env_int(
+    "STEWARD_WORKSPACE_RECONCILE_LEASE_SECONDS",
+    120,
+    "Seconds one reconciler holds a workspace (a killed worker's claim runs out then); above the slowest connector.",
+)
 # Workspaces (workspaces/, docs/workspaces.md): quotas, the reconcile period, where mounts' credentials come from.
 STEWARD_WORKSPACE_QUOTA = env_json(
     "STEWARD_WORKSPACE_QUOTA",

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
+from kombu import pools
 
 from steward.celery import app
 from tests.conftest import make_producer, spec
@@ -89,7 +90,7 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, *worker
 
 
 @pytest.fixture
-def crashable(settings, redis_url, tmp_path, monkeypatch) -> Iterator[Callable[[str], Worker]]:
+def crashable(settings, redis_url, tmp_path, monkeypatch) -> Iterator[Callable[..., Worker]]:
     """Start workers on the test database, a Redis database and a queue of this test's own; the test process
     enqueues to the same queue (not eagerly). Every worker started is stopped at the end."""
     queue = f"crash-{uuid.uuid4().hex[:12]}"
@@ -116,8 +117,8 @@ def crashable(settings, redis_url, tmp_path, monkeypatch) -> Iterator[Callable[[
     app._pool = app.amqp._producer_pool = None
     workers: list[Worker] = []
 
-    def start(name: str) -> Worker:
-        worker = Worker(env, tmp_path / f"{name}.log")
+    def start(name: str, **extra: str) -> Worker:
+        worker = Worker({**env, **extra}, tmp_path / f"{name}.log")
         workers.append(worker)
         return worker
 
@@ -126,10 +127,9 @@ def crashable(settings, redis_url, tmp_path, monkeypatch) -> Iterator[Callable[[
     finally:
         for worker in workers:
             worker.stop()
-        if app._pool is not None:
-            app._pool.force_close_all()
         with app.connection_for_write() as conn:  # leave nothing behind in the shared Redis
             conn.default_channel.queue_purge(queue)
+        pools.reset()  # kombu keeps producer pools per broker URL process-wide: the next test gets fresh ones
         app.conf.task_always_eager, app.conf.broker_url, app.conf.task_routes, app._pool = saved
         _forget_queues()
         app.amqp._producer_pool = None
@@ -168,7 +168,7 @@ def second_connection():
 
 
 def redeliveries(*workers: Worker) -> dict[str, int]:
-    """Task name -> how many times one of its messages was delivered again (received by a worker more than once)."""
+    """Task name -> how many times one of its task ids was received again (a redelivery, or a retry of it)."""
     seen = Counter(tid for w in workers for _, tid in w.received())
     names = {tid: name for w in workers for name, tid in w.received()}
     out: Counter[str] = Counter()
@@ -231,7 +231,9 @@ def test_worker_killed_mid_propagation_after_a_batch_ingestion_loses_nothing_and
     finally:
         other.close()
 
-    downstream = set(Dataset.objects.filter(name__startswith="chain.").exclude(pk=source.pk).values_list("pk", flat=True))
+    downstream = set(
+        Dataset.objects.filter(name__startswith="chain.").exclude(pk=source.pk).values_list("pk", flat=True)
+    )
     assert len(downstream) == n
     rows = list(PropagatedTag.objects.filter(valid_to__isnull=True).values_list("dataset_id", "field", "tag__key"))
     assert Counter(rows) == Counter((pk, "", "finance") for pk in downstream)  # every one, exactly once
@@ -247,3 +249,79 @@ def test_worker_killed_mid_propagation_after_a_batch_ingestion_loses_nothing_and
         f"propagation crash: drain blocked {waited:.1f}s after ingestion; recovered {recovered:.1f}s after the "
         f"restart ({time.monotonic() - killed_at:.1f}s after the kill); redeliveries {retried}"
     )
+
+
+# --- Workspace reconcile ----------------------------------------------------------------------------------------
+
+LEASE = 25  # seconds a reconciler's claim lasts here (STEWARD_WORKSPACE_RECONCILE_LEASE_SECONDS; production 120)
+
+
+def test_worker_killed_mid_workspace_reconcile_leaves_a_claim_that_the_redelivery_waits_out_then_converges(
+    crashable, settings, tmp_path, request, data_scientist, workspace_templates
+):
+    """The reconcile is killed after its connector started the workspace but before recording it (its claim on
+    the workspace still held). The redelivered task finds the dead claim, comes back when it runs out, and
+    converges: one running workspace process, state ``running``, one ``running`` transition."""
+    from connectors.workspaces import get_connector
+    from workspaces.models import Workspace, WorkspaceEvent
+    from workspaces.services import workspace_create
+
+    state_dir = tmp_path / "state"
+    settings.STEWARD_WORKSPACE_CONNECTOR = "local"
+    settings.STEWARD_WORKSPACE_OPTIONS = {"state_dir": str(state_dir / "workspaces")}
+    worker_env = {
+        "STEWARD_STATE_DIR": str(state_dir),
+        "STEWARD_WORKSPACE_CONNECTOR": "local",
+        "STEWARD_WORKSPACE_RECONCILE_LEASE_SECONDS": str(LEASE),
+    }
+    other = second_connection()
+    try:
+        workspace = workspace_create(actor=data_scientist, template="jupyter-cpu")
+        # Recording what the connector did inserts workspace events: blocking those inserts (in another session)
+        # stops the reconcile just after the connector call, with its claim held.
+        with other.cursor() as cur:
+            cur.execute("LOCK TABLE workspaces_workspaceevent IN SHARE ROW EXCLUSIVE MODE")
+        first = crashable("first", **worker_env)
+        waited = wait_for(backend_pids_waiting_on_lock, 120, "the reconcile to block recording its result", first)
+        (blocked,) = backend_pids_waiting_on_lock()
+        claimed = Workspace.objects.get(pk=workspace.pk)
+        assert claimed.lease_holder and claimed.state != "running"
+        first.kill()
+        killed_at = time.monotonic()
+        other.rollback()
+        wait_for(lambda: not backend_alive(blocked), 60, "the killed worker's database session to end")
+        assert Workspace.objects.get(pk=workspace.pk).lease_holder  # the dead worker's claim is still there
+
+        second = crashable("second", **worker_env)
+        recovered = wait_for(
+            lambda: Workspace.objects.filter(pk=workspace.pk, state="running", lease_holder="").exists(),
+            120,
+            "the restarted worker to bring the workspace up",
+            first,
+            second,
+        )
+    finally:
+        other.close()
+        request.addfinalizer(lambda: _remove_workspaces(state_dir))
+
+    done = Workspace.objects.get(pk=workspace.pk)
+    assert (done.state, done.desired_state) == ("running", "running")
+    assert list(get_connector().list_managed()) == [done.pk]  # one workspace process, not two
+    assert WorkspaceEvent.objects.filter(workspace=done, to_state="running").count() == 1  # recorded once
+    retried = redeliveries(first, second)
+    assert retried.get("workspaces.reconcile", 0) >= 1
+    print(
+        f"workspace crash: reconcile blocked {waited:.1f}s after the worker started; running {recovered:.1f}s after "
+        f"the restart ({time.monotonic() - killed_at:.1f}s after the kill); redeliveries {retried}"
+    )
+
+
+def _remove_workspaces(state_dir: Path) -> None:
+    """Stop every workspace process the connector started under ``state_dir`` (also after a failure)."""
+    from connectors.workspaces import get_connector
+    from tests.workspace_processes import kill_leftovers
+
+    connector = get_connector()
+    for workspace_id in list(connector.list_managed()):
+        connector.delete(workspace_id)
+    assert kill_leftovers(state_dir / "workspaces") == []
