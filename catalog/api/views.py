@@ -22,11 +22,16 @@ from catalog.validation import ProblemCollector, parse_dataset
 from governance.identity import viewer_for
 from steward.api.pagination import StewardCursorPagination
 from steward.api.params import parse_body, parse_time
+from steward.api.schema import LOOKS_UP
 from steward.errors import NotFound, ValidationFailed
 
 
 class NamePagination(StewardCursorPagination):
     ordering = ("name", "id")
+
+
+class NewestFirstPagination(StewardCursorPagination):
+    ordering = ("-created_at", "-id")
 
 
 class KeyPagination(StewardCursorPagination):
@@ -99,6 +104,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
     @extend_schema(
         parameters=[OpenApiParameter("namespace", str, required=True), OpenApiParameter("name", str, required=True)],
         responses=s.DatasetDetailSerializer,
+        extensions=LOOKS_UP,
     )
     @action(detail=False, methods=["get"])
     def lookup(self, request: Request) -> Response:
@@ -316,8 +322,10 @@ class MLModelViewSet(viewsets.GenericViewSet):
         """List a model's versions (newest first), or register a new one."""
         model = selectors.model_get(user=request.user, pk=pk)
         if request.method == "GET":
-            versions = model.versions.select_related("trained_by", "created_by").order_by("-created_at")
-            return Response(s.ModelVersionSerializer(versions, many=True).data)
+            versions = model.versions.select_related("trained_by", "created_by")
+            paginator = NewestFirstPagination()
+            page = paginator.paginate_queryset(versions, request, view=self)
+            return paginator.get_paginated_response(s.ModelVersionSerializer(page, many=True).data)
         data = parse_body(s.ModelVersionInput, request.data)
         if "training_run" in data:
             data["training_run_id"] = data.pop("training_run")
@@ -396,6 +404,7 @@ class SearchView(APIView):
         return Response(
             {
                 "total": results.total,
+                "total_is_exact": results.exact,
                 "results": s.SearchHitSerializer(results.hits, many=True).data,
                 "facets": {
                     name: [{"value": v, "count": n} for v, n in values] for name, values in results.facets.items()

@@ -11,14 +11,15 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils import json
 from rest_framework.views import APIView
 
 from lineage import selectors
 from lineage.models import Declassification, DeclassificationState, Job
 from lineage.services import declassify
 from lineage.services.ingest import ingest, job_end_edges
+from steward import jsonbody
 from steward.api.params import parse_body, parse_bool, parse_int, parse_time
+from steward.api.schema import LOOKS_UP
 from steward.errors import DomainError, ValidationFailed
 
 
@@ -54,10 +55,7 @@ def _payload(request: Request, limit: int) -> Any:
         raise PayloadTooLarge(f"The body inflates to more than {limit} bytes; at most {limit} are accepted here.")
     if not inflater.eof:
         raise exceptions.ParseError("The gzip body is truncated.")
-    try:
-        return json.loads(body)  # rejects NaN and Infinity, as DRF does
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+    return jsonbody.loads(body)
 
 
 _RESULT = inline_serializer(
@@ -141,6 +139,7 @@ class LineageGraphView(APIView):
             ),
         ],
         responses={200: dict},
+        extensions=LOOKS_UP,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params

@@ -149,6 +149,9 @@ if OIDC_ENABLED:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": _api_auth,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["steward.api.parsers.StewardJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_METADATA_CLASS": "steward.api.metadata.StewardMetadata",
     "DEFAULT_PAGINATION_CLASS": "steward.api.pagination.StewardCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -164,6 +167,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"ApproverRoleEnum": "governance.choices.ApproverRole"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "steward.api.schema.document_errors",
+    ],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
     "STEWARD_MAX_REQUEST_BYTES", 64 * 1024 * 1024, "Largest request body accepted (bytes); larger gets 413."
