@@ -27,5 +27,8 @@ urlpatterns = [
     path("", include("frontend.urls")),
 ]
 
+handler404 = "steward.api.exceptions.not_found"
+handler500 = "steward.api.exceptions.server_error"
+
 if settings.OIDC_ENABLED:
     urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))

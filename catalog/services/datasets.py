@@ -26,8 +26,9 @@ from catalog.signals import tags_changed
 from catalog.validation import DatasetSpec, ProblemCollector, parse_owner, platform_of
 from governance import audit
 from governance.audit import AuditEntry
-from steward.bulk import insert_rows
+from steward.bulk import insert_new_rows, insert_rows
 from steward.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
+from steward.retry import retry_races
 
 __all__ = [
     "UpsertResult",
@@ -117,8 +118,30 @@ def _existing(identities: list[tuple[str, str]]) -> dict[tuple[str, str], Datase
     return found
 
 
+class _LostRace(Conflict):
+    """Another transaction created one of the datasets being created, between the look-up and the insert."""
+
+
+_IDENTITY = ("namespace", "name")
+
+
 def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
-    """Write ``specs``. ``mode`` is ``create`` (409 if any exists), ``update`` (all exist) or ``upsert``."""
+    """Write ``specs``. ``mode`` is ``create`` (409 if any exists), ``update`` (all exist) or ``upsert``.
+
+    Race-free: when a concurrent writer creates one of the new datasets first, a create is a 409 as if it had
+    existed before, and an upsert is done again (in a savepoint), now updating what the other created; other
+    collisions with concurrent writers (history rows, deadlocks) are retried too (``steward.retry``)."""
+    for attempt in range(3):
+        try:
+            return _apply_once(actor=actor, specs=specs, mode=mode)
+        except _LostRace as exc:
+            if mode == "create" or attempt == 2:
+                raise Conflict(exc.message, problems=[FieldProblem("name", exc.message, "duplicate")]) from None
+    raise AssertionError("unreachable")
+
+
+@retry_races
+def _apply_once(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     problems = ProblemCollector()
     seen: dict[tuple[str, str], str] = {}
     for spec in specs:
@@ -180,11 +203,15 @@ def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
                 changed_rows.append(ds)
         rows.append(ds)
 
-    insert_rows(
+    inserted = insert_new_rows(
         Dataset,
         DATASET_COLUMNS,
-        ([getattr(ds, c) for c in DATASET_COLUMNS] for ds in changed_rows if ds.pk in created_ids),
+        [[getattr(ds, c) for c in DATASET_COLUMNS] for ds in changed_rows if ds.pk in created_ids],
+        order_by=_IDENTITY,
     )
+    if len(inserted) < len(created_ids):  # a concurrent writer created some of them first
+        lost = next(ds for ds in changed_rows if ds.pk in created_ids and ds.pk not in inserted)
+        raise _LostRace(f"Dataset {lost.namespace}/{lost.name} already exists; use PATCH or the bulk upsert.")
     Dataset.objects.bulk_update(
         [ds for ds in changed_rows if ds.pk not in created_ids],
         ["description", "classification", "properties", "updated_at"],
@@ -586,8 +613,14 @@ def datasets_ensure(
         for (ns, name) in wanted
         if (ns, name) not in existing
     ]
-    insert_rows(Dataset, DATASET_COLUMNS, ([getattr(ds, c) for c in DATASET_COLUMNS] for ds in new))
+    # A concurrent writer may create some of the same datasets first: theirs are kept and looked up again.
+    inserted = insert_new_rows(
+        Dataset, DATASET_COLUMNS, [[getattr(ds, c) for c in DATASET_COLUMNS] for ds in new], order_by=_IDENTITY
+    )
+    lost = [(ds.namespace, ds.name) for ds in new if ds.pk not in inserted]
+    new = [ds for ds in new if ds.pk in inserted]
     ids = {**existing, **{(ds.namespace, ds.name): ds.pk for ds in new}}
+    ids |= {key: ds.pk for key, ds in _existing(lost).items()}
     touched: set[UUID] = {ds.pk for ds in new}
     with_fields = {ids[key]: fields for key, fields in wanted.items() if fields}
     if with_fields:
@@ -627,6 +660,7 @@ def datasets_ensure(
                 else:
                     continue
                 touched.add(ds_id)
+        to_write.sort(key=lambda f: (str(f.dataset_id), f.name))  # one lock order for concurrent writers
         SchemaField.objects.bulk_create(
             to_write,
             update_conflicts=True,

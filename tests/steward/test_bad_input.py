@@ -279,3 +279,29 @@ def test_model_versions_are_paginated_as_the_schema_says(api, root):
     first = api.get(f"/api/v1/models/{model.pk}/versions", {"page_size": 2}).json()
     assert [v["version"] for v in first["results"]] == ["3", "2"]
     assert [v["version"] for v in api.get(first["next"]).json()["results"]] == ["1"]
+
+
+# --- the schema documents the errors -------------------------------------------------------------------------------
+
+
+def test_the_schema_documents_each_operations_errors_in_the_error_format():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert set(schema["components"]["schemas"]["Error"]["required"]) == {"status", "code", "detail", "errors"}
+    for path, method, op in operations():
+        documented = set(op["responses"])
+        assert {"401", "403"} <= documented, (method, path)
+        if "{" in path:
+            assert "404" in documented, (method, path)
+        if "requestBody" in op:
+            assert {"400", "413", "415"} <= documented, (method, path)
+        if method in ("post", "put", "patch", "delete"):
+            assert "409" in documented, (method, path)
+        for code in documented - {"200", "201", "202", "204"}:
+            assert op["responses"][code]["$ref"].startswith("#/components/responses/"), (method, path, code)
+
+
+def test_an_api_path_no_route_matches_is_a_json_404(api):
+    res = api.get("/api/v1/compliance/reports/not-a-uuid")
+    assert res.status_code == 404
+    assert res["Content-Type"].startswith("application/json")
+    assert res.json()["code"] == "not_found"
