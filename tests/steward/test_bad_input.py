@@ -211,6 +211,17 @@ def test_an_ordinary_event_time_still_passes(api):
     assert api.post("/api/v1/lineage", event).status_code == 201
 
 
+def test_nul_in_a_query_parameter_or_path_is_a_400_naming_it_on_every_get(api):
+    for path, method, op in operations():
+        if method != "get":
+            continue
+        params = {p["name"]: "a\x00b" for p in op.get("parameters", []) if p["in"] == "query"}
+        url = concrete(path, {})
+        for name in params:
+            assert_refused(api.get(url, {name: params[name]}), name, "invalid")
+    assert_refused(api.get("/api/v1/tags/a%00b"), "path", "invalid")
+
+
 # --- one cursor pagination ---------------------------------------------------------------------------------------
 
 
