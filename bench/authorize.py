@@ -189,7 +189,7 @@ def main() -> None:
             "-c",
             (
                 "from django.contrib.auth.models import User, Group;"
-                "from governance.services.tokens import token_create;"
+                "from accounts.services import token_create;"
                 "u=User.objects.create_user('proxy');u.groups.add(Group.objects.get(name='service'));"
                 "print(token_create(actor=u, user=u, name='bench')[1])"
             ),

@@ -1,7 +1,7 @@
 """Compliance benchmark: result records through ``POST /api/v1/results``, history rows, and reconstruction latency.
 
 1. A fresh database. ``--history`` rows of ``catalog.dataset`` history: ``--history / --revisions`` datasets
-   (``COPY`` into ``catalog_dataset``), each with ``--revisions`` states written by ``governance.history.write``
+   (``COPY`` into ``catalog_dataset``), each with ``--revisions`` states written by ``ledger.history.write``
    at increasing times (5,000 datasets per call, the bulk path: one ``COPY`` per call).
 2. Over HTTP, as an admin: model ``scorer`` with ``--versions`` versions, each trained by an OpenLineage run that
    read 5 of those datasets; deployed in ``prod`` one after another (each a redeploy) and in ``staging`` a day
@@ -71,7 +71,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from catalog.history import DATASET
 from catalog.models import Dataset
-from governance import history
+from ledger import history
 revisions, start = REVISIONS, datetime.fromisoformat("START")
 keys = [(str(pk), name) for pk, name in Dataset.objects.order_by("name").values_list("pk", "name")]
 def state(name, r):
@@ -106,7 +106,7 @@ def make_token(env: dict[str, str], username: str, role: str) -> str:
         "-c",
         (
             "from django.contrib.auth.models import User, Group;"
-            "from governance.services.tokens import token_create;"
+            "from accounts.services import token_create;"
             f"u=User.objects.create_user({username!r});u.groups.add(Group.objects.get_or_create(name={role!r})[0]);"
             "print(token_create(actor=u, user=u, name='bench')[1])"
         ),

@@ -45,7 +45,7 @@ def _token(env: dict[str, str]) -> str:
         "-c",
         (
             "from django.contrib.auth.models import User, Group;"
-            "from governance.services.tokens import token_create;"
+            "from accounts.services import token_create;"
             "from catalog.services import tag_create;"
             "u=User.objects.create_user('bench');u.groups.add(Group.objects.get(name='admin'));"
             "tag_create(actor=u, key='pii.email', implied_level='C3');"

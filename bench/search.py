@@ -178,7 +178,7 @@ def main() -> None:
             "-c",
             (
                 "from django.contrib.auth.models import User, Group;"
-                "from governance.services.tokens import token_create;"
+                "from accounts.services import token_create;"
                 "from catalog.services import tag_create;"
                 "u=User.objects.create_user('bench');u.groups.add(Group.objects.get(name='admin'));"
                 f"[tag_create(actor=u, key=k, implied_level=l) for k, l in {TAGS!r}];"

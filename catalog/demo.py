@@ -17,7 +17,7 @@ from django.db import transaction
 from catalog import services
 from catalog.models import MLModel, ModelVersion, Tag
 from catalog.validation import ProblemCollector, parse_dataset
-from governance.identity import Role
+from steward.identity import Role
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "MODELS", "load_demo_catalog", "training_run_id"]
 

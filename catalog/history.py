@@ -1,4 +1,4 @@
-"""What the catalog keeps in history (``governance.history``): the state loaders of its kinds.
+"""What the catalog keeps in history (``ledger.history``): the state loaders of its kinds.
 
 Kinds:
 - ``catalog.dataset``: identity, description, direct level, owners, direct tags, custom properties, and the
@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from catalog.models import Dataset, Deployment, MLModel, ModelVersion, SchemaField, Tag, TagAssignment
-from governance import history
+from ledger import history
 from steward.lookups import UUIDs
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from governance.identity import Role, has_role, viewer_for
+from steward.identity import Role, has_role, viewer_for
 
 __all__ = ["can_create_assets", "can_curate_tags", "can_edit_asset", "can_tag_asset", "has_curator_role", "is_owner"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -10,13 +9,13 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from catalog.classification import hidden_codes
 from catalog.models import Dataset, Deployment, MLModel, ModelVersion, ResultRecord, SchemaField, TagAssignment
-from governance.history import active_at
-from governance.identity import Viewer, viewer_for
-from steward.api.params import parse_uuid
+from ledger.history import active_at
+from steward.api.params import as_uuid, parse_uuid
 from steward.errors import NotFound
+from steward.identity import Viewer, viewer_for
+from steward.registry import registry
 
 __all__ = [
-    "as_uuid",
     "dataset_get",
     "dataset_list",
     "dataset_lookup",
@@ -26,32 +25,10 @@ __all__ = [
     "model_get",
     "model_list",
     "model_version_get",
-    "register_reader_source",
     "result_get",
     "result_list",
     "visible_q",
 ]
-
-
-def as_uuid(value: UUID | str, what: str) -> UUID:
-    """Parse an id from a URL; a malformed one is simply not found."""
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise NotFound(f"No such {what}.") from None
-
-
-# Other apps name more readers of hidden assets: f(model, viewer) -> a Q over the model's rows, or None.
-# Governance registers current grant holders of datasets.
-_EXTRA_READERS: list[Callable[[type, Viewer], Q | None]] = []
-
-
-def register_reader_source(source: Callable[[type, Viewer], Q | None]) -> None:
-    """Register extra readers of hidden assets (e.g. holders of a valid grant)."""
-    if source not in _EXTRA_READERS:
-        _EXTRA_READERS.append(source)
 
 
 def visible_q(model: type, viewer: Viewer) -> Q:
@@ -69,7 +46,7 @@ def visible_q(model: type, viewer: Viewer) -> Q:
     own_user = through_u.objects.filter(**{fk: OuterRef("pk")}, user_id=viewer.user_id)
     own_group = through_g.objects.filter(**{fk: OuterRef("pk")}, group__name__in=groups)
     q = ~Q(effective_classification__in=hidden) | Exists(own_user) | Exists(own_group)
-    for source in _EXTRA_READERS:
+    for source in registry.reader_sources:  # governance: holders of a grant valid now
         extra = source(model, viewer)
         if extra is not None:
             q |= extra
@@ -119,13 +96,11 @@ def dataset_lookup(*, user: Any, namespace: str, name: str) -> Dataset:
 
 def dataset_tag_keys(ids: list[UUID]) -> dict[UUID, set[str]]:
     """Every tag key each dataset carries: direct, on its fields, and from registered sources (propagated)."""
-    from catalog.search.documents import EXTRA_TAG_SOURCES
-
     keys: dict[UUID, set[str]] = {pk: set() for pk in ids}
     for ds_id, key in TagAssignment.objects.filter(dataset_id__in=ids).values_list("dataset_id", "tag__key"):
         keys[ds_id].add(key)
-    for source in EXTRA_TAG_SOURCES:
-        for ds_id, found in source(ids).items():
+    for source in registry.tag_sources:
+        for ds_id, found in source.keys(ids).items():
             keys.setdefault(ds_id, set()).update(found)
     return keys
 

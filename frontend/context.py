@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from governance.identity import roles_of
+from steward.identity import roles_of
 
 
 def steward(request: HttpRequest) -> dict[str, Any]:

@@ -9,12 +9,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from governance.identity import Role, has_role
-from governance.models import AccessRequest, AccessRequestItem, ApiToken, ApprovalSlot, AuditEvent, Grant, PolicyVersion
+from accounts.models import ApiToken
+from accounts.services import token_revoke
+from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, Grant, PolicyVersion
+from governance.selectors import policy_current
 from governance.services.grants import grant_revoke
-from governance.services.policy import policy_current, policy_document_validate, policy_update
-from governance.services.tokens import token_revoke
+from governance.services.policy import policy_document_validate, policy_update
+from ledger.models import AuditEvent
 from steward.errors import DomainError, ValidationFailed
+from steward.identity import Role, has_role
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -19,8 +19,8 @@ from django.db.models import Exists, OuterRef, Q
 
 from catalog.models import Dataset
 from governance.choices import ApproverRole
-from governance.identity import Role, roles_of
 from governance.models import ApprovalSlot
+from steward.identity import Role, roles_of
 
 __all__ = ["approver_ids", "can_fill", "dataset_owner_ids", "fillable_slot_q", "group_ids_of"]
 

@@ -13,16 +13,16 @@ class GovernanceConfig(AppConfig):
         from django.db.models.signals import post_delete, post_migrate, pre_delete
 
         from catalog.models import Dataset
-        from catalog.selectors import register_reader_source
         from catalog.signals import effective_classification_changed
         from governance import history_kinds, receivers
         from governance.signals import grant_changed
+        from steward.registry import registry
 
         history_kinds.register()
         # The policy version a migration stores (version 1) enters history when migrations finish.
         post_migrate.connect(receivers.on_post_migrate, sender=self, dispatch_uid="governance.policy_history")
 
-        register_reader_source(receivers.grant_holders_q)
+        registry.add_reader_source(receivers.grant_holders_q)
         effective_classification_changed.connect(
             receivers.on_effective_classification_changed, dispatch_uid="governance.on_reclassified"
         )

@@ -1,4 +1,4 @@
-"""What governance keeps in history (``governance.history``): the state loaders of its kinds.
+"""What governance keeps in history (``ledger.history``): the state loaders of its kinds.
 
 Kinds:
 - ``governance.grant`` (key: grant id): who holds it, on what, in which window, under which request and policy
@@ -23,8 +23,9 @@ from uuid import UUID
 
 from django.db.models import Q
 
-from governance import history
 from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, Grant, GrantSuspension
+from governance.selectors import policy_current
+from ledger import history
 from steward.lookups import UUIDs
 
 __all__ = [
@@ -169,8 +170,6 @@ def load_policy(keys: list[str]) -> dict[str, dict[str, Any]]:
     """
     if POLICY_KEY not in keys:
         return {}
-    from governance.services.policy import policy_current
-
     current = policy_current()
     return {
         POLICY_KEY: {

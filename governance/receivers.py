@@ -9,6 +9,10 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from catalog.models import Dataset
+from governance.models import Grant
+from ledger.models import HistoryRecord
+
 logger = logging.getLogger(__name__)
 
 
@@ -71,9 +75,6 @@ def on_grant_changed(*, grant_ids: list[UUID], change: str, **_: Any) -> None:
 
 def grant_holders_q(model: type, viewer: Any) -> Q | None:
     """Hidden datasets the viewer holds a grant on, valid now (window, not revoked, not suspended)."""
-    from catalog.models import Dataset
-    from governance.models import Grant
-
     if model is not Dataset or viewer.user_id is None:
         return None
     now = timezone.now()
@@ -93,7 +94,7 @@ def on_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     from django.db import connections, transaction
 
     from governance.history_kinds import capture_policy
-    from governance.models import HistoryRecord, PolicyVersion
+    from governance.models import PolicyVersion
 
     tables = connections[using].introspection.table_names()
     if HistoryRecord._meta.db_table not in tables or PolicyVersion._meta.db_table not in tables:

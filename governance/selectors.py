@@ -11,13 +11,15 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from catalog.models import Dataset
-from catalog.selectors import as_uuid
 from connectors.dataplane import DataGrant, get_connector
 from governance.approvals import fillable_slot_q, group_ids_of
 from governance.choices import RequestState
-from governance.identity import Role, has_role
-from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, AuditEvent, Grant, GrantSuspension
+from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, Grant, GrantSuspension, PolicyVersion
+from governance.policy import default_policy_document
+from ledger.models import AuditEvent
+from steward.api.params import as_uuid
 from steward.errors import NotFound, PermissionDenied
+from steward.identity import Role, has_role
 
 __all__ = [
     "READ_ALL_REQUESTS",
@@ -30,6 +32,7 @@ __all__ = [
     "grant_get_for_use",
     "grant_list",
     "grants_valid_at",
+    "policy_current",
 ]
 
 # Roles that see every access request and grant (compliance reads everything; admins run the system).
@@ -207,3 +210,12 @@ def audit_list(*, user: Any, filters: dict[str, Any]) -> QuerySet[AuditEvent]:
     if filters.get("until"):
         qs = qs.filter(at__lt=filters["until"])
     return qs
+
+
+def policy_current() -> PolicyVersion:
+    """The version in effect: the highest stored one, or (on an empty table) the unsaved defaults as version 0."""
+    latest = PolicyVersion.objects.order_by("-version").first()
+    if latest is not None:
+        return latest
+    doc = default_policy_document()
+    return PolicyVersion(version=0, note="built-in defaults", **doc)

@@ -8,15 +8,15 @@ class LineageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from catalog.services.classification import register_tag_source
         from catalog.signals import model_versions_changed, tags_changed
         from lineage import receivers
+        from steward.registry import TagSource, registry
 
-        register_tag_source(receivers.propagated_levels, receivers.propagated_holders)
-        from catalog.search.documents import EXTRA_TAG_SOURCES
-
-        if receivers.propagated_keys not in EXTRA_TAG_SOURCES:
-            EXTRA_TAG_SOURCES.append(receivers.propagated_keys)
+        registry.add_tag_source(
+            TagSource(
+                levels=receivers.propagated_levels, holders=receivers.propagated_holders, keys=receivers.propagated_keys
+            )
+        )
         tags_changed.connect(receivers.on_tags_changed, dispatch_uid="lineage.on_tags_changed")
         from django.db.models.signals import post_delete, pre_delete
 

@@ -1,4 +1,4 @@
-"""What lineage keeps in history (``governance.history``): the state loader of declassifications.
+"""What lineage keeps in history (``ledger.history``): the state loader of declassifications.
 
 Kind ``lineage.declassification`` (key: its id): the job, the blocked tag keys, the state, who asked and who
 decided when, and the interval the block holds. Edges, column edges and propagated tags are intervals already
@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from governance import history
+from ledger import history
 from lineage.models import Declassification
 from steward.lookups import UUIDs
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from governance.identity import Role, has_role
+from steward.identity import Role, has_role
 
 __all__ = ["can_decide_declassification", "can_emit_lineage", "can_manage_lineage", "can_request_declassification"]
 

@@ -12,11 +12,11 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from catalog.classification import hidden_codes
 from catalog.models import Dataset, TagAssignment
 from catalog.selectors import dataset_get, dataset_lookup, visible_q
-from governance.identity import viewer_for
 from lineage.graph import get_backend
 from lineage.graph.base import DIRECTIONS
 from lineage.models import Declassification, Edge, Job, PropagatedTag
 from steward.errors import NotFound, ValidationFailed
+from steward.identity import viewer_for
 
 __all__ = [
     "dataset_explain",

@@ -8,10 +8,12 @@ from governance.views import jwks_view
 from steward import health
 
 api_v1 = [
+    path("", include("accounts.api.urls")),
     path("", include("catalog.api.urls")),
     path("", include("governance.api.urls")),
     path("", include("lineage.api.urls")),
     path("", include("workspaces.api.urls")),
+    path("", include("compliance.api.urls")),
 ]
 
 urlpatterns = [

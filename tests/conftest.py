@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from catalog import services
 from catalog.validation import ProblemCollector, parse_dataset
-from governance.identity import Role
+from steward.identity import Role
 
 pytest_plugins = ["tests.servers"]
 

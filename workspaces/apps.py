@@ -10,8 +10,8 @@ class WorkspacesConfig(AppConfig):
 
     def ready(self) -> None:
         from governance.signals import grant_changed
-        from governance.subjects import register_workspace_authority
+        from steward.registry import registry
         from workspaces import receivers
 
         grant_changed.connect(receivers.on_grant_changed, dispatch_uid="workspaces.on_grant_changed")
-        register_workspace_authority(receivers.may_act_for)
+        registry.add_workspace_authority(receivers.may_act_for)

@@ -1,4 +1,4 @@
-"""Workspace constants: audit action names, timing of the reconciler and of credential renewal."""
+"""Workspace constants: timing of the reconciler and of credential renewal (audit actions: ``actions.py``)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,7 @@ __all__ = [
     "RECONCILE_LEASE",
     "RETRY_BACKOFF_MAX_SECONDS",
     "RETRY_BACKOFF_SECONDS",
-    "WORKSPACE_CREATE",
-    "WORKSPACE_DELETE",
-    "WORKSPACE_START",
-    "WORKSPACE_STOP",
 ]
-
-WORKSPACE_CREATE = "workspaces.workspace.create"
-WORKSPACE_STOP = "workspaces.workspace.stop"
-WORKSPACE_START = "workspaces.workspace.start"
-WORKSPACE_DELETE = "workspaces.workspace.delete"
 
 # A mount's credentials are renewed when they would expire within this (grant tokens live at most one hour,
 # so a running workspace gets fresh ones about every 40 minutes; the reconcile period is far shorter).

@@ -29,6 +29,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from governance.services.signing import issue_token
+
 __all__ = [
     "CredentialsProvider",
     "IssuedCredentials",
@@ -64,8 +66,6 @@ CredentialsProvider = Callable[..., IssuedCredentials]
 
 def grant_token_credentials(grant: MountGrant, *, now: datetime) -> IssuedCredentials:
     """A signed grant token for the workspace's grant (the default provider)."""
-    from governance.services.signing import issue_token
-
     token, expires_at = issue_token(
         grant_id=grant.grant_id,
         subject=grant.subject,

@@ -7,9 +7,9 @@ from uuid import UUID
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from catalog.selectors import as_uuid
-from governance.identity import Role, has_role
+from steward.api.params import as_uuid
 from steward.errors import NotFound
+from steward.identity import Role, has_role
 from workspaces.choices import WorkspaceState
 from workspaces.models import Project, Template, Workspace, WorkspaceDataset, WorkspaceEvent
 

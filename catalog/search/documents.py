@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 from catalog.classification import hidden_codes
 from catalog.models import Dataset, MLModel, SchemaField, TagAssignment
+from steward.registry import registry
 
 __all__ = ["KINDS", "SearchDocument", "build_documents", "iter_all_ids"]
 
 KINDS = ("dataset", "model")
-
-# Other apps add tag keys a dataset carries beyond its direct ones: f(dataset ids) -> {id: {keys}}.
-EXTRA_TAG_SOURCES: list[Callable[[list[UUID]], dict[UUID, set[str]]]] = []
 
 
 @dataclass
@@ -60,8 +58,8 @@ def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
     tags: dict[UUID, set[str]] = defaultdict(set)
     for ds_id, key in TagAssignment.objects.filter(dataset_id__in=pks).values_list("dataset_id", "tag__key"):
         tags[ds_id].add(key)
-    for source in EXTRA_TAG_SOURCES:  # e.g. tags propagated along lineage
-        for ds_id, keys in source(pks).items():
+    for source in registry.tag_sources:  # e.g. tags propagated along lineage
+        for ds_id, keys in source.keys(pks).items():
             tags[ds_id].update(keys)
     owners: dict[UUID, list[str]] = defaultdict(list)
     through_u = Dataset.owner_users.through

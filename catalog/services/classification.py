@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from uuid import UUID
 
 from catalog.classification import max_level
 from catalog.history import DATASET_LEVEL
 from catalog.models import Dataset, SchemaField, TagAssignment
 from catalog.signals import effective_classification_changed
-from governance import history
+from ledger import history
 from steward.lookups import UUIDs
+from steward.registry import registry
 
-__all__ = ["dataset_recompute_effective", "datasets_holding_tag", "register_tag_source"]
-
-# Other apps (lineage) add tags a dataset carries beyond its direct ones: f(ids) -> {id: {implied levels}}.
-_EXTRA_LEVEL_SOURCES: list[Callable[[list[UUID]], dict[UUID, set[str]]]] = []
-
-
-# ... and which datasets hold a tag that way: f(tag id) -> dataset ids.
-_EXTRA_HOLDERS: list[Callable[[int], Iterable[UUID]]] = []
-
-
-def register_tag_source(
-    source: Callable[[list[UUID]], dict[UUID, set[str]]], holders: Callable[[int], Iterable[UUID]]
-) -> None:
-    """Register extra implied levels per dataset (e.g. propagated tags) and who holds a given tag that way."""
-    if source not in _EXTRA_LEVEL_SOURCES:
-        _EXTRA_LEVEL_SOURCES.append(source)
-        _EXTRA_HOLDERS.append(holders)
+__all__ = ["dataset_recompute_effective", "datasets_holding_tag"]
 
 
 def datasets_holding_tag(tag_id: int) -> set[UUID]:
     """Every dataset carrying the tag directly (on itself or a field) or through a registered source."""
     ids = set(TagAssignment.objects.filter(tag_id=tag_id).values_list("dataset_id", flat=True))
-    for holders in _EXTRA_HOLDERS:
-        ids.update(holders(tag_id))
+    for source in registry.tag_sources:  # e.g. tags propagated along lineage
+        ids.update(source.holders(tag_id))
     return ids
 
 
@@ -72,8 +57,8 @@ def _recompute_batch(ids: list[UUID]) -> dict[UUID, str]:
         .values_list("dataset_id", "classification")
     ):
         levels[ds_id].add(code)
-    for source in _EXTRA_LEVEL_SOURCES:
-        for ds_id, codes in source(ids).items():
+    for source in registry.tag_sources:
+        for ds_id, codes in source.levels(ids).items():
             levels[ds_id].update(codes)
     by_level: dict[str, list[UUID]] = defaultdict(list)
     for pk, direct, current in Dataset.objects.filter(pk__any_of=UUIDs(ids)).values_list(

@@ -24,8 +24,8 @@ from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
 from catalog.signals import tags_changed
 from catalog.validation import DatasetSpec, ProblemCollector, parse_owner, platform_of
-from governance import audit
-from governance.audit import AuditEntry
+from ledger import audit
+from ledger.audit import AuditEntry
 from steward.bulk import insert_new_rows, insert_rows
 from steward.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
 from steward.retry import retry_races

@@ -23,9 +23,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog import permissions
+from catalog.actions import DEPLOYMENT_CREATE, DEPLOYMENT_END
 from catalog.history import DEPLOYMENT
 from catalog.models import Deployment, MLModel, ModelVersion, ResultRecord
-from governance import audit, history
+from ledger import audit, history
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
 
 __all__ = ["ENVIRONMENT_RE", "deployment_create", "deployment_end"]
@@ -121,7 +122,7 @@ def deployment_create(
     )
     audit.record(
         actor=actor,
-        action="catalog.deployment.create",
+        action=DEPLOYMENT_CREATE,
         target=deployment,
         after=deployment.snapshot(),
         reason=f"replaces deployment {previous.pk}" if previous is not None else "",
@@ -149,7 +150,7 @@ def _end(actor: Any, deployment: Deployment, at: datetime, *, reason: str, now: 
     deployment.save(update_fields=["deployed_to"])
     audit.record(
         actor=actor,
-        action="catalog.deployment.end",
+        action=DEPLOYMENT_END,
         target=deployment,
         before=before,
         after=deployment.snapshot(),

@@ -12,6 +12,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog import permissions
+from catalog.actions import (
+    MODEL_CREATE,
+    MODEL_DELETE,
+    MODEL_UPDATE,
+    MODEL_VERSION_CREATE,
+    MODEL_VERSION_STAGE,
+    MODEL_VERSION_UPDATE,
+)
 from catalog.classification import max_level, validate_code
 from catalog.history import capture_models
 from catalog.models import Deployment, MLModel, ModelVersion, ResultRecord, Tag
@@ -19,7 +27,7 @@ from catalog.models.ml import ModelStage
 from catalog.search import index_later
 from catalog.signals import model_versions_changed
 from catalog.validation import parse_owner
-from governance import audit
+from ledger import audit
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
 
 __all__ = [
@@ -103,7 +111,7 @@ def model_create(
     _set_owners(model, owners if owners is not None else [actor.username])
     model_recompute_effective([model.pk])
     model.refresh_from_db()
-    audit.record(actor=actor, action="catalog.model.create", target=model, after=model.snapshot())
+    audit.record(actor=actor, action=MODEL_CREATE, target=model, after=model.snapshot())
     capture_models([model.pk])
     index_later("model", [model.pk])
     return model
@@ -136,7 +144,7 @@ def model_update(
         _set_owners(model, owners)
     model_recompute_effective([model.pk])
     model.refresh_from_db()
-    audit.record(actor=actor, action="catalog.model.update", target=model, before=before, after=model.snapshot())
+    audit.record(actor=actor, action=MODEL_UPDATE, target=model, before=before, after=model.snapshot())
     capture_models([model.pk])
     index_later("model", [model.pk])
     return model
@@ -153,7 +161,7 @@ def model_delete(*, actor: Any, model: MLModel) -> None:
         raise Conflict(
             f"Model {model.name} has deployments or result records, which compliance keeps; archive it instead."
         )
-    audit.record(actor=actor, action="catalog.model.delete", target=model, before=model.snapshot())
+    audit.record(actor=actor, action=MODEL_DELETE, target=model, before=model.snapshot())
     pk = model.pk
     version_ids = list(model.versions.values_list("pk", flat=True))
     model.delete()
@@ -196,7 +204,7 @@ def model_version_create(*, actor: Any, model: MLModel, version: str, artifact_u
     if mv.stage == ModelStage.PRODUCTION:
         _demote_other_production(actor, mv)
     MLModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
-    audit.record(actor=actor, action="catalog.model_version.create", target=mv, after=mv.snapshot())
+    audit.record(actor=actor, action=MODEL_VERSION_CREATE, target=mv, after=mv.snapshot())
     if mv.training_run_id:
         model_versions_changed.send(sender=ModelVersion, ids=[mv.pk])
     capture_models([model.pk])
@@ -211,7 +219,7 @@ def _demote_other_production(actor: Any, mv: ModelVersion) -> None:
         other.save(update_fields=["stage"])
         audit.record(
             actor=actor,
-            action="catalog.model_version.stage",
+            action=MODEL_VERSION_STAGE,
             target=other,
             before={"stage": ModelStage.PRODUCTION},
             after={"stage": ModelStage.ARCHIVED},
@@ -235,8 +243,6 @@ def model_version_update(*, actor: Any, version: ModelVersion, **changes: Any) -
     version.save()
     if changes.get("stage") == ModelStage.PRODUCTION:
         _demote_other_production(actor, version)
-    audit.record(
-        actor=actor, action="catalog.model_version.update", target=version, before=before, after=version.snapshot()
-    )
+    audit.record(actor=actor, action=MODEL_VERSION_UPDATE, target=version, before=before, after=version.snapshot())
     capture_models([version.model_id])
     return version

@@ -23,14 +23,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog import permissions
+from catalog.actions import RESULTS_INGEST
 from catalog.models import Deployment, MLModel, ResultRecord
 from catalog.selectors import visible_q
 from catalog.services.deployments import ENVIRONMENT_RE
 from catalog.validation import ProblemCollector
-from governance import audit
-from governance.identity import Role, has_role, viewer_for
+from ledger import audit
 from steward.bulk import insert_rows
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
+from steward.identity import Role, has_role, viewer_for
 from steward.lookups import UUIDs
 from steward.times import TimeProblem, parse_aware_time
 
@@ -414,7 +415,7 @@ def results_ingest(
     times = [row[4] for row in rows.values()]
     audit.record(
         actor=actor,
-        action="catalog.results.ingest",
+        action=RESULTS_INGEST,
         target_type="catalog.resultrecord",
         after={
             "received": result.received,

@@ -7,13 +7,14 @@ from typing import Any
 from django.db import transaction
 
 from catalog import permissions
+from catalog.actions import TAG_CREATE, TAG_DELETE, TAG_UPDATE
 from catalog.classification import validate_code
 from catalog.history import TAG, capture_datasets, capture_models
 from catalog.models import MLModel, Tag, TagAssignment
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective, datasets_holding_tag
 from catalog.validation import TAG_KEY_RE
-from governance import audit, history
+from ledger import audit, history
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
 
 __all__ = ["tag_create", "tag_delete", "tag_update"]
@@ -40,7 +41,7 @@ def tag_create(*, actor: Any, key: str, description: str = "", implied_level: st
     tag = Tag.objects.create(key=key, description=description, implied_level=implied_level, propagates=propagates)
     audit.record(
         actor=actor,
-        action="catalog.tag.create",
+        action=TAG_CREATE,
         target=tag,
         after={"key": key, "implied_level": implied_level, "propagates": propagates},
     )
@@ -72,7 +73,7 @@ def tag_update(
     if after == before:
         return tag
     tag.save()
-    audit.record(actor=actor, action="catalog.tag.update", target=tag, before=before, after=after)
+    audit.record(actor=actor, action=TAG_UPDATE, target=tag, before=before, after=after)
     history.capture(TAG, [tag.pk])
     if before["propagates"] != tag.propagates:
         from catalog.signals import tags_changed
@@ -99,7 +100,7 @@ def tag_delete(*, actor: Any, tag: Tag) -> None:
     in_use = TagAssignment.objects.filter(tag=tag).count() + tag.models.count()
     if in_use:
         raise Conflict(f"Tag {tag.key!r} is still assigned {in_use} time(s); remove those assignments first.")
-    audit.record(actor=actor, action="catalog.tag.delete", target=tag, before={"key": tag.key})
+    audit.record(actor=actor, action=TAG_DELETE, target=tag, before={"key": tag.key})
     pk = tag.pk
     tag.delete()
     history.capture(TAG, [pk])

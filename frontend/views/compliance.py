@@ -11,13 +11,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from catalog.models import Dataset
-from governance.api.compliance import report_view
-from governance.identity import has_role
-from governance.models import ComplianceReport
-from governance.reconstruction import Query
-from governance.services import compliance
+from compliance import services as compliance
+from compliance.api.views import report_view
+from compliance.models import ComplianceReport
+from compliance.reconstruction import Query
 from steward.api.params import parse_time, parse_uuid
 from steward.errors import DomainError
+from steward.identity import has_role
 
 RECENT_REPORTS = 20
 

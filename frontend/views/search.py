@@ -12,7 +12,7 @@ from catalog.classification import levels
 from catalog.search import get_backend
 from catalog.search.backends.base import FACETS, SearchQuery
 from frontend.htmx import is_htmx
-from governance.identity import viewer_for
+from steward.identity import viewer_for
 
 PAGE_SIZE = 25
 FACET_PARAM = {

@@ -9,8 +9,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from governance.models import ApiToken
-from governance.services.tokens import token_create, token_revoke
+from accounts.models import ApiToken
+from accounts.services import token_create, token_revoke
 from steward.errors import DomainError
 
 

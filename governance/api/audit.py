@@ -8,14 +8,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance import audit
 from governance.api import serializers as s
-from governance.identity import has_role
-from governance.models import AuditEvent
 from governance.selectors import AUDIT_READERS, audit_list
+from ledger import audit
+from ledger.models import AuditEvent
 from steward.api.pagination import StewardCursorPagination
 from steward.api.params import parse_time
 from steward.errors import PermissionDenied
+from steward.identity import has_role
 
 
 class AuditPagination(StewardCursorPagination):

@@ -28,8 +28,8 @@ from django.conf import settings
 from django.core import signals
 from django.utils import timezone
 
+from accounts.services import TOKEN_PREFIX, token_authenticate
 from governance.api.decisions import decide_batch, decide_one
-from governance.services.tokens import TOKEN_PREFIX, token_authenticate
 from steward import jsonbody
 from steward.errors import DomainError
 from steward.middleware import bind_request_id, payload_too_large, request_id_from, unbind_request_id

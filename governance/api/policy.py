@@ -11,7 +11,8 @@ from rest_framework.views import APIView
 
 from governance.api import serializers as s
 from governance.models import PolicyVersion
-from governance.services.policy import policy_current, policy_update
+from governance.selectors import policy_current
+from governance.services.policy import policy_update
 from steward.api.pagination import StewardCursorPagination
 from steward.errors import NotFound
 

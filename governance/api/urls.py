@@ -1,20 +1,16 @@
 from django.urls import path
 
-from governance.api import views
 from governance.api.access import AccessRequestViewSet, GrantViewSet
 from governance.api.audit import AuditListView, AuditVerifyView
-from governance.api.compliance import ReconstructView, ReportBundleView, ReportDetailView, ReportListView
 from governance.api.decisions import AuthorizeBatchView, AuthorizeView
 from governance.api.policy import PolicyVersionDetailView, PolicyVersionListView, PolicyView
 from steward.api.routers import StewardRouter
 
 router = StewardRouter()
-router.register("tokens", views.ApiTokenViewSet, basename="token")
 router.register("access-requests", AccessRequestViewSet, basename="access-request")
 router.register("grants", GrantViewSet, basename="grant")
 
 urlpatterns = [
-    path("me", views.MeView.as_view(), name="me"),
     path("policy", PolicyView.as_view(), name="policy"),
     path("policy/versions", PolicyVersionListView.as_view(), name="policy-versions"),
     path("policy/versions/<int:version>", PolicyVersionDetailView.as_view(), name="policy-version"),
@@ -22,9 +18,5 @@ urlpatterns = [
     path("authorize/batch", AuthorizeBatchView.as_view(), name="authorize-batch"),
     path("audit", AuditListView.as_view(), name="audit"),
     path("audit/verify", AuditVerifyView.as_view(), name="audit-verify"),
-    path("compliance/reconstruct", ReconstructView.as_view(), name="compliance-reconstruct"),
-    path("compliance/reports", ReportListView.as_view(), name="compliance-reports"),
-    path("compliance/reports/<uuid:pk>", ReportDetailView.as_view(), name="compliance-report"),
-    path("compliance/reports/<uuid:pk>/bundle", ReportBundleView.as_view(), name="compliance-report-bundle"),
     *router.urls,
 ]

@@ -8,12 +8,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from governance import audit
-from governance.audit import AuditEntry
+from governance.actions import DECISION_DENY
 from governance.authorization import Decision, DecisionQuery, Reason, decide_many
-from governance.constants import DECISION_DENY
-from governance.identity import DECISION_CALLERS, has_role
+from ledger import audit
+from ledger.audit import AuditEntry
 from steward.errors import FieldProblem, PermissionDenied
+from steward.identity import DECISION_CALLERS, has_role
 
 __all__ = ["authorize", "may_ask_for_anyone"]
 

@@ -20,14 +20,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from connectors.dataplane import Credentials, DataGrant, DatasetNotManaged, get_connector, remove_later
-from governance import audit
+from governance.actions import GRANT_CREDENTIALS, GRANT_TOKEN
 from governance.choices import GrantState
-from governance.constants import GRANT_CREDENTIALS, GRANT_TOKEN
-from governance.identity import Role
 from governance.models import Grant
 from governance.selectors import grant_get_for_use, grants_valid_at
 from governance.services.signing import MAX_TOKEN_LIFETIME, issue_token
+from ledger import audit
 from steward.errors import Conflict, FieldProblem, ValidationFailed
+from steward.identity import Role
 
 __all__ = [
     "TOKEN_ISSUERS",

@@ -16,17 +16,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Dataset
-from governance import audit, notifications
-from governance.audit import AuditEntry
+from catalog.permissions import is_owner
+from governance import notifications
+from governance.actions import GRANT_EXPIRE, GRANT_RESUME, GRANT_REVOKE, GRANT_SUSPEND, REQUEST_WITHDRAW
 from governance.choices import GrantChange, GrantState, RequestState
-from governance.constants import GRANT_EXPIRE, GRANT_RESUME, GRANT_REVOKE, GRANT_SUSPEND, REQUEST_WITHDRAW
 from governance.history_kinds import capture_grants, capture_requests
-from governance.identity import Role, has_role
 from governance.models import AccessRequest, Grant, GrantSuspension
 from governance.services.access_requests import access_requests_escalate
 from governance.services.access_requests.checks import rank
 from governance.signals import announce_grant_change
+from ledger import audit
+from ledger.audit import AuditEntry
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
+from steward.identity import Role, has_role
 from steward.lookups import UUIDs
 
 __all__ = ["can_revoke", "grant_revoke", "grants_expire", "grants_reassess", "on_reclassified"]
@@ -42,8 +44,6 @@ def _holder_id(grant: Grant) -> int | None:
 
 def can_revoke(user: Any, grant: Grant) -> bool:
     """The holder (giving it up), the dataset's owners, data stewards, privacy officers and admins."""
-    from catalog.permissions import is_owner
-
     return _holder_id(grant) == user.pk or has_role(user, *REVOKERS) or is_owner(user, grant.dataset)
 
 

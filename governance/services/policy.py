@@ -1,4 +1,4 @@
-"""The access policy: read the version in effect, validate and store a new version.
+"""The access policy: validate and store a new version (reads: ``governance.selectors.policy_current``).
 
 A policy version is immutable. An edit stores the next version; requests record the version they were
 judged by and grants the version they were approved under, so audits can read what applied.
@@ -7,109 +7,25 @@ judged by and grants the version they were approved under, so audits can read wh
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from catalog.classification import levels as classification_levels
-from governance import audit
+from governance.actions import POLICY_UPDATE
 from governance.choices import ApproverRole
-from governance.constants import POLICY_UPDATE
 from governance.history_kinds import capture_policy
-from governance.identity import Role, has_role
 from governance.models import PolicyVersion
+from governance.selectors import policy_current
+from ledger import audit
 from steward.durations import format_duration, parse_duration
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
+from steward.identity import Role, has_role
 
-__all__ = [
-    "DEFAULT_PURPOSES",
-    "LevelRule",
-    "default_policy_document",
-    "level_rules",
-    "policy_current",
-    "policy_document_validate",
-    "policy_update",
-]
-
-DEFAULT_PURPOSES = {
-    "analytics": "Exploratory analysis and ad-hoc questions.",
-    "reporting": "Recurring reports and dashboards.",
-    "model-training": "Training or evaluating machine-learning models.",
-    "data-quality": "Checking and fixing the data's quality.",
-    "incident-response": "Investigating a security or production incident.",
-    "regulatory-reporting": "Reports owed to a regulator or an auditor.",
-}
+__all__ = ["policy_document_validate", "policy_update"]
 
 _PURPOSE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-
-
-@dataclass(frozen=True)
-class LevelRule:
-    """What a policy says about one classification level."""
-
-    approvers: tuple[str, ...]
-    max_duration: timedelta
-    purposes: frozenset[str]
-
-    @property
-    def auto_approve(self) -> bool:
-        return not self.approvers
-
-
-def default_policy_document(level_codes: list[str] | None = None) -> dict[str, Any]:
-    """The demo defaults, by rank of the configured levels (C1..C4 by default).
-
-    Lowest: auto-approved, 90 days. Second: the owner, 30 days. Third: owner and privacy officer, 7 days.
-    Fourth and above: owner, privacy officer and steward, at most 8 hours, incident and regulatory work only.
-    """
-    codes = level_codes if level_codes is not None else [lvl.code for lvl in classification_levels()]
-    everything = sorted(DEFAULT_PURPOSES)
-    tiers = [
-        ([], "P90D", everything),
-        (["owner"], "P30D", everything),
-        (["owner", "privacy-officer"], "P7D", [p for p in everything if p != "data-quality"]),
-        (["owner", "privacy-officer", "data-steward"], "PT8H", ["incident-response", "regulatory-reporting"]),
-    ]
-    level_docs = {}
-    for rank, code in enumerate(codes):
-        approvers, max_duration, purposes = tiers[min(rank, len(tiers) - 1)]
-        level_docs[code] = {"approvers": approvers, "max_duration": max_duration, "purposes": purposes}
-    return {
-        "purposes": dict(DEFAULT_PURPOSES),
-        "levels": level_docs,
-        "toxic_combinations": [
-            {
-                "name": "customer-with-raw-transactions",
-                "tags": ["customer", "transactions.raw"],
-                "description": "Customer records together with unaggregated payment transactions allow profiling "
-                "individuals' spending; hold one or the other.",
-            }
-        ],
-    }
-
-
-def policy_current() -> PolicyVersion:
-    """The version in effect: the highest stored one, or (on an empty table) the unsaved defaults as version 0."""
-    latest = PolicyVersion.objects.order_by("-version").first()
-    if latest is not None:
-        return latest
-    doc = default_policy_document()
-    return PolicyVersion(version=0, note="built-in defaults", **doc)
-
-
-def level_rules(policy: PolicyVersion) -> dict[str, LevelRule]:
-    """The policy's rules by level code (documents are validated before they are stored)."""
-    return {
-        code: LevelRule(
-            approvers=tuple(rule["approvers"]),
-            max_duration=parse_duration(rule["max_duration"], f"levels.{code}.max_duration"),
-            purposes=frozenset(rule["purposes"]),
-        )
-        for code, rule in policy.levels.items()
-    }
 
 
 def _problem(problems: list[tuple[str, str]], field: str, message: str) -> None:

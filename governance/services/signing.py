@@ -32,9 +32,10 @@ from django.db.models import Q
 from django.utils import timezone
 from jwt.algorithms import OKPAlgorithm
 
-from governance import audit
+from governance.actions import SIGNING_KEY_PURGE, SIGNING_KEY_ROTATE
 from governance.models import SigningKey
 from governance.token_verification import ALGORITHMS, verify_token
+from ledger import audit
 from steward.errors import Conflict, ValidationFailed
 
 __all__ = [
@@ -159,7 +160,7 @@ def rotate(*, actor: Any = None, now: datetime | None = None, publish_ahead: tim
     superseded.update(retired_at=starts)
     audit.record(
         actor=actor,
-        action="governance.signing_key.rotate",
+        action=SIGNING_KEY_ROTATE,
         target=key,
         after={"kid": kid, "signs_from": starts.isoformat(), "retires": retired},
         at=now,
@@ -179,7 +180,7 @@ def purge_retired_keys(*, actor: Any = None, now: datetime | None = None) -> lis
             actor=actor,
             entries=[
                 audit.AuditEntry(
-                    action="governance.signing_key.purge",
+                    action=SIGNING_KEY_PURGE,
                     target_type="governance.signingkey",
                     target_id=kid,
                     target_repr=kid,

@@ -19,16 +19,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Dataset
-from governance import audit
-from governance.audit import AuditEntry
+from governance.actions import GRANT_CREATE, GRANT_REVOKE
 from governance.choices import GrantChange, GrantState
-from governance.constants import GRANT_CREATE, GRANT_REVOKE
 from governance.history_kinds import capture_grants
 from governance.models import Grant, GrantSuspension
-from governance.selectors import grants_valid_at
+from governance.selectors import grants_valid_at, policy_current
 from governance.services.access_requests.checks import Subject, check_toxic
-from governance.services.policy import policy_current
 from governance.signals import announce_grant_change
+from ledger import audit
+from ledger.audit import AuditEntry
 from steward.errors import FieldProblem, PermissionDenied
 
 __all__ = ["NotGranted", "workspace_grants_create", "workspace_grants_revoke"]

@@ -1,6 +1,12 @@
 from django.urls import path
 
 from lineage.api import views
+from lineage.api.datasets import DatasetLineageViewSet
+from steward.api.routers import StewardRouter
+
+# Lineage's reads of a dataset live at the catalog's dataset URLs (datasets/{id}/tags, explain, versions...).
+router = StewardRouter()
+router.register("datasets", DatasetLineageViewSet, basename="dataset")
 
 urlpatterns = [
     path("lineage", views.LineageIngestView.as_view(), name="lineage-ingest"),
@@ -16,4 +22,5 @@ urlpatterns = [
         )
         for name in ("approve", "reject", "revoke")
     ],
+    *router.urls,
 ]

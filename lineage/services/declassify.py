@@ -9,8 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Tag
-from governance import audit
+from ledger import audit
 from lineage import permissions
+from lineage.actions import DECLASSIFICATION
 from lineage.history import capture_declassifications
 from lineage.models import ColumnEdge, Declassification, DeclassificationState, Edge, Job
 from lineage.propagation import note_change
@@ -47,7 +48,7 @@ def declassification_request(*, actor: Any, job_id: Any, tag_keys: list[str], ju
     capture_declassifications([decl.pk], at=decl.requested_at)
     audit.record(
         actor=actor,
-        action="lineage.declassification.request",
+        action=DECLASSIFICATION["request"],
         target=decl,
         after={"job": str(job), "tags": sorted(tag_keys), "justification": justification},
     )
@@ -81,7 +82,7 @@ def declassification_decide(*, actor: Any, pk: Any, approve: bool, reason: str =
     capture_declassifications([decl.pk], at=now)
     audit.record(
         actor=actor,
-        action=f"lineage.declassification.{'approve' if approve else 'reject'}",
+        action=DECLASSIFICATION["approve" if approve else "reject"],
         target=decl,
         after={"state": decl.state},
         reason=reason or "",
@@ -108,7 +109,7 @@ def declassification_revoke(*, actor: Any, pk: Any, reason: str) -> Declassifica
         raise Conflict(f"A {decl.state} request cannot be withdrawn or revoked.")
     decl.save()
     capture_declassifications([decl.pk], at=now)
-    audit.record(actor=actor, action=f"lineage.declassification.{decl.state}", target=decl, reason=reason or "")
+    audit.record(actor=actor, action=DECLASSIFICATION[decl.state], target=decl, reason=reason or "")
     if decl.state == DeclassificationState.REVOKED:
         note_change(_job_targets(decl.job), decl.tags.values_list("pk", flat=True))
     return decl

@@ -21,8 +21,9 @@ from django.utils import timezone
 from catalog.models import ModelVersion
 from catalog.services import datasets_ensure
 from catalog.validation import ProblemCollector
-from governance import audit
+from ledger import audit
 from lineage import permissions
+from lineage.actions import JOB_END_EDGES
 from lineage.graph import sync_later
 from lineage.models import (
     TERMINAL_STATES,
@@ -441,7 +442,7 @@ def job_end_edges(*, actor: Any, job_id: UUID) -> Job:
     changed = _step(job, None, now, set(), set())
     job.edges_ended_at = now
     job.save(update_fields=["edges_ended_at"])
-    audit.record(actor=actor, action="lineage.job.end_edges", target=job, after={"ended_edges_into": len(changed)})
+    audit.record(actor=actor, action=JOB_END_EDGES, target=job, after={"ended_edges_into": len(changed)})
     note_change(changed)
     sync_later({job.pk})
     return job

@@ -9,12 +9,12 @@ from uuid import UUID
 
 from django.utils import timezone
 
-from steward.errors import ValidationFailed
+from steward.errors import NotFound, ValidationFailed
 from steward.times import TimeProblem, parse_aware_time
 
 _D = TypeVar("_D", int, None)
 
-__all__ = ["parse_body", "parse_bool", "parse_choice", "parse_int", "parse_time", "parse_uuid"]
+__all__ = ["as_uuid", "parse_body", "parse_bool", "parse_choice", "parse_int", "parse_time", "parse_uuid"]
 
 
 def parse_time(value: str | None, field: str = "at", *, allow_future: bool = True) -> datetime | None:
@@ -28,6 +28,16 @@ def parse_time(value: str | None, field: str = "at", *, allow_future: bool = Tru
     if not allow_future and parsed > timezone.now():
         raise ValidationFailed.one(field, "The time is in the future.", "future_datetime")
     return parsed
+
+
+def as_uuid(value: UUID | str, what: str) -> UUID:
+    """Parse an id from a URL; a malformed one is simply not found."""
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise NotFound(f"No such {what}.") from None
 
 
 def parse_uuid(value: str | None, field: str) -> UUID | None:

@@ -42,11 +42,15 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "mozilla_django_oidc",
-    "governance",
+    # Steward's apps, bottom layer first (docs/architecture.md; tests/steward/test_layers.py).
+    "ledger",
+    "accounts",
+    "connectors",
     "catalog",
     "lineage",
-    "connectors",
+    "governance",
     "workspaces",
+    "compliance",
     "frontend",
 ]
 
@@ -133,15 +137,15 @@ STEWARD_OIDC_ROLES_CLAIM = env_str(
     "STEWARD_OIDC_ROLES_CLAIM", "groups", "Claim whose values map to Steward roles (data-steward, admin, ...)."
 )
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID and OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT)
-OIDC_DRF_AUTH_BACKEND = "governance.identity.StewardOIDCBackend"
+OIDC_DRF_AUTH_BACKEND = "accounts.oidc.StewardOIDCBackend"
 
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_ENABLED:
-    AUTHENTICATION_BACKENDS.insert(0, "governance.identity.StewardOIDCBackend")
+    AUTHENTICATION_BACKENDS.insert(0, "accounts.oidc.StewardOIDCBackend")
 
 # --- REST API ---------------------------------------------------------------------------------------
 _api_auth = [
-    "governance.authentication.ApiTokenAuthentication",
+    "accounts.authentication.ApiTokenAuthentication",
     "rest_framework.authentication.SessionAuthentication",
 ]
 if OIDC_ENABLED:
@@ -432,7 +436,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        app: {"level": LOG_LEVEL} for app in ("steward", "catalog", "lineage", "governance", "connectors", "workspaces")
+        app: {"level": LOG_LEVEL}
+        for app in (
+            "steward",
+            "ledger",
+            "accounts",
+            "catalog",
+            "lineage",
+            "governance",
+            "connectors",
+            "workspaces",
+            "compliance",
+        )
     },
 }
 

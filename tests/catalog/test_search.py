@@ -7,7 +7,7 @@ from catalog import services
 from catalog.models import SearchEntry
 from catalog.search import get_backend
 from catalog.search.backends.base import SearchQuery
-from governance.identity import viewer_for
+from steward.identity import viewer_for
 
 pytestmark = pytest.mark.django_db
 

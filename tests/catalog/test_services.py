@@ -4,7 +4,7 @@ import pytest
 
 from catalog import services
 from catalog.models import Dataset, SchemaField, TagAssignment
-from governance.models import AuditEvent
+from ledger.models import AuditEvent
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
 from tests.conftest import spec
 

@@ -5,8 +5,8 @@ from celery.contrib.testing.worker import start_worker
 
 from catalog.search import get_backend
 from catalog.search.backends.base import SearchQuery
-from governance.identity import viewer_for
 from steward.celery import app
+from steward.identity import viewer_for
 from tests.conftest import spec
 
 

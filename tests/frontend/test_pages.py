@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from governance.models import ApiToken
+from accounts.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from catalog import services as catalog
 from catalog.models import Dataset
-from governance.identity import Role
+from steward.identity import Role
 from tests.conftest import make_user
 
 NS = "postgres://warehouse:5432"

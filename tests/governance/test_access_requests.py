@@ -8,8 +8,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from governance.models import AccessRequest, AuditEvent, Grant
+from governance.models import AccessRequest, Grant
 from governance.services.access_requests import access_requests_expire
+from ledger.models import AuditEvent
 from tests.governance.conftest import errors
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from governance import audit
-from governance.models import AuditEvent
+from ledger import audit
+from ledger.models import AuditEvent
 from tests.governance.conftest import errors
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,8 @@ from datetime import UTC, timedelta
 
 import pytest
 
-from governance.models import AuditEvent, Grant
+from governance.models import Grant
+from ledger.models import AuditEvent
 from tests.conftest import make_user
 from tests.governance.conftest import errors
 

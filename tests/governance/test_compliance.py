@@ -21,10 +21,13 @@ import time_machine
 
 from catalog import services as catalog
 from catalog.models import Dataset, ModelVersion
-from governance import history
-from governance.models import AuditEvent, ComplianceReport, Grant
+from compliance.models import ComplianceReport
+from governance.models import Grant
+from governance.selectors import policy_current
 from governance.services.grants import grant_revoke
-from governance.services.policy import policy_current, policy_update
+from governance.services.policy import policy_update
+from ledger import history
+from ledger.models import AuditEvent
 from lineage.propagation import drain
 from lineage.services.ingest import ingest
 from tests.conftest import spec

@@ -17,9 +17,10 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from rest_framework.test import APIClient
 
+from accounts.services import token_create, token_revoke
 from governance.api import fastpath
-from governance.models import AuditEvent, Grant
-from governance.services.tokens import token_create, token_revoke
+from governance.models import Grant
+from ledger.models import AuditEvent
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -130,7 +131,7 @@ def test_denials_are_audited_by_the_caller_with_the_request_id(wsgi, service, gr
     assert status == 200 and headers["X-Request-ID"] == "trace-42"
     event = AuditEvent.objects.get(action="governance.decision.deny")
     assert (event.actor_name, event.request_id, event.after["reason"]) == ("gatekeeper", "trace-42", "unknown_subject")
-    from governance.audit import verify
+    from ledger.audit import verify
 
     assert verify() is None, "the fast path's appends keep the hash chain"
 

@@ -24,11 +24,12 @@ from psycopg import sql
 
 from catalog import services as catalog
 from connectors.tasks import dataplane_reconcile_task
-from governance.identity import Role
-from governance.models import AuditEvent, Grant
+from governance.models import Grant
 from governance.selectors import dataplane_grants
 from governance.services.grants import grants_expire
 from governance.services.signing import MAX_TOKEN_LIFETIME
+from ledger.models import AuditEvent
+from steward.identity import Role
 from tests.conftest import make_user
 from tests.dataplane import admin as _admin
 from tests.dataplane import drop_roles, dsn

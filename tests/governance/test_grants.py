@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from catalog import services as catalog
 from governance.authorization import DecisionQuery, decide_many
-from governance.models import AccessRequest, AuditEvent, Grant, GrantSuspension
+from governance.models import AccessRequest, Grant, GrantSuspension
 from governance.selectors import grants_valid_at
 from governance.services.grants import grants_expire
 from governance.signals import grant_changed
+from ledger.models import AuditEvent
 from lineage.propagation import drain
 from lineage.services.ingest import ingest
 from tests.governance.conftest import errors

@@ -9,8 +9,8 @@ from django.db import transaction
 
 from catalog import services
 from catalog.history import DATASET, DATASET_LEVEL, capture_datasets
-from governance import history
-from governance.models import HistoryRecord
+from ledger import history
+from ledger.models import HistoryRecord
 from tests.conftest import spec
 
 T0 = datetime(2024, 1, 1, 9, 0, 0, tzinfo=UTC)

@@ -16,10 +16,10 @@ from django.db import transaction
 
 from catalog import services as catalog
 from catalog.models import Dataset, Tag
-from governance import history
 from governance.history_kinds import ACCESS_REQUEST, GRANT, POLICY, POLICY_KEY
-from governance.identity import Role
 from governance.models import AccessRequest, Grant, PolicyVersion
+from governance.policy import default_policy_document
+from governance.selectors import policy_current
 from governance.services.access_requests import (
     access_request_approve,
     access_request_create,
@@ -29,13 +29,15 @@ from governance.services.access_requests import (
     grant_reapproval_request,
 )
 from governance.services.grants import grant_revoke, grants_expire
-from governance.services.policy import default_policy_document, policy_current, policy_update
+from governance.services.policy import policy_update
 from governance.services.workspace_grants import workspace_grants_create, workspace_grants_revoke
+from ledger import history
 from lineage.history import DECLASSIFICATION
 from lineage.models import Job
 from lineage.propagation import drain
 from lineage.services.declassify import declassification_decide, declassification_request, declassification_revoke
 from lineage.services.ingest import ingest
+from steward.identity import Role
 from tests.conftest import make_user
 from tests.lineage.events import complete
 

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from governance.models import AuditEvent, PolicyVersion
+from governance.models import PolicyVersion
+from ledger.models import AuditEvent
 from tests.governance.conftest import errors
 
 pytestmark = pytest.mark.django_db

@@ -19,11 +19,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
 
-from governance.models import AuditEvent, SigningKey
+from governance.models import SigningKey
 from governance.services import signing
 from governance.services.signing import GrantHasNoTimeLeft, issue_token, rotate
 from governance.tasks import signing_keys_maintain_task
 from governance.token_verification import UnknownKeyError, verify_token
+from ledger.models import AuditEvent
 from steward.errors import ValidationFailed
 
 pytestmark = pytest.mark.django_db

@@ -46,12 +46,12 @@ from openlineage.client.transport.http import (
 from openlineage.client.transport.http_common import DEFAULT_RETRY_CONFIG
 from rest_framework.test import APIClient
 
+from accounts.services import token_create
 from catalog.services import dataset_classify
-from governance.identity import Role
-from governance.models import AuditEvent
-from governance.services.tokens import token_create
+from ledger.models import AuditEvent
 from lineage.models import DatasetVersion, Edge, LineageEvent
 from lineage.models import Run as RunRow
+from steward.identity import Role
 from tests.conftest import make_user
 from tests.lineage.conftest import ds
 from tests.lineage.events import NS, at, complete, dataset, run_event

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import requests
 
+from accounts.services import token_create
 from catalog.models import Dataset, SchemaField
-from governance.identity import Role
-from governance.models import AuditEvent
-from governance.services.tokens import token_create
+from ledger.models import AuditEvent
 from lineage.models import Job, LineageEvent, Run
+from steward.identity import Role
 from tests.conftest import make_user
 from tests.lineage.events import NS, at, dataset
 

@@ -219,7 +219,7 @@ def test_search_finds_datasets_by_their_propagated_tags(emit, tags, tag, admin_u
     from catalog.search import get_backend
     from catalog.search.backends.base import SearchQuery
     from catalog.services.search import search_index
-    from governance.identity import viewer_for
+    from steward.identity import viewer_for
 
     emit(complete("load", ["raw"], ["clean"]))
     tag("raw", "email")

@@ -19,9 +19,9 @@ from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from accounts.services import token_create
 from catalog import services as catalog_services
-from governance.identity import Role
-from governance.services.tokens import token_create
+from steward.identity import Role
 from tests.conftest import make_user
 from tests.lineage.events import NS, at, dataset
 

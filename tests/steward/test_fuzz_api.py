@@ -19,9 +19,9 @@ import pytest
 import yaml
 from drf_spectacular.generators import SchemaGenerator
 
+from accounts.services import token_create
 from catalog import services as catalog_services
-from governance.identity import Role
-from governance.services.tokens import token_create
+from steward.identity import Role
 from tests.conftest import make_user, spec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -53,13 +53,14 @@ def test_oidc_is_switched_on_by_its_settings():
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == [
         "mozilla_django_oidc.contrib.drf.OIDCAuthentication",
-        "governance.identity.StewardOIDCBackend",
+        "accounts.oidc.StewardOIDCBackend",
         "/oidc/authenticate/",
     ]
 
 
 def test_oidc_login_maps_the_roles_claim_to_groups(db):
-    from governance.identity import Role, StewardOIDCBackend, roles_of
+    from accounts.oidc import StewardOIDCBackend
+    from steward.identity import Role, roles_of
 
     backend = StewardOIDCBackend()
     claims = {"preferred_username": "olga", "email": "olga@example.org", "groups": ["/data-steward", "unrelated"]}

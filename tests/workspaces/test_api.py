@@ -7,8 +7,9 @@ import pytest
 from django.contrib.auth.models import User
 
 from catalog import services as catalog
-from governance.identity import Role
-from governance.models import AuditEvent, Grant
+from governance.models import Grant
+from ledger.models import AuditEvent
+from steward.identity import Role
 from tests.conftest import make_user
 from tests.workspaces.conftest import NS, errors
 from workspaces.models import Project, Workspace, WorkspaceDataset, WorkspaceEvent

@@ -20,9 +20,9 @@ from django.utils import timezone
 from catalog import services as catalog
 from connectors.workspaces import get_connector
 from connectors.workspaces.kubernetes_manifests import credential_key
-from governance.identity import Role
 from governance.models import Grant
 from steward.errors import BackendUnavailable
+from steward.identity import Role
 from tests.conftest import make_user
 from tests.connectors.test_kubernetes_workspaces import LIMITS, QUOTA, Cluster
 from workspaces.models import Template, Workspace, WorkspaceEvent

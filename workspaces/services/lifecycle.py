@@ -12,13 +12,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from governance import audit
-from governance.identity import has_role
 from governance.services.access_requests.checks import DatasetRef, resolve_datasets
 from governance.services.workspace_grants import workspace_grants_create, workspace_grants_revoke
+from ledger import audit
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
+from steward.identity import has_role
+from workspaces.actions import WORKSPACE_CREATE, WORKSPACE_DELETE, WORKSPACE_START, WORKSPACE_STOP
 from workspaces.choices import DesiredState, EventKind, WorkspaceState
-from workspaces.constants import WORKSPACE_CREATE, WORKSPACE_DELETE, WORKSPACE_START, WORKSPACE_STOP
 from workspaces.models import Project, Template, Workspace, WorkspaceDataset
 from workspaces.quantities import format_cpu, format_memory, parse_cpu, parse_memory
 from workspaces.quotas import check_quota

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from steward.env import VARIABLES
+from steward.env import BASE_DIR, VARIABLES
 
 
 class Command(BaseCommand):
@@ -40,6 +40,4 @@ def _secret(name: str) -> bool:
 
 
 def _base_dir() -> Any:
-    from steward.env import BASE_DIR
-
     return BASE_DIR

@@ -9,7 +9,7 @@ from typing import Protocol
 from uuid import UUID
 
 from catalog.search.documents import SearchDocument
-from governance.identity import Viewer
+from steward.identity import Viewer
 
 __all__ = [
     "FACETS",

@@ -41,8 +41,8 @@ from catalog.search.backends.base import (
     tokenize,
 )
 from catalog.search.documents import SearchDocument
-from governance.identity import Viewer
 from steward.errors import BackendUnavailable
+from steward.identity import Viewer
 
 __all__ = ["DatabaseSearchBackend"]
 

@@ -9,15 +9,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Dataset
-from governance import audit
-from governance.audit import AuditEntry
+from governance.actions import REQUEST_DENY, REQUEST_ESCALATE, REQUEST_EXPIRE
 from governance.choices import RequestState
-from governance.constants import REQUEST_DENY, REQUEST_ESCALATE, REQUEST_EXPIRE
 from governance.history_kinds import capture_requests
 from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot
+from governance.policy import level_rules
+from governance.selectors import policy_current
 from governance.services.access_requests.checks import rank
 from governance.services.access_requests.common import add_slots, close_request, notify_approvers, notify_requester
-from governance.services.policy import level_rules, policy_current
+from ledger import audit
+from ledger.audit import AuditEntry
 from steward.lookups import UUIDs
 
 __all__ = ["access_requests_escalate", "access_requests_expire", "escalate"]

@@ -15,11 +15,11 @@ from catalog.models import Dataset
 from catalog.selectors import dataset_tag_keys, visible_q
 from catalog.validation import ProblemCollector
 from governance.choices import RequestState
-from governance.identity import viewer_for
 from governance.models import AccessRequest, AccessRequestItem, Grant, PolicyVersion
-from governance.services.policy import LevelRule
+from governance.policy import LevelRule
 from steward.durations import format_duration
 from steward.errors import Conflict, FieldProblem, ValidationFailed
+from steward.identity import viewer_for
 
 __all__ = [
     "MAX_DATASETS",

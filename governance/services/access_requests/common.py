@@ -9,11 +9,12 @@ from uuid import UUID
 
 from django.contrib.auth import get_user_model
 
-from governance import audit, notifications
+from governance import notifications
 from governance.approvals import approver_ids, dataset_owner_ids
 from governance.choices import ApproverRole, RequestState
 from governance.models import AccessRequest, ApprovalSlot
-from governance.services.policy import LevelRule
+from governance.policy import LevelRule
+from ledger import audit
 from steward.durations import format_duration
 from steward.errors import Conflict, PermissionDenied
 

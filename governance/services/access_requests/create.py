@@ -12,10 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Dataset
-from governance import audit
-from governance.constants import REQUEST_CREATE
+from governance.actions import REQUEST_CREATE
 from governance.history_kinds import capture_requests
 from governance.models import AccessRequest, AccessRequestItem, Grant
+from governance.policy import LevelRule, level_rules
+from governance.selectors import policy_current
 from governance.services.access_requests.checks import (
     DatasetRef,
     Subject,
@@ -26,8 +27,8 @@ from governance.services.access_requests.checks import (
 )
 from governance.services.access_requests.common import add_slots, lock_subject, notify_approvers
 from governance.services.access_requests.decide import finalize
-from governance.services.policy import LevelRule, level_rules, policy_current
 from governance.subjects import may_act_for_workspace
+from ledger import audit
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
 
 __all__ = ["access_request_create", "grant_reapproval_request", "open_request"]

@@ -10,11 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Dataset
-from governance import audit
-from governance.approvals import can_fill, dataset_owner_ids
-from governance.audit import AuditEntry
-from governance.choices import APPROVER_ORDER, ApproverRole, GrantChange, GrantState, RequestState
-from governance.constants import (
+from governance.actions import (
     GRANT_CREATE,
     GRANT_REAPPROVE,
     REQUEST_APPROVE,
@@ -22,9 +18,12 @@ from governance.constants import (
     REQUEST_DENY,
     REQUEST_WITHDRAW,
 )
+from governance.approvals import can_fill, dataset_owner_ids
+from governance.choices import APPROVER_ORDER, ApproverRole, GrantChange, GrantState, RequestState
 from governance.history_kinds import capture_grants, capture_requests
-from governance.identity import roles_of
 from governance.models import AccessRequest, ApprovalSlot, Grant, GrantSuspension, PolicyVersion
+from governance.policy import LevelRule, level_rules
+from governance.selectors import policy_current
 from governance.services.access_requests.background import escalate
 from governance.services.access_requests.checks import check_toxic, rank, subject_of
 from governance.services.access_requests.common import (
@@ -35,9 +34,11 @@ from governance.services.access_requests.common import (
     lock_request,
     notify_requester,
 )
-from governance.services.policy import LevelRule, level_rules, policy_current
 from governance.signals import announce_grant_change
+from ledger import audit
+from ledger.audit import AuditEntry
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
+from steward.identity import roles_of
 
 __all__ = ["access_request_approve", "access_request_deny", "access_request_withdraw", "finalize"]
 

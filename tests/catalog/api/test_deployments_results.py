@@ -10,10 +10,10 @@ from django.utils import timezone
 from catalog import services
 from catalog.history import DEPLOYMENT
 from catalog.models import Deployment, ResultRecord
-from governance import history
-from governance.identity import Role
-from governance.models import AuditEvent
+from ledger import history
+from ledger.models import AuditEvent
 from steward.errors import ValidationFailed
+from steward.identity import Role
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

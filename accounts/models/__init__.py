@@ -1,0 +1,3 @@
+from accounts.models.tokens import ApiToken
+
+__all__ = ["ApiToken"]

@@ -1,0 +1,3 @@
+from compliance.models.reports import ComplianceReport
+
+__all__ = ["ComplianceReport"]

@@ -1,0 +1,79 @@
+"""The training inputs as recorded at an instant (attributes, schema, levels, tags, versions) and their names."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from catalog.history import DATASET, DATASET_LEVEL
+from catalog.models import Dataset
+from compliance.reconstruction.resolve import iso
+from compliance.reconstruction.types import DatasetState, DatasetVersionView, InputItem
+from ledger import history
+from lineage.models import DatasetVersion, PropagatedTag
+
+__all__ = ["dataset_states", "history_start", "input_names"]
+
+
+def dataset_states(ids: list[str], at: datetime) -> dict[str, DatasetState]:
+    """Each dataset as it was at ``at``: attributes and schema (history), effective level, tags, version."""
+    states = history.as_of_many(DATASET, ids, at)
+    levels = history.as_of_many(DATASET_LEVEL, ids, at)
+    propagated: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ds_id, field, key, origin_id, origin_field in (
+        history.active_at(PropagatedTag.objects.filter(dataset_id__in=ids), at)
+        .order_by("tag__key", "field")
+        .values_list("dataset_id", "field", "tag__key", "origin_dataset_id", "origin_field")
+    ):
+        propagated[str(ds_id)].append(
+            {"tag": key, "field": field or None, "from": {"dataset": str(origin_id), "field": origin_field or None}}
+        )
+    versions: dict[str, DatasetVersionView] = {}
+    for ds_id, version, run_id, created_at in (
+        DatasetVersion.objects.filter(dataset_id__in=ids, created_at__lte=at)
+        .order_by("dataset_id", "-created_at", "-pk")
+        .values_list("dataset_id", "version", "run_id", "created_at")
+    ):
+        versions.setdefault(
+            str(ds_id), {"version": version, "run": str(run_id) if run_id else None, "created_at": iso(created_at)}
+        )
+    found: dict[str, DatasetState] = {}
+    for ds_id in ids:
+        state = states.get(ds_id)
+        if state is None:
+            continue
+        field_tags = {f["name"]: f["tags"] for f in state.get("fields", []) if f.get("tags")}
+        found[ds_id] = {
+            "namespace": state["namespace"],
+            "name": state["name"],
+            "description": state["description"],
+            "owners": state["owners"],
+            "classification": state["classification"] or None,
+            "effective_classification": levels.get(ds_id, {}).get("effective_classification"),
+            "schema": [
+                {k: f[k] for k in ("name", "type", "ordinal", "classification", "description")}
+                for f in state.get("fields", [])
+            ],
+            "tags": {"dataset": state["tags"], "fields": field_tags, "propagated": propagated.get(ds_id, [])},
+            "version": versions.get(ds_id),
+        }
+    return found
+
+
+def history_start(kind: str, key: Any) -> str:
+    """When history of an entity begins (it may have existed before Steward recorded it)."""
+    rows = history.timeline(kind, key)
+    return iso(rows[0].valid_from) if rows else "no recorded time"
+
+
+def input_names(inputs: list[InputItem]) -> dict[str, str]:
+    """Each input's name: as recorded at training time or at T, else as it is now, else its id."""
+    names = {
+        item["dataset"]: state["name"]
+        for item in inputs
+        if (state := item["at_training"] or item["at_time"]) is not None
+    }
+    missing = [item["dataset"] for item in inputs if item["dataset"] not in names]
+    names.update((str(pk), name) for pk, name in Dataset.objects.filter(pk__in=missing).values_list("pk", "name"))
+    return {item["dataset"]: names.get(item["dataset"], item["dataset"]) for item in inputs}

@@ -1,0 +1,87 @@
+"""Compliance reports: run a reconstruction, store it as delivered, digest it, audit who asked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.actions import REPORT_CREATE, REPORT_VIEW
+from compliance.models import ComplianceReport
+from compliance.reconstruction import Query, reconstruct
+from ledger import audit
+from steward.errors import PermissionDenied
+from steward.identity import Role, has_role
+
+__all__ = ["BUNDLE_FORMAT", "REPORT_READERS", "bundle_digest", "canonical_json", "report_create", "report_viewed"]
+
+REPORT_READERS = (Role.COMPLIANCE_OFFICER, Role.ADMIN)
+BUNDLE_FORMAT = "steward.compliance-bundle/1"
+# Audit events name reports as they did before the model moved to compliance.
+TARGET_TYPE = "governance.compliancereport"
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical form the digest covers: JSON, keys sorted, no insignificant whitespace, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def bundle_digest(bundle: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the bundle's canonical JSON; anyone can recompute it from a downloaded bundle."""
+    return hashlib.sha256(canonical_json(bundle)).hexdigest()
+
+
+def check_reader(actor: Any) -> None:
+    if not has_role(actor, *REPORT_READERS):
+        raise PermissionDenied("Only compliance officers and admins reconstruct past decisions.")
+
+
+def _query_view(query: Query) -> dict[str, Any]:
+    return {
+        "result": str(query.result) if query.result else None,
+        "model_version": str(query.model_version) if query.model_version else None,
+        "at": query.at.isoformat() if query.at else None,
+        "lineage_depth": query.lineage_depth,
+    }
+
+
+@transaction.atomic
+def report_create(*, actor: Any, query: Query) -> ComplianceReport:
+    """Reconstruct, store the bundle exactly as it will be delivered, and audit the request with its digest."""
+    check_reader(actor)
+    now = timezone.now()
+    reconstruction = reconstruct(query, now=now)
+    report = ComplianceReport(query=_query_view(query), requested_by=actor, requested_at=now)
+    report.at = datetime.fromisoformat(reconstruction["at"])
+    bundle = {
+        "format": BUNDLE_FORMAT,
+        "report": {
+            "id": str(report.pk),
+            "requested_by": actor.get_username(),
+            "requested_at": now.isoformat(),
+            "query": report.query,
+        },
+        "reconstruction": reconstruction,
+    }
+    report.bundle = bundle
+    report.digest = bundle_digest(bundle)
+    report.save()
+    audit.record(
+        actor=actor,
+        action=REPORT_CREATE,
+        target=report,
+        target_type=TARGET_TYPE,
+        after={"query": report.query, "at": reconstruction["at"], "digest": report.digest},
+        at=now,
+    )
+    return report
+
+
+@transaction.atomic
+def report_viewed(*, actor: Any, report: ComplianceReport, form: str) -> None:
+    """Audit that ``actor`` opened or downloaded a stored report (``form``: html | json)."""
+    audit.record(actor=actor, action=REPORT_VIEW, target=report, target_type=TARGET_TYPE, after={"form": form})

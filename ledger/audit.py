@@ -1,0 +1,212 @@
+"""Record audit events (the one way history is written) and verify the hash chain.
+
+Imports no other Steward app. Callers pass ``actor`` explicitly and call ``record`` inside their own
+transaction, so the event commits or rolls back with the change it describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ledger import actions
+from ledger.models import AuditEvent, AuditHead
+from steward.bulk import RawJson, insert_rows
+from steward.middleware import current_request_id
+from steward.prepared import execute_prepared
+
+__all__ = ["AuditEntry", "canonical", "record", "record_many", "verify"]
+
+GENESIS = "0" * 64
+AUDIT_COLUMNS = [
+    "at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "request_id",
+    "before",
+    "after",
+    "reason",
+    "prev_hash",
+    "hash",
+]
+
+
+@dataclass
+class AuditEntry:
+    """What one event says, before it is chained."""
+
+    action: str
+    target_type: str = ""
+    target_id: str = ""
+    target_repr: str = ""
+    before: Any = None
+    after: Any = None
+    reason: str = ""
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON text: sorted keys, no spaces (what audit hashes and history digests cover)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _digest(prev_hash: str, event: AuditEvent, before: str | None = None, after: str | None = None) -> str:
+    """SHA-256 of the event's canonical JSON (sorted keys, no spaces). ``before``/``after``: their canonical
+    JSON when the caller has it already (bulk paths serialise each value once)."""
+    parts = {
+        "action": canonical(event.action),
+        "actor_id": canonical(event.actor_id),
+        "actor_name": canonical(event.actor_name),
+        "after": canonical(event.after) if after is None else after,
+        "at": canonical(event.at.isoformat()),
+        "before": canonical(event.before) if before is None else before,
+        "prev": canonical(prev_hash),
+        "reason": canonical(event.reason),
+        "request_id": canonical(event.request_id),
+        "target_id": canonical(event.target_id),
+        "target_repr": canonical(event.target_repr),
+        "target_type": canonical(event.target_type),
+    }
+    text = "{" + ",".join(f'"{key}":{value}' for key, value in parts.items()) + "}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _digest_values(prev_hash: str, event: AuditEvent, before: Any, after: Any) -> str:
+    """``_digest`` in one ``json.dumps``: the same canonical text (its keys are already in sorted order and
+    nested values are dumped with sorted keys either way), without dumping each part on its own."""
+    document = {
+        "action": event.action,
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "after": after,
+        "at": event.at.isoformat(),
+        "before": before,
+        "prev": prev_hash,
+        "reason": event.reason,
+        "request_id": event.request_id,
+        "target_id": event.target_id,
+        "target_repr": event.target_repr,
+        "target_type": event.target_type,
+    }
+    return hashlib.sha256(canonical(document).encode()).hexdigest()
+
+
+def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | None = None) -> list[AuditEvent]:
+    """Append events in one go (bulk paths). Must run inside the caller's transaction."""
+    entries = list(entries)
+    if not entries:
+        return []
+    for entry in entries:
+        actions.check(entry.action)
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record must run inside the transaction of the change it records")
+    prev = _lock_head()
+    when = at or timezone.now()
+    actor_id = getattr(actor, "pk", None)
+    actor_name = getattr(actor, "username", "") or ("system" if actor is None else str(actor))
+    rid = current_request_id()
+    events = []
+    for entry in entries:
+        before = None if entry.before is None else canonical(entry.before)
+        after = None if entry.after is None else canonical(entry.after)
+        event = AuditEvent(
+            at=when,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=str(entry.target_id),
+            target_repr=entry.target_repr[:600],
+            request_id="" if rid == "-" else rid,
+            before=None if before is None else RawJson(before),
+            after=None if after is None else RawJson(after),
+            reason=entry.reason,
+            prev_hash=prev,
+        )
+        event.hash = _digest_values(prev, event, entry.before, entry.after)
+        prev = event.hash
+        events.append(event)
+    _append(events, prev)
+    for event in events:  # callers get plain values, as a read from the database would give
+        event.before = None if event.before is None else json.loads(event.before)
+        event.after = None if event.after is None else json.loads(event.after)
+    return events
+
+
+def _lock_head() -> str:
+    """Lock the chain's head row for this transaction; the last hash (the genesis one on a new log)."""
+    if connection.vendor == "postgresql":
+        row = execute_prepared(f"SELECT last_hash FROM {_quoted(AuditHead)} WHERE id = 1 FOR UPDATE", [], fetch="one")
+        if row is not None:
+            return row[0]
+    head, _ = AuditHead.objects.select_for_update().get_or_create(id=1)
+    return head.last_hash
+
+
+# Up to this many events go in one INSERT with the head's update (the decision API's denials); more by COPY.
+_SMALL_APPEND = 50
+
+
+def _append(events: list[AuditEvent], last_hash: str) -> None:
+    """Insert the chained events and move the head: one statement for a few events on PostgreSQL."""
+    rows = [[getattr(e, c) for c in AUDIT_COLUMNS] for e in events]
+    if connection.vendor != "postgresql" or len(rows) > _SMALL_APPEND:
+        insert_rows(AuditEvent, AUDIT_COLUMNS, rows)
+        AuditHead.objects.filter(id=1).update(last_hash=last_hash)
+        return
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(AuditEvent._meta.get_field(c).column) for c in AUDIT_COLUMNS)
+    one = "(" + ", ".join("%s::jsonb" if c in ("before", "after") else "%s" for c in AUDIT_COLUMNS) + ")"
+    sql = (
+        f"WITH appended AS (INSERT INTO {_quoted(AuditEvent)} ({columns}) VALUES {', '.join([one] * len(rows))}) "
+        f"UPDATE {_quoted(AuditHead)} SET last_hash = %s WHERE id = 1"
+    )
+    execute_prepared(sql, [value for row in rows for value in row] + [last_hash], fetch="none")
+
+
+def _quoted(model: type) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def record(
+    *,
+    actor: Any,
+    action: str,
+    target: Any = None,
+    target_type: str = "",
+    before: Any = None,
+    after: Any = None,
+    reason: str = "",
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Append one event describing ``action`` on ``target`` by ``actor``."""
+    entry = AuditEntry(
+        action=action,
+        target_type=target_type or (target._meta.label_lower if target is not None else ""),
+        target_id=str(getattr(target, "pk", "") or ""),
+        target_repr=str(target) if target is not None else "",
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    return record_many(actor=actor, entries=[entry], at=at)[0]
+
+
+def verify() -> AuditEvent | None:
+    """Recompute the chain; return the first event whose hash or link is wrong, or ``None``."""
+    prev = GENESIS
+    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
+        if event.prev_hash != prev or _digest(prev, event) != event.hash:
+            return event
+        prev = event.hash
+    return None

@@ -1,0 +1,217 @@
+"""One history mechanism for every app: valid-time rows of each entity's state, read as of any instant.
+
+An entity is ``(kind, key)``: ``("catalog.dataset", "<uuid>")``, ``("governance.grant", "<uuid>")``,
+``("governance.policy", "current")``. Its rows in ``HistoryRecord`` tile its lifetime: a change closes the
+open row at the change's time and opens one with the new state; a deletion opens a row with a null state.
+So ``as_of(kind, key, t)`` is one index lookup, exact to the microsecond, whatever happened since.
+
+How a change is recorded, inside the change's own transaction (like ``ledger.audit``):
+- ``capture(kind, keys)``: the owning app registered a *loader* (``register(kind, loader)``) that reads
+  the current states of many entities in a few queries; keys it does not return are deleted;
+- ``write(kind, {key: state})``: the caller already has the states (bulk paths, propagation).
+Both skip entities whose state did not change (compared by the SHA-256 of the canonical JSON), so calling
+them again is harmless, and ``drift(kind)`` tells whether the open rows still match the live tables.
+
+Rows that are themselves intervals already (lineage edges, column edges, propagated tags, grants' windows)
+use the same ``[valid_from, valid_to)`` convention and ``active_at``; they are not copied here.
+
+Imports no other Steward app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from ledger.audit import canonical
+from ledger.models import HistoryRecord
+from steward.bulk import RawJson, insert_rows
+
+__all__ = [
+    "active_at",
+    "all_pks",
+    "as_of",
+    "as_of_many",
+    "capture",
+    "changes_since",
+    "drift",
+    "kinds",
+    "register",
+    "timeline",
+    "write",
+]
+
+Loader = Callable[[list[str]], Mapping[str, dict[str, Any]]]
+_LOADERS: dict[str, Loader] = {}
+_ALL_KEYS: dict[str, Callable[[], Iterable[str]]] = {}
+_CHUNK = 5_000
+_COLUMNS = ["kind", "key", "valid_from", "valid_to", "state", "digest"]
+GONE = "0" * 64  # the digest of a deletion row (no state)
+
+
+def register(kind: str, loader: Loader, all_keys: Callable[[], Iterable[str]]) -> None:
+    """Declare how to read the current states of ``kind`` (``loader``) and list every live key
+    (``all_keys``, for ``history_capture --all`` and ``drift``)."""
+    _LOADERS[kind] = loader
+    _ALL_KEYS[kind] = all_keys
+
+
+def all_pks(model: type) -> Callable[[], Iterable[str]]:
+    """An ``all_keys`` for ``register``: every primary key of ``model``, as text, streamed."""
+    return lambda: (str(pk) for pk in model.objects.values_list("pk", flat=True).iterator())
+
+
+def kinds() -> list[str]:
+    return sorted(_LOADERS)
+
+
+def all_keys(kind: str) -> Iterable[str]:
+    return _ALL_KEYS[_known(kind)]()
+
+
+def _known(kind: str) -> str:
+    if kind not in _LOADERS:
+        raise KeyError(f"no history loader registered for {kind!r}; known: {', '.join(kinds())}")
+    return kind
+
+
+def _chunks(keys: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(keys), _CHUNK):
+        yield keys[start : start + _CHUNK]
+
+
+def capture(kind: str, keys: Iterable[Any], *, at: datetime | None = None) -> int:
+    """Record the current state of these entities (as the registered loader reads it) at ``at`` (now).
+
+    Returns how many entities changed. Must run inside the transaction of the change.
+    """
+    loader = _LOADERS[_known(kind)]
+    key_list = sorted({str(k) for k in keys})
+    if not key_list:
+        return 0
+    states: dict[str, dict[str, Any] | None] = {}
+    for chunk in _chunks(key_list):
+        found = loader(chunk)
+        for key in chunk:
+            states[key] = found.get(key)
+    return write(kind, states, at=at)
+
+
+def write(kind: str, states: Mapping[Any, dict[str, Any] | None], *, at: datetime | None = None) -> int:
+    """Record these states (``None``: the entity no longer exists) at ``at`` (now); returns how many changed.
+
+    A state equal to the open row's is skipped. A second change at the very instant of the open row's start
+    (two changes in one transaction) replaces that row rather than leaving an empty interval.
+    """
+    if not states:
+        return 0
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("history.write must run inside the transaction of the change it records")
+    when = at or timezone.now()
+    encoded: dict[str, tuple[str | None, str]] = {}
+    for key, state in states.items():
+        text = None if state is None else canonical(state)
+        encoded[str(key)] = (text, GONE if text is None else hashlib.sha256(text.encode()).hexdigest())
+    open_rows: dict[str, tuple[int, str, datetime]] = {}
+    for chunk in _chunks(list(encoded)):
+        for pk, key, digest, valid_from in HistoryRecord.objects.filter(
+            kind=kind, key__in=chunk, valid_to__isnull=True
+        ).values_list("id", "key", "digest", "valid_from"):
+            open_rows[key] = (pk, digest, valid_from)
+    to_close: list[int] = []
+    to_replace: list[int] = []
+    rows: list[list[Any]] = []
+    for key, (text, digest) in encoded.items():
+        current = open_rows.get(key)
+        if current is None:
+            if text is None:
+                continue  # never recorded, and gone: nothing to say
+        elif current[1] == digest:
+            continue
+        else:
+            (to_replace if current[2] >= when else to_close).append(current[0])
+        rows.append([kind, key, when, None, None if text is None else RawJson(text), digest])
+    if not rows:
+        return 0
+    for start in range(0, len(to_replace), _CHUNK):
+        HistoryRecord.objects.filter(pk__in=to_replace[start : start + _CHUNK]).delete()
+    for start in range(0, len(to_close), _CHUNK):
+        HistoryRecord.objects.filter(pk__in=to_close[start : start + _CHUNK]).update(valid_to=when)
+    insert_rows(HistoryRecord, _COLUMNS, rows)
+    return len(rows)
+
+
+def active_at(qs: QuerySet, at: datetime, *, start: str = "valid_from", end: str = "valid_to") -> QuerySet:
+    """The rows of an interval table active at ``at``: ``start <= at`` and (``end`` null or ``at < end``)."""
+    return qs.filter(Q(**{f"{start}__lte": at}) & (Q(**{f"{end}__isnull": True}) | Q(**{f"{end}__gt": at})))
+
+
+def as_of(kind: str, key: Any, at: datetime) -> dict[str, Any] | None:
+    """The state of ``(kind, key)`` at ``at``: None when it did not exist (yet, or any more)."""
+    row = (
+        HistoryRecord.objects.filter(kind=kind, key=str(key), valid_from__lte=at)
+        .order_by("-valid_from")
+        .values_list("state", "valid_to")
+        .first()
+    )
+    if row is None or (row[1] is not None and row[1] <= at):
+        return None
+    return row[0]
+
+
+def as_of_many(kind: str, keys: Iterable[Any], at: datetime) -> dict[str, dict[str, Any]]:
+    """``as_of`` for many keys at once (one query per 5,000); entities absent at ``at`` are left out."""
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(sorted({str(k) for k in keys})):
+        qs = active_at(HistoryRecord.objects.filter(kind=kind, key__in=chunk), at)
+        for key, state in qs.values_list("key", "state"):
+            if state is not None:
+                found[key] = state
+    return found
+
+
+def timeline(kind: str, key: Any) -> list[HistoryRecord]:
+    """Every recorded state of one entity, oldest first."""
+    return list(HistoryRecord.objects.filter(kind=kind, key=str(key)).order_by("valid_from"))
+
+
+def changes_since(kind: str, keys: Iterable[Any], at: datetime) -> dict[str, list[HistoryRecord]]:
+    """For each key, the rows that started after ``at`` (what changed since), oldest first."""
+    changed: dict[str, list[HistoryRecord]] = {}
+    for chunk in _chunks(sorted({str(k) for k in keys})):
+        for row in HistoryRecord.objects.filter(kind=kind, key__in=chunk, valid_from__gt=at).order_by(
+            "key", "valid_from"
+        ):
+            changed.setdefault(row.key, []).append(row)
+    return changed
+
+
+def drift(kind: str, keys: Iterable[Any] | None = None) -> list[str]:
+    """Keys whose open history row does not match what the loader reads now (a write that skipped history).
+
+    Empty when history is complete. ``keys`` defaults to every live entity and every open row of ``kind``.
+    """
+    loader = _LOADERS[_known(kind)]
+    if keys is None:
+        open_keys = HistoryRecord.objects.filter(kind=kind, valid_to__isnull=True).exclude(digest=GONE)
+        key_list = sorted({*map(str, all_keys(kind)), *open_keys.values_list("key", flat=True)})
+    else:
+        key_list = sorted({str(k) for k in keys})
+    wrong: list[str] = []
+    for chunk in _chunks(key_list):
+        found = loader(chunk)
+        recorded = dict(
+            HistoryRecord.objects.filter(kind=kind, key__in=chunk, valid_to__isnull=True).values_list("key", "digest")
+        )
+        for key in chunk:
+            state = found.get(key)
+            digest = GONE if state is None else hashlib.sha256(canonical(state).encode()).hexdigest()
+            if recorded.get(key, GONE) != digest:
+                wrong.append(key)
+    return wrong

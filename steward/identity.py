@@ -1,0 +1,95 @@
+"""Who is asking: roles (Django groups) and the principals a viewer acts as.
+
+Roles are groups named by ``Role`` values (OIDC users get theirs from ``accounts.oidc`` on every login).
+Defines no model and imports no Steward app, so every layer may ask who is asking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+
+__all__ = [
+    "DECISION_CALLERS",
+    "PRIVILEGED_READERS",
+    "Role",
+    "Viewer",
+    "has_role",
+    "roles_of",
+    "seed_roles",
+    "viewer_for",
+]
+
+
+class Role(models.TextChoices):
+    DATA_SCIENTIST = "data-scientist", "Data scientist"
+    DATA_OWNER = "data-owner", "Data owner"
+    DATA_STEWARD = "data-steward", "Data steward"
+    PRIVACY_OFFICER = "privacy-officer", "Privacy officer"
+    COMPLIANCE_OFFICER = "compliance-officer", "Compliance officer"
+    ADMIN = "admin", "Administrator"
+    SERVICE = "service", "Service account"
+
+
+# Roles that may ask the decision API about any subject (data-plane proxies hold ``service``).
+DECISION_CALLERS = frozenset({Role.SERVICE, Role.ADMIN, Role.COMPLIANCE_OFFICER})
+
+
+# Roles that may read every asset's metadata, whatever its classification.
+PRIVILEGED_READERS = frozenset({Role.DATA_STEWARD, Role.PRIVACY_OFFICER, Role.COMPLIANCE_OFFICER, Role.ADMIN})
+
+
+def roles_of(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[str]:
+    """The user's Steward roles; cached on the user object for the request."""
+    if user is None or not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_steward_roles", None)
+    if cached is not None:
+        return cached
+    return seed_roles(user, user.groups.values_list("name", flat=True))
+
+
+def seed_roles(user: Any, group_names: Iterable[str]) -> frozenset[str]:
+    """Cache the user's roles from their group names (already loaded, e.g. with the user by token auth)."""
+    names = {name for name in group_names if name in Role.values}
+    names.add(Role.DATA_SCIENTIST)
+    if user.is_superuser:
+        names.add(Role.ADMIN)
+    roles = frozenset(names)
+    user._steward_roles = roles
+    return roles
+
+
+def has_role(user: Any, *roles: str) -> bool:
+    return bool(roles_of(user) & set(roles))
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """What a reader is, for visibility checks: a user id, principals (``user:x``, ``group:y``), roles."""
+
+    user_id: int | None
+    principals: frozenset[str]
+    roles: frozenset[str]
+
+    @property
+    def sees_all(self) -> bool:
+        return bool(self.roles & PRIVILEGED_READERS)
+
+
+def viewer_for(user: Any) -> Viewer:
+    """Build the ``Viewer`` for a Django user (cached on the user object)."""
+    cached = getattr(user, "_steward_viewer", None)
+    if cached is not None:
+        return cached
+    if user is None or not user.is_authenticated:
+        return Viewer(None, frozenset(), frozenset())
+    groups = list(user.groups.values_list("name", flat=True))
+    principals = frozenset({f"user:{user.username}", *(f"group:{g}" for g in groups)})
+    viewer = Viewer(user.pk, principals, roles_of(user))
+    user._steward_viewer = viewer
+    return viewer
