@@ -314,7 +314,7 @@ def test_the_bundle_carries_the_digest_of_its_canonical_form_and_the_asking_is_a
 def test_the_html_report_reads_like_the_bundle(timeline, client_for, compliance_officer, data_scientist):
     client = client_for(compliance_officer)
     with travel(T_NOW):
-        res = client.post("/compliance/", {"result": timeline["result_1"]})
+        res = client.post("/compliance/", {"result": timeline["result_1"]}, format="multipart")  # an HTML form
         assert res.status_code == 302
         page = client.get(res["Location"])
     html = page.content.decode()
