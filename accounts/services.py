@@ -11,10 +11,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.actions import TOKEN_CREATE, TOKEN_REVOKE
-from accounts.models import ApiToken
+from accounts.models import ApiToken, TokenScope
 from ledger import audit
-from steward.errors import ValidationFailed
-from steward.identity import seed_roles
+from steward.errors import PermissionDenied, ValidationFailed
+from steward.identity import Role, has_role, seed_roles
 from steward.prepared import execute_prepared
 
 __all__ = ["TOKEN_PREFIX", "token_authenticate", "token_create", "token_revoke"]
@@ -26,11 +26,31 @@ MAX_TOKEN_DAYS = 366
 
 
 @transaction.atomic
-def token_create(*, actor, user, name: str, expires_in_days: int | None = 90) -> tuple[ApiToken, str]:  # noqa: ANN001
-    """Create a token for ``user``; returns the row and the plain secret (never stored)."""
+def token_create(  # noqa: ANN001
+    *, actor, user, name: str, expires_in_days: int | None = 90, scopes: list[str] | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; returns the row and the plain secret (never stored).
+
+    ``scopes`` limits the token to those scopes (and grants nothing the scope does not name). A
+    ``lineage:write`` token carries the right to produce lineage, so only a ``lineage-producer`` may hold
+    one, or an admin may mint one for a service account.
+    """
     name = (name or "").strip()
     if not name:
         raise ValidationFailed.one("name", "A token needs a name.", "required")
+    for i, scope in enumerate(scopes or []):
+        if scope not in TokenScope.values:
+            raise ValidationFailed.one(
+                f"scopes[{i}]", f"Unknown scope {scope!r}; known: {', '.join(TokenScope.values)}."
+            )
+    scopes = sorted(set(scopes or []))
+    if TokenScope.LINEAGE_WRITE in scopes and not (
+        has_role(user, Role.LINEAGE_PRODUCER) or has_role(actor, Role.ADMIN)
+    ):
+        raise PermissionDenied(
+            "A lineage:write token is for lineage producers: its user needs the lineage-producer role "
+            "(or an admin mints it).",
+        )
     if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
         raise ValidationFailed.one("expires_in_days", f"Must be between 1 and {MAX_TOKEN_DAYS}.")
     prefix = secrets.token_hex(4)
@@ -43,13 +63,14 @@ def token_create(*, actor, user, name: str, expires_in_days: int | None = 90) ->
         digest=ApiToken.hash_secret(secret),
         created_at=now,
         expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+        scopes=" ".join(scopes),
     )
     audit.record(
         actor=actor,
         action=TOKEN_CREATE,
         target=token,
         target_type=TARGET_TYPE,
-        after={"name": token.name, "prefix": prefix},
+        after={"name": token.name, "prefix": prefix, "scopes": scopes},
     )
     return token, secret
 
@@ -110,6 +131,7 @@ def token_authenticate(secret: str, *, now: datetime | None = None) -> ApiToken 
     token.user = user
     if not token.is_active_at(now) or not user.is_active:
         return None
+    user._steward_token_scopes = token.scope_set  # what this request may do, when the token is scoped
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token

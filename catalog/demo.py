@@ -33,6 +33,7 @@ DEMO_USERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "hugo": ((Role.DATA_OWNER,), ("hr-analytics",), "Hugo HR"),
     "dana": ((Role.DATA_SCIENTIST,), ("sales-eng",), "Dana Scientist"),
     "sam": ((Role.DATA_SCIENTIST,), (), "Sam Scientist"),
+    "svc-airflow": ((Role.LINEAGE_PRODUCER,), (), "Airflow (service account)"),
 }
 
 TAGS = [

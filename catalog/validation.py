@@ -13,6 +13,7 @@ from typing import Any
 from steward.errors import FieldProblem, ValidationFailed
 
 __all__ = [
+    "CONTROL_RE",
     "MAX_FIELDS",
     "DatasetSpec",
     "FieldSpec",
@@ -87,8 +88,18 @@ def _join(path: str, key: str) -> str:
 
 
 def platform_of(namespace: str) -> str:
-    """The platform is the namespace's scheme (``postgres://db:5432`` → ``postgres``)."""
-    return namespace.split("://", 1)[0]
+    """The platform is the namespace's scheme (``postgres://db:5432`` → ``postgres``); for the other forms
+    OpenLineage producers send, the AWS service of an ARN (``arn:aws:glue:…`` → ``glue``), the scheme of
+    ``file:/data``, or a bare name lower-cased (``SnowflakeOpenLineage``)."""
+    if "://" in namespace:
+        scheme = namespace.split("://", 1)[0]
+    elif namespace.startswith("arn:") and namespace.count(":") >= 2:
+        scheme = namespace.split(":")[2] or "arn"
+    elif ":" in namespace:
+        scheme = namespace.split(":", 1)[0]
+    else:
+        scheme = namespace
+    return scheme.lower()[:64]
 
 
 def validate_namespace(value: Any, path: str, problems: ProblemCollector) -> str | None:
@@ -108,7 +119,7 @@ def validate_namespace(value: Any, path: str, problems: ProblemCollector) -> str
     return value
 
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # control characters other than \t \n \r
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # control characters other than \t \n \r
 
 
 def _string(
@@ -134,7 +145,7 @@ def _string(
     if len(value) > max_length:
         problems.add(_join(path, key), f"Too long: {len(value)} characters, at most {max_length}.", "max_length")
         return None
-    if _CONTROL_RE.search(value):
+    if CONTROL_RE.search(value):
         problems.add(_join(path, key), "Contains control characters.", "invalid")
         return None
     return value

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ledger.actions import register
 
-__all__ = ["REPORT_CREATE", "REPORT_VIEW"]
+__all__ = ["RECONSTRUCT", "REPORT_CREATE", "REPORT_VIEW"]
 
 REPORT_CREATE = register("governance.compliance.report", "{actor} produced compliance report {target}")
 REPORT_VIEW = register("governance.compliance.report_view", "{actor} opened compliance report {target}")
+RECONSTRUCT = register("governance.compliance.reconstruct", "{actor} looked at a reconstruction (not stored)")

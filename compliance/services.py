@@ -10,14 +10,23 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.actions import REPORT_CREATE, REPORT_VIEW
+from compliance.actions import RECONSTRUCT, REPORT_CREATE, REPORT_VIEW
 from compliance.models import ComplianceReport
 from compliance.reconstruction import Query, reconstruct
 from ledger import audit
 from steward.errors import PermissionDenied
 from steward.identity import Role, has_role
 
-__all__ = ["BUNDLE_FORMAT", "REPORT_READERS", "bundle_digest", "canonical_json", "report_create", "report_viewed"]
+__all__ = [
+    "BUNDLE_FORMAT",
+    "REPORT_READERS",
+    "bundle_digest",
+    "canonical_json",
+    "report_build",
+    "report_create",
+    "report_look",
+    "report_viewed",
+]
 
 REPORT_READERS = (Role.COMPLIANCE_OFFICER, Role.ADMIN)
 BUNDLE_FORMAT = "steward.compliance-bundle/1"
@@ -49,34 +58,56 @@ def _query_view(query: Query) -> dict[str, Any]:
     }
 
 
-@transaction.atomic
-def report_create(*, actor: Any, query: Query) -> ComplianceReport:
-    """Reconstruct, store the bundle exactly as it will be delivered, and audit the request with its digest."""
+def report_build(*, actor: Any, query: Query, now: datetime | None = None, stored: bool = True) -> ComplianceReport:
+    """Reconstruct into a report, not saved: the bundle exactly as it will be delivered, with its digest.
+    ``stored=False`` (a reconstruction that is only looked at) leaves the bundle's report id empty."""
     check_reader(actor)
-    now = timezone.now()
+    now = now or timezone.now()
     reconstruction = reconstruct(query, now=now)
     report = ComplianceReport(query=_query_view(query), requested_by=actor, requested_at=now)
     report.at = datetime.fromisoformat(reconstruction["at"])
-    bundle = {
+    report.bundle = {
         "format": BUNDLE_FORMAT,
         "report": {
-            "id": str(report.pk),
+            "id": str(report.pk) if stored else None,
             "requested_by": actor.get_username(),
             "requested_at": now.isoformat(),
             "query": report.query,
         },
         "reconstruction": reconstruction,
     }
-    report.bundle = bundle
-    report.digest = bundle_digest(bundle)
+    report.digest = bundle_digest(report.bundle)
+    return report
+
+
+@transaction.atomic
+def report_create(*, actor: Any, query: Query) -> ComplianceReport:
+    """Reconstruct, store the bundle exactly as it will be delivered, and audit the request with its digest."""
+    now = timezone.now()
+    report = report_build(actor=actor, query=query, now=now)
     report.save()
     audit.record(
         actor=actor,
         action=REPORT_CREATE,
         target=report,
         target_type=TARGET_TYPE,
-        after={"query": report.query, "at": reconstruction["at"], "digest": report.digest},
+        after={"query": report.query, "at": report.at.isoformat(), "digest": report.digest},
         at=now,
+    )
+    return report
+
+
+@transaction.atomic
+def report_look(*, actor: Any, query: Query) -> ComplianceReport:
+    """Reconstruct without storing (GET): the unsaved report; only the asking is audited, as reads of stored
+    reports are (``report_viewed``)."""
+    report = report_build(actor=actor, query=query, stored=False)
+    audit.record(
+        actor=actor,
+        action=RECONSTRUCT,
+        target_type=TARGET_TYPE,
+        after={"query": report.query, "at": report.at.isoformat(), "digest": report.digest},
+        at=report.requested_at,
     )
     return report
 

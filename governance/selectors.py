@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from catalog.models import Dataset
+from catalog.selectors import visible_q
 from connectors.dataplane import DataGrant, get_connector
 from governance.approvals import fillable_slot_q, group_ids_of
 from governance.choices import RequestState
@@ -19,7 +20,7 @@ from governance.policy import default_policy_document
 from ledger.models import AuditEvent
 from steward.api.params import as_uuid
 from steward.errors import NotFound, PermissionDenied
-from steward.identity import Role, has_role
+from steward.identity import Role, has_role, viewer_for
 
 __all__ = [
     "READ_ALL_REQUESTS",
@@ -50,9 +51,13 @@ def awaiting_q(user: Any, *, now: datetime | None = None) -> Q:
     return Q(state=RequestState.PENDING, expires_at__gt=now) & ~Q(requester=user) & Exists(fillable) & ~Exists(given)
 
 
-def _requests_prefetched(qs: QuerySet[AccessRequest]) -> QuerySet[AccessRequest]:
+def _requests_prefetched(qs: QuerySet[AccessRequest], user: Any) -> QuerySet[AccessRequest]:
+    """Prefetched for the serializer; each item says whether ``user`` may see its dataset (``dataset_visible``):
+    a request may name, by id, a dataset its requester may not see, whose name and level are then withheld."""
+    visible = Dataset.objects.filter(visible_q(Dataset, viewer_for(user)), pk=OuterRef("dataset_id"))
+    items = AccessRequestItem.objects.select_related("dataset").annotate(dataset_visible=Exists(visible))
     return qs.select_related("requester", "decided_by").prefetch_related(
-        Prefetch("items", queryset=AccessRequestItem.objects.select_related("dataset")),
+        Prefetch("items", queryset=items),
         Prefetch("slots", queryset=ApprovalSlot.objects.select_related("dataset")),
         Prefetch("grants", queryset=Grant.objects.only("id", "request_id")),
     )
@@ -68,7 +73,7 @@ def access_request_list(*, user: Any, awaiting_me: bool = False, state: str | No
         qs = qs.filter(requester=user)
     if state:
         qs = qs.filter(state=state)
-    return _requests_prefetched(qs)
+    return _requests_prefetched(qs, user)
 
 
 def access_request_get(*, user: Any, pk: UUID | str) -> AccessRequest:
@@ -82,7 +87,7 @@ def access_request_get(*, user: Any, pk: UUID | str) -> AccessRequest:
             | Exists(ApprovalSlot.objects.filter(request=OuterRef("pk"), filled_by=user))
             | awaiting_q(user)
         )
-    found = _requests_prefetched(qs).first()
+    found = _requests_prefetched(qs, user).first()
     if found is None:
         raise NotFound("No such access request.")
     return found

@@ -48,3 +48,12 @@ def signing_keys_maintain_task() -> dict[str, Any]:
     from governance.services.signing import maintain
 
     return maintain()
+
+
+@shared_task(name="governance.audit_checkpoint", acks_late=True)
+def audit_checkpoint_task() -> int | None:
+    """Sign a checkpoint of the audit chain's last event (beat; idempotent). Returns its sequence number."""
+    from governance.services.audit_checkpoints import audit_checkpoint_create
+
+    checkpoint = audit_checkpoint_create()
+    return checkpoint.seq if checkpoint else None

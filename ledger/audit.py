@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +24,18 @@ from steward.bulk import RawJson, insert_rows
 from steward.middleware import current_request_id
 from steward.prepared import execute_prepared
 
-__all__ = ["AuditEntry", "canonical", "record", "record_many", "verify"]
+__all__ = [
+    "GENESIS",
+    "AuditEntry",
+    "ChainWalk",
+    "as_system",
+    "canonical",
+    "head_hash",
+    "record",
+    "record_many",
+    "verify",
+    "walk",
+]
 
 GENESIS = "0" * 64
 AUDIT_COLUMNS = [
@@ -101,6 +114,21 @@ def _digest_values(prev_hash: str, event: AuditEvent, before: Any, after: Any) -
     return hashlib.sha256(canonical(document).encode()).hexdigest()
 
 
+_AS_SYSTEM: ContextVar[str | None] = ContextVar("audit_as_system", default=None)
+
+
+@contextmanager
+def as_system(reason: str) -> Iterator[None]:
+    """Everything recorded inside is the system's doing, whichever actor the services were given (a loader
+    that drives the services with demo users' identities: the audit must not blame a real person);
+    ``reason`` fills events that give none."""
+    token = _AS_SYSTEM.set(reason)
+    try:
+        yield
+    finally:
+        _AS_SYSTEM.reset(token)
+
+
 def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | None = None) -> list[AuditEvent]:
     """Append events in one go (bulk paths). Must run inside the caller's transaction."""
     entries = list(entries)
@@ -110,6 +138,9 @@ def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | Non
         actions.check(entry.action)
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record must run inside the transaction of the change it records")
+    system_reason = _AS_SYSTEM.get()
+    if system_reason is not None:
+        actor = None
     prev = _lock_head()
     when = at or timezone.now()
     actor_id = getattr(actor, "pk", None)
@@ -130,7 +161,7 @@ def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | Non
             request_id="" if rid == "-" else rid,
             before=None if before is None else RawJson(before),
             after=None if after is None else RawJson(after),
-            reason=entry.reason,
+            reason=entry.reason or system_reason or "",
             prev_hash=prev,
         )
         event.hash = _digest_values(prev, event, entry.before, entry.after)
@@ -203,10 +234,45 @@ def record(
 
 
 def verify() -> AuditEvent | None:
-    """Recompute the chain; return the first event whose hash or link is wrong, or ``None``."""
-    prev = GENESIS
-    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
-        if event.prev_hash != prev or _digest(prev, event) != event.hash:
-            return event
+    """Recompute the chain; return the first event whose hash or link is wrong, or ``None``.
+
+    Only the events themselves: ``governance.services.audit_checkpoints.audit_verify`` adds the head (a
+    truncated tail) and the signed checkpoints (a chain rewritten with recomputed hashes).
+    """
+    return walk().first_broken
+
+
+@dataclass
+class ChainWalk:
+    """What recomputing (part of) the chain found."""
+
+    first_broken: AuditEvent | None = None
+    checked: int = 0
+    last_seq: int | None = None
+    last_hash: str = GENESIS
+    hashes_at: dict[int, str] | None = None
+
+
+def walk(*, after_seq: int = 0, after_hash: str = GENESIS, collect: frozenset[int] = frozenset()) -> ChainWalk:
+    """Recompute the events after ``after_seq`` (whose hash is ``after_hash``); the stored hash of each
+    sequence number in ``collect`` is returned in ``hashes_at`` (to compare with checkpoints)."""
+    result = ChainWalk(last_seq=after_seq or None, last_hash=after_hash, hashes_at={})
+    prev = after_hash
+    for event in AuditEvent.objects.filter(seq__gt=after_seq).order_by("seq").iterator(chunk_size=2000):
+        result.checked += 1
+        if result.first_broken is None and (event.prev_hash != prev or _digest(prev, event) != event.hash):
+            result.first_broken = event
+        if event.seq in collect:
+            result.hashes_at[event.seq] = event.hash
         prev = event.hash
-    return None
+        result.last_seq, result.last_hash = event.seq, event.hash
+    return result
+
+
+def head_hash(*, lock: bool = False) -> str:
+    """The hash the head says the chain ends with (the genesis one on a new log); ``lock`` holds appends off
+    until the caller's transaction ends."""
+    if lock:
+        return _lock_head()
+    head = AuditHead.objects.filter(id=1).values_list("last_hash", flat=True).first()
+    return head or GENESIS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ledger.actions import register
 
-__all__ = ["DECLASSIFICATION", "JOB_END_EDGES"]
+__all__ = ["DECLASSIFICATION", "INGEST_REFUSED", "JOB_END_EDGES", "NAMESPACE"]
 
 JOB_END_EDGES = register("lineage.job.end_edges", "{actor} ended the lineage edges of job {target}")
 
@@ -15,4 +15,12 @@ DECLASSIFICATION = {
     "reject": register("lineage.declassification.reject", "{actor} rejected declassification {target}"),
     "withdrawn": register("lineage.declassification.withdrawn", "{actor} withdrew declassification {target}"),
     "revoked": register("lineage.declassification.revoked", "{actor} revoked declassification {target}"),
+}
+
+INGEST_REFUSED = register("lineage.ingest.refused", "{actor} was refused sending lineage")
+# Namespace ownership: a first producer's claim, an admin's assignment or withdrawal.
+NAMESPACE = {
+    "claim": register("lineage.namespace.claim", "{actor} claimed namespace {target} as its first producer"),
+    "assign": register("lineage.namespace.assign", "{actor} allowed a producer on namespace {target}"),
+    "remove": register("lineage.namespace.remove", "{actor} withdrew a producer from namespace {target}"),
 }

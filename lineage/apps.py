@@ -8,9 +8,16 @@ class LineageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from steward.chunked import install_dev_server_support
+
+        install_dev_server_support()  # the Java client's chunked events, under `make run` too
         from catalog.signals import model_versions_changed, tags_changed
         from lineage import receivers
+        from lineage.metrics import propagation_backlog
+        from steward import metrics
         from steward.registry import TagSource, registry
+
+        metrics.add_gauge_source(propagation_backlog)
 
         registry.add_tag_source(
             TagSource(

@@ -21,6 +21,7 @@ from lineage.models import Declassification, Job
 from lineage.propagation import drain
 from lineage.services.declassify import declassification_decide, declassification_request
 from lineage.services.ingest import ingest
+from lineage.services.producers import namespace_producer_assign
 
 __all__ = ["load_demo_lineage"]
 
@@ -124,10 +125,14 @@ def _pipeline_events() -> list[dict[str, Any]]:
 
 def load_demo_lineage(*, progress: Callable[[str], None] = lambda msg: None) -> dict[str, int]:
     stella, priya = User.objects.get(username="stella"), User.objects.get(username="priya")
+    ada, airflow = User.objects.get(username="ada"), User.objects.get(username="svc-airflow")
     events = _pipeline_events()
     with transaction.atomic():
+        # The pipelines' producer: a service account the admin allows on the namespaces it writes.
+        for namespace in ("demo-airflow", PG, LAKE, "s3://models"):
+            namespace_producer_assign(actor=ada, namespace=namespace, username=airflow.username)
         for start in range(0, len(events), 500):
-            ingest(actor=stella, events=events[start : start + 500], batch=True)
+            ingest(actor=airflow, events=events[start : start + 500], batch=True)
         progress(f"{len(events)} lineage events, {Job.objects.count()} jobs")
         job = Job.objects.filter(name="mart_crm_summary").first()
         if job is not None and not Declassification.objects.filter(job=job).exists():

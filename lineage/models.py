@@ -65,6 +65,9 @@ class Run(models.Model):
     outputs = models.JSONField(default=list, blank=True)
     # [[input dataset id, input field, output dataset id, output field], ...] from columnLineage facets
     column_edges = models.JSONField(default=list, blank=True)
+    # A streaming run's edges open while it runs: the time of its first RUNNING event (or of its START when
+    # the job's ``jobType`` says STREAMING). Null for runs whose edges open only when they complete.
+    edges_from = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -250,3 +253,27 @@ class PropagationChange(models.Model):
 
     def __str__(self) -> str:
         return f"change {self.pk}: {len(self.datasets)} root(s)"
+
+
+class NamespaceProducer(models.Model):
+    """A producer allowed on a namespace: it may run the namespace's jobs, and change the schema of (or open
+    new edges into) the namespace's datasets. The first producer of an unowned namespace claims it
+    (``assigned_by`` empty); admins assign more (docs/lineage.md "Setting up producers")."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    namespace = models.CharField(max_length=255, db_index=True)
+    producer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lineage_namespaces")
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["namespace", "producer_id"]
+        constraints = [models.UniqueConstraint(fields=["namespace", "producer"], name="namespace_producer_once")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace} ← {self.producer}"
+
+    def snapshot(self) -> dict[str, str]:
+        return {"namespace": self.namespace, "producer": self.producer.get_username()}

@@ -6,12 +6,13 @@ producer can fix it. Unknown facets are kept as they are; only the facets Stewar
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from catalog.validation import MAX_FIELD_NAME, MAX_NAME, MAX_TYPE, ProblemCollector, validate_namespace
+from catalog.validation import CONTROL_RE, MAX_FIELD_NAME, MAX_NAME, MAX_NAMESPACE, MAX_TYPE, ProblemCollector
 from steward.times import TimeProblem, parse_aware_time
 
 __all__ = ["EVENT_TYPES", "DatasetRef", "ParsedEvent", "parse_event"]
@@ -68,6 +69,29 @@ def _text(data: dict, key: str, path: str, problems: ProblemCollector, max_lengt
     if len(value) > max_length:
         problems.add(where, f"Too long: {len(value)} characters, at most {max_length}.", "max_length")
         return None
+    if CONTROL_RE.search(value):  # as the catalog API refuses them
+        problems.add(where, "Contains control characters.", "invalid")
+        return None
+    return value
+
+
+# Any control character, tab and newline included: a namespace is an identifier.
+_NAMESPACE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _namespace(value: Any, path: str, problems: ProblemCollector) -> str | None:
+    """Every form the OpenLineage naming spec and its clients produce (``postgres://h:5432``,
+    ``arn:aws:glue:us-east-1:123456789012``, ``file:/data``, ``duckdb:///abs/x.duckdb``, bare names such as
+    ``SnowflakeOpenLineage``); refused only when unusable: blank, over-long, or holding control characters."""
+    if not isinstance(value, str) or not value.strip():
+        problems.add(path, "A namespace is required, e.g. postgres://warehouse:5432.", "required")
+        return None
+    if len(value) > MAX_NAMESPACE:
+        problems.add(path, f"Too long: {len(value)} characters, at most {MAX_NAMESPACE}.", "max_length")
+        return None
+    if _NAMESPACE_CONTROL_RE.search(value):
+        problems.add(path, "Contains control characters.", "invalid")
+        return None
     return value
 
 
@@ -84,7 +108,7 @@ def _job(data: dict, problems: ProblemCollector) -> tuple[str, str, dict]:
     job = _object(data.get("job"), "job", problems)
     if job is None:
         return "", "", {}
-    namespace = _text(job, "namespace", "job", problems, 255) or ""
+    namespace = _text(job, "namespace", "job", problems, MAX_NAMESPACE) or ""
     name = _text(job, "name", "job", problems, MAX_NAME) or ""
     facets = _object(job.get("facets"), "job.facets", problems, required=False) or {}
     return namespace, name, facets
@@ -94,7 +118,7 @@ def _dataset(data: Any, path: str, problems: ProblemCollector) -> DatasetRef | N
     obj = _object(data, path, problems)
     if obj is None:
         return None
-    namespace = validate_namespace(obj.get("namespace"), f"{path}.namespace", problems)
+    namespace = _namespace(obj.get("namespace"), f"{path}.namespace", problems)
     name = _text(obj, "name", path, problems, MAX_NAME)
     facets = _object(obj.get("facets"), f"{path}.facets", problems, required=False) or {}
     if namespace is None or name is None:
@@ -117,14 +141,28 @@ def _schema_fields(schema: Any, path: str, problems: ProblemCollector) -> list[d
         problems.add(f"{path}.fields", "Must be a list of {name, type} objects.", "invalid_type")
         return None
     out: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for i, item in enumerate(schema.get("fields", [])):
-        where = f"{path}.fields[{i}]"
+    _collect_fields(schema.get("fields", []), f"{path}.fields", "", out, set(), problems)
+    return out
+
+
+def _collect_fields(
+    items: list, path: str, prefix: str, out: list[dict[str, str]], seen: set[str], problems: ProblemCollector
+) -> None:
+    """Flatten a schema facet's fields; a struct's nested ``fields`` become dotted names (``address.city``),
+    after the struct itself."""
+    for i, item in enumerate(items):
+        where = f"{path}[{i}]"
         if not isinstance(item, dict):
             problems.add(where, "Must be an object with a name.", "invalid_type")
             continue
         name = _text(item, "name", where, problems, MAX_FIELD_NAME)
         if name is None:
+            continue
+        name = f"{prefix}{name}"
+        if len(name) > MAX_FIELD_NAME:
+            problems.add(
+                f"{where}.name", f"Too long with its parents: at most {MAX_FIELD_NAME} characters.", "max_length"
+            )
             continue
         if name in seen:
             problems.add(f"{where}.name", f"Duplicate field {name!r}.", "duplicate")
@@ -137,7 +175,11 @@ def _schema_fields(schema: Any, path: str, problems: ProblemCollector) -> list[d
                 "description": str(item.get("description") or "")[:20_000],
             }
         )
-    return out
+        nested = item.get("fields")
+        if isinstance(nested, list):
+            _collect_fields(nested, f"{where}.fields", f"{name}.", out, seen, problems)
+        elif nested is not None:
+            problems.add(f"{where}.fields", "Must be a list of {name, type} objects.", "invalid_type")
 
 
 def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[str, list[tuple[str, str, str]]]:
@@ -148,8 +190,10 @@ def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[s
     out: dict[str, list[tuple[str, str, str]]] = {}
     for out_field, spec in fields.items():
         where = f"{path}.fields.{out_field}"
-        if not out_field or len(out_field) > MAX_FIELD_NAME:
-            problems.add(where, f"An output field name of 1 to {MAX_FIELD_NAME} characters.", "invalid")
+        if not out_field or len(out_field) > MAX_FIELD_NAME or CONTROL_RE.search(out_field):
+            problems.add(
+                where, f"An output field name of 1 to {MAX_FIELD_NAME} characters, no control characters.", "invalid"
+            )
             continue
         inputs = spec.get("inputFields") if isinstance(spec, dict) else None
         if not isinstance(inputs, list):
@@ -161,7 +205,7 @@ def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[s
             if not isinstance(item, dict):
                 problems.add(item_path, "Must be an object {namespace, name, field}.", "invalid_type")
                 continue
-            namespace = validate_namespace(item.get("namespace"), f"{item_path}.namespace", problems)
+            namespace = _namespace(item.get("namespace"), f"{item_path}.namespace", problems)
             name = _text(item, "name", item_path, problems, MAX_NAME)
             column = _text(item, "field", item_path, problems, MAX_FIELD_NAME)
             if namespace and name and column:

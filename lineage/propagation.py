@@ -34,6 +34,7 @@ from catalog.models import Dataset, TagAssignment
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
 from lineage.models import ColumnEdge, Declassification, Edge, PropagatedTag, PropagationChange
+from steward import metrics
 from steward.bulk import insert_rows
 from steward.lookups import UUIDs
 
@@ -81,6 +82,11 @@ class DrainResult:
 
 def drain(*, max_changes: int = 5_000) -> DrainResult:
     """Apply every pending change (in groups of up to ``max_changes``); returns what was done."""
+    with metrics.PROPAGATION_DRAIN_SECONDS.time():
+        return _drain(max_changes)
+
+
+def _drain(max_changes: int) -> DrainResult:
     total = DrainResult()
     while True:
         with transaction.atomic():

@@ -14,9 +14,9 @@ from catalog.models import Dataset, TagAssignment
 from catalog.selectors import dataset_get, dataset_lookup, visible_q
 from lineage.graph import get_backend
 from lineage.graph.base import DIRECTIONS
-from lineage.models import Declassification, Edge, Job, PropagatedTag
+from lineage.models import Declassification, Edge, Job, NamespaceProducer, PropagatedTag
 from steward.errors import NotFound, ValidationFailed
-from steward.identity import viewer_for
+from steward.identity import PRIVILEGED_READERS, roles_of, viewer_for
 
 __all__ = [
     "dataset_explain",
@@ -297,9 +297,10 @@ def _touches_hidden(user: Any, job_ref: str) -> Exists | None:
     )
 
 
-def job_get(*, user: Any, pk: UUID | str) -> Job:
-    """The job, unless it touches a dataset the user may not see (then ``NotFound``, as for the dataset)."""
-    qs = Job.objects.filter(pk=pk)
+def job_get(*, user: Any, pk: UUID | str | None = None, namespace: str = "", name: str = "") -> Job:
+    """The job (by id, or by ``namespace`` and ``name``), unless it touches a dataset the user may not see (then
+    ``NotFound``, as for the dataset and as for a job that does not exist)."""
+    qs = Job.objects.filter(pk=pk) if pk is not None else Job.objects.filter(namespace=namespace, name=name)
     hidden = _touches_hidden(user, "pk")
     if hidden is not None:
         qs = qs.exclude(hidden)
@@ -351,3 +352,13 @@ def dataset_versions(*, user: Any, pk: UUID | str, limit: int = 100) -> dict[str
             for v in dataset.versions.order_by("-created_at", "-pk")[:limit]
         ],
     }
+
+
+def namespace_producers(*, user: Any, namespace: str | None = None) -> Any:
+    """Namespace assignments: every one for admins, stewards and compliance officers; a producer's own otherwise."""
+    qs = NamespaceProducer.objects.select_related("producer", "assigned_by")
+    if not (roles_of(user) & PRIVILEGED_READERS):
+        qs = qs.filter(producer_id=user.pk)
+    if namespace:
+        qs = qs.filter(namespace=namespace)
+    return qs

@@ -10,6 +10,9 @@ PORT="${STEWARD_PORT:-8000}"
 STATE="${STEWARD_STATE_DIR:-$ROOT/.state}"
 export STEWARD_STATE_DIR="$STATE"
 mkdir -p "$STATE/broker/queue" "$STATE/broker/processed" "$STATE/run"
+# gunicorn's workers and the Celery worker count into one place, summed at each /metrics scrape.
+export PROMETHEUS_MULTIPROC_DIR="$STATE/prometheus"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 
 server_pid=""
 stop_all() {
@@ -46,11 +49,15 @@ cat <<BANNER
   API docs:               http://$HOST:$PORT/api/docs/
   Demo logins (password: steward-demo):
     ada (admin)  stella (data steward)  priya (privacy officer)  carl (compliance officer)
-    olive, hugo (data owners)  dana, sam (data scientists)
+    olive, hugo (data owners)  dana, sam (data scientists)  svc-airflow (lineage producer)
   Stop with Ctrl-C.
 
 BANNER
+# gunicorn, the production WSGI server, in the embedded mode too (it serves /static/ itself here). --preload
+# imports Django once before forking the workers: the first page comes as soon as under runserver.
 # In the background and waited for, so a TERM to this script (not only Ctrl-C) stops everything.
-"$PY" manage.py runserver "$HOST:$PORT" --noreload --insecure &
+STEWARD_SERVE_STATIC=1 "$ROOT/.venv/bin/gunicorn" steward.wsgi:application --preload --bind "$HOST:$PORT" \
+  --worker-class gthread --workers "${STEWARD_WEB_WORKERS:-2}" --threads 4 --graceful-timeout 10 \
+  --access-logfile "$STATE/run/access.log" --error-logfile - --log-level warning &
 server_pid=$!
 wait "$server_pid"

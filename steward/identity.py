@@ -33,6 +33,7 @@ class Role(models.TextChoices):
     COMPLIANCE_OFFICER = "compliance-officer", "Compliance officer"
     ADMIN = "admin", "Administrator"
     SERVICE = "service", "Service account"
+    LINEAGE_PRODUCER = "lineage-producer", "Lineage producer"
 
 
 # Roles that may ask the decision API about any subject (data-plane proxies hold ``service``).

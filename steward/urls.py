@@ -1,11 +1,14 @@
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.contrib.staticfiles.views import serve as staticfiles_serve
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from governance.views import jwks_view
 from steward import health
+from steward.metrics import metrics_view
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -19,18 +22,32 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path(".well-known/jwks.json", jwks_view, name="jwks"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The split view serves its script as a file, not inline: the Content-Security-Policy allows no inline script.
+    # Its page keeps one inline <style> block, so this page alone also allows inline styles.
+    path(
+        "api/docs/",
+        csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="api-docs",
+    ),
     path("", include("frontend.urls")),
 ]
 
 handler404 = "steward.api.exceptions.not_found"
 handler500 = "steward.api.exceptions.server_error"
+
+if settings.STEWARD_SERVE_STATIC:
+    # The embedded mode's gunicorn serves the static files itself (from the apps and node_modules, no
+    # collectstatic); a production deployment leaves STEWARD_SERVE_STATIC off and serves STATIC_ROOT in front.
+    urlpatterns.append(
+        re_path(rf"^{settings.STATIC_URL.lstrip('/')}(?P<path>.*)$", staticfiles_serve, {"insecure": True})
+    )
 
 if settings.OIDC_ENABLED:
     urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))

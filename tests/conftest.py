@@ -23,6 +23,18 @@ def make_user(username: str, *roles: str, groups: tuple[str, ...] = ()) -> User:
     return user
 
 
+def make_producer(user: User, *namespaces: str) -> User:
+    """Make ``user`` a lineage producer allowed on ``namespaces`` (as an admin would, issue 17)."""
+    from lineage.models import NamespaceProducer
+
+    user.groups.add(Group.objects.get_or_create(name=Role.LINEAGE_PRODUCER)[0])
+    for attr in ("_steward_roles", "_steward_viewer"):
+        user.__dict__.pop(attr, None)
+    for ns in namespaces:
+        NamespaceProducer.objects.get_or_create(namespace=ns, producer=user)
+    return user
+
+
 @pytest.fixture
 def data_scientist(db) -> User:
     return make_user("dana", Role.DATA_SCIENTIST)

@@ -11,7 +11,12 @@ from steward.api.serializers import StrictSerializer
 class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+        fields = ["id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at"]
+
+    scopes = serializers.SerializerMethodField()
+
+    def get_scopes(self, token: ApiToken) -> list[str]:
+        return sorted(token.scope_set)
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
@@ -24,6 +29,13 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 class ApiTokenInput(StrictSerializer):
     name = serializers.CharField(max_length=100)
     expires_in_days = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=366, default=90)
+    scopes = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        required=False,
+        max_length=10,
+        help_text="Limit the token to these scopes (`lineage:write`); a scoped token may do nothing else. "
+        "Empty: a personal token with all of your rights.",
+    )
 
 
 class MeSerializer(serializers.Serializer):

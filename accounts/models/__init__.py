@@ -1,3 +1,3 @@
-from accounts.models.tokens import ApiToken
+from accounts.models.tokens import ApiToken, TokenScope
 
-__all__ = ["ApiToken"]
+__all__ = ["ApiToken", "TokenScope"]

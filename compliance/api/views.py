@@ -34,7 +34,7 @@ QUERY_PARAMETERS = [
 ReportSerializer = inline_serializer(
     "ComplianceReport",
     {
-        "id": serializers.UUIDField(),
+        "id": serializers.UUIDField(allow_null=True, help_text="Null when not stored (GET /compliance/reconstruct)"),
         "at": serializers.DateTimeField(),
         "requested_by": serializers.CharField(),
         "requested_at": serializers.DateTimeField(),
@@ -66,8 +66,9 @@ def _digest(report: ComplianceReport) -> dict[str, str]:
 
 
 def report_view(report: ComplianceReport, *, with_bundle: bool) -> dict[str, Any]:
+    stored = not report._state.adding  # a GET reconstruction is only looked at: POST /compliance/reports keeps one
     view = {
-        "id": str(report.pk),
+        "id": str(report.pk) if stored else None,
         "at": report.at.isoformat(),
         "requested_by": report.bundle["report"]["requested_by"],
         "requested_at": report.requested_at.isoformat(),
@@ -77,7 +78,9 @@ def report_view(report: ComplianceReport, *, with_bundle: bool) -> dict[str, Any
             "self": reverse("compliance-report", args=[report.pk]),
             "bundle": reverse("compliance-report-bundle", args=[report.pk]),
             "html": reverse("frontend:compliance-report", args=[report.pk]),
-        },
+        }
+        if stored
+        else {"store": reverse("compliance-reports")},
     }
     if with_bundle:
         view["bundle"] = report.bundle
@@ -88,7 +91,8 @@ class ReconstructView(APIView):
     @extend_schema(
         summary="What was in effect when a result was produced, or at a time for a model version",
         description=(
-            "Runs the reconstruction, stores it as a report (who asked, when, SHA-256 digest) and audits it. "
+            "Runs the reconstruction and returns it with its SHA-256 digest; stores nothing (the asking is audited, "
+            "like every read of compliance data). POST /compliance/reports to keep it as a report. "
             "Give `result`, or `model_version` and `at`."
         ),
         parameters=QUERY_PARAMETERS,
@@ -104,7 +108,7 @@ class ReconstructView(APIView):
             at=parse_time(params.get("at"), "at"),
             lineage_depth=_depth(parse_int(params.get("depth"), "depth", None)),
         )
-        report = compliance.report_create(actor=request.user, query=query)
+        report = compliance.report_look(actor=request.user, query=query)
         return Response(report_view(report, with_bundle=True))
 
 

@@ -1,4 +1,4 @@
-"""The audit log: filtered reading and chain verification (compliance officers and admins)."""
+"""The audit log: filtered reading and chain verification (compliance officers and admins), signed checkpoints."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from rest_framework.views import APIView
 
 from governance.api import serializers as s
 from governance.selectors import AUDIT_READERS, audit_list
-from ledger import audit
-from ledger.models import AuditEvent
+from governance.services.audit_checkpoints import audit_checkpoint_create, audit_verify
+from ledger.models import AuditCheckpoint, AuditEvent
 from steward.api.pagination import StewardCursorPagination
 from steward.api.params import parse_time
 from steward.errors import PermissionDenied
@@ -53,17 +53,44 @@ class AuditListView(ListAPIView):
 
 class AuditVerifyView(APIView):
     @extend_schema(
-        summary="Recompute the hash chain; report the first event whose hash or link is wrong",
+        summary="Recompute the hash chain, compare its end with the head and each signed checkpoint with its event",
         responses=s.AuditVerifySerializer,
     )
     def get(self, request: Request) -> Response:
         if not has_role(request.user, *AUDIT_READERS):
             raise PermissionDenied("Only compliance officers and admins verify the audit log.")
-        broken = audit.verify()
-        return Response(
-            {
-                "ok": broken is None,
-                "checked": AuditEvent.objects.count(),
-                "first_broken": s.AuditEventSerializer(broken).data if broken else None,
-            }
-        )
+        return Response(s.AuditVerifySerializer(audit_verify()).data)
+
+
+class AuditCheckpointPagination(StewardCursorPagination):
+    ordering = "-seq"
+
+
+class AuditCheckpointListView(ListAPIView):
+    """Signed checkpoints of the audit chain, newest first.
+
+    Any signed-in user may read them (they hold sequence numbers, hashes and times, no metadata), so that
+    outside parties can keep copies; compliance officers and admins may make one now (beat makes one every
+    ``STEWARD_AUDIT_CHECKPOINT_MINUTES``).
+    """
+
+    serializer_class = s.AuditCheckpointSerializer
+    pagination_class = AuditCheckpointPagination
+    queryset = AuditCheckpoint.objects.all()
+
+    @extend_schema(summary="Signed audit checkpoints, newest first (any signed-in user)")
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Sign a checkpoint of the chain's last event now (compliance officers and admins)",
+        request=None,
+        responses={201: s.AuditCheckpointSerializer, 204: None},
+    )
+    def post(self, request: Request) -> Response:
+        if not has_role(request.user, *AUDIT_READERS):
+            raise PermissionDenied("Only compliance officers and admins make audit checkpoints.")
+        checkpoint = audit_checkpoint_create()
+        if checkpoint is None:
+            return Response(status=204)
+        return Response(s.AuditCheckpointSerializer(checkpoint).data, status=201)

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.services import TOKEN_PREFIX, token_authenticate
 from governance.api.decisions import decide_batch, decide_one
-from steward import jsonbody
+from steward import jsonbody, metrics
 from steward.errors import DomainError
 from steward.middleware import bind_request_id, payload_too_large, request_id_from, unbind_request_id
 
@@ -112,6 +112,7 @@ class DecisionFastPath:
             or not environ.get("CONTENT_TYPE", "").startswith("application/json")
         ):
             return self.app(environ, start_response)
+        started = time.perf_counter()
         rid = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
         bound = bind_request_id(rid)
         signals.request_started.send(sender=self.__class__, environ=environ)
@@ -133,6 +134,7 @@ class DecisionFastPath:
             *extra,
         ]
         start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        metrics.observe_request(environ["PATH_INFO"].lstrip("/"), "POST", status, time.perf_counter() - started)
         return [body]
 
     @staticmethod
@@ -153,6 +155,10 @@ class DecisionFastPath:
         if user is None:
             extra.append(("WWW-Authenticate", 'Bearer realm="steward"'))
             return 401, _error(401, "authentication_failed", "Invalid, expired or revoked API token.")
+        scopes = getattr(user, "_steward_token_scopes", None)
+        if scopes:  # a scoped token (lineage:write) may not ask for decisions
+            detail = f"This API token is limited to {', '.join(sorted(scopes))} and may do nothing else."
+            return 403, _error(403, "permission_denied", detail)
         raw = environ["wsgi.input"].read(length) if length else b""
         try:
             return 200, handler(user, jsonbody.loads(raw))

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from governance.choices import ApproverRole, GrantState, RequestState
 from governance.models import AccessRequest, Grant, PolicyVersion
-from ledger.models import AuditEvent
+from ledger.models import AuditCheckpoint, AuditEvent
 from steward.api.serializers import StrictSerializer
 from steward.durations import format_duration
 
@@ -151,8 +151,14 @@ class DatasetRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-class RequestDatasetSerializer(DatasetRefSerializer):
-    level = serializers.CharField(help_text="The level its approvals were required for.")
+class RequestDatasetSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    namespace = serializers.CharField(allow_null=True, help_text="Null when you may not see the dataset.")
+    name = serializers.CharField(allow_null=True, help_text="Null when you may not see the dataset.")
+    level = serializers.CharField(
+        allow_null=True, help_text="The level its approvals were required for; null when you may not see the dataset."
+    )
+    hidden = serializers.BooleanField(help_text="You may not see this dataset: its name and level are withheld.")
 
 
 class SubjectSerializer(serializers.Serializer):
@@ -212,7 +218,12 @@ class AccessRequestSerializer(serializers.Serializer):
 
     @extend_schema_field(RequestDatasetSerializer(many=True))
     def get_datasets(self, obj: AccessRequest) -> list[dict[str, Any]]:
-        return [{**_dataset_ref(i.dataset), "level": i.level} for i in obj.items.all()]
+        return [
+            {**_dataset_ref(i.dataset), "level": i.level, "hidden": False}
+            if getattr(i, "dataset_visible", True)
+            else {"id": i.dataset_id, "namespace": None, "name": None, "level": None, "hidden": True}
+            for i in obj.items.all()
+        ]
 
     def get_duration(self, obj: AccessRequest) -> str:
         return format_duration(obj.duration)
@@ -364,7 +375,46 @@ class AuditEventSerializer(serializers.ModelSerializer):
         ]
 
 
+class AuditCheckpointSerializer(serializers.ModelSerializer):
+    signature = serializers.CharField(
+        help_text="Compact JWS (EdDSA, typ steward-audit-checkpoint+jwt) over iss, seq, hash, at."
+    )
+    public_jwk = serializers.JSONField(help_text="The public key that signed it (its kid is the RFC 7638 thumbprint).")
+
+    class Meta:
+        model = AuditCheckpoint
+        fields = ["seq", "hash", "at", "kid", "public_jwk", "signature"]
+
+
+class AuditHeadSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="The chain ends with the event the head names.")
+    last_seq = serializers.IntegerField(allow_null=True)
+    last_hash = serializers.CharField(help_text="Hash of the chain's last event.")
+    head_hash = serializers.CharField(help_text="Hash the head (moved with every append) says the chain ends with.")
+
+
+class AuditProblemSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=["event_hash", "head_mismatch", "checkpoint_mismatch"])
+    seq = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
+
+
 class AuditVerifySerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     checked = serializers.IntegerField(help_text="Events in the chain.")
-    first_broken = AuditEventSerializer(allow_null=True, help_text="The first event whose hash or link is wrong.")
+    first_broken = AuditEventSerializer(
+        allow_null=True,
+        help_text="The first event after the last valid checkpoint that no longer matches: exactly the edited one "
+        "when its hash was not recomputed; the first after that checkpoint when the chain was rewritten.",
+    )
+    first_unmatched_seq = serializers.IntegerField(
+        allow_null=True, help_text="Its sequence number; or where a removed tail begins (no event left there)."
+    )
+    head = AuditHeadSerializer()
+    checkpoints_checked = serializers.IntegerField()
+    last_valid_checkpoint = AuditCheckpointSerializer(allow_null=True)
+    first_invalid_checkpoint = AuditCheckpointSerializer(allow_null=True)
+    latest_checkpoint = AuditCheckpointSerializer(
+        allow_null=True, help_text="Compare with your own copies: a deleted checkpoint is only seen that way."
+    )
+    problems = AuditProblemSerializer(many=True)

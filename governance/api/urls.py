@@ -1,7 +1,7 @@
 from django.urls import path
 
 from governance.api.access import AccessRequestViewSet, GrantViewSet
-from governance.api.audit import AuditListView, AuditVerifyView
+from governance.api.audit import AuditCheckpointListView, AuditListView, AuditVerifyView
 from governance.api.decisions import AuthorizeBatchView, AuthorizeView
 from governance.api.policy import PolicyVersionDetailView, PolicyVersionListView, PolicyView
 from steward.api.routers import StewardRouter
@@ -18,5 +18,6 @@ urlpatterns = [
     path("authorize/batch", AuthorizeBatchView.as_view(), name="authorize-batch"),
     path("audit", AuditListView.as_view(), name="audit"),
     path("audit/verify", AuditVerifyView.as_view(), name="audit-verify"),
+    path("audit/checkpoints", AuditCheckpointListView.as_view(), name="audit-checkpoints"),
     *router.urls,
 ]

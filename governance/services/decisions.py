@@ -12,6 +12,7 @@ from governance.actions import DECISION_DENY
 from governance.authorization import Decision, DecisionQuery, Reason, decide_many
 from ledger import audit
 from ledger.audit import AuditEntry
+from steward import metrics
 from steward.errors import FieldProblem, PermissionDenied
 from steward.identity import DECISION_CALLERS, has_role
 
@@ -64,6 +65,7 @@ def authorize(
             for d in decisions
         ]
     denied = [(q, d) for q, d in zip(queries, decisions, strict=True) if not d.allowed]
+    metrics.decisions(allowed=len(decisions) - len(denied), denied=len(denied))
     if denied:
         with transaction.atomic():
             audit.record_many(

@@ -47,7 +47,10 @@ __all__ = [
     "jwks",
     "maintain",
     "purge_retired_keys",
+    "key_in_force",
+    "public_key_id",
     "rotate",
+    "sign_document",
     "verify_token",
 ]
 
@@ -124,6 +127,28 @@ def jwks() -> dict[str, list[dict[str, str]]]:
     """
     keys = SigningKey.objects.order_by("-signs_from").values_list("public_jwk", flat=True)
     return {"keys": [{f: jwk[f] for f in _PUBLIC_JWK_FIELDS if f in jwk} for jwk in keys]}
+
+
+def sign_document(claims: Mapping[str, Any], *, typ: str, now: datetime | None = None) -> tuple[str, SigningKey]:
+    """Sign ``claims`` (JSON) with the key in force as a compact JWS whose header ``typ`` names what it is.
+
+    For statements other than grant tokens (audit checkpoints): a distinct ``typ`` and no ``aud``/``exp``
+    mean a data-plane proxy never accepts one as a grant token. Returns the JWS and the key that signed it.
+    """
+    key = _signing_key(now or timezone.now())
+    private = _private_key(key.kid, key.private_key_encrypted)
+    token = jwt.encode(dict(claims), private, algorithm=ALGORITHMS[0], headers={"kid": key.kid, "typ": typ})
+    return token, key
+
+
+def key_in_force(now: datetime | None = None) -> SigningKey:
+    """The key that signs at ``now``; the first call ever creates the first key (an audited rotation)."""
+    return _signing_key(now or timezone.now())
+
+
+def public_key_id(public_jwk: Mapping[str, str]) -> str:
+    """The RFC 7638 thumbprint of a public OKP key: the ``kid`` Steward gives it."""
+    return _thumbprint(public_jwk)
 
 
 # --- keys -----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-from ledger.models.audit import AuditEvent, AuditHead
+from ledger.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from ledger.models.history import HistoryRecord
 
-__all__ = ["AuditEvent", "AuditHead", "HistoryRecord"]
+__all__ = ["AuditCheckpoint", "AuditEvent", "AuditHead", "HistoryRecord"]

@@ -47,3 +47,27 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return self.last_hash
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "the chain's event ``seq`` had hash ``hash`` at ``at``" (a compact JWS, EdDSA).
+
+    Signed with the service's grant-token signing key in force (``governance.services.signing``); the key's
+    public JWK is kept with the checkpoint so it still verifies after that key is rotated out and purged.
+    Published at ``GET /api/v1/audit/checkpoints`` so outside parties can keep copies: rewriting the chain,
+    even with recomputed hashes, no longer matches a checkpoint signed before the rewrite.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    seq = models.BigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    kid = models.CharField(max_length=64)
+    public_jwk = models.JSONField()
+    signature = models.TextField(help_text="Compact JWS over the claims iss, seq, hash, at.")
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq} {self.hash[:12]}"

@@ -12,7 +12,12 @@ urlpatterns = [
     path("lineage", views.LineageIngestView.as_view(), name="lineage-ingest"),
     path("lineage/batch", views.LineageBatchView.as_view(), name="lineage-batch"),
     path("lineage/graph", views.LineageGraphView.as_view(), name="lineage-graph"),
+    path("lineage/jobs/lookup", views.JobLookupView.as_view(), name="lineage-job-lookup"),
     path("lineage/jobs/<uuid:pk>", views.JobDetailView.as_view(), name="lineage-job"),
+    path("lineage/namespaces", views.NamespaceProducerListView.as_view(), name="lineage-namespaces"),
+    path(
+        "lineage/namespaces/<uuid:pk>", views.NamespaceProducerDetailView.as_view(), name="lineage-namespace-producer"
+    ),
     path("declassifications", views.DeclassificationListView.as_view(), name="declassification-list"),
     *[
         path(

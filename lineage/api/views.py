@@ -9,13 +9,16 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import TokenScopePermission
 from lineage import selectors
-from lineage.models import Declassification, DeclassificationState, Job
-from lineage.services import declassify
+from lineage.models import Declassification, DeclassificationState, Job, NamespaceProducer
+from lineage.permissions import CanProduceLineage
+from lineage.services import declassify, producers
 from lineage.services.ingest import ingest, job_end_edges
 from steward import jsonbody
 from steward.api.params import parse_body, parse_bool, parse_int, parse_time
@@ -65,11 +68,19 @@ _RESULT = inline_serializer(
         "status": serializers.CharField(),
         "kind": serializers.CharField(),
         "run_id": serializers.CharField(allow_null=True),
+        "dropped_facets": serializers.ListField(
+            child=serializers.CharField(),
+            help_text="Facets Steward does not use, dropped from the stored event because it was larger than "
+            "STEWARD_LINEAGE_STORED_EVENT_BYTES (e.g. run.facets.spark.logicalPlan); the lineage is kept.",
+        ),
     },
 )
 
 
 class LineageIngestView(APIView):
+    permission_classes = [IsAuthenticated, TokenScopePermission, CanProduceLineage]
+    token_scope = "lineage:write"
+
     @extend_schema(
         summary="Receive one OpenLineage event (RunEvent, DatasetEvent or JobEvent)",
         request=inline_serializer("OpenLineageEvent", {"eventTime": serializers.CharField()}),
@@ -83,6 +94,9 @@ class LineageIngestView(APIView):
 
 
 class LineageBatchView(APIView):
+    permission_classes = [IsAuthenticated, TokenScopePermission, CanProduceLineage]
+    token_scope = "lineage:write"
+
     @extend_schema(
         summary="Receive up to 1,000 OpenLineage events; one invalid event rejects the batch",
         request=inline_serializer("OpenLineageBatch", {"events": serializers.ListField(child=serializers.DictField())}),
@@ -105,6 +119,21 @@ def _job(job: Job) -> dict[str, Any]:
         "latest_completed_at": job.latest_completed_at,
         "edges_ended_at": job.edges_ended_at,
     }
+
+
+class JobLookupView(APIView):
+    @extend_schema(
+        summary="Find a job by namespace and name (404 when absent, or when it touches a hidden dataset)",
+        parameters=[OpenApiParameter("namespace", str, required=True), OpenApiParameter("name", str, required=True)],
+        responses={200: dict},
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        for key in ("namespace", "name"):
+            if not params.get(key):
+                raise ValidationFailed.one(key, "Required.", "required")
+        job = selectors.job_get(user=request.user, namespace=params["namespace"], name=params["name"])
+        return Response({**_job(job), "facets": job.facets, "runs": selectors.job_runs(job)})
 
 
 class JobDetailView(APIView):
@@ -221,3 +250,51 @@ class DeclassificationActionView(APIView):
                 actor=request.user, pk=pk, approve=self.action == "approve", reason=reason
             )
         return Response(_declassification(decl))
+
+
+# --- namespace ownership (producers) ------------------------------------------------------------------------
+
+
+def _assignment(row: NamespaceProducer) -> dict[str, Any]:
+    return {
+        "id": str(row.pk),
+        "namespace": row.namespace,
+        "producer": row.producer.get_username(),
+        "assigned_by": row.assigned_by.get_username() if row.assigned_by else None,
+        "created_at": row.created_at,
+    }
+
+
+class NamespaceAssignInput(serializers.Serializer):
+    namespace = serializers.CharField(max_length=255)
+    producer = serializers.CharField(max_length=150, help_text="Username of the producer (a service account).")
+
+
+class NamespaceProducerListView(APIView):
+    @extend_schema(
+        summary="Namespaces and their producers (admins see all; others their own)",
+        parameters=[OpenApiParameter("namespace", str)],
+        responses={200: dict},
+    )
+    def get(self, request: Request) -> Response:
+        qs = selectors.namespace_producers(user=request.user, namespace=request.query_params.get("namespace"))
+        return Response({"results": [_assignment(r) for r in qs[:1000]]})
+
+    @extend_schema(
+        summary="Allow a producer on a namespace (admins): it may run the namespace's jobs and change its datasets",
+        request=NamespaceAssignInput,
+        responses={201: dict},
+    )
+    def post(self, request: Request) -> Response:
+        data = parse_body(NamespaceAssignInput, request.data)
+        row = producers.namespace_producer_assign(
+            actor=request.user, namespace=data["namespace"], username=data["producer"]
+        )
+        return Response(_assignment(row), status=status.HTTP_201_CREATED)
+
+
+class NamespaceProducerDetailView(APIView):
+    @extend_schema(summary="Withdraw a producer from a namespace (admins)", responses={204: None})
+    def delete(self, request: Request, pk: str) -> Response:
+        producers.namespace_producer_remove(actor=request.user, pk=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -50,6 +50,7 @@ from neo4j.exceptions import (
 
 from lineage.graph.base import Walk, breadth_first
 from lineage.models import ColumnEdge, Edge, Job
+from steward import metrics
 from steward.errors import BackendUnavailable
 
 __all__ = ["Neo4jGraphBackend"]
@@ -148,6 +149,7 @@ class Neo4jGraphBackend:
         try:
             yield
         except _UNREACHABLE as exc:
+            metrics.backend_error("graph", "neo4j")
             raise BackendUnavailable(f"Neo4j at {self.url} is unreachable: {exc}") from exc
 
     def _run(self, work: Callable[..., T], *args: Any, write: bool) -> T:
@@ -175,6 +177,7 @@ class Neo4jGraphBackend:
                 logger.info("neo4j connection failed; retrying once", exc_info=True)
             except TransientError as exc:
                 if attempt >= _TRANSIENT_ATTEMPTS:
+                    metrics.backend_error("graph", "neo4j")
                     raise BackendUnavailable(f"Neo4j at {self.url} kept failing: {exc}") from exc
                 time.sleep(min(2.0, 0.05 * 2**attempt))
 
@@ -192,6 +195,7 @@ class Neo4jGraphBackend:
         try:
             self._get_driver().verify_connectivity()
         except (DriverError, Neo4jError, OSError) as exc:
+            metrics.backend_error("graph", "neo4j")
             raise BackendUnavailable(f"Neo4j at {self.url} is unreachable: {exc}") from exc
 
     # --- reads -------------------------------------------------------------------------------------

@@ -10,20 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import ModelVersion
+from catalog.models import Dataset, ModelVersion
 from catalog.services import datasets_ensure
 from catalog.validation import ProblemCollector
 from ledger import audit
 from lineage import permissions
 from lineage.actions import JOB_END_EDGES
+from lineage.facets import event_trim
 from lineage.graph import sync_later
 from lineage.models import (
     TERMINAL_STATES,
@@ -38,6 +40,8 @@ from lineage.models import (
 from lineage.openlineage import ParsedEvent, parse_event
 from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
+from lineage.services.producers import Authorization, lineage_authorize, lineage_right_check, namespace_claims_write
+from steward import metrics
 from steward.bulk import insert_rows, update_column
 from steward.errors import NotFound, PermissionDenied, ValidationFailed
 from steward.retry import retry_races
@@ -55,22 +59,23 @@ class IngestResult:
     status: str  # "applied" | "duplicate"
     kind: str
     run_id: str | None = None
+    # Facets Steward does not use, dropped from the stored event because it was too big (paths in the event).
+    dropped_facets: list[str] = field(default_factory=list)
 
 
 def _digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _check(actor: Any) -> None:
-    if not permissions.can_emit_lineage(actor):
-        raise PermissionDenied("Your role may not send lineage events.")
-
-
 def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[IngestResult]:
-    """Validate every event, then apply them in order in one transaction."""
-    _check(actor)
+    """Check the caller may produce lineage, validate every event, check each against the caller's
+    namespaces (``producers.lineage_authorize``), then apply them in order in one transaction."""
+    lineage_right_check(actor)
     if batch and len(events) > MAX_BATCH:
         raise ValidationFailed.one("events", f"At most {MAX_BATCH} events per call; got {len(events)}.", "max_items")
+    digests = [_digest(data) for data in events]  # of the event as sent, so a retry is a duplicate
+    trimmed = [event_trim(data, settings.STEWARD_LINEAGE_STORED_EVENT_BYTES) for data in events]
+    events = [data for data, _ in trimmed]
     problems = ProblemCollector()
     parsed: list[ParsedEvent] = []
     for i, data in enumerate(events):
@@ -80,9 +85,19 @@ def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[Ingest
             problems.add(_where(p.field, i, batch), p.message, p.code)
         if event is not None:
             parsed.append(event)
+    if problems.problems:  # the call is all or nothing: every event in it is refused
+        metrics.ingestion("openlineage", refused=len(events))
     problems.raise_if_any()
-    digests = [_digest(data) for data in events]
-    return _apply(actor, events, parsed, digests, batch)
+    try:
+        auth = lineage_authorize(actor=actor, events=parsed, where=lambda path, i: _where(path, i, batch))
+    except PermissionDenied:
+        metrics.ingestion("openlineage", refused=len(events))
+        raise
+    results = _apply(actor, events, parsed, digests, batch, auth)
+    for result, (_, dropped) in zip(results, trimmed, strict=True):
+        result.dropped_facets = dropped
+    metrics.ingestion("openlineage", accepted=len(results))
+    return results
 
 
 def _where(field: str | None, index: int, batch: bool) -> str | None:
@@ -94,7 +109,12 @@ def _where(field: str | None, index: int, batch: bool) -> str | None:
 
 @retry_races
 def _apply(
-    actor: Any, raw: list[Any], parsed: list[ParsedEvent], digests: list[str], batch: bool = False
+    actor: Any,
+    raw: list[Any],
+    parsed: list[ParsedEvent],
+    digests: list[str],
+    batch: bool = False,
+    auth: Authorization | None = None,
 ) -> list[IngestResult]:
     seen = set(LineageEvent.objects.filter(digest__in=digests).values_list("digest", flat=True))
     todo: list[int] = []
@@ -121,6 +141,9 @@ def _apply(
                     items.append((ns, name, [{"name": column, "type": ""}]))
             if ref.column_lineage:
                 items.append((ref.namespace, ref.name, [{"name": f, "type": ""} for f in ref.column_lineage]))
+    if auth is not None:
+        namespace_claims_write(actor=actor, claims=auth.claims)
+        items = _without_foreign_schemas(items, auth)
     ids = datasets_ensure(actor=actor, items=items)
 
     jobs = _jobs([parsed[i] for i in todo if parsed[i].kind in ("run", "job")])
@@ -157,14 +180,18 @@ def _apply(
                 except ValidationFailed as exc:  # the whole call rolls back
                     problem = exc.problems[0]
                     raise ValidationFailed.one(_where(problem.field, i, batch), problem.message, problem.code) from None
-            if run is not None and run.state == RunState.COMPLETE and job.pk not in rebuild:
-                in_order = (job.latest_completed_at is None or run.ended_at >= job.latest_completed_at) and (
-                    job.edges_ended_at is None or run.ended_at >= job.edges_ended_at
+            change = _edge_change(run, job, event) if run is not None and job.pk not in rebuild else None
+            if change is not None and change[1] is None:
+                rebuild.add(job.pk)
+            elif change is not None:
+                at, edge_sets = change
+                in_order = (job.latest_completed_at is None or at >= job.latest_completed_at) and (
+                    job.edges_ended_at is None or at >= job.edges_ended_at
                 )
                 if in_order:
-                    changed = writer.step(job.pk, run.pk, run.ended_at, *_edge_sets(run))
-                    if job.latest_completed_at is None or run.ended_at > job.latest_completed_at:
-                        job.latest_completed_at = run.ended_at
+                    changed = writer.step(job.pk, run.pk, at, *edge_sets)
+                    if job.latest_completed_at is None or at > job.latest_completed_at:
+                        job.latest_completed_at = at
                         job._dirty = True
                     if changed:
                         roots |= changed
@@ -179,7 +206,7 @@ def _apply(
     Run.objects.bulk_create(new_runs, batch_size=1000)
     Run.objects.bulk_update(
         [r for pk, r in runs.items() if pk in existing_runs],
-        ["state", "state_at", "started_at", "ended_at", "facets", "inputs", "outputs", "column_edges"],
+        ["state", "state_at", "started_at", "ended_at", "facets", "inputs", "outputs", "column_edges", "edges_from"],
         batch_size=500,
     )
     Job.objects.bulk_update(
@@ -205,6 +232,23 @@ def _apply(
     if trained:
         model_versions_refresh(trained)
     return results
+
+
+def _without_foreign_schemas(
+    items: list[tuple[str, str, list[dict[str, str]] | None]], auth: Authorization
+) -> list[tuple[str, str, list[dict[str, str]] | None]]:
+    """Inputs (and column-lineage sources) never change an existing dataset in a namespace the caller is not
+    allowed on: their fields are dropped, silently, so the answer is the same whether the dataset exists."""
+    foreign: dict[str, set[str]] = {}
+    for ns, name, fields in items:
+        if fields and not auth.allows(ns):
+            foreign.setdefault(ns, set()).add(name)
+    if not foreign:
+        return items
+    existing: set[tuple[str, str]] = set()
+    for ns, names in foreign.items():
+        existing |= set(Dataset.objects.filter(namespace=ns, name__in=names).values_list("namespace", "name"))
+    return [(ns, name, None if (ns, name) in existing else fields) for ns, name, fields in items]
 
 
 def _jobs(events: list[ParsedEvent]) -> dict[tuple[str, str], Job]:
@@ -347,6 +391,35 @@ def _run(runs: dict[UUID, Run], job: Job, event: ParsedEvent, ids: dict[tuple[st
     return run
 
 
+def _streaming(job: Job, event: ParsedEvent) -> bool:
+    job_type = event.job_facets.get("jobType") or job.facets.get("jobType") or {}
+    return isinstance(job_type, dict) and str(job_type.get("processingType", "")).upper() == "STREAMING"
+
+
+def _edge_change(run: Run, job: Job, event: ParsedEvent) -> tuple[datetime, tuple[set, set] | None] | None:
+    """When and to what this event moves the job's edges, or ``None``.
+
+    A completed run: to its edges at its end (as ever). A running one (RUNNING, or START of a STREAMING job,
+    e.g. Flink, which never completes): to its edges at this event's time, recorded in ``run.edges_from``.
+    A run whose edges were open and that then ends in ABORT or FAIL: to none, at its end. ``(t, None)``:
+    only a rebuild of the job's history says (an opening event arriving after the run's end).
+    """
+    if run.state == RunState.COMPLETE:
+        return run.ended_at, _edge_sets(run)
+    t = event.event_time
+    opening = event.event_type == RunState.RUNNING or (event.event_type == RunState.START and _streaming(job, event))
+    if opening and run.state in (RunState.ABORT, RunState.FAIL):
+        # It ran before it ended (the events came out of order): open then, closed at its end.
+        run.edges_from = min(run.edges_from, t) if run.edges_from else t
+        return run.ended_at, None
+    if opening and run.state in (RunState.RUNNING, RunState.START):
+        run.edges_from = min(run.edges_from, t) if run.edges_from else t
+        return t, _edge_sets(run)
+    if run.state in (RunState.ABORT, RunState.FAIL) and run.edges_from is not None:
+        return run.ended_at, (set(), set())
+    return None
+
+
 def _edge_sets(run: Run) -> tuple[set[tuple[str, str]], set[tuple[str, str, str, str]]]:
     edges = {(i, o) for i in run.inputs for o in run.outputs}
     columns = {tuple(c) for c in run.column_edges}
@@ -393,14 +466,19 @@ def _rebuild(job: Job) -> set[UUID]:
     before |= set(ColumnEdge.objects.filter(job=job, valid_to__isnull=True).values_list("target_dataset_id", flat=True))
     Edge.objects.filter(job=job).delete()
     ColumnEdge.objects.filter(job=job).delete()
-    points: list[tuple[datetime, int, Run | None]] = [
-        (r.ended_at, 1, r) for r in job.runs.filter(state=RunState.COMPLETE, ended_at__isnull=False)
+    # (time, rank, run, whether the run's edges open then); a run's edges close again when it aborts or fails.
+    points: list[tuple[datetime, int, Run | None, bool]] = [
+        (r.ended_at, 1, r, True) for r in job.runs.filter(state=RunState.COMPLETE, ended_at__isnull=False)
     ]
+    for r in job.runs.filter(edges_from__isnull=False).exclude(state=RunState.COMPLETE):
+        points.append((r.edges_from, 1, r, True))
+        if r.state in (RunState.ABORT, RunState.FAIL) and r.ended_at:
+            points.append((r.ended_at, 1, r, False))
     if job.edges_ended_at:
-        points.append((job.edges_ended_at, 0, None))
-    points.sort(key=lambda p: (p[0], p[1], str(p[2].pk) if p[2] else ""))
-    for at, _, run in points:
-        edges, columns = _edge_sets(run) if run else (set(), set())
+        points.append((job.edges_ended_at, 0, None, False))
+    points.sort(key=lambda p: (p[0], p[1], str(p[2].pk) if p[2] else "", p[3]))
+    for at, _, run, opens in points:
+        edges, columns = _edge_sets(run) if run and opens else (set(), set())
         _step(job, run, at, edges, columns)
     job.latest_completed_at = max((p[0] for p in points if p[2] is not None), default=None)
     job.save(update_fields=["latest_completed_at"])

@@ -6,6 +6,7 @@ the ``database`` search backend, the ``sql`` graph backend and ``local`` workspa
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path  # noqa: E402
 
 import dj_database_url
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "mozilla_django_oidc",
+    "axes",
     # Steward's apps, bottom layer first (docs/architecture.md; tests/steward/test_layers.py).
     "ledger",
     "accounts",
@@ -56,6 +58,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "steward.middleware.RequestIdMiddleware",
+    "steward.metrics.MetricsMiddleware",
+    "steward.chunked.ChunkedBodyMiddleware",
     "steward.middleware.BodySizeLimitMiddleware",
     "steward.middleware.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -65,6 +69,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "steward.urls"
@@ -142,6 +149,77 @@ OIDC_DRF_AUTH_BACKEND = "accounts.oidc.StewardOIDCBackend"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_ENABLED:
     AUTHENTICATION_BACKENDS.insert(0, "accounts.oidc.StewardOIDCBackend")
+# django-axes first: every password check (the HTML login, the admin's) counts failures and refuses a locked one.
+AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
+
+# --- Web defences (docs/security.md) ----------------------------------------------------------------
+AXES_FAILURE_LIMIT = env_int(
+    "STEWARD_LOGIN_FAILURE_LIMIT", 5, "Wrong passwords in a row before a login is locked (django-axes)."
+)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int(
+        "STEWARD_LOGIN_COOLOFF_MINUTES", 15, "Minutes a locked login stays locked (then it unlocks itself)."
+    )
+)
+AXES_LOCKOUT_PARAMETERS = [
+    [part.strip() for part in item.split("+")]
+    for item in env_list(
+        "STEWARD_LOGIN_LOCKOUT_BY",
+        ["username"],
+        "What a lockout is counted by: username, ip_address, user_agent, or combinations like username+ip_address "
+        "(ip_address needs STEWARD_LOGIN_PROXY_COUNT behind a proxy).",
+    )
+]
+AXES_IPWARE_PROXY_COUNT = (
+    env_int(
+        "STEWARD_LOGIN_PROXY_COUNT", 0, "Reverse proxies in front of Steward (how many X-Forwarded-For hops to skip)."
+    )
+    or None
+)
+AXES_RESET_ON_SUCCESS = True
+# axes.W006 asks for ip_address in the lockout parameters. Not by default: behind a proxy whose hops are not
+# counted (STEWARD_LOGIN_PROXY_COUNT), every client shares the proxy's address and one attacker would lock
+# everyone out. Add it (STEWARD_LOGIN_LOCKOUT_BY=username,ip_address) once the proxy count is right.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool(
+    "STEWARD_SECURE_COOKIES", False, "Send session and CSRF cookies over HTTPS only (set when served over TLS)."
+)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+if env_bool(
+    "STEWARD_BEHIND_TLS_PROXY",
+    False,
+    "A TLS-terminating proxy sets X-Forwarded-Proto: trust it for request.is_secure() (only if it always sets it).",
+):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("STEWARD_SSL_REDIRECT", False, "Redirect plain-HTTP requests to HTTPS.")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int(
+    "STEWARD_HSTS_SECONDS", 0, "Strict-Transport-Security max-age on HTTPS responses (0: none; e.g. 31536000)."
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STEWARD_HSTS_INCLUDE_SUBDOMAINS", False, "Add includeSubDomains to HSTS.")
+SECURE_HSTS_PRELOAD = env_bool("STEWARD_HSTS_PRELOAD", False, "Add preload to HSTS.")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Every page and API response (django-csp): scripts and styles only from Steward's own static files, no inline
+# code (htmx's own indicator styles are off, see base.html), nothing may frame Steward.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'", *([OIDC_OP_AUTHORIZATION_ENDPOINT] if OIDC_ENABLED else [])],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- REST API ---------------------------------------------------------------------------------------
 _api_auth = [
@@ -153,7 +231,10 @@ if OIDC_ENABLED:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": _api_auth,
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.authentication.TokenScopePermission",
+    ],
     "DEFAULT_PARSER_CLASSES": ["steward.api.parsers.StewardJSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_METADATA_CLASS": "steward.api.metadata.StewardMetadata",
@@ -342,7 +423,12 @@ STEWARD_LINEAGE_MAX_NODES = env_int(
     "STEWARD_LINEAGE_MAX_NODES", 5000, "Largest `limit` (datasets) a lineage graph query may ask."
 )
 STEWARD_LINEAGE_MAX_EVENT_BYTES = env_int(
-    "STEWARD_LINEAGE_MAX_EVENT_BYTES", 1_048_576, "Largest single OpenLineage event accepted (bytes); more is 413."
+    "STEWARD_LINEAGE_MAX_EVENT_BYTES", 16_777_216, "Largest single OpenLineage event accepted (bytes); more is 413."
+)
+STEWARD_LINEAGE_STORED_EVENT_BYTES = env_int(
+    "STEWARD_LINEAGE_STORED_EVENT_BYTES",
+    1_048_576,
+    "Above this size (bytes), facets Steward does not use are dropped from a stored event, largest first.",
 )
 STEWARD_CLASSIFICATION_LEVELS = env_json(
     "STEWARD_CLASSIFICATION_LEVELS",
@@ -401,8 +487,27 @@ STEWARD_SIGNING_KEY_ROTATION_HOURS = env_int(
 )
 # Rotates when due (publishing the next key ahead of use) and deletes retired keys once their tokens expired.
 CELERY_BEAT_SCHEDULE["governance-signing-keys"] = {"task": "governance.signing_keys_maintain", "schedule": 600.0}
+STEWARD_AUDIT_CHECKPOINT_MINUTES = env_int(
+    "STEWARD_AUDIT_CHECKPOINT_MINUTES",
+    15,
+    "Minutes between signed audit-chain checkpoints (GET /api/v1/audit/checkpoints).",
+)
+CELERY_BEAT_SCHEDULE["governance-audit-checkpoint"] = {
+    "task": "governance.audit_checkpoint",
+    "schedule": 60.0 * STEWARD_AUDIT_CHECKPOINT_MINUTES,
+}
 
+STEWARD_METRICS_ALLOWED_NETWORKS = env_list(
+    "STEWARD_METRICS_ALLOWED_NETWORKS",
+    ["127.0.0.1/32", "::1/128"],
+    "Networks (CIDR) that may scrape /metrics without logging in; admins may from anywhere (API token).",
+)
 STATIC_URL = "static/"
+STEWARD_SERVE_STATIC = env_bool(
+    "STEWARD_SERVE_STATIC",
+    False,
+    "Serve /static/ from the app itself (the embedded `make run`); off behind a web server.",
+)
 STATIC_ROOT = STATE_DIR / "static"
 # htmx comes from the npm registry (frontend/package.json, installed by `make install`).
 STATICFILES_DIRS = [

@@ -14,6 +14,7 @@ from lineage.models import Declassification, Job, PropagatedTag
 from lineage.propagation import drain
 from lineage.services.declassify import declassification_request
 from lineage.services.ingest import ingest
+from tests.conftest import make_producer
 from tests.lineage.events import NS, complete, dataset, run_event
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,7 @@ def pipeline(data_steward, tags):
     """raw --load--> clean --report--> summary, clean --leak--> vault (secret, C4);
     raw is tagged pii.email, which flows to everything downstream."""
     ingest(
-        actor=data_steward,
+        actor=make_producer(data_steward, NS, "etl"),
         events=[
             complete("load", ["raw"], ["clean"]),
             complete("report", ["clean"], ["summary"]),
@@ -148,7 +149,11 @@ def test_dataset_page_shows_propagated_tag_with_source_and_a_working_why_link(cl
 def test_a_column_tag_links_to_why_for_its_field(client, data_scientist, data_steward, tags):
     users = dataset("users", fields=["id", "email"])
     contacts = dataset("contacts", fields=["uid", "mail"], columns={"mail": [("users", "email")]})
-    ingest(actor=data_steward, events=[run_event("load", "COMPLETE", inputs=[users], outputs=[contacts])], batch=True)
+    ingest(
+        actor=make_producer(data_steward, NS, "etl"),
+        events=[run_event("load", "COMPLETE", inputs=[users], outputs=[contacts])],
+        batch=True,
+    )
     drain()
     catalog.dataset_tag_add(actor=data_steward, dataset=ds("users"), key="pii.email", field_name="email")
     drain()
@@ -169,8 +174,12 @@ def test_a_column_tag_links_to_why_for_its_field(client, data_scientist, data_st
 
 def test_explain_masks_hidden_datasets_in_the_path(client, data_scientist, admin_user, data_steward, pipeline):
     catalog.tag_create(actor=admin_user, key="secret.local", implied_level="C4", propagates=False)
-    ingest(actor=data_steward, events=[complete("publish", ["vault_copy"], ["outside"])], batch=True)
-    ingest(actor=data_steward, events=[complete("copy", ["raw"], ["vault_copy"])], batch=True)
+    ingest(
+        actor=make_producer(data_steward, NS, "etl"),
+        events=[complete("publish", ["vault_copy"], ["outside"])],
+        batch=True,
+    )
+    ingest(actor=make_producer(data_steward, NS, "etl"), events=[complete("copy", ["raw"], ["vault_copy"])], batch=True)
     drain()
     catalog.dataset_tag_add(actor=data_steward, dataset=ds("vault_copy"), key="secret.local", field_name=None)
     drain()

@@ -267,6 +267,40 @@ def test_hidden_datasets_cannot_be_named_by_namespace_and_name(ask, data_scienti
     assert errors(res) == {"datasets[0]": "unknown_dataset"}
 
 
+def test_a_hidden_dataset_asked_for_by_id_is_never_named_to_the_asker(
+    ask, act, client_for, data_scientist, data_owner, privacy_officer, data_steward, levelled
+):
+    secret = levelled["C4"]
+    leaks = (secret.name, secret.namespace, "C4", "PT8H")  # its name, its level, what the level implies
+
+    def hidden(res):
+        text = res.content.decode()
+        return not [leak for leak in leaks if leak in text]
+
+    refused = ask(data_scientist, [secret], purpose="analytics")
+    assert refused.status_code == 400 and errors(refused) == {"purpose": "purpose_not_allowed"}
+    assert hidden(refused), refused.content
+    too_long = ask(data_scientist, [secret], purpose="incident-response", duration="P1D")
+    assert errors(too_long) == {"duration": "duration_exceeds_policy"} and hidden(too_long)
+    asked = ask(data_scientist, [secret])
+    assert asked.status_code == 201
+    assert asked.json()["datasets"] == [
+        {"id": str(secret.pk), "namespace": None, "name": None, "level": None, "hidden": True}
+    ]
+    pk = asked.json()["id"]
+    dana = client_for(data_scientist)
+    for res in (dana.get(f"/api/v1/access-requests/{pk}"), dana.get("/api/v1/access-requests")):
+        assert res.status_code == 200 and hidden(res)
+    # The owner, who must decide, sees what is asked for.
+    owned = client_for(data_owner).get(f"/api/v1/access-requests/{pk}").json()["datasets"][0]
+    assert owned["name"] == secret.name and owned["level"] == "C4" and owned["hidden"] is False
+    for approver in (data_owner, privacy_officer, data_steward):
+        act(approver, pk, "approve")
+    # With the grant in force the asker may see the dataset, and so its name.
+    now_seen = dana.get(f"/api/v1/access-requests/{pk}").json()["datasets"][0]
+    assert now_seen["name"] == secret.name and now_seen["hidden"] is False
+
+
 def test_overlapping_requests_are_refused(ask, act, data_scientist, data_owner, levelled):
     first = ask(data_scientist, [levelled["C2"]], purpose="analytics")
     assert first.status_code == 201

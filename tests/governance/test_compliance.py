@@ -30,7 +30,7 @@ from ledger import history
 from ledger.models import AuditEvent
 from lineage.propagation import drain
 from lineage.services.ingest import ingest
-from tests.conftest import spec
+from tests.conftest import make_producer, spec
 from tests.lineage.events import complete
 
 NS = "postgres://warehouse:5432"
@@ -65,7 +65,7 @@ def ok(res: Any, status: int = 200) -> Any:
 def train(producer: Any, run_id: str, when: datetime, output: str) -> None:
     event = complete("train-churn", ["crm.customers", "web.clicks"], [output], run_id=run_id)
     event["eventTime"] = iso(when)
-    ingest(actor=producer, events=[event], batch=True)
+    ingest(actor=make_producer(producer, NS, "etl"), events=[event], batch=True)
     drain()
 
 
@@ -290,7 +290,8 @@ def test_the_bundle_carries_the_digest_of_its_canonical_form_and_the_asking_is_a
     timeline, client_for, compliance_officer
 ):
     client = client_for(compliance_officer)
-    body = reconstruct(client, result=timeline["result_1"])
+    with travel(T_NOW):
+        body = ok(client.post("/api/v1/compliance/reports", {"result": timeline["result_1"]}, format="json"), 201)
     report = ComplianceReport.objects.get(pk=body["id"])
     assert report.requested_by == compliance_officer and body["requested_by"] == "carl"
     with travel(T_NOW):
@@ -308,6 +309,24 @@ def test_the_bundle_carries_the_digest_of_its_canonical_form_and_the_asking_is_a
     downloaded["bundle"]["reconstruction"]["allowed"] = False
     tampered = json.dumps(downloaded["bundle"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert hashlib.sha256(tampered.encode()).hexdigest() != report.digest
+
+
+@pytest.mark.django_db
+def test_reconstructing_with_get_stores_nothing_and_post_keeps_the_same_bundle(
+    timeline, client_for, compliance_officer
+):
+    client = client_for(compliance_officer)
+    looked = reconstruct(client, result=timeline["result_1"])
+    looked_again = reconstruct(client, result=timeline["result_1"])
+    assert not ComplianceReport.objects.exists(), "a GET stores no report"
+    assert looked["id"] is None and looked["links"] == {"store": "/api/v1/compliance/reports"}
+    assert looked == looked_again, "the same question at the same time gives the same answer"
+    asked = AuditEvent.objects.filter(action="governance.compliance.reconstruct")
+    assert asked.count() == 2 and asked.first().after["digest"] == looked["digest"]["value"]
+    with travel(T_NOW):
+        kept = ok(client.post("/api/v1/compliance/reports", {"result": timeline["result_1"]}, format="json"), 201)
+    assert ComplianceReport.objects.get().pk == uuid.UUID(kept["id"])
+    assert kept["bundle"]["reconstruction"] == looked["bundle"]["reconstruction"]
 
 
 @pytest.mark.django_db

@@ -184,3 +184,11 @@ def test_other_requests_go_to_django(wsgi, service, data_scientist):
     status, _, content = wsgi("/api/v1/authorize", {"subject": "dana", "action": "read", "asset": "x"}, None)
     assert status == 401 and json.loads(content)["code"] == "not_authenticated"
     assert isinstance(application, fastpath.DecisionFastPath)
+
+
+def test_a_token_scoped_to_lineage_writes_may_not_ask_for_decisions(wsgi, granted):
+    producer = make_user("svc-airflow", "lineage-producer")
+    secret = token_create(actor=producer, user=producer, name="airflow", scopes=["lineage:write"])[1]
+    body = {"subject": "dana", "action": "read", "asset": str(granted.dataset_id)}
+    status, _, content = wsgi("/api/v1/authorize", body, secret)
+    assert status == 403 and b"lineage:write" in content

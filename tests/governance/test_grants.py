@@ -17,8 +17,9 @@ from governance.signals import grant_changed
 from ledger.models import AuditEvent
 from lineage.propagation import drain
 from lineage.services.ingest import ingest
+from tests.conftest import make_producer
 from tests.governance.conftest import errors
-from tests.lineage.events import complete
+from tests.lineage.events import NS, complete
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +136,9 @@ def pipeline(make_dataset, data_owner, data_steward):
     """raw → (job load) → clean, both owned by sales-eng; clean is C2 by itself."""
     raw = make_dataset("sales.public.raw_events", owners=["group:sales-eng"])
     clean = make_dataset("sales.public.clean_events", owners=["group:sales-eng"], classification="C2")
-    ingest(actor=data_steward, events=[complete("load", [raw.name], [clean.name])], batch=True)
+    ingest(
+        actor=make_producer(data_steward, NS, "etl"), events=[complete("load", [raw.name], [clean.name])], batch=True
+    )
     drain()
     return raw, clean
 

@@ -38,8 +38,8 @@ from lineage.propagation import drain
 from lineage.services.declassify import declassification_decide, declassification_request, declassification_revoke
 from lineage.services.ingest import ingest
 from steward.identity import Role
-from tests.conftest import make_user
-from tests.lineage.events import complete
+from tests.conftest import make_producer, make_user
+from tests.lineage.events import NS, complete
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,9 @@ def pipeline(make_dataset, data_owner, data_steward):
     raw = make_dataset("sales.public.raw_events", owners=owners)
     clean = make_dataset("sales.public.clean_events", owners=owners, classification="C2")
     orders = make_dataset("sales.public.orders", owners=owners, classification="C2")
-    ingest(actor=data_steward, events=[complete("load", [raw.name], [clean.name])], batch=True)
+    ingest(
+        actor=make_producer(data_steward, NS, "etl"), events=[complete("load", [raw.name], [clean.name])], batch=True
+    )
     drain()
     return raw, clean, orders
 

@@ -8,13 +8,15 @@ from catalog import services as catalog
 from catalog.models import Dataset
 from lineage.propagation import drain
 from lineage.services.ingest import ingest
+from tests.conftest import make_producer
 from tests.lineage.events import NS
 
 
 @pytest.fixture
 def producer(data_steward):
-    """Who sends lineage in these tests (a steward: may also tag, and end a job's lineage)."""
-    return data_steward
+    """Who sends lineage in these tests (a steward who is also a lineage producer allowed on the test
+    namespaces: may also tag, and end a job's lineage)."""
+    return make_producer(data_steward, NS, "etl")
 
 
 @pytest.fixture

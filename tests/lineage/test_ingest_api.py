@@ -52,7 +52,7 @@ from ledger.models import AuditEvent
 from lineage.models import DatasetVersion, Edge, LineageEvent
 from lineage.models import Run as RunRow
 from steward.identity import Role
-from tests.conftest import make_user
+from tests.conftest import make_producer, make_user
 from tests.lineage.conftest import ds
 from tests.lineage.events import NS, at, complete, dataset, run_event
 
@@ -119,11 +119,11 @@ def api(data_steward, django_capture_on_commit_callbacks) -> Callable[..., APICl
             with django_capture_on_commit_callbacks(execute=True):
                 return super().generic(*args, **kwargs)
 
-    def make(user: User | None = None, *, token: bool = False) -> APIClient:
+    def make(user: User | None = None, *, token: bool = False, scopes: list[str] | None = None) -> APIClient:
         user = user or data_steward
         client = CommittingClient()
         if token:
-            _, secret = token_create(actor=user, user=user, name="pipeline")
+            _, secret = token_create(actor=user, user=user, name="pipeline", scopes=scopes)
             client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
         else:
             client.force_login(user)
@@ -133,9 +133,15 @@ def api(data_steward, django_capture_on_commit_callbacks) -> Callable[..., APICl
 
 
 @pytest.fixture
-def pipeline_client(api, data_scientist) -> APIClient:
-    """What a scheduler uses: a data scientist's API token."""
-    return api(data_scientist, token=True)
+def airflow(db) -> User:
+    """A scheduler's service account: a lineage producer allowed on the test namespaces (issue 17)."""
+    return make_producer(make_user("svc-airflow"), NS, "etl")
+
+
+@pytest.fixture
+def pipeline_client(api, airflow) -> APIClient:
+    """What a scheduler uses: its service account's token, scoped to lineage writes."""
+    return api(airflow, token=True, scopes=["lineage:write"])
 
 
 @pytest.fixture
@@ -210,12 +216,14 @@ def daily_totals_run(state: RunState, run_id: str, when: str) -> RunEvent:
 
 
 @pytest.fixture
-def token(data_scientist) -> str:
-    return token_create(actor=data_scientist, user=data_scientist, name="scheduler")[1]
+def token(airflow) -> str:
+    return token_create(actor=airflow, user=airflow, name="scheduler", scopes=["lineage:write"])[1]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_official_client_records_jobs_runs_datasets_edges_columns_and_versions(live_server, token, client_for):
+def test_the_official_client_records_jobs_runs_datasets_edges_columns_and_versions(
+    live_server, token, client_for, data_scientist
+):
     run_id = str(uuid.uuid4())
     client = openlineage_client(live_server.url, token)
     client.emit(daily_totals_run(RunState.START, run_id, at(0)))

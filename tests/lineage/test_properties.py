@@ -49,6 +49,7 @@ from lineage.propagation import drain, note_change, recompute
 from lineage.selectors import dataset_explain
 from lineage.services.declassify import declassification_decide, declassification_request, declassification_revoke
 from lineage.services.ingest import ingest, job_end_edges
+from tests.conftest import make_producer
 from tests.lineage.events import NS, PRODUCER, dataset, run_event
 
 pytestmark = pytest.mark.django_db
@@ -257,7 +258,7 @@ class World:
     """Applies operations to the engine and to the reference."""
 
     def __init__(self, steward, privacy_officer, admin) -> None:  # noqa: ANN001
-        self.steward, self.privacy_officer, self.admin = steward, privacy_officer, admin
+        self.steward, self.privacy_officer, self.admin = make_producer(steward, NS, "etl"), privacy_officer, admin
         self.ref = Reference()
         self.clock = timezone.now()
         self.reset()

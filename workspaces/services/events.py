@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
+
+from steward import metrics
 from workspaces.choices import EventKind
 from workspaces.models import Workspace, WorkspaceEvent
 
@@ -54,6 +57,7 @@ def transition(workspace: Workspace, to_state: str, *, message: str, now: dateti
 
 def error_record(workspace: Workspace, message: str, *, now: datetime) -> WorkspaceEvent:
     """Record an error; the same error as the latest event is counted on that event instead of repeated."""
+    metrics.reconcile_error(settings.STEWARD_WORKSPACE_CONNECTOR)
     latest = WorkspaceEvent.objects.filter(workspace=workspace).order_by("-at", "-id").first()
     if latest is not None and latest.kind == EventKind.ERROR and latest.message == message:
         latest.repeats += 1

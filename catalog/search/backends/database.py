@@ -41,6 +41,7 @@ from catalog.search.backends.base import (
     tokenize,
 )
 from catalog.search.documents import SearchDocument
+from steward import metrics
 from steward.errors import BackendUnavailable
 from steward.identity import Viewer
 
@@ -171,6 +172,7 @@ class DatabaseSearchBackend:
         try:
             SearchEntry.objects.exists()
         except Exception as exc:  # the database is the backend: report it as unavailable
+            metrics.backend_error("search", "database")
             raise BackendUnavailable(f"search tables unavailable: {exc}") from exc
 
     # --- reads ------------------------------------------------------------------------------------

@@ -90,6 +90,12 @@ def resolve_datasets(actor: Any, refs: Sequence[DatasetRef]) -> list[Dataset]:
             q |= Q(namespace=namespace, name=name)
         visible = Dataset.objects.filter(visible_q(Dataset, viewer_for(actor))).filter(q)
         by_name = {(d.namespace, d.name): d for d in visible}
+    if by_id:  # asking by id is allowed, but what the actor may not see stays unnamed in every answer
+        shown = set(
+            Dataset.objects.filter(visible_q(Dataset, viewer_for(actor)), pk__in=by_id).values_list("pk", flat=True)
+        )
+        for pk, ds in by_id.items():
+            ds.hidden_from_requester = pk not in shown
     found: list[Dataset] = []
     seen: dict[UUID, int] = {}
     for i, ref in enumerate(refs):
@@ -106,6 +112,11 @@ def resolve_datasets(actor: Any, refs: Sequence[DatasetRef]) -> list[Dataset]:
     return found
 
 
+def label(ds: Dataset) -> str:
+    """How a message names the dataset to the one asking: never the name of one they may not see."""
+    return "a dataset you may not see" if getattr(ds, "hidden_from_requester", False) else str(ds)
+
+
 def check_policy(
     policy: PolicyVersion, rules: dict[str, LevelRule], datasets: list[Dataset], purpose: str, duration: timedelta
 ) -> None:
@@ -119,6 +130,18 @@ def check_policy(
     for i, ds in enumerate(datasets):
         level = ds.effective_classification
         rule = rules.get(level)
+        if getattr(ds, "hidden_from_requester", False):  # neither its name nor its level, nor what they imply
+            if (rule is None or purpose not in rule.purposes) and not any(p.field == "purpose" for p in problems):
+                problems.append(
+                    FieldProblem("purpose", f"{purpose!r} is not allowed for datasets[{i}].", "purpose_not_allowed")
+                )
+            elif rule is not None and duration > rule.max_duration and not any(p.field == "duration" for p in problems):
+                problems.append(
+                    FieldProblem(
+                        "duration", f"Longer than the policy allows for datasets[{i}].", "duration_exceeds_policy"
+                    )
+                )
+            continue
         if rule is None:
             problems.append(
                 FieldProblem(
@@ -210,10 +233,8 @@ def check_toxic(policy: PolicyVersion, subject: Subject, datasets: list[Dataset]
     for combo in combos:
         tags = set(combo["tags"])
         if tags <= all_tags and not tags <= held_tags:
-            sources = sorted(
-                f"{t} ({', '.join(sorted(str(d) for d in datasets if t in keys.get(d.pk, ())) or ['a current grant'])})"
-                for t in tags
-            )
+            named = {t: sorted(label(d) for d in datasets if t in keys.get(d.pk, ())) for t in tags}
+            sources = sorted(f"{t} ({', '.join(named[t] or ['a current grant'])})" for t in tags)
             message = (
                 f"Toxic combination {combo['name']!r}: one subject may not hold {', '.join(sorted(tags))} at once "
                 f"({'; '.join(sources)}). {combo.get('description', '')}".strip()
