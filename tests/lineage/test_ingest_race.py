@@ -65,7 +65,7 @@ def _event(job: str, inputs: list[str], outputs: list[str], run_id: str, event_t
 
 @pytest.fixture
 def tokens(transactional_db) -> dict[str, str]:
-    scientist = make_user("race-dana", Role.DATA_SCIENTIST)
+    scientist = make_user("race-dana", Role.DATA_SCIENTIST, Role.LINEAGE_PRODUCER)
     steward = make_user("race-stella", Role.DATA_STEWARD)
     return {
         "scientist": token_create(actor=scientist, user=scientist, name="race")[1],
