@@ -126,6 +126,7 @@ class JobLookupView(APIView):
         summary="Find a job by namespace and name (404 when absent, or when it touches a hidden dataset)",
         parameters=[OpenApiParameter("namespace", str, required=True), OpenApiParameter("name", str, required=True)],
         responses={200: dict},
+        extensions=LOOKS_UP,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
