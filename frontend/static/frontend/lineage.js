@@ -6,7 +6,7 @@
 (function () {
   "use strict";
 
-  var LEVEL_COLOURS = { C1: "#2e7d32", C2: "#1565c0", C3: "#b26a00", C4: "#b3261e" };
+  var LEVEL_COLOURS = { C1: "#2e7d32", C2: "#1565c0", C3: "#8a5200", C4: "#b3261e" };
   var UNKNOWN_COLOUR = "#8a93a5";
   var RANK_WIDTH = 190; // horizontal distance between a dataset and its job, or a job and its dataset
   var GAP = 34; // vertical room between two nodes of one rank
