@@ -153,3 +153,23 @@ def test_level_badges_have_readable_contrast():
     for level in ("c1", "c2", "c3", "c4"):
         colour = re.search(rf"--{level}: (#[0-9a-fA-F]{{6}})", css).group(1)
         assert 1.05 / (luminance(colour) + 0.05) >= 4.5, (level, colour)
+
+
+def test_the_search_box_is_an_aria_combobox_over_a_listbox(client, data_scientist, make_dataset):
+    make_dataset("sales.cleaned")
+    client.force_login(data_scientist)
+    html = client.get("/").content.decode()
+    box = re.search(r'<input type="search" name="q"[^>]*>', html, re.S).group(0)
+    for attribute in (
+        'role="combobox"',
+        'aria-autocomplete="list"',
+        'aria-expanded="false"',
+        'aria-controls="suggestion-list"',
+    ):
+        assert attribute in box
+    assert "frontend/typeahead.js" in html
+    options = client.get("/search/suggest", {"q": "clea"}).content.decode()
+    assert 'id="suggestion-list" role="listbox"' in options
+    assert re.findall(r'<li role="option" id="(suggestion-\d+)" aria-selected="false">', options) == ["suggestion-1"]
+    empty = client.get("/search/suggest", {"q": "zzzz-nothing"}).content.decode()
+    assert 'role="listbox"' in empty and "hidden" in empty
