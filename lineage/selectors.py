@@ -269,7 +269,12 @@ def dataset_explain(
     field = field or ""
     direct_q = TagAssignment.objects.filter(dataset=dataset, tag__key=tag)
     direct_q = direct_q.filter(field__name=field) if field else direct_q.filter(field__isnull=True)
-    if at is None and direct_q.exists():
+    directly = (
+        direct_q.exists()
+        if at is None
+        else any(d["tag"] == tag and (d["field"] or "") == field for d in _direct_tags_at(dataset, at))
+    )
+    if directly:
         return {"tag": tag, "dataset": str(dataset.pk), "field": field or None, "direct": True, "path": []}
     active = _active_at(at)
     row = PropagatedTag.objects.filter(active, dataset=dataset, field=field, tag__key=tag).first()

@@ -209,6 +209,8 @@ def test_tags_as_of_a_past_time_give_the_direct_tags_and_level_of_then(
     assert then_clean["direct"] == [] and then_clean["effective_classification"] == "C4"
     assert get("clean")["effective_classification"] == "C1"
     assert get("clean", before)["effective_classification"] == "C1"
+    why = api.get(f"/api/v1/datasets/{ds('raw').pk}/explain", {"tag": "email", "at": while_tagged.isoformat()})
+    assert why.status_code == 200 and why.json()["direct"] is True
 
 
 def test_a_model_version_inherits_tags_of_its_training_inputs(emit, tags, tag, untag, admin_user):
