@@ -28,6 +28,9 @@ class DatasetRef:
     version: str | None = None  # from the version facet
     # output field -> [(input namespace, input name, input field)] from the columnLineage facet
     column_lineage: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    # What the facets that carry meaning say (``_meaning``): description, owners, tags, aliases, platform;
+    # a key is present only when its facet was sent.
+    meaning: dict[str, Any] = field(default_factory=dict)
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -137,7 +140,65 @@ def _dataset(data: Any, path: str, problems: ProblemCollector) -> DatasetRef | N
     columns = facets.get("columnLineage")
     if columns is not None:
         ref.column_lineage = _column_lineage(columns, f"{path}.facets.columnLineage", problems)
+    ref.meaning = _meaning(facets, f"{path}.facets", problems)
     return ref
+
+
+def _facet_list(facets: dict, name: str, key: str, path: str, problems: ProblemCollector) -> list[dict] | None:
+    """The list ``facets[name][key]`` of objects, or None when the facet is absent (a problem when malformed)."""
+    facet = facets.get(name)
+    if facet is None:
+        return None
+    items = facet.get(key) if isinstance(facet, dict) else None
+    if items is None and isinstance(facet, dict):
+        return []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        problems.add(f"{path}.{name}.{key}", "Must be a list of objects.", "invalid_type")
+        return None
+    return items
+
+
+def _short(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) and not CONTROL_RE.search(value) else ""
+
+
+def _meaning(facets: dict, path: str, problems: ProblemCollector) -> dict[str, Any]:
+    """The facets that carry meaning for the catalog: ``documentation`` (description), ``ownership`` (owner
+    names, resolved later), ``tags`` (TagsDatasetFacet: dataset tags, and column tags by their ``field``),
+    ``symlinks`` (aliases) and ``dataSource`` (platform)."""
+    out: dict[str, Any] = {}
+    doc = facets.get("documentation")
+    if doc is not None:
+        if not isinstance(doc, dict) or not isinstance(doc.get("description"), str):
+            problems.add(f"{path}.documentation.description", "Required: a string.", "invalid_type")
+        else:
+            out["description"] = doc["description"][:20_000]
+    owners = _facet_list(facets, "ownership", "owners", path, problems)
+    if owners is not None:
+        out["owners"] = [n for n in (_short(o.get("name"), 255) for o in owners) if n]
+    tags = _facet_list(facets, "tags", "tags", path, problems)
+    if tags is not None:
+        out["tags"] = [
+            (key, _short(t.get("value"), 255), _short(t.get("field"), MAX_FIELD_NAME) or None)
+            for t in tags
+            if (key := _short(t.get("key"), 100))
+        ]
+    links = _facet_list(facets, "symlinks", "identifiers", path, problems)
+    if links is not None:
+        aliases = []
+        for i, item in enumerate(links):
+            where = f"{path}.symlinks.identifiers[{i}]"
+            namespace = _namespace(item.get("namespace"), f"{where}.namespace", problems)
+            name = _text(item, "name", where, problems, MAX_NAME)
+            if namespace and name:
+                aliases.append((namespace, name, _short(item.get("type"), 64)))
+        out["aliases"] = aliases
+    source = facets.get("dataSource")
+    if isinstance(source, dict):
+        uri, name = _short(source.get("uri"), 2000), _short(source.get("name"), 255)
+        if uri or name:
+            out["platform"] = {"uri": uri, "name": name}
+    return out
 
 
 def _schema_fields(schema: Any, path: str, problems: ProblemCollector) -> list[dict[str, str]] | None:

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Dataset, ModelVersion
-from catalog.services import datasets_ensure
+from catalog.services import dataset_producer_facts_apply, datasets_ensure
 from catalog.services.popularity import popularity_record
 from ledger import audit
 from lineage import permissions
@@ -156,6 +156,7 @@ def _apply(
         namespace_claims_write(actor=actor, claims=auth.claims)
         items = _without_foreign_schemas(items, auth)
     ids = datasets_ensure(actor=actor, items=items)
+    dataset_producer_facts_apply(actor=actor, facts=_meanings([parsed[i] for i in todo], ids, auth))
 
     jobs = _jobs([parsed[i] for i in todo if parsed[i].kind in ("run", "job")])
     for i in todo:  # a JobEvent declaring inputs and outputs: static lineage, as if a run completed then
@@ -236,6 +237,20 @@ def _apply(
     if trained:
         model_versions_refresh(trained)
     return results
+
+
+def _meanings(
+    events: list[ParsedEvent], ids: dict[tuple[str, str], UUID], auth: Authorization | None
+) -> dict[UUID, dict[str, Any]]:
+    """What the facets that carry meaning say about each dataset, later events winning facet by facet; only
+    for datasets in namespaces the caller is allowed on (an output elsewhere was refused by
+    ``lineage_authorize``; an input's facts there are ignored, silently, like its schema)."""
+    out: dict[UUID, dict[str, Any]] = {}
+    for event in events:
+        for ref in [*event.inputs, *event.outputs, *([event.dataset] if event.dataset else [])]:
+            if ref.meaning and (auth is None or auth.allows(ref.namespace)):
+                out.setdefault(ids[ref.identity], {}).update(ref.meaning)
+    return out
 
 
 def _without_foreign_schemas(
