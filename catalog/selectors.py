@@ -93,9 +93,7 @@ def dataset_lookup(*, user: Any, namespace: str, name: str) -> Dataset:
     visible = _datasets(viewer_for(user))
     found = visible.filter(namespace=namespace, name=name).values_list("pk", flat=True).first()
     if found is None:
-        found = (
-            visible.filter(aliases__namespace=namespace, aliases__name=name).values_list("pk", flat=True).first()
-        )
+        found = visible.filter(aliases__namespace=namespace, aliases__name=name).values_list("pk", flat=True).first()
     if found is None:
         raise NotFound(f"No dataset {namespace}/{name}.")
     return dataset_get(user=user, pk=found)
