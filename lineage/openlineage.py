@@ -26,8 +26,9 @@ class DatasetRef:
     name: str
     fields: list[dict[str, str]] | None = None  # from the schema facet: [{name, type, description}]
     version: str | None = None  # from the version facet
-    # output field -> [(input namespace, input name, input field)] from the columnLineage facet
-    column_lineage: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    # output field -> [(input namespace, input name, input field, DIRECT|INDIRECT)] from the columnLineage
+    # facet; the output field "" holds its dataset-level inputs (the facet's ``dataset`` list, INDIRECT).
+    column_lineage: dict[str, list[tuple[str, str, str, str]]] = field(default_factory=dict)
     # What the facets that carry meaning say (``_meaning``): description, owners, tags, aliases, platform;
     # a key is present only when its facet was sent.
     meaning: dict[str, Any] = field(default_factory=dict)
@@ -247,12 +248,42 @@ def _collect_fields(
             problems.add(f"{where}.fields", "Must be a list of {name, type} objects.", "invalid_type")
 
 
-def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[str, list[tuple[str, str, str]]]:
+def _transformation(item: dict) -> str:
+    """INDIRECT when every transformation the input field lists is INDIRECT; else DIRECT (also when none is
+    listed, as producers before transformations were added meant)."""
+    kinds = [t.get("type") for t in item.get("transformations") or [] if isinstance(t, dict)]
+    return "INDIRECT" if kinds and all(k == "INDIRECT" for k in kinds) else "DIRECT"
+
+
+def _input_fields(items: list, where: str, problems: ProblemCollector, kind: str | None) -> list[tuple]:
+    sources: dict[tuple[str, str, str], str] = {}
+    for j, item in enumerate(items):
+        item_path = f"{where}[{j}]"
+        if not isinstance(item, dict):
+            problems.add(item_path, "Must be an object {namespace, name, field}.", "invalid_type")
+            continue
+        namespace = _namespace(item.get("namespace"), f"{item_path}.namespace", problems)
+        name = _text(item, "name", item_path, problems, MAX_NAME)
+        column = _text(item, "field", item_path, problems, MAX_FIELD_NAME)
+        if namespace and name and column:
+            key = (namespace, name, column)
+            found = kind or _transformation(item)
+            sources[key] = "DIRECT" if sources.get(key) == "DIRECT" else found  # DIRECT wins a duplicate
+    return [(*key, found) for key, found in sources.items()]
+
+
+def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[str, list[tuple[str, str, str, str]]]:
     fields = facet.get("fields") if isinstance(facet, dict) else None
     if not isinstance(fields, dict):
         problems.add(f"{path}.fields", "Must be an object mapping output fields to their inputFields.", "invalid_type")
         return {}
-    out: dict[str, list[tuple[str, str, str]]] = {}
+    out: dict[str, list[tuple[str, str, str, str]]] = {}
+    dataset_level = facet.get("dataset")
+    if dataset_level is not None:
+        if not isinstance(dataset_level, list):
+            problems.add(f"{path}.dataset", "Must be a list of {namespace, name, field}.", "invalid_type")
+        elif dataset_level:
+            out[""] = _input_fields(dataset_level, f"{path}.dataset", problems, "INDIRECT")
     for out_field, spec in fields.items():
         where = f"{path}.fields.{out_field}"
         if not out_field or len(out_field) > MAX_FIELD_NAME or CONTROL_RE.search(out_field):
@@ -264,18 +295,7 @@ def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[s
         if not isinstance(inputs, list):
             problems.add(f"{where}.inputFields", "Must be a list of {namespace, name, field}.", "invalid_type")
             continue
-        sources: list[tuple[str, str, str]] = []
-        for j, item in enumerate(inputs):
-            item_path = f"{where}.inputFields[{j}]"
-            if not isinstance(item, dict):
-                problems.add(item_path, "Must be an object {namespace, name, field}.", "invalid_type")
-                continue
-            namespace = _namespace(item.get("namespace"), f"{item_path}.namespace", problems)
-            name = _text(item, "name", item_path, problems, MAX_NAME)
-            column = _text(item, "field", item_path, problems, MAX_FIELD_NAME)
-            if namespace and name and column:
-                sources.append((namespace, name, column))
-        out[out_field] = sources
+        out[out_field] = _input_fields(inputs, f"{where}.inputFields", problems, None)
     return out
 
 

@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
+    column_lineage_dataset,
     datasource_dataset,
     documentation_dataset,
     ownership_dataset,
@@ -32,6 +33,7 @@ from catalog.models import Dataset, TagAssignment
 from catalog.validation import DatasetSpec
 from ledger import history
 from ledger.models import AuditEvent
+from lineage.models import ColumnEdge
 from tests.conftest import make_producer, make_user
 from tests.lineage.events import NS, PRODUCER
 
@@ -234,3 +236,61 @@ def test_malformed_meaningful_facet_names_the_field(api, spark):
     response = api(spark, token=True).post("/api/v1/lineage", body, format="json")
     assert response.status_code == 400, response.content
     assert response.json()["errors"][0]["field"] == "outputs[0].facets.ownership.owners"
+
+
+def test_column_lineage_records_indirect_inputs_and_the_graph_shows_them(api, spark, data_steward):
+    """A Spark job filters orders by ``status`` and joins on ``customer_id``: ``total`` comes from ``amount``
+    (DIRECT), is affected by ``customer_id`` (INDIRECT: JOIN), and the whole output by ``status`` (the
+    facet's dataset-level list, INDIRECT: FILTER)."""
+
+    def source(field: str, kind: str, subtype: str) -> column_lineage_dataset.InputField:
+        return column_lineage_dataset.InputField(
+            namespace=NS,
+            name="sales.orders",
+            field=field,
+            transformations=[column_lineage_dataset.Transformation(type=kind, subtype=subtype)],
+        )
+
+    lineage = column_lineage_dataset.ColumnLineageDatasetFacet(
+        fields={
+            "total": column_lineage_dataset.Fields(
+                inputFields=[source("amount", "DIRECT", "AGGREGATION"), source("customer_id", "INDIRECT", "JOIN")]
+            )
+        },
+        dataset=[source("status", "INDIRECT", "FILTER")],
+    )
+    body = Serde.to_dict(
+        RunEvent(
+            eventType=RunState.COMPLETE,
+            eventTime="2026-01-01T12:00:00.000Z",
+            run=Run(runId=str(uuid.uuid4())),
+            job=Job(namespace="etl", name="revenue"),
+            producer=PRODUCER,
+            inputs=[InputDataset(namespace=NS, name="sales.orders")],
+            outputs=[OutputDataset(namespace=NS, name="sales.revenue", facets={"columnLineage": lineage})],
+        )
+    )
+    assert body["outputs"][0]["facets"]["columnLineage"]["dataset"][0]["field"] == "status"
+    send(api(spark, token=True), body)
+
+    kinds = {
+        (e.source_field, e.target_field): e.transformation
+        for e in ColumnEdge.objects.filter(valid_to__isnull=True, job__name="revenue")
+    }
+    assert kinds == {("amount", "total"): "DIRECT", ("customer_id", "total"): "INDIRECT", ("status", ""): "INDIRECT"}
+    # The dataset-level input is no column of the output.
+    assert "" not in set(Dataset.objects.get(name="sales.revenue").fields.values_list("name", flat=True))
+
+    response = api(data_steward).get(
+        "/api/v1/lineage/graph",
+        {"namespace": NS, "name": "sales.orders", "direction": "downstream", "columns": "true"},
+    )
+    assert response.status_code == 200, response.content
+    orders = Dataset.objects.get(name="sales.orders").pk
+    revenue = Dataset.objects.get(name="sales.revenue").pk
+    shown = {(e["source"], e["target"], e["transformation"]) for e in response.json()["edges"] if e["kind"] == "column"}
+    assert shown == {
+        (f"column:{orders}:amount", f"column:{revenue}:total", "DIRECT"),
+        (f"column:{orders}:customer_id", f"column:{revenue}:total", "INDIRECT"),
+        (f"column:{orders}:status", f"dataset:{revenue}", "INDIRECT"),
+    }
