@@ -87,7 +87,7 @@ def load_datasets(keys: list[str]) -> dict[str, dict[str, Any]]:
         )
     states = {}
     for ds in Dataset.objects.filter(pk__any_of=ids).only(
-        "id", "namespace", "name", "platform", "description", "classification", "properties"
+        "id", "namespace", "name", "platform", "description", "classification", "properties", "producer_facts"
     ):
         states[str(ds.pk)] = {
             "namespace": ds.namespace,
@@ -99,6 +99,8 @@ def load_datasets(keys: list[str]) -> dict[str, dict[str, Any]]:
             "tags": sorted(dataset_tags.get(ds.pk, ())),
             "properties": ds.properties,
             "fields": fields.get(ds.pk, []),
+            # What lineage producers said (only once they said something, so older states compare equal).
+            **({"producer": ds.producer_facts} if ds.producer_facts else {}),
         }
     return states
 

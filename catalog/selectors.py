@@ -91,7 +91,12 @@ def dataset_get(*, user: Any, pk: UUID | str, with_fields: bool = True) -> Datas
 
 
 def dataset_lookup(*, user: Any, namespace: str, name: str) -> Dataset:
-    found = _datasets(viewer_for(user)).filter(namespace=namespace, name=name).values_list("pk", flat=True).first()
+    """By identity, else by an alias (a ``symlinks`` facet's identifier); the same 404 for a dataset the
+    viewer may not see as for none."""
+    visible = _datasets(viewer_for(user))
+    found = visible.filter(namespace=namespace, name=name).values_list("pk", flat=True).first()
+    if found is None:
+        found = visible.filter(aliases__namespace=namespace, aliases__name=name).values_list("pk", flat=True).first()
     if found is None:
         raise NotFound(f"No dataset {namespace}/{name}.")
     return dataset_get(user=user, pk=found)

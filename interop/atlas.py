@@ -221,7 +221,7 @@ def build_export(*, since: datetime | None = None, progress: Callable[[int], Non
         jobs = jobs.filter(updated_at__gte=since)
     edges = list(Edge.objects.filter(valid_to__isnull=True, job__in=jobs).select_related("source", "target"))
     col_edges = list(
-        ColumnEdge.objects.filter(valid_to__isnull=True, job__in=jobs).select_related(
+        ColumnEdge.objects.filter(valid_to__isnull=True, job__in=jobs, transformation="DIRECT").select_related(
             "source_dataset", "target_dataset"
         )
     )

@@ -122,14 +122,27 @@ class Edge(models.Model):
         return f"{self.source_id} -[{self.job_id}]-> {self.target_id}"
 
 
+class ColumnTransformation(models.TextChoices):
+    """OpenLineage's transformation types: DIRECT (the output column's values come from the input column)
+    and INDIRECT (the input column affects the output without flowing into it: a filter, join or group-by
+    key; the ``dataset`` list of ``columnLineage`` names such inputs for the whole output dataset)."""
+
+    DIRECT = "DIRECT"
+    INDIRECT = "INDIRECT"
+
+
 class ColumnEdge(models.Model):
-    """input column → output column through a job (the ``columnLineage`` facet), over an interval."""
+    """input column → output column through a job (the ``columnLineage`` facet), over an interval.
+    ``target_field`` is blank for a dataset-level (INDIRECT) input: it affects the whole output dataset."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="column_edges")
     source_dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="+")
     source_field = models.CharField(max_length=255)
     target_dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="+")
-    target_field = models.CharField(max_length=255)
+    target_field = models.CharField(max_length=255, blank=True)
+    transformation = models.CharField(
+        max_length=8, choices=ColumnTransformation.choices, default=ColumnTransformation.DIRECT
+    )
     valid_from = models.DateTimeField()
     valid_to = models.DateTimeField(null=True, blank=True)
 

@@ -27,8 +27,12 @@ class DatasetRef:
     name: str
     fields: list[dict[str, str]] | None = None  # from the schema facet: [{name, type, description}]
     version: str | None = None  # from the version facet
-    # output field -> [(input namespace, input name, input field)] from the columnLineage facet
-    column_lineage: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    # output field -> [(input namespace, input name, input field, DIRECT|INDIRECT)] from the columnLineage
+    # facet; the output field "" holds its dataset-level inputs (the facet's ``dataset`` list, INDIRECT).
+    column_lineage: dict[str, list[tuple[str, str, str, str]]] = field(default_factory=dict)
+    # What the facets that carry meaning say (``_meaning``): description, owners, tags, aliases, platform;
+    # a key is present only when its facet was sent.
+    meaning: dict[str, Any] = field(default_factory=dict)
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -134,7 +138,65 @@ def _dataset(data: Any, path: str, problems: ProblemCollector) -> DatasetRef | N
     columns = facets.get("columnLineage")
     if columns is not None:
         ref.column_lineage = _column_lineage(columns, f"{path}.facets.columnLineage", problems)
+    ref.meaning = _meaning(facets, f"{path}.facets", problems)
     return ref
+
+
+def _facet_list(facets: dict, name: str, key: str, path: str, problems: ProblemCollector) -> list[dict] | None:
+    """The list ``facets[name][key]`` of objects, or None when the facet is absent (a problem when malformed)."""
+    facet = facets.get(name)
+    if facet is None:
+        return None
+    items = facet.get(key) if isinstance(facet, dict) else None
+    if items is None and isinstance(facet, dict):
+        return []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        problems.add(f"{path}.{name}.{key}", "Must be a list of objects.", "invalid_type")
+        return None
+    return items
+
+
+def _short(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) and not CONTROL_RE.search(value) else ""
+
+
+def _meaning(facets: dict, path: str, problems: ProblemCollector) -> dict[str, Any]:
+    """The facets that carry meaning for the catalog: ``documentation`` (description), ``ownership`` (owner
+    names, resolved later), ``tags`` (TagsDatasetFacet: dataset tags, and column tags by their ``field``),
+    ``symlinks`` (aliases) and ``dataSource`` (platform)."""
+    out: dict[str, Any] = {}
+    doc = facets.get("documentation")
+    if doc is not None:
+        if not isinstance(doc, dict) or not isinstance(doc.get("description"), str):
+            problems.add(f"{path}.documentation.description", "Required: a string.", "invalid_type")
+        else:
+            out["description"] = doc["description"][:20_000]
+    owners = _facet_list(facets, "ownership", "owners", path, problems)
+    if owners is not None:
+        out["owners"] = [n for n in (_short(o.get("name"), 255) for o in owners) if n]
+    tags = _facet_list(facets, "tags", "tags", path, problems)
+    if tags is not None:
+        out["tags"] = [
+            (key, _short(t.get("value"), 255), _short(t.get("field"), MAX_FIELD_NAME) or None)
+            for t in tags
+            if (key := _short(t.get("key"), 100))
+        ]
+    links = _facet_list(facets, "symlinks", "identifiers", path, problems)
+    if links is not None:
+        aliases = []
+        for i, item in enumerate(links):
+            where = f"{path}.symlinks.identifiers[{i}]"
+            namespace = _namespace(item.get("namespace"), f"{where}.namespace", problems)
+            name = _text(item, "name", where, problems, MAX_NAME)
+            if namespace and name:
+                aliases.append((namespace, name, _short(item.get("type"), 64)))
+        out["aliases"] = aliases
+    source = facets.get("dataSource")
+    if isinstance(source, dict):
+        uri, name = _short(source.get("uri"), 2000), _short(source.get("name"), 255)
+        if uri or name:
+            out["platform"] = {"uri": uri, "name": name}
+    return out
 
 
 def _schema_fields(schema: Any, path: str, problems: ProblemCollector) -> list[dict[str, str]] | None:
@@ -183,12 +245,42 @@ def _collect_fields(
             problems.add(f"{where}.fields", "Must be a list of {name, type} objects.", "invalid_type")
 
 
-def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[str, list[tuple[str, str, str]]]:
+def _transformation(item: dict) -> str:
+    """INDIRECT when every transformation the input field lists is INDIRECT; else DIRECT (also when none is
+    listed, as producers before transformations were added meant)."""
+    kinds = [t.get("type") for t in item.get("transformations") or [] if isinstance(t, dict)]
+    return "INDIRECT" if kinds and all(k == "INDIRECT" for k in kinds) else "DIRECT"
+
+
+def _input_fields(items: list, where: str, problems: ProblemCollector, kind: str | None) -> list[tuple]:
+    sources: dict[tuple[str, str, str], str] = {}
+    for j, item in enumerate(items):
+        item_path = f"{where}[{j}]"
+        if not isinstance(item, dict):
+            problems.add(item_path, "Must be an object {namespace, name, field}.", "invalid_type")
+            continue
+        namespace = _namespace(item.get("namespace"), f"{item_path}.namespace", problems)
+        name = _text(item, "name", item_path, problems, MAX_NAME)
+        column = _text(item, "field", item_path, problems, MAX_FIELD_NAME)
+        if namespace and name and column:
+            key = (namespace, name, column)
+            found = kind or _transformation(item)
+            sources[key] = "DIRECT" if sources.get(key) == "DIRECT" else found  # DIRECT wins a duplicate
+    return [(*key, found) for key, found in sources.items()]
+
+
+def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[str, list[tuple[str, str, str, str]]]:
     fields = facet.get("fields") if isinstance(facet, dict) else None
     if not isinstance(fields, dict):
         problems.add(f"{path}.fields", "Must be an object mapping output fields to their inputFields.", "invalid_type")
         return {}
-    out: dict[str, list[tuple[str, str, str]]] = {}
+    out: dict[str, list[tuple[str, str, str, str]]] = {}
+    dataset_level = facet.get("dataset")
+    if dataset_level is not None:
+        if not isinstance(dataset_level, list):
+            problems.add(f"{path}.dataset", "Must be a list of {namespace, name, field}.", "invalid_type")
+        elif dataset_level:
+            out[""] = _input_fields(dataset_level, f"{path}.dataset", problems, "INDIRECT")
     for out_field, spec in fields.items():
         where = f"{path}.fields.{out_field}"
         if not out_field or len(out_field) > MAX_FIELD_NAME or CONTROL_RE.search(out_field):
@@ -200,18 +292,7 @@ def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[s
         if not isinstance(inputs, list):
             problems.add(f"{where}.inputFields", "Must be a list of {namespace, name, field}.", "invalid_type")
             continue
-        sources: list[tuple[str, str, str]] = []
-        for j, item in enumerate(inputs):
-            item_path = f"{where}.inputFields[{j}]"
-            if not isinstance(item, dict):
-                problems.add(item_path, "Must be an object {namespace, name, field}.", "invalid_type")
-                continue
-            namespace = _namespace(item.get("namespace"), f"{item_path}.namespace", problems)
-            name = _text(item, "name", item_path, problems, MAX_NAME)
-            column = _text(item, "field", item_path, problems, MAX_FIELD_NAME)
-            if namespace and name and column:
-                sources.append((namespace, name, column))
-        out[out_field] = sources
+        out[out_field] = _input_fields(inputs, f"{where}.inputFields", problems, None)
     return out
 
 

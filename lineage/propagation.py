@@ -32,7 +32,7 @@ from django.utils import timezone
 from catalog.models import Dataset, TagAssignment
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
-from lineage.models import ColumnEdge, Declassification, Edge, PropagatedTag, PropagationChange
+from lineage.models import ColumnEdge, ColumnTransformation, Declassification, Edge, PropagatedTag, PropagationChange
 from steward import metrics
 from steward.bulk import insert_rows
 from steward.lookups import UUIDs
@@ -146,7 +146,7 @@ def _column_map(sources: list[UUID]) -> dict[tuple[UUID, UUID, UUID], dict[str, 
     cols: dict[tuple[UUID, UUID, UUID], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for chunk in _chunks(sources):
         for s, sf, t, tf, job in ColumnEdge.objects.filter(
-            valid_to__isnull=True, source_dataset_id__any_of=UUIDs(chunk)
+            valid_to__isnull=True, source_dataset_id__any_of=UUIDs(chunk), transformation=ColumnTransformation.DIRECT
         ).values_list("source_dataset_id", "source_field", "target_dataset_id", "target_field", "job_id"):
             cols[(s, t, job)][sf].append(tf)
     return cols

@@ -16,7 +16,15 @@ from catalog.selectors import dataset_get, dataset_lookup, visible_q
 from ledger import history
 from lineage.graph import get_backend
 from lineage.graph.base import DIRECTIONS
-from lineage.models import Declassification, Edge, Job, NamespaceProducer, PropagatedTag
+from lineage.models import (
+    ColumnEdge,
+    ColumnTransformation,
+    Declassification,
+    Edge,
+    Job,
+    NamespaceProducer,
+    PropagatedTag,
+)
 from steward.errors import NotFound, ValidationFailed
 from steward.identity import PRIVILEGED_READERS, roles_of, viewer_for
 
@@ -200,20 +208,45 @@ def lineage_graph(
     if columns:
         column_nodes: dict[str, dict[str, Any]] = {}
         column_edges = []
+        indirect = _indirect(walk.column_edges, at)
         for s, sf, t, tf, j in sorted(walk.column_edges, key=lambda c: tuple(map(str, c))):
             if s not in visible or t not in visible:
                 continue
             for ds, field in ((s, sf), (t, tf)):
-                column_nodes.setdefault(
-                    f"column:{ds}:{field}",
-                    {"id": f"column:{ds}:{field}", "kind": "column", "dataset": f"dataset:{ds}", "name": field},
-                )
+                if field:  # a dataset-level input's target is the dataset itself
+                    column_nodes.setdefault(
+                        f"column:{ds}:{field}",
+                        {"id": f"column:{ds}:{field}", "kind": "column", "dataset": f"dataset:{ds}", "name": field},
+                    )
             column_edges.append(
-                {"source": f"column:{s}:{sf}", "target": f"column:{t}:{tf}", "kind": "column", "job": job_id(j)}
+                {
+                    "source": f"column:{s}:{sf}",
+                    "target": f"column:{t}:{tf}" if tf else f"dataset:{t}",
+                    "kind": "column",
+                    "job": job_id(j),
+                    "transformation": (
+                        ColumnTransformation.INDIRECT if (s, sf, t, tf, j) in indirect else ColumnTransformation.DIRECT
+                    ),
+                }
             )
         result["nodes"] += list(column_nodes.values())
         result["edges"] += column_edges
     return result
+
+
+def _indirect(column_edges: set[tuple[UUID, str, UUID, str, UUID]], at: datetime | None) -> set[tuple]:
+    """Which of a walk's column edges are INDIRECT (graph backends return the columns; the database knows the
+    transformation)."""
+    if not column_edges:
+        return set()
+    qs = ColumnEdge.objects.filter(
+        _active_at(at),
+        transformation=ColumnTransformation.INDIRECT,
+        job_id__in={j for *_, j in column_edges},
+        target_dataset_id__in={t for _, _, t, _, _ in column_edges},
+    )
+    rows = qs.values_list("source_dataset_id", "source_field", "target_dataset_id", "target_field", "job_id")
+    return set(rows) & column_edges
 
 
 def dataset_tags(*, user: Any, pk: UUID | str, at: datetime | None = None) -> dict[str, Any]:

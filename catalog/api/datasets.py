@@ -99,7 +99,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
     )
     @action(detail=False, methods=["get"])
     def lookup(self, request: Request) -> Response:
-        """Find a dataset by its OpenLineage identity."""
+        """Find a dataset by its OpenLineage identity, or by an alias (a `symlinks` facet identifier)."""
         namespace = request.query_params.get("namespace", "")
         name = request.query_params.get("name", "")
         missing = [k for k, v in (("namespace", namespace), ("name", name)) if not v]

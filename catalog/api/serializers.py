@@ -56,11 +56,43 @@ class SchemaFieldSerializer(serializers.ModelSerializer):
         return sorted(by_field.get(obj.pk, []))
 
 
+class DatasetAliasSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.CharField(allow_blank=True)
+
+
+class ProducerFactsSerializer(serializers.Serializer):
+    """What lineage producers last said through OpenLineage facets (docs/lineage.md "Facets that carry
+    meaning"). Each key is present only once a producer sent its facet; where a person set the attribute, the
+    dataset's own value (``description``, ``owners``...) is the person's and this one is the producer's."""
+
+    description = serializers.CharField(required=False, help_text="From the documentation facet.")
+    platform = serializers.CharField(required=False, help_text="From the dataSource facet.")
+    owners = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="ownership owners that exist (user:x, group:y)."
+    )
+    unresolved_owners = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="ownership names matching no user or group."
+    )
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    field_tags = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    unknown_tags = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Tags not in Steward's vocabulary (or on a field the dataset lacks), as key or field:key; "
+        "not created.",
+    )
+    aliases = DatasetAliasSerializer(many=True, required=False, help_text="From the symlinks facet.")
+    by = serializers.CharField(required=False, help_text="The producer account that said it last.")
+
+
 class DatasetSerializer(serializers.ModelSerializer):
     """A dataset as the API shows it. ``fields`` only on the detail view."""
 
     owners = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
+    producer = ProducerFactsSerializer(source="producer_facts", read_only=True)
 
     class Meta:
         model = Dataset
@@ -75,6 +107,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "owners",
             "tags",
             "properties",
+            "producer",
             "created_at",
             "updated_at",
         ]

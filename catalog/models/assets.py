@@ -25,6 +25,13 @@ class Dataset(models.Model):
     classification = models.CharField(max_length=16, blank=True)
     effective_classification = models.CharField(max_length=16, db_index=True)
     properties = models.JSONField(default=dict, blank=True)
+    # What lineage producers last said about this dataset (docs/lineage.md "Facets that carry meaning"):
+    # description, owners, unresolved_owners, tags, field_tags, unknown_tags, platform, aliases, by, at.
+    # A producer's value reaches the attribute itself only while no person has set it ("people win").
+    # (The database default serves writers that COPY rows without this column, e.g. bench/.)
+    producer_facts = models.JSONField(
+        default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField())
+    )
     owner_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_datasets")
     owner_groups = models.ManyToManyField(Group, blank=True, related_name="owned_datasets")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -63,3 +70,21 @@ class SchemaField(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset_id}:{self.name}"
+
+
+class DatasetAlias(models.Model):
+    """Another identity of a dataset, from an OpenLineage ``symlinks`` facet (a Glue or Hive table name for
+    an S3 path, say): ``GET /api/v1/datasets/lookup`` with the alias finds the dataset."""
+
+    namespace = models.CharField(max_length=255)
+    name = models.CharField(max_length=512)
+    type = models.CharField(max_length=64, blank=True)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="aliases")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="dataset_alias_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name} -> {self.dataset_id}"

@@ -159,7 +159,12 @@ class LineageGraphView(APIView):
             OpenApiParameter("name", str, required=True),
             OpenApiParameter("direction", str, enum=["upstream", "downstream", "both"]),
             OpenApiParameter("depth", int),
-            OpenApiParameter("columns", bool),
+            OpenApiParameter(
+                "columns",
+                bool,
+                description="Add column nodes and column edges; each column edge has `transformation` DIRECT or "
+                "INDIRECT (a dataset-level INDIRECT input targets the output's dataset node).",
+            ),
             OpenApiParameter("at", str, description="ISO 8601 time with offset: the graph as of then"),
             OpenApiParameter(
                 "limit",

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import Dataset, ModelVersion
-from catalog.services import datasets_ensure
+from catalog.services import dataset_producer_facts_apply, datasets_ensure
 from catalog.services.popularity import popularity_record
 from ledger import audit
 from lineage import permissions
@@ -149,14 +149,15 @@ def _apply(
         for ref in [*event.inputs, *event.outputs, *([event.dataset] if event.dataset else [])]:
             items.append((ref.namespace, ref.name, ref.fields))
             for sources in ref.column_lineage.values():
-                for ns, name, column in sources:
+                for ns, name, column, _ in sources:
                     items.append((ns, name, [{"name": column, "type": ""}]))
-            if ref.column_lineage:
-                items.append((ref.namespace, ref.name, [{"name": f, "type": ""} for f in ref.column_lineage]))
+            if set(ref.column_lineage) - {""}:  # "" holds dataset-level inputs: no output field
+                items.append((ref.namespace, ref.name, [{"name": f, "type": ""} for f in ref.column_lineage if f]))
     if auth is not None:
         namespace_claims_write(actor=actor, claims=auth.claims)
         items = _without_foreign_schemas(items, auth)
     ids = datasets_ensure(actor=actor, items=items)
+    dataset_producer_facts_apply(actor=actor, facts=_meanings([parsed[i] for i in todo], ids, auth))
 
     jobs = _jobs([parsed[i] for i in todo if parsed[i].kind in ("run", "job")])
     # With the jobs locked, events a concurrent call applied meanwhile are seen, and count as duplicates here.
@@ -246,6 +247,20 @@ def _apply(
     return results
 
 
+def _meanings(
+    events: list[ParsedEvent], ids: dict[tuple[str, str], UUID], auth: Authorization | None
+) -> dict[UUID, dict[str, Any]]:
+    """What the facets that carry meaning say about each dataset, later events winning facet by facet; only
+    for datasets in namespaces the caller is allowed on (an output elsewhere was refused by
+    ``lineage_authorize``; an input's facts there are ignored, silently, like its schema)."""
+    out: dict[UUID, dict[str, Any]] = {}
+    for event in events:
+        for ref in [*event.inputs, *event.outputs, *([event.dataset] if event.dataset else [])]:
+            if ref.meaning and (auth is None or auth.allows(ref.namespace)):
+                out.setdefault(ids[ref.identity], {}).update(ref.meaning)
+    return out
+
+
 def _without_foreign_schemas(
     items: list[tuple[str, str, list[dict[str, str]] | None]], auth: Authorization
 ) -> list[tuple[str, str, list[dict[str, str]] | None]]:
@@ -296,15 +311,17 @@ class _EdgeWriter:
 
     def __init__(self, job_ids: set[UUID]) -> None:
         self.open: dict[UUID, dict[tuple[str, str], Any]] = {j: {} for j in job_ids}
-        self.open_cols: dict[UUID, dict[tuple[str, str, str, str], Any]] = {j: {} for j in job_ids}
+        self.open_cols: dict[UUID, dict[tuple[str, str, str, str, str], Any]] = {j: {} for j in job_ids}
         for pk, job, s, t in Edge.objects.filter(job_id__in=job_ids, valid_to__isnull=True).values_list(
             "pk", "job_id", "source_id", "target_id"
         ):
             self.open[job][(str(s), str(t))] = pk
-        for pk, job, s, sf, t, tf in ColumnEdge.objects.filter(job_id__in=job_ids, valid_to__isnull=True).values_list(
-            "pk", "job_id", "source_dataset_id", "source_field", "target_dataset_id", "target_field"
+        for pk, job, s, sf, t, tf, kind in ColumnEdge.objects.filter(
+            job_id__in=job_ids, valid_to__isnull=True
+        ).values_list(
+            "pk", "job_id", "source_dataset_id", "source_field", "target_dataset_id", "target_field", "transformation"
         ):
-            self.open_cols[job][(str(s), sf, str(t), tf)] = pk
+            self.open_cols[job][(str(s), sf, str(t), tf, kind)] = pk
         self.new_edges: list[list[Any]] = []
         self.new_cols: list[list[Any]] = []
         self.ended: dict[int, datetime] = {}
@@ -323,7 +340,7 @@ class _EdgeWriter:
         for key in [k for k in current_cols if k not in columns]:
             ref = current_cols.pop(key)
             if isinstance(ref, list):
-                ref[6] = at
+                ref[7] = at
             else:
                 self.ended_cols[ref] = at
             changed.add(UUID(key[2]))
@@ -333,11 +350,11 @@ class _EdgeWriter:
                 self.new_edges.append(row)
                 current[(s, t)] = row
                 changed.add(UUID(t))
-        for s, sf, t, tf in columns:
-            if (s, sf, t, tf) not in current_cols:
-                row = [job, s, sf, t, tf, at, None]
+        for s, sf, t, tf, kind in columns:
+            if (s, sf, t, tf, kind) not in current_cols:
+                row = [job, s, sf, t, tf, kind, at, None]
                 self.new_cols.append(row)
-                current_cols[(s, sf, t, tf)] = row
+                current_cols[(s, sf, t, tf, kind)] = row
                 changed.add(UUID(t))
         return changed
 
@@ -351,7 +368,16 @@ class _EdgeWriter:
         if self.new_cols:
             insert_rows(
                 ColumnEdge,
-                ["job", "source_dataset", "source_field", "target_dataset", "target_field", "valid_from", "valid_to"],
+                [
+                    "job",
+                    "source_dataset",
+                    "source_field",
+                    "target_dataset",
+                    "target_field",
+                    "transformation",
+                    "valid_from",
+                    "valid_to",
+                ],
                 self.new_cols,
             )
 
@@ -373,9 +399,9 @@ def _run(runs: dict[UUID, Run], job: Job, event: ParsedEvent, ids: dict[tuple[st
     column_edges: list[list[str]] = []
     for ref in event.outputs:
         for out_field, sources in ref.column_lineage.items():
-            for ns, name, in_field in sources:
+            for ns, name, in_field, kind in sources:
                 source_id = str(ids[(ns, name)])
-                column_edges.append([source_id, in_field, str(ids[ref.identity]), out_field])
+                column_edges.append([source_id, in_field, str(ids[ref.identity]), out_field, kind])
                 if source_id not in inputs:
                     inputs.append(source_id)  # column lineage implies dataset lineage
     run = runs.get(event.run_id)
@@ -434,10 +460,15 @@ def _edge_change(run: Run, job: Job, event: ParsedEvent) -> tuple[datetime, tupl
     return None
 
 
-def _edge_sets(run: Run) -> tuple[set[tuple[str, str]], set[tuple[str, str, str, str]]]:
+def _edge_sets(run: Run) -> tuple[set[tuple[str, str]], set[tuple[str, str, str, str, str]]]:
+    """A run's dataset edges and column edges ``(s, sf, t, tf, DIRECT|INDIRECT)``; a pair its events named
+    both ways is DIRECT (older runs stored no transformation: DIRECT)."""
     edges = {(i, o) for i in run.inputs for o in run.outputs}
-    columns = {tuple(c) for c in run.column_edges}
-    return edges, columns  # type: ignore[return-value]
+    kinds: dict[tuple[str, str, str, str], str] = {}
+    for s, sf, t, tf, *rest in run.column_edges:
+        kind = rest[0] if rest else "DIRECT"
+        kinds[(s, sf, t, tf)] = "DIRECT" if kinds.get((s, sf, t, tf)) == "DIRECT" else kind
+    return edges, {(*key, kind) for key, kind in kinds.items()}
 
 
 def _step(job: Job, run: Run | None, at: datetime, edges: set, columns: set) -> set[UUID]:
@@ -447,9 +478,9 @@ def _step(job: Job, run: Run | None, at: datetime, edges: set, columns: set) -> 
         for pk, s, t in Edge.objects.filter(job=job, valid_to__isnull=True).values_list("pk", "source_id", "target_id")
     }
     open_cols = {
-        (str(s), sf, str(t), tf): pk
-        for pk, s, sf, t, tf in ColumnEdge.objects.filter(job=job, valid_to__isnull=True).values_list(
-            "pk", "source_dataset_id", "source_field", "target_dataset_id", "target_field"
+        (str(s), sf, str(t), tf, kind): pk
+        for pk, s, sf, t, tf, kind in ColumnEdge.objects.filter(job=job, valid_to__isnull=True).values_list(
+            "pk", "source_dataset_id", "source_field", "target_dataset_id", "target_field", "transformation"
         )
     }
     gone = [pk for key, pk in open_edges.items() if key not in edges]
@@ -465,12 +496,21 @@ def _step(job: Job, run: Run | None, at: datetime, edges: set, columns: set) -> 
     )
     insert_rows(
         ColumnEdge,
-        ["job", "source_dataset", "source_field", "target_dataset", "target_field", "valid_from", "valid_to"],
-        ((job.pk, s, sf, t, tf, at, None) for s, sf, t, tf in new_cols),
+        [
+            "job",
+            "source_dataset",
+            "source_field",
+            "target_dataset",
+            "target_field",
+            "transformation",
+            "valid_from",
+            "valid_to",
+        ],
+        ((job.pk, s, sf, t, tf, kind, at, None) for s, sf, t, tf, kind in new_cols),
     )
     changed = {UUID(t) for (_, t), pk in open_edges.items() if pk in gone} | {UUID(t) for _, t in new}
-    changed |= {UUID(t) for (_, _, t, _), pk in open_cols.items() if pk in gone_cols}
-    changed |= {UUID(t) for _, _, t, _ in new_cols}
+    changed |= {UUID(key[2]) for key, pk in open_cols.items() if pk in gone_cols}
+    changed |= {UUID(key[2]) for key in new_cols}
     return changed
 
 

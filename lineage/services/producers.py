@@ -95,7 +95,9 @@ def lineage_right_check(actor: Any) -> None:
 
 
 def _changes(event: ParsedEvent, ref: Any) -> bool:
-    return bool(ref.fields is not None or ref.column_lineage or (event.kind in ("run", "job") and event.inputs))
+    return bool(
+        ref.fields is not None or ref.column_lineage or ref.meaning or (event.kind in ("run", "job") and event.inputs)
+    )
 
 
 def lineage_authorize(
@@ -132,7 +134,7 @@ def lineage_authorize(
                     )
                 )
         targets = [(f"outputs[{j}]", ref) for j, ref in enumerate(event.outputs)]
-        if event.dataset is not None and event.dataset.fields is not None:
+        if event.dataset is not None and (event.dataset.fields is not None or event.dataset.meaning):
             targets.append(("dataset", event.dataset))
         for path, ref in targets:
             if path != "dataset" and not _changes(event, ref):

@@ -4,6 +4,7 @@ share (levels, ``updated_at``, history, index)."""
 
 from catalog.services.datasets.common import MAX_BULK, datasets_changed
 from catalog.services.datasets.ensure import datasets_ensure
+from catalog.services.datasets.producer import dataset_producer_facts_apply
 from catalog.services.datasets.tagging import dataset_classify, dataset_tag_add, dataset_tag_remove
 from catalog.services.datasets.upsert import (
     UpsertResult,
@@ -20,6 +21,7 @@ __all__ = [
     "dataset_classify",
     "dataset_create",
     "dataset_delete",
+    "dataset_producer_facts_apply",
     "dataset_tag_add",
     "dataset_tag_remove",
     "dataset_update",

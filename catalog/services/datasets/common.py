@@ -42,6 +42,7 @@ DATASET_COLUMNS = [
     "classification",
     "effective_classification",
     "properties",
+    "producer_facts",
     "created_at",
     "updated_at",
 ]
