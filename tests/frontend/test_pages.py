@@ -113,10 +113,14 @@ def test_data_scientist_cannot_tag_through_the_page(client, data_scientist, corp
 def test_token_page_shows_the_secret_once(client, data_scientist):
     client = _login(client, data_scientist)
     res = client.post("/tokens/", {"name": "laptop", "expires_in_days": "30"})
-    secret = re.search(r'id="new-token">(stw_[^<]+)<', res.content.decode()).group(1)
+    assert res.status_code == 302 and res.url == "/tokens/", "Post/Redirect/Get: the POST answer carries no secret"
+    assert b"stw_" not in res.content
+    shown = client.get("/tokens/")
+    assert shown["Cache-Control"] == "no-store"
+    secret = re.search(r'id="new-token">(stw_[^<]+)<', shown.content.decode()).group(1)
     assert ApiToken.objects.get().name == "laptop"
     again = client.get("/tokens/").content.decode()
-    assert secret not in again and "laptop" in again
+    assert secret not in again and "laptop" in again, "a reload does not show it again"
     token = ApiToken.objects.get()
     client.post(f"/tokens/{token.pk}/revoke")
     token.refresh_from_db()
