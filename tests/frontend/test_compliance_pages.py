@@ -91,3 +91,13 @@ def test_audit_page_filters_and_verifies_the_chain(client, compliance_officer, d
     AuditEvent.objects.filter(seq=first.seq).update(reason="tampered")
     broken = client.post("/compliance/audit/verify").content.decode()
     assert f"Chain broken at event #{first.seq}" in broken
+
+
+def test_a_form_error_is_shown_once(client, compliance_officer):
+    client.force_login(compliance_officer)
+    res = client.post("/compliance/", {"result": "not-a-uuid"})
+    assert res.status_code == 400
+    page = res.content.decode()
+    assert page.count("not-a-uuid") <= 2 and page.count('role="alert"') == 1
+    message = re.search(r'<div class="error" role="alert"><strong>([^<]+)</strong>', page).group(1)
+    assert page.count(message.split(": ", 1)[-1]) == 1, "the one problem is not repeated under the message"

@@ -139,3 +139,18 @@ def test_models_and_tags_pages(client, data_scientist, tags):
     detail = client.get(f"/models/{model.pk}/").content
     assert b"s3://m/1" in detail and b"production" in detail
     assert b"pii.email" in client.get("/tags/").content
+
+
+def test_a_page_past_the_end_says_so_and_links_back(client, data_scientist, corpus):
+    page = _login(client, data_scientist).get("/", {"q": "orders", "offset": "500"}).content.decode()
+    assert "Past the last page: there are 2 results" in page
+    assert "501–500" not in page and "Nothing matches" not in page
+    assert 'href="?q=orders"' in page
+
+
+def test_a_corrected_query_says_what_it_searched_for(client, data_scientist, corpus):
+    page = _login(client, data_scientist).get("/", {"q": "ordres"}).content.decode()
+    assert "sales.public.orders" in page
+    assert re.search(r'showing results for <strong class="corrected">orders?</strong>', page)
+    exact = client.get("/", {"q": "orders"}).content.decode()
+    assert "showing results for" not in exact
