@@ -6,7 +6,6 @@ from datetime import timedelta
 
 __all__ = [
     "CREDENTIALS_RENEW_BEFORE",
-    "RECONCILE_LEASE",
     "RETRY_BACKOFF_MAX_SECONDS",
     "RETRY_BACKOFF_SECONDS",
 ]
@@ -14,9 +13,6 @@ __all__ = [
 # A mount's credentials are renewed when they would expire within this (grant tokens live at most one hour,
 # so a running workspace gets fresh ones about every 40 minutes; the reconcile period is far shorter).
 CREDENTIALS_RENEW_BEFORE = timedelta(minutes=20)
-# One reconciler at a time per workspace: a claim lasts this long unless released (a crashed worker's
-# claim runs out). Longer than the slowest connector call sequence (local start_timeout, Kubernetes timeouts).
-RECONCILE_LEASE = timedelta(minutes=2)
 # After an unreachable connector: retry after 10 s, 20 s, 40 s ... at most 5 minutes.
 RETRY_BACKOFF_SECONDS = 10
 RETRY_BACKOFF_MAX_SECONDS = 300

@@ -37,6 +37,19 @@ def workspace_reconcile_task(self: Any, workspace_id: str) -> str | None:
         retry_at = Workspace.objects.filter(pk=workspace_id).values_list("retry_at", flat=True).first()
         countdown = max(1.0, (retry_at - timezone.now()).total_seconds()) if retry_at else 10.0
         raise self.retry(exc=exc, countdown=countdown) from exc
+    if workspace is None and not self.request.is_eager:
+        # Another reconciler holds the workspace. A live one re-reads the desired state when it finishes; a killed
+        # one (this message is its redelivery) never will, and its claim only runs out: come back then, or the
+        # work would wait for the periodic pass. Retrying after a live holder finished is a cheap no-op.
+        from workspaces.models import Workspace
+
+        lease_until = (
+            Workspace.objects.filter(pk=workspace_id, lease_until__gt=timezone.now())
+            .values_list("lease_until", flat=True)
+            .first()
+        )
+        if lease_until is not None:
+            raise self.retry(countdown=max(1.0, (lease_until - timezone.now()).total_seconds() + 1))
     return workspace.state if workspace is not None else None
 
 

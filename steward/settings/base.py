@@ -330,7 +330,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "polling_interval": 0.1,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
-    else {"visibility_timeout": 3600}
+    else {
+        # Redis: a message a worker took and never acknowledged (the worker was killed) goes back to the queue
+        # this many seconds after delivery. Longer than any task runs or waits for a retry countdown (5 min),
+        # or a slow task would run twice at once (harmless, every task is idempotent, but wasted).
+        "visibility_timeout": env_int(
+            "STEWARD_CELERY_VISIBILITY_TIMEOUT",
+            3600,
+            "Redis broker: seconds before a task a killed worker held is delivered again (docs/architecture.md).",
+        )
+    }
+)
+CELERY_TASK_DEFAULT_QUEUE = env_str(
+    "STEWARD_CELERY_QUEUE", "celery", "Celery queue name; deployments sharing one broker database each need their own."
 )
 CELERY_TASK_ALWAYS_EAGER = env_bool(
     "CELERY_TASK_ALWAYS_EAGER", False, "Run tasks in-process instead of on a worker (scripts, some tests)."
@@ -450,6 +462,11 @@ _KUBERNETES = {
 # Options of the local connector (connectors/workspaces/local.py): one process per workspace on this host.
 _LOCAL = {"state_dir": str(STATE_DIR / "workspaces")}
 STEWARD_WORKSPACE_OPTIONS = _KUBERNETES if STEWARD_WORKSPACE_CONNECTOR == "kubernetes" else _LOCAL
+STEWARD_WORKSPACE_RECONCILE_LEASE_SECONDS = env_int(
+    "STEWARD_WORKSPACE_RECONCILE_LEASE_SECONDS",
+    120,
+    "Seconds one reconciler holds a workspace (a killed worker's claim runs out then); above the slowest connector.",
+)
 # Workspaces (workspaces/, docs/workspaces.md): quotas, the reconcile period, where mounts' credentials come from.
 STEWARD_WORKSPACE_QUOTA = env_json(
     "STEWARD_WORKSPACE_QUOTA",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -16,7 +16,6 @@ from connectors.workspaces.base import WorkspaceConnector, WorkspaceConnectorErr
 from connectors.workspaces.base import WorkspaceState as Observed
 from steward.errors import BackendUnavailable
 from workspaces.choices import DesiredState, EventKind, WorkspaceState
-from workspaces.constants import RECONCILE_LEASE
 from workspaces.models import Workspace, WorkspaceDataset
 from workspaces.services.events import event_add, transition
 from workspaces.services.reconcile.plan import _plan
@@ -63,12 +62,18 @@ def workspace_reconcile(*, workspace_id: UUID, now: datetime | None = None) -> W
         _release(workspace_id, holder)
 
 
+def reconcile_lease() -> timedelta:
+    """How long a claim lasts unless released (``STEWARD_WORKSPACE_RECONCILE_LEASE_SECONDS``): a crashed worker's
+    claim runs out then. Longer than the slowest connector call sequence (local start_timeout, Kubernetes)."""
+    return timedelta(seconds=settings.STEWARD_WORKSPACE_RECONCILE_LEASE_SECONDS)
+
+
 def _claim(workspace_id: UUID, holder: str) -> bool:
     now = timezone.now()
     return bool(
         Workspace.objects.filter(pk=workspace_id)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-        .update(lease_until=now + RECONCILE_LEASE, lease_holder=holder)
+        .update(lease_until=now + reconcile_lease(), lease_holder=holder)
     )
 
 
