@@ -29,3 +29,12 @@ class ComplianceReport(models.Model):
 
     def __str__(self) -> str:
         return f"compliance report {self.pk} ({self.at.isoformat()})"
+
+    @property
+    def title(self) -> str:
+        """What the report is about, by name: ``churn v3, result case-7`` (read from its own bundle)."""
+        r = (self.bundle or {}).get("reconstruction") or {}
+        model = ((r.get("model") or {}).get("state") or {}).get("name") or "model"
+        version = ((r.get("model_version") or {}).get("state") or {}).get("version")
+        result = (r.get("result") or {}).get("input_ref")
+        return f"{model}{f' v{version}' if version else ''}{f', result {result}' if result else ''}"

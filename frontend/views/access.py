@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from catalog import selectors as catalog_selectors
+from frontend.once import no_store, secret_pop, secret_stash
 from governance import portal, selectors
 from governance.services import access_requests as requests_service
 from governance.services.enforcement import grant_credentials_issue, grant_token_issue
@@ -107,11 +108,11 @@ def access_request_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def my_access(
-    request: HttpRequest, error: DomainError | None = None, secret: dict[str, Any] | None = None
-) -> HttpResponse:
+def my_access(request: HttpRequest, error: DomainError | None = None) -> HttpResponse:
+    """My requests and grants; a token or login just issued (POST then redirect here) is shown this once."""
     reqs = selectors.access_request_list(user=request.user).filter(requester=request.user)[:200]
-    return render(
+    secret = secret_pop(request, "my-access") if request.method == "GET" and error is None else None
+    response = render(
         request,
         "frontend/my_access.html",
         {
@@ -123,6 +124,7 @@ def my_access(
         },
         status=error.status if error else 200,
     )
+    return no_store(response)
 
 
 def _request_or_404(request: HttpRequest, pk: UUID) -> Any:
@@ -239,18 +241,19 @@ def grant_reapprove_view(request: HttpRequest, pk: UUID) -> HttpResponse:
 @require_POST
 def grant_secret_view(request: HttpRequest, pk: UUID, kind: str) -> HttpResponse:
     """The holder gets a signed token (``kind="token"``) or a database login (``"credentials"``) for a grant,
-    as the API's ``/grants/{id}/token`` and ``/credentials`` give. Shown once, in this answer, never cached."""
+    as the API's ``/grants/{id}/token`` and ``/credentials`` give. Post/Redirect/Get: the secret goes through
+    the session to the next GET of My access, shown there once (``no-store``) and discarded."""
     try:
         if kind == "token":
             token, expires_at = grant_token_issue(actor=request.user, grant_id=pk)
             secret: dict[str, Any] = {"kind": "token", "token": token, "expires_at": expires_at}
         else:
             creds = grant_credentials_issue(actor=request.user, grant_id=pk)
-            secret = {"kind": "credentials", "creds": creds}
+            secret = {"kind": "credentials", "user": creds.user, "password": creds.password, "host": creds.host}
+            secret |= {"port": creds.port, "database": creds.database, "valid_until": creds.valid_until}
     except NotFound:
         raise Http404("No grant of yours has this id.") from None
     except DomainError as exc:
         return my_access(request, exc)
-    response = my_access(request, secret=secret)
-    response["Cache-Control"] = "no-store"
-    return response
+    secret_stash(request, "my-access", secret)
+    return redirect("frontend:my-access")

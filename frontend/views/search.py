@@ -75,6 +75,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "next_url": "?" + urlencode([*base, ("offset", offset + PAGE_SIZE)])
         if offset + PAGE_SIZE < results.total
         else None,
+        "past_end": offset > 0 and not results.hits and results.total > 0,
+        "first_url": "?" + urlencode(base),
         "first": offset + 1,
         "last": offset + len(results.hits),
         "levels": {lv.code: lv for lv in levels()},

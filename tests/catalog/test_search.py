@@ -82,8 +82,19 @@ def test_prefix_words_match(corpus, data_steward):
     assert [h.qualified_name for h in _search(data_steward, q="payr").hits] == ["hr.payroll"]
 
 
+def settings_backend() -> str:
+    from django.conf import settings
+
+    return settings.STEWARD_SEARCH_BACKEND
+
+
 def test_a_typo_still_finds_the_dataset(corpus, data_steward):
-    assert "sales.public.customers" in [h.qualified_name for h in _search(data_steward, q="custmers").hits]
+    found = _search(data_steward, q="custmers")
+    assert "sales.public.customers" in [h.qualified_name for h in found.hits]
+    assert found.fuzzy, "the results say they are for close words, not the words typed"
+    if settings_backend() == "database":
+        assert found.corrected.startswith("customer")
+    assert not _search(data_steward, q="customers").fuzzy
 
 
 def test_facet_counts_follow_the_query(corpus, data_steward):

@@ -193,7 +193,9 @@ def test_holder_gets_a_token_once_and_unmanaged_datasets_have_no_login(
     _file(client, [owned["orders"]])
     access_request_approve(actor=data_owner, request=AccessRequest.objects.get())
     grant = Grant.objects.get()
-    res = client.post(f"/access/grants/{grant.pk}/token")
+    posted = client.post(f"/access/grants/{grant.pk}/token")
+    assert posted.status_code == 302 and posted.url == "/access/", "Post/Redirect/Get: no secret in the POST answer"
+    res = client.get(posted.url)
     assert res.status_code == 200 and res["Cache-Control"] == "no-store"
     token = re.search(r"<code>([\w-]+\.[\w-]+\.[\w-]+)</code>", res.content.decode()).group(1)
     assert verify_token(token, jwks())["grant_id"] == str(grant.pk)

@@ -91,3 +91,27 @@ def test_audit_page_filters_and_verifies_the_chain(client, compliance_officer, d
     AuditEvent.objects.filter(seq=first.seq).update(reason="tampered")
     broken = client.post("/compliance/audit/verify").content.decode()
     assert f"Chain broken at event #{first.seq}" in broken
+
+
+def test_a_form_error_is_shown_once(client, compliance_officer):
+    client.force_login(compliance_officer)
+    res = client.post("/compliance/", {"result": "not-a-uuid"})
+    assert res.status_code == 400
+    page = res.content.decode()
+    assert page.count("not-a-uuid") <= 2 and page.count('role="alert"') == 1
+    message = re.search(r'<div class="error" role="alert"><strong>([^<]+)</strong>', page).group(1)
+    assert page.count(message.split(": ", 1)[-1]) == 1, "the one problem is not repeated under the message"
+
+
+def test_reports_show_names_and_readable_times(client, compliance_officer, served):
+    client.force_login(compliance_officer)
+    page = client.get("/compliance/find", {"model": "churn", "environment": "production"}).content.decode()
+    result_id = re.search(r'name="result" value="([0-9a-f-]{36})"', page).group(1)
+    report_url = client.post("/compliance/", {"result": result_id}).url
+    report = client.get(report_url).content.decode()
+    assert re.search(r"<h1>Reconstruction as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</h1>", report)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", report), "no raw ISO timestamps on the page"
+    assert re.search(r"carl</?\w*>? at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC|carl at \d{4}-\d\d-\d\d", report)
+    listing = client.get("/compliance/").content.decode()
+    assert "churn v1, result case-production" in listing, "recent reports are named, not listed by id"
+    assert not re.search(r">[0-9a-f]{8}-[0-9a-f]{3}…<", listing)

@@ -113,10 +113,14 @@ def test_data_scientist_cannot_tag_through_the_page(client, data_scientist, corp
 def test_token_page_shows_the_secret_once(client, data_scientist):
     client = _login(client, data_scientist)
     res = client.post("/tokens/", {"name": "laptop", "expires_in_days": "30"})
-    secret = re.search(r'id="new-token">(stw_[^<]+)<', res.content.decode()).group(1)
+    assert res.status_code == 302 and res.url == "/tokens/", "Post/Redirect/Get: the POST answer carries no secret"
+    assert b"stw_" not in res.content
+    shown = client.get("/tokens/")
+    assert shown["Cache-Control"] == "no-store"
+    secret = re.search(r'id="new-token">(stw_[^<]+)<', shown.content.decode()).group(1)
     assert ApiToken.objects.get().name == "laptop"
     again = client.get("/tokens/").content.decode()
-    assert secret not in again and "laptop" in again
+    assert secret not in again and "laptop" in again, "a reload does not show it again"
     token = ApiToken.objects.get()
     client.post(f"/tokens/{token.pk}/revoke")
     token.refresh_from_db()
@@ -135,3 +139,18 @@ def test_models_and_tags_pages(client, data_scientist, tags):
     detail = client.get(f"/models/{model.pk}/").content
     assert b"s3://m/1" in detail and b"production" in detail
     assert b"pii.email" in client.get("/tags/").content
+
+
+def test_a_page_past_the_end_says_so_and_links_back(client, data_scientist, corpus):
+    page = _login(client, data_scientist).get("/", {"q": "orders", "offset": "500"}).content.decode()
+    assert "Past the last page: there are 2 results" in page
+    assert "501–500" not in page and "Nothing matches" not in page
+    assert 'href="?q=orders"' in page
+
+
+def test_a_corrected_query_says_what_it_searched_for(client, data_scientist, corpus):
+    page = _login(client, data_scientist).get("/", {"q": "ordres"}).content.decode()
+    assert "sales.public.orders" in page
+    assert re.search(r'showing results for <strong class="corrected">orders?</strong>', page)
+    exact = client.get("/", {"q": "orders"}).content.decode()
+    assert "showing results for" not in exact

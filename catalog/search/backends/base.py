@@ -65,12 +65,18 @@ class SearchHit:
 
 @dataclass
 class SearchResults:
-    """``total`` and facet counts are exact when ``exact``; otherwise lower bounds (a backend's cap)."""
+    """``total`` and facet counts are exact when ``exact``; otherwise lower bounds (a backend's cap).
+
+    When the words as typed matched nothing and the backend matched close words instead, ``fuzzy`` is true and
+    ``corrected`` holds the words it used (empty when the engine does not say which, as Elasticsearch's
+    fuzziness), so the page can say "showing results for …" instead of correcting silently."""
 
     total: int
     hits: list[SearchHit]
     facets: dict[str, list[tuple[str, int]]]
     exact: bool = True
+    fuzzy: bool = False
+    corrected: str = ""
 
 
 @dataclass

@@ -333,6 +333,7 @@ class DatabaseSearchBackend:
         offset = min(max(query.offset, 0), MAX_OFFSET)
         matched, tiers = self._tiers(filtered, words, query.q)
         stats = self._stats(matched, tiers)
+        corrected: list[str] | None = None
         if stats.counted == 0 and words:
             corrected = self._correct(words)
             if corrected:
@@ -355,7 +356,12 @@ class DatabaseSearchBackend:
             for row in page
         ]
         return SearchResults(
-            total=min(stats.counted, self.exact_limit), hits=hits, facets=stats.facets, exact=stats.exact
+            total=min(stats.counted, self.exact_limit),
+            hits=hits,
+            facets=stats.facets,
+            exact=stats.exact,
+            fuzzy=bool(corrected),
+            corrected=" ".join(corrected or []),
         )
 
     @property

@@ -345,8 +345,10 @@ class ElasticsearchSearchBackend:
     def search(self, query: SearchQuery, viewer: Viewer) -> SearchResults:
         words = tokenize(query.q)
         res = self._run(query, viewer, words, fuzzy=False)
+        fuzzy = False
         if words and res["hits"]["total"]["value"] == 0:
             res = self._run(query, viewer, words, fuzzy=True)
+            fuzzy = res["hits"]["total"]["value"] > 0
         total = res["hits"]["total"]
         hits = [
             SearchHit(
@@ -366,7 +368,9 @@ class ElasticsearchSearchBackend:
         facets = {
             facet: [(b["key"], b["doc_count"]) for b in res["aggregations"][facet]["buckets"]] for facet in FACETS
         }
-        return SearchResults(total=total["value"], hits=hits, facets=facets, exact=total["relation"] == "eq")
+        return SearchResults(
+            total=total["value"], hits=hits, facets=facets, exact=total["relation"] == "eq", fuzzy=fuzzy
+        )
 
     def suggest(self, prefix: str, viewer: Viewer, limit: int = 10) -> list[Suggestion]:
         words = tokenize(prefix)

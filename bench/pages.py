@@ -1,0 +1,143 @@
+"""Page benchmark: server-side time of the main web pages on the demo data set plus N generated datasets.
+
+A throw-away database gets the migrations, ``demo_load`` and N generated datasets (bench/search.py's generator,
+through the same bulk service the API uses), then the search index is rebuilt. Each page is then rendered by
+Django's test client inside one process (the view, its queries and the template: the server's own time, no
+network or browser), logged in as the user who would open it. Prints and saves p50/p95 per page with the load
+average (bench/results/pages.json).
+Goal (issue 13): the search page p95 <= 100 ms at 100k datasets.
+
+Usage: python bench/pages.py [--datasets 100000] [--rounds 30] [--database steward_bench_pages]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._harness import ROOT, bench_env, fresh_database, manage, save
+
+PROBE = r"""
+import json, os, random, sys, time
+from django.contrib.auth.models import User
+from django.test import Client
+from django.test.utils import setup_test_environment
+from bench._harness import percentiles
+from bench.search import TAGS, generate
+from catalog.models import Tag
+from catalog.services import tag_create
+from catalog.validation import ProblemCollector, parse_dataset
+from catalog.models import Dataset
+from catalog.services import dataset_bulk_upsert
+from catalog.services.search import search_rebuild
+from ledger import audit
+
+args = json.loads(os.environ["STEWARD_BENCH_ARGS"])
+setup_test_environment()  # the test client's host and template instrumentation, nothing else
+ada = User.objects.get(username="ada")
+rng = random.Random(7)
+loaded_s = 0.0
+with audit.as_system("page benchmark data"):
+    for key, level in TAGS:  # the generator's tags the demo lacks
+        if not Tag.objects.filter(key=key).exists():
+            tag_create(actor=ada, key=key, implied_level=level)
+    for start in range(0, args["datasets"], 5000):
+        problems = ProblemCollector()
+        items = generate(start, min(5000, args["datasets"] - start), rng)
+        for item in items:
+            item["owners"] = ["ada"]  # the generator names a "bench" user the demo does not have
+        specs = [parse_dataset(item, f"datasets[{i}]", problems) for i, item in enumerate(items)]
+        problems.raise_if_any()
+        t0 = time.perf_counter()
+        dataset_bulk_upsert(actor=ada, specs=specs)
+        loaded_s += time.perf_counter() - t0
+        print(f"[bench] loaded {start + len(items):,}", file=sys.stderr, flush=True)
+t0 = time.perf_counter()
+search_rebuild()
+rebuild_s = time.perf_counter() - t0
+some = Dataset.objects.filter(name="marts.customer_360").first() or Dataset.objects.first()
+pages = [
+    ("sam", "search (no query)", "/"),
+    ("sam", "search q=orders", "/?q=orders"),
+    ("sam", "search q=customer email, C3", "/?q=customer+email&classification=C3"),
+    ("sam", "search typo q=custmer", "/?q=custmer"),
+    ("sam", "typeahead q=cust", "/search/suggest?q=cust"),
+    ("sam", "dataset list", "/datasets/"),
+    ("sam", "dataset page", f"/datasets/{some.pk}/"),
+    ("sam", "dataset lineage", f"/datasets/{some.pk}/lineage"),
+    ("sam", "my access", "/access/"),
+    ("olive", "approvals inbox", "/approvals/"),
+    ("sam", "workspaces", "/workspaces/"),
+    ("carl", "compliance", "/compliance/"),
+    ("carl", "compliance find", "/compliance/find"),
+    ("carl", "audit log", "/compliance/audit"),
+    ("sam", "tokens", "/tokens/"),
+]
+clients = {}
+out = {"datasets_total": Dataset.objects.count(), "bulk_load_s": round(loaded_s, 1)}
+out |= {"search_rebuild_s": round(rebuild_s, 1), "pages": {}}
+for user, label, url in pages:
+    if user not in clients:
+        clients[user] = Client()
+        clients[user].force_login(User.objects.get(username=user))
+    client = clients[user]
+    status = client.get(url).status_code  # warm-up (caches, first-query plans)
+    samples = []
+    for _ in range(args["rounds"]):
+        t0 = time.perf_counter()
+        res = client.get(url)
+        samples.append((time.perf_counter() - t0) * 1000)
+    out["pages"][label] = {"url": url, "user": user, "status": status, **percentiles(samples)}
+print(json.dumps(out))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", type=int, default=100_000, help="generated datasets on top of the demo")
+    parser.add_argument("--rounds", type=int, default=30, help="timed requests per page")
+    parser.add_argument("--database", default="steward_bench_pages")
+    args = parser.parse_args()
+    url = fresh_database(args.database)
+    env = bench_env(url, CELERY_TASK_ALWAYS_EAGER="1", STEWARD_SEARCH_BACKEND="database")
+    try:
+        t0 = time.perf_counter()
+        manage(env, "migrate", "-v0")
+        manage(env, "demo_load")
+        setup_s = time.perf_counter() - t0
+        load_before = [round(x, 2) for x in os.getloadavg()]
+        probe = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", PROBE],
+            cwd=ROOT,
+            env={**env, "PYTHONPATH": str(ROOT), "STEWARD_BENCH_ARGS": json.dumps(vars(args))},
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode:
+            sys.exit(f"[bench] the probe failed:\n{probe.stderr[-3000:]}")
+        result = json.loads(probe.stdout.strip().splitlines()[-1])
+    finally:
+        if os.environ.get("STEWARD_BENCH_KEEP_DB") != "1":
+            fresh_database(args.database)
+    result.update(
+        migrate_and_demo_s=round(setup_s, 1),
+        loadavg_before=load_before,
+        loadavg_after=[round(x, 2) for x in os.getloadavg()],
+        settings={"rounds": args.rounds, "search_backend": "database", "database": "PostgreSQL", "in_process": True},
+    )
+    print(f"[bench] {result['datasets_total']:,} datasets; load average {load_before} -> {result['loadavg_after']}")
+    print(f"{'page':34} {'p50 ms':>8} {'p95 ms':>8}  status")
+    for label, row in result["pages"].items():
+        print(f"{label:34} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f}  {row['status']}")
+    save("pages", result)
+
+
+if __name__ == "__main__":
+    main()
