@@ -21,6 +21,7 @@ from ledger import actions
 from ledger.models import AuditEvent, AuditHead
 from steward.bulk import RawJson, insert_rows
 from steward.canonical import canonical_text, digest_text, legacy_text
+from steward.identity import Actor
 from steward.middleware import current_request_id
 from steward.prepared import execute_prepared
 
@@ -136,7 +137,7 @@ def as_system(reason: str) -> Iterator[None]:
         _AS_SYSTEM.reset(token)
 
 
-def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | None = None) -> list[AuditEvent]:
+def record_many(*, actor: Actor, entries: Iterable[AuditEntry], at: datetime | None = None) -> list[AuditEvent]:
     """Append events in one go (bulk paths). Must run inside the caller's transaction."""
     entries = list(entries)
     if not entries:
@@ -218,7 +219,7 @@ def _quoted(model: type) -> str:
 
 def record(
     *,
-    actor: Any,
+    actor: Actor,
     action: str,
     target: Any = None,
     target_type: str = "",

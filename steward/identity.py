@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
 __all__ = [
+    "Actor",
     "DECISION_CALLERS",
     "PRIVILEGED_READERS",
     "Role",
@@ -23,6 +24,11 @@ __all__ = [
     "seed_roles",
     "viewer_for",
 ]
+
+
+# Who performs a service call: the request's user (``request.user``), a token's user, or a command's system user.
+# Services that write require an authenticated one (they check); readers may be anonymous.
+Actor: TypeAlias = User | AnonymousUser
 
 
 class Role(models.TextChoices):
@@ -44,7 +50,7 @@ DECISION_CALLERS = frozenset({Role.SERVICE, Role.ADMIN, Role.COMPLIANCE_OFFICER}
 PRIVILEGED_READERS = frozenset({Role.DATA_STEWARD, Role.PRIVACY_OFFICER, Role.COMPLIANCE_OFFICER, Role.ADMIN})
 
 
-def roles_of(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[str]:
+def roles_of(user: Actor | None) -> frozenset[str]:
     """The user's Steward roles; cached on the user object for the request."""
     if user is None or not user.is_authenticated:
         return frozenset()

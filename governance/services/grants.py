@@ -28,7 +28,7 @@ from governance.signals import announce_grant_change
 from ledger import audit
 from ledger.audit import AuditEntry
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
-from steward.identity import Role, has_role
+from steward.identity import Actor, Role, has_role
 from steward.lookups import UUIDs
 
 __all__ = ["can_revoke", "grant_revoke", "grants_expire", "grants_reassess", "on_reclassified"]
@@ -48,7 +48,7 @@ def can_revoke(user: Any, grant: Grant) -> bool:
 
 
 @transaction.atomic
-def grant_revoke(*, actor: Any, grant: Grant, reason: str, now: datetime | None = None) -> Grant:
+def grant_revoke(*, actor: Actor, grant: Grant, reason: str, now: datetime | None = None) -> Grant:
     """Revoke a grant at once, with a reason. Pending re-approvals of it are withdrawn."""
     now = now or timezone.now()
     if not (reason or "").strip():

@@ -16,6 +16,7 @@ from lineage.history import capture_declassifications
 from lineage.models import ColumnEdge, Declassification, DeclassificationState, Edge, Job
 from lineage.propagation import note_change
 from steward.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from steward.identity import Actor
 
 __all__ = ["declassification_decide", "declassification_request", "declassification_revoke"]
 
@@ -29,7 +30,7 @@ def _job_targets(job: Job) -> set[UUID]:
 
 
 @transaction.atomic
-def declassification_request(*, actor: Any, job_id: Any, tag_keys: list[str], justification: str) -> Declassification:
+def declassification_request(*, actor: Actor, job_id: Any, tag_keys: list[str], justification: str) -> Declassification:
     if not permissions.can_request_declassification(actor):
         raise PermissionDenied("Data owners, stewards, privacy officers and admins request declassifications.")
     job = Job.objects.filter(pk=job_id).first()
@@ -64,7 +65,7 @@ def _get(pk: Any, *, lock: bool = True) -> Declassification:
 
 
 @transaction.atomic
-def declassification_decide(*, actor: Any, pk: Any, approve: bool, reason: str = "") -> Declassification:
+def declassification_decide(*, actor: Actor, pk: Any, approve: bool, reason: str = "") -> Declassification:
     """Approve or reject a pending request (data stewards only, never one's own)."""
     decl = _get(pk)
     if decl.requested_by_id == getattr(actor, "pk", None):
@@ -93,7 +94,7 @@ def declassification_decide(*, actor: Any, pk: Any, approve: bool, reason: str =
 
 
 @transaction.atomic
-def declassification_revoke(*, actor: Any, pk: Any, reason: str) -> Declassification:
+def declassification_revoke(*, actor: Actor, pk: Any, reason: str) -> Declassification:
     """End an approved block (stewards), or withdraw one's own pending request."""
     decl = _get(pk)
     now = timezone.now()

@@ -44,6 +44,7 @@ from steward import metrics
 from steward.bulk import insert_rows, update_column
 from steward.canonical import digests as canonical_digests
 from steward.errors import NotFound, PermissionDenied, ProblemCollector, ValidationFailed
+from steward.identity import Actor
 
 __all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
 
@@ -75,7 +76,7 @@ def _digests(events: list[Any]) -> tuple[list[str], dict[str, str]]:
     return keys, legacy
 
 
-def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[IngestResult]:
+def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[IngestResult]:
     """Check the caller may produce lineage, validate every event, check each against the caller's
     namespaces (``producers.lineage_authorize``), then apply them in order in one transaction."""
     lineage_right_check(actor)
@@ -117,7 +118,7 @@ def _where(field: str | None, index: int, batch: bool) -> str | None:
 
 @transaction.atomic
 def _apply(
-    actor: Any,
+    actor: Actor,
     raw: list[Any],
     parsed: list[ParsedEvent],
     digests: list[str],
@@ -513,7 +514,7 @@ def _versions(
 
 
 @transaction.atomic
-def job_end_edges(*, actor: Any, job_id: UUID) -> Job:
+def job_end_edges(*, actor: Actor, job_id: UUID) -> Job:
     """End every current edge of a job now (it no longer runs, or its lineage was wrong)."""
     if not permissions.can_manage_lineage(actor):
         raise PermissionDenied("Only data stewards and admins end a job's lineage.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 from uuid import UUID
 
 from django.utils import timezone
@@ -20,12 +19,13 @@ from catalog.validation import platform_of
 from ledger import audit
 from ledger.audit import AuditEntry
 from steward.bulk import insert_rows
+from steward.identity import Actor
 
 __all__ = ["datasets_ensure"]
 
 
 def datasets_ensure(
-    *, actor: Any, items: list[tuple[str, str, list[dict[str, str]] | None]], source: str = "lineage"
+    *, actor: Actor, items: list[tuple[str, str, list[dict[str, str]] | None]], source: str = "lineage"
 ) -> dict[tuple[str, str], UUID]:
     """Make sure these ``(namespace, name, fields)`` datasets exist; returns their ids by identity.
 

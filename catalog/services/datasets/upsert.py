@@ -34,6 +34,7 @@ from ledger import audit
 from ledger.audit import AuditEntry
 from steward.bulk import insert_rows
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ProblemCollector, ValidationFailed
+from steward.identity import Actor
 
 __all__ = ["UpsertResult", "dataset_bulk_upsert", "dataset_create", "dataset_delete", "dataset_update"]
 
@@ -98,7 +99,7 @@ def _check_level(code: str, path: str, problems: ProblemCollector) -> None:
         problems.add(path, exc.problems[0].message, "unknown_level")
 
 
-def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
+def _apply(*, actor: Actor, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     """Write ``specs``. ``mode`` is ``create`` (409 if any exists), ``update`` (all exist) or ``upsert``."""
     problems = ProblemCollector()
     seen: dict[tuple[str, str], str] = {}
@@ -285,7 +286,7 @@ def _write_fields(specs: list[DatasetSpec], rows: list[Dataset], created: set[UU
 
 
 def _write_tags(
-    actor: Any, specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, created: set[UUID], now: Any
+    actor: Actor, specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, created: set[UUID], now: Any
 ) -> set[UUID]:
     """Make direct tag assignments match the specs: dataset tags when given, field tags when fields given."""
     ds_level = {ds.pk: set(spec.tags) for spec, ds in zip(specs, rows, strict=True) if spec.tags is not None}
@@ -344,7 +345,7 @@ def _write_tags(
 
 
 def _write_owners(
-    specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, actor: Any, created: set[UUID]
+    specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, actor: Actor, created: set[UUID]
 ) -> set[UUID]:
     """Make owners match the specs; a new dataset with no owners named is owned by its creator."""
     wanted: dict[UUID, set[tuple[str, str]]] = {}
@@ -393,7 +394,7 @@ def _write_owners(
 
 
 @transaction.atomic
-def dataset_bulk_upsert(*, actor: Any, specs: list[DatasetSpec]) -> UpsertResult:
+def dataset_bulk_upsert(*, actor: Actor, specs: list[DatasetSpec]) -> UpsertResult:
     """Create or update up to ``MAX_BULK`` datasets atomically; one bad item rejects the whole batch."""
     if len(specs) > MAX_BULK:
         raise ValidationFailed.one(
@@ -403,14 +404,14 @@ def dataset_bulk_upsert(*, actor: Any, specs: list[DatasetSpec]) -> UpsertResult
 
 
 @transaction.atomic
-def dataset_create(*, actor: Any, spec: DatasetSpec) -> Dataset:
+def dataset_create(*, actor: Actor, spec: DatasetSpec) -> Dataset:
     """Register one new dataset; 409 when ``(namespace, name)`` exists."""
     result = _apply(actor=actor, specs=[spec], mode="create")
     return Dataset.objects.get(pk=result.ids[0])
 
 
 @transaction.atomic
-def dataset_update(*, actor: Any, dataset: Dataset, spec: DatasetSpec) -> Dataset:
+def dataset_update(*, actor: Actor, dataset: Dataset, spec: DatasetSpec) -> Dataset:
     """Change a dataset. ``None`` parts of ``spec`` stay as they are; identity cannot change."""
     if (spec.namespace and spec.namespace != dataset.namespace) or (spec.name and spec.name != dataset.name):
         raise ValidationFailed.one(
@@ -424,7 +425,7 @@ def dataset_update(*, actor: Any, dataset: Dataset, spec: DatasetSpec) -> Datase
 
 
 @transaction.atomic
-def dataset_delete(*, actor: Any, dataset: Dataset) -> None:
+def dataset_delete(*, actor: Actor, dataset: Dataset) -> None:
     if not permissions.can_edit_asset(actor, dataset):
         raise PermissionDenied(f"You may not delete {dataset}.")
     audit.record(actor=actor, action="catalog.dataset.delete", target=dataset, before=dataset.snapshot())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
@@ -17,6 +16,7 @@ from governance.policy import LevelRule
 from ledger import audit
 from steward.durations import format_duration
 from steward.errors import Conflict, PermissionDenied
+from steward.identity import Actor
 
 __all__ = [
     "SelfApproval",
@@ -107,7 +107,7 @@ def notify_requester(request: AccessRequest, subject: str, body: str) -> None:
     )
 
 
-def lock_subject(actor: Any) -> None:
+def lock_subject(actor: Actor) -> None:
     """Serialise one user's request writes, so two concurrent requests cannot both pass the overlap check."""
     get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
 
@@ -123,7 +123,7 @@ def check_open(request: AccessRequest, now: datetime) -> None:
         raise Conflict(f"This request expired at {request.expires_at.isoformat()} without a decision.")
 
 
-def close_request(request: AccessRequest, state: str, *, actor: Any, reason: str, now: datetime, action: str) -> None:
+def close_request(request: AccessRequest, state: str, *, actor: Actor, reason: str, now: datetime, action: str) -> None:
     """Decide a pending request (deny, withdraw) and audit it. The caller records its history
     (``capture_requests``), once per batch on bulk paths."""
     before = request.snapshot()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -31,6 +30,7 @@ from governance.services.access_requests.decide import finalize
 from governance.subjects import may_act_for_workspace
 from ledger import audit
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
+from steward.identity import Actor
 
 __all__ = ["access_request_create", "grant_reapproval_request", "open_request"]
 
@@ -38,7 +38,7 @@ __all__ = ["access_request_create", "grant_reapproval_request", "open_request"]
 @transaction.atomic
 def access_request_create(
     *,
-    actor: Any,
+    actor: Actor,
     datasets: Sequence[DatasetRef],
     purpose: str,
     justification: str,
@@ -116,7 +116,7 @@ def open_request(
 
 @transaction.atomic
 def grant_reapproval_request(
-    *, actor: Any, grant: Grant, justification: str = "", now: datetime | None = None
+    *, actor: Actor, grant: Grant, justification: str = "", now: datetime | None = None
 ) -> AccessRequest:
     """Ask for a suspended grant to be re-approved under its dataset's new level (by the grant's holder).
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from django.db import transaction
@@ -38,14 +37,14 @@ from governance.signals import announce_grant_change
 from ledger import audit
 from ledger.audit import AuditEntry
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
-from steward.identity import roles_of
+from steward.identity import Actor, roles_of
 
 __all__ = ["access_request_approve", "access_request_deny", "access_request_withdraw", "finalize"]
 
 
 @transaction.atomic
 def access_request_approve(
-    *, actor: Any, request: AccessRequest, role: str | None = None, comment: str = "", now: datetime | None = None
+    *, actor: Actor, request: AccessRequest, role: str | None = None, comment: str = "", now: datetime | None = None
 ) -> AccessRequest:
     """Give one approval. A person approves a request once, in one role: ``role`` when given, else the first
     they can fill of owner, privacy officer, data steward (as owner, it covers every dataset of the request they
@@ -94,7 +93,7 @@ def access_request_approve(
     return request
 
 
-def finalize(request: AccessRequest, *, actor: Any, now: datetime) -> None:
+def finalize(request: AccessRequest, *, actor: Actor, now: datetime) -> None:
     """All approvals are in: create the grants (or resume the grant being re-approved).
 
     If a dataset's level rose since the approvals were asked for (a missed reclassification), the request is
@@ -213,7 +212,7 @@ def _reapprove(
 
 @transaction.atomic
 def access_request_deny(
-    *, actor: Any, request: AccessRequest, reason: str, now: datetime | None = None
+    *, actor: Actor, request: AccessRequest, reason: str, now: datetime | None = None
 ) -> AccessRequest:
     """Deny a pending request: anyone who could give one of its missing approvals may, with a reason."""
     now = now or timezone.now()
@@ -240,7 +239,7 @@ def access_request_deny(
 
 @transaction.atomic
 def access_request_withdraw(
-    *, actor: Any, request: AccessRequest, reason: str = "", now: datetime | None = None
+    *, actor: Actor, request: AccessRequest, reason: str = "", now: datetime | None = None
 ) -> AccessRequest:
     """The requester withdraws their pending request."""
     now = now or timezone.now()
