@@ -13,15 +13,19 @@ from typing import Any, TypeAlias
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
+from steward.errors import PermissionDenied
+
 __all__ = [
     "Actor",
     "DECISION_CALLERS",
     "PRIVILEGED_READERS",
     "Role",
     "Viewer",
+    "authenticated_user",
     "has_role",
     "roles_of",
     "seed_roles",
+    "user_or_none",
     "viewer_for",
 ]
 
@@ -29,6 +33,18 @@ __all__ = [
 # Who performs a service call: the request's user (``request.user``), a token's user, or a command's system user.
 # Services that write require an authenticated one (they check); readers may be anonymous.
 Actor: TypeAlias = User | AnonymousUser
+
+
+def user_or_none(actor: Actor | None) -> User | None:
+    """The user to store as who did something: ``None`` for the system (no actor) or an anonymous caller."""
+    return actor if isinstance(actor, User) and actor.pk is not None else None
+
+
+def authenticated_user(actor: Actor) -> User:
+    """The authenticated user behind ``actor``, for rows that must name one (services check permissions first)."""
+    if not isinstance(actor, User) or actor.pk is None:
+        raise PermissionDenied("Authentication required.")
+    return actor
 
 
 class Role(models.TextChoices):

@@ -28,7 +28,7 @@ from catalog.history import DEPLOYMENT
 from catalog.models import Deployment, MLModel, ModelVersion, ResultRecord
 from ledger import audit, history
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
-from steward.identity import Actor
+from steward.identity import Actor, user_or_none
 
 __all__ = ["ENVIRONMENT_RE", "deployment_create", "deployment_end"]
 
@@ -119,7 +119,7 @@ def deployment_create(
         endpoint=endpoint,
         deployed_from=start,
         created_at=now,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=user_or_none(actor),
     )
     audit.record(
         actor=actor,

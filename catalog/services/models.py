@@ -29,7 +29,7 @@ from catalog.signals import model_versions_changed
 from catalog.validation import parse_owner
 from ledger import audit
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
-from steward.identity import Actor
+from steward.identity import Actor, user_or_none
 
 __all__ = [
     "model_create",
@@ -68,20 +68,24 @@ def _resolve_tags(keys: list[str]) -> list[Tag]:
 
 
 def _set_owners(model: MLModel, owners: list[str]) -> None:
-    users, groups = [], []
+    users: list[Any] = []
+    groups: list[Group] = []
     for raw in owners:
         parsed = parse_owner(raw)
         if parsed is None:
             raise ValidationFailed.one("owners", f"Invalid owner {raw!r}; use 'alice' or 'group:data-eng'.")
         kind, name = parsed
-        if kind == "user":
-            found = get_user_model().objects.filter(username=name).first()
-            users.append(found)
-        else:
-            found = Group.objects.filter(name=name).first()
-            groups.append(found)
+        found = (
+            get_user_model().objects.filter(username=name).first()
+            if kind == "user"
+            else Group.objects.filter(name=name).first()
+        )
         if found is None:
             raise ValidationFailed.one("owners", f"Unknown {kind} {name!r}.", "unknown_owner")
+        if isinstance(found, Group):
+            groups.append(found)
+        else:
+            users.append(found)
     model.owner_users.set(users)
     model.owner_groups.set(groups)
 
@@ -201,7 +205,7 @@ def model_version_create(
         model=model,
         version=version,
         artifact_uri=artifact_uri,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=user_or_none(actor),
         **attrs,
     )
     if mv.stage == ModelStage.PRODUCTION:

@@ -7,4 +7,4 @@ class StewardCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
-    ordering = "-created_at"
+    ordering: str | tuple[str, ...] = "-created_at"  # a field, or several (DRF accepts both)

@@ -72,10 +72,10 @@ def datasets_ensure(
             ).values_list("dataset_id", "name", "type", "description"):
                 have[ds_id][name] = (type_, desc)
         to_write = []
-        for ds_id, fields in with_fields.items():
+        for ds_id, by_name in with_fields.items():
             current = have.get(ds_id, {})
             next_ordinal = len(current)
-            for f in fields.values():
+            for f in by_name.values():
                 old = current.get(f["name"])
                 if old is None:
                     to_write.append(

@@ -11,7 +11,7 @@ from catalog.services.datasets.common import datasets_changed
 from catalog.signals import tags_changed
 from ledger import audit
 from steward.errors import NotFound, PermissionDenied, ValidationFailed
-from steward.identity import Actor
+from steward.identity import Actor, user_or_none
 
 __all__ = ["dataset_classify", "dataset_tag_add", "dataset_tag_remove"]
 
@@ -38,7 +38,7 @@ def dataset_tag_add(*, actor: Actor, dataset: Dataset, key: str, field_name: str
         dataset=dataset,
         field=target_field,
         tag=tag,
-        defaults={"created_by": actor if getattr(actor, "pk", None) else None},
+        defaults={"created_by": user_or_none(actor)},
     )
     if created:
         audit.record(

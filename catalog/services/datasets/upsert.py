@@ -260,8 +260,8 @@ def _write_fields(specs: list[DatasetSpec], rows: list[Dataset], created: set[UU
             to_delete += gone
             touched.add(ds_id)
         for ordinal, f in enumerate(fields):
-            row = have.get(f.name)
-            if row is None or row[3:] != (f.type, ordinal, f.description, f.classification):
+            stored = have.get(f.name)
+            if stored is None or stored[3:] != (f.type, ordinal, f.description, f.classification):
                 to_write.append(
                     SchemaField(
                         dataset_id=ds_id,
@@ -330,12 +330,12 @@ def _write_tags(
             to_add.append((refs.tags[key].pk, ds_id, None, now, user_id))
             touched.add(ds_id)
     for ds_id, pairs in field_level.items():
-        have = have_field.get(ds_id, {})
-        for pair, pk in have.items():
+        have_pairs = have_field.get(ds_id, {})
+        for pair, pk in have_pairs.items():
             if pair not in pairs:
                 to_delete.append(pk)
                 touched.add(ds_id)
-        for fname, key in pairs - set(have):
+        for fname, key in pairs - set(have_pairs):
             to_add.append((refs.tags[key].pk, ds_id, field_ids[(ds_id, fname)], now, user_id))
             touched.add(ds_id)
     for start in range(0, len(to_delete), CHUNK):
