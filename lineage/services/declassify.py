@@ -16,7 +16,7 @@ from lineage.history import capture_declassifications
 from lineage.models import ColumnEdge, Declassification, DeclassificationState, Edge, Job
 from lineage.propagation import note_change
 from steward.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from steward.identity import Actor
+from steward.identity import Actor, authenticated_user
 
 __all__ = ["declassification_decide", "declassification_request", "declassification_revoke"]
 
@@ -44,7 +44,7 @@ def declassification_request(*, actor: Actor, job_id: Any, tag_keys: list[str], 
         raise ValidationFailed.one("tags", f"Unknown tag(s): {', '.join(unknown)}.", "unknown_tag")
     if not (justification or "").strip():
         raise ValidationFailed.one("justification", "Say why these tags may stop at this job.", "required")
-    decl = Declassification.objects.create(job=job, justification=justification, requested_by=actor)
+    decl = Declassification.objects.create(job=job, justification=justification, requested_by=authenticated_user(actor))
     decl.tags.set(tags)
     capture_declassifications([decl.pk], at=decl.requested_at)
     audit.record(
@@ -76,7 +76,7 @@ def declassification_decide(*, actor: Actor, pk: Any, approve: bool, reason: str
         raise Conflict(f"This request is already {decl.state}.")
     now = timezone.now()
     decl.state = DeclassificationState.APPROVED if approve else DeclassificationState.REJECTED
-    decl.decided_by, decl.decided_at, decl.decision_reason = actor, now, reason or ""
+    decl.decided_by, decl.decided_at, decl.decision_reason = authenticated_user(actor), now, reason or ""
     if approve:
         decl.valid_from = now
     decl.save()

@@ -29,7 +29,7 @@ from lineage.actions import INGEST_REFUSED, NAMESPACE
 from lineage.models import NamespaceProducer
 from lineage.openlineage import ParsedEvent
 from steward.errors import FieldProblem, NotFound, PermissionDenied, ValidationFailed
-from steward.identity import Actor, Role, has_role
+from steward.identity import Actor, Role, authenticated_user, has_role
 
 __all__ = [
     "Authorization",
@@ -161,8 +161,9 @@ def namespace_claims_write(*, actor: Actor, claims: set[str]) -> None:
     """Record the namespaces a producer claimed as their first producer (inside the ingest transaction)."""
     if not claims:
         return
+    producer = authenticated_user(actor)
     created = NamespaceProducer.objects.bulk_create(
-        [NamespaceProducer(namespace=ns, producer_id=actor.pk) for ns in sorted(claims)], ignore_conflicts=True
+        [NamespaceProducer(namespace=ns, producer=producer) for ns in sorted(claims)], ignore_conflicts=True
     )
     audit.record_many(
         actor=actor,
@@ -199,7 +200,7 @@ def namespace_producer_assign(*, actor: Actor, namespace: str, username: str) ->
     if user is None:
         raise ValidationFailed.one("producer", f"No user {username!r}.", "not_found")
     row, created = NamespaceProducer.objects.get_or_create(
-        namespace=namespace, producer=user, defaults={"assigned_by": actor}
+        namespace=namespace, producer=user, defaults={"assigned_by": authenticated_user(actor)}
     )
     if created:
         audit.record(actor=actor, action=NAMESPACE["assign"], target=row, after=row.snapshot())
