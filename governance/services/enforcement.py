@@ -63,7 +63,7 @@ def _not_managed(message: str) -> DatasetNotManaged:
 def _data_grant(grant: Grant) -> DataGrant:
     return DataGrant(
         grant_id=grant.pk,
-        subject=grant.user.get_username() if grant.user_id else f"workspace:{grant.workspace_id}",
+        subject=grant.user.get_username() if grant.user else f"workspace:{grant.workspace_id}",
         namespace=grant.dataset.namespace,
         name=grant.dataset.name,
         valid_until=grant.valid_until,

@@ -125,7 +125,7 @@ def workspace_grants_revoke(
     workspace_id: UUID,
     reason: str,
     grant_ids: Sequence[UUID] | None = None,
-    actor: Actor = None,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> list[UUID]:
     """Revoke a workspace's unrevoked grants (all, or those in ``grant_ids``) at ``now``. Idempotent.

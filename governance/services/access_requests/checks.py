@@ -92,8 +92,9 @@ def resolve_datasets(actor: Actor, refs: Sequence[DatasetRef]) -> list[Dataset]:
         shown = set(
             Dataset.objects.filter(visible_q(Dataset, viewer_for(actor)), pk__in=by_id).values_list("pk", flat=True)
         )
-        for pk, ds in by_id.items():
-            ds.hidden_from_requester = pk not in shown
+        for pk, listed in by_id.items():
+            # Read back by ``label`` and ``check_policy`` through getattr: not a field of the catalog's model.
+            setattr(listed, "hidden_from_requester", pk not in shown)  # noqa: B010
     found: list[Dataset] = []
     seen: dict[UUID, int] = {}
     for i, ref in enumerate(refs):

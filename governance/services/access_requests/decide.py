@@ -37,7 +37,7 @@ from governance.signals import announce_grant_change
 from ledger import audit
 from ledger.audit import AuditEntry
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
-from steward.identity import Actor, roles_of
+from steward.identity import Actor, authenticated_user, roles_of, user_or_none
 
 __all__ = ["access_request_approve", "access_request_deny", "access_request_withdraw", "finalize"]
 
@@ -63,7 +63,7 @@ def access_request_approve(
             f"You already approved this request as {mine_before[0].role}; each further approval needs another person."
         )
     open_slots = [s for s in slots if s.filled_at is None]
-    owners = dataset_owner_ids(s.dataset_id for s in open_slots if s.role == ApproverRole.OWNER)
+    owners = dataset_owner_ids(s.dataset_id for s in open_slots if s.role == ApproverRole.OWNER and s.dataset_id)
     roles = roles_of(actor)
     fillable = [s for s in open_slots if can_fill(user_id=actor.pk, roles=roles, slot=s, owners=owners)]
     if role is not None:
@@ -77,7 +77,12 @@ def access_request_approve(
     chosen = next(r for r in APPROVER_ORDER if any(s.role == r for s in fillable))
     filled = [s for s in fillable if s.role == chosen]
     for s in filled:
-        s.filled_by, s.filled_by_name, s.filled_at, s.comment = actor, actor.get_username(), now, comment or ""
+        s.filled_by, s.filled_by_name, s.filled_at, s.comment = (
+            authenticated_user(actor),
+            actor.get_username(),
+            now,
+            comment or "",
+        )
     ApprovalSlot.objects.bulk_update(filled, ["filled_by", "filled_by_name", "filled_at", "comment"])
     capture_requests([request.pk], at=now)
     audit.record(
@@ -93,7 +98,7 @@ def access_request_approve(
     return request
 
 
-def finalize(request: AccessRequest, *, actor: Actor, now: datetime) -> None:
+def finalize(request: AccessRequest, *, actor: Actor | None, now: datetime) -> None:
     """All approvals are in: create the grants (or resume the grant being re-approved).
 
     If a dataset's level rose since the approvals were asked for (a missed reclassification), the request is
@@ -143,7 +148,7 @@ def finalize(request: AccessRequest, *, actor: Actor, now: datetime) -> None:
         entries += [AuditEntry(GRANT_CREATE, "governance.grant", str(g.pk), str(g), after=g.snapshot()) for g in grants]
     request.state = RequestState.APPROVED
     request.decided_at = now
-    request.decided_by = actor if getattr(actor, "pk", None) else None
+    request.decided_by = user_or_none(actor)
     request.save(update_fields=["state", "decided_at", "decided_by"])
     capture_grants(grant_ids, at=now)  # the new grants, or the re-approved one (``_reapprove``)
     capture_requests([request.pk], at=now)
@@ -179,6 +184,8 @@ def _reapprove(
     now: datetime,
     entries: list[AuditEntry],
 ) -> Grant:
+    if request.reapproval_of_id is None:
+        raise ValueError(f"Request {request.pk} re-approves no grant.")
     grant = Grant.objects.select_for_update(of=("self",)).get(pk=request.reapproval_of_id)
     if grant.revoked_at is not None or grant.valid_until <= now:
         raise Conflict(f"The grant was {grant.state_at(now)} while its re-approval was pending; file a new request.")
@@ -223,7 +230,7 @@ def access_request_deny(
     if not (reason or "").strip():
         raise ValidationFailed.one("reason", "Say why the request is denied.", "required")
     open_slots = [s for s in request.slots.all() if s.filled_at is None]
-    owners = dataset_owner_ids(s.dataset_id for s in open_slots if s.role == ApproverRole.OWNER)
+    owners = dataset_owner_ids(s.dataset_id for s in open_slots if s.role == ApproverRole.OWNER and s.dataset_id)
     roles = roles_of(actor)
     if not any(can_fill(user_id=actor.pk, roles=roles, slot=s, owners=owners) for s in open_slots):
         raise PermissionDenied("Only someone who could give one of its missing approvals denies a request.")
