@@ -14,7 +14,7 @@ from compliance.reconstruction import Query, reconstruct
 from ledger import audit
 from steward.canonical import canonical_bytes, digest
 from steward.errors import PermissionDenied
-from steward.identity import Actor, Role, has_role
+from steward.identity import Actor, Role, authenticated_user, has_role
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -63,7 +63,7 @@ def report_build(*, actor: Actor, query: Query, now: datetime | None = None, sto
     check_reader(actor)
     now = now or timezone.now()
     reconstruction = reconstruct(query, now=now)
-    report = ComplianceReport(query=_query_view(query), requested_by=actor, requested_at=now)
+    report = ComplianceReport(query=_query_view(query), requested_by=authenticated_user(actor), requested_at=now)
     report.at = datetime.fromisoformat(reconstruction["at"])
     report.bundle = {
         "format": BUNDLE_FORMAT,

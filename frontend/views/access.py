@@ -22,6 +22,7 @@ from governance.services.enforcement import grant_credentials_issue, grant_token
 from governance.services.grants import can_revoke, grant_revoke
 from steward.durations import parse_duration
 from steward.errors import DomainError, NotFound, ValidationFailed
+from steward.identity import authenticated_user
 
 CART = "access_cart"
 UNITS = {"hours": "PT{}H", "days": "P{}D"}
@@ -110,7 +111,7 @@ def access_request_new(request: HttpRequest) -> HttpResponse:
 def my_access(
     request: HttpRequest, error: DomainError | None = None, secret: dict[str, Any] | None = None
 ) -> HttpResponse:
-    reqs = selectors.access_request_list(user=request.user).filter(requester=request.user)[:200]
+    reqs = selectors.access_request_list(user=request.user).filter(requester=authenticated_user(request.user))[:200]
     return render(
         request,
         "frontend/my_access.html",

@@ -10,11 +10,12 @@ from django.views.decorators.http import require_POST
 from accounts.models import ApiToken
 from accounts.services import token_create, token_revoke
 from steward.errors import DomainError
+from steward.identity import authenticated_user
 
 
 @login_required
 def tokens(request: HttpRequest) -> HttpResponse:
-    context = {"tokens": ApiToken.objects.filter(user=request.user), "secret": None, "error": ""}
+    context = {"tokens": ApiToken.objects.filter(user=authenticated_user(request.user)), "secret": None, "error": ""}
     if request.method == "POST":
         try:
             days = int(request.POST.get("expires_in_days") or 90)
@@ -29,7 +30,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke_view(request: HttpRequest, pk: str) -> HttpResponse:
-    token = ApiToken.objects.filter(user=request.user, pk=pk).first() if len(pk) == 36 else None
+    token = ApiToken.objects.filter(user=authenticated_user(request.user), pk=pk).first() if len(pk) == 36 else None
     if token is None:
         raise Http404("No such token.")
     token_revoke(actor=request.user, token=token)

@@ -16,7 +16,7 @@ from governance.services.access_requests.checks import DatasetRef, resolve_datas
 from governance.services.workspace_grants import workspace_grants_create, workspace_grants_revoke
 from ledger import audit
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
-from steward.identity import Actor, has_role
+from steward.identity import Actor, authenticated_user, has_role
 from steward.tasks import enqueue_on_commit
 from workspaces.actions import WORKSPACE_CREATE, WORKSPACE_DELETE, WORKSPACE_START, WORKSPACE_STOP
 from workspaces.choices import DesiredState, EventKind, WorkspaceState
@@ -80,14 +80,16 @@ def _project(actor: Actor, name: str | None) -> Project | None:
     if not name:
         return None
     project = Project.objects.filter(name=name).first()
-    if project is None or not (project.members.filter(pk=actor.pk).exists() or has_role(actor, *WORKSPACE_ADMINS)):
+    if project is None or not (
+        project.members.filter(pk=authenticated_user(actor).pk).exists() or has_role(actor, *WORKSPACE_ADMINS)
+    ):
         raise ValidationFailed.one("project", f"You are not a member of a project named {name!r}.", "unknown_project")
     return project
 
 
 def _lock_user(actor: Actor) -> None:
     """Serialise one user's workspace writes, so two concurrent requests cannot both pass the quota check."""
-    get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
+    get_user_model().objects.select_for_update().filter(pk=authenticated_user(actor).pk).first()
 
 
 def _check_manage(actor: Actor, workspace: Workspace) -> Workspace:
@@ -139,7 +141,7 @@ def workspace_create(
     resolved = resolve_datasets(actor, list(datasets)) if datasets else []
     workspace = Workspace(
         id=uuid.uuid4(),
-        owner=actor,
+        owner=authenticated_user(actor),
         project=in_project,
         template=chosen,
         cpu_millis=cpu,
