@@ -87,7 +87,7 @@ def seed_roles(user: Any, group_names: Iterable[str]) -> frozenset[str]:
     return roles
 
 
-def has_role(user: Any, *roles: str) -> bool:
+def has_role(user: Actor | None, *roles: str) -> bool:
     return bool(roles_of(user) & set(roles))
 
 
