@@ -46,7 +46,7 @@ class ApiTokenViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ApiToken.objects.none()
-        return ApiToken.objects.filter(user=self.request.user)
+        return ApiToken.objects.filter(user=authenticated_user(self.request.user))
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
