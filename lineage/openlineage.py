@@ -14,6 +14,7 @@ from typing import Any
 
 from catalog.validation import CONTROL_RE, MAX_FIELD_NAME, MAX_NAME, MAX_NAMESPACE, MAX_TYPE
 from steward.errors import ProblemCollector
+from steward.times import TimeProblem, parse_aware_time
 
 __all__ = ["EVENT_TYPES", "DatasetRef", "ParsedEvent", "parse_event"]
 
@@ -54,14 +55,10 @@ def _time(value: Any, path: str, problems: ProblemCollector) -> datetime | None:
         problems.add(path, "Required: an ISO 8601 time with a UTC offset, e.g. 2026-01-31T12:00:00Z.", "required")
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError:
-        problems.add(path, f"Not an ISO 8601 time: {value[:64]!r}.", "invalid_datetime")
+        return parse_aware_time(value)
+    except TimeProblem as problem:
+        problems.add(path, problem.message, problem.code)
         return None
-    if parsed.tzinfo is None:
-        problems.add(path, "The time has no UTC offset; add one (e.g. Z or +01:00).", "naive_datetime")
-        return None
-    return parsed
 
 
 def _text(data: dict, key: str, path: str, problems: ProblemCollector, max_length: int) -> str | None:

@@ -8,12 +8,13 @@ values. Runs on the caller's connection, so it commits or rolls back with the ca
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, models
 
-__all__ = ["RawJson", "concrete_field", "insert_rows", "update_column"]
+__all__ = ["RawJson", "concrete_field", "insert_new_rows", "insert_rows", "update_column"]
 
 
 class RawJson(str):
@@ -49,8 +50,6 @@ def insert_rows(
     quoted = ", ".join(connection.ops.quote_name(c) for c in db_columns)
     count = 0
     if connection.vendor == "postgresql":
-        from psycopg.types.json import Jsonb
-
         with connection.cursor() as cursor:
             target = table
             if ignore_conflicts:
@@ -62,16 +61,7 @@ def insert_rows(
                     f"SELECT {quoted} FROM {table} WITH NO DATA"
                 )
                 cursor.execute(f"TRUNCATE {target}")
-            raw = cursor.cursor
-            with raw.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
-                for row in rows:
-                    if json_positions:
-                        row = list(row)
-                        for i in json_positions:
-                            if row[i] is not None and not isinstance(row[i], RawJson):
-                                row[i] = Jsonb(row[i])
-                    copy.write_row(row)
-                    count += 1
+            count = _copy(cursor, target, quoted, rows, json_positions)
             if ignore_conflicts:
                 cursor.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {target} ON CONFLICT DO NOTHING")
                 count = cursor.rowcount
@@ -94,6 +84,67 @@ def insert_rows(
         cursor.executemany(f"INSERT INTO {table} ({quoted}) VALUES ({placeholders}){conflict}", prepared)
         inserted = cursor.rowcount
     return inserted if ignore_conflicts and inserted >= 0 else len(prepared)
+
+
+def _copy(cursor: Any, target: str, quoted: str, rows: Iterable[Sequence[Any]], json_positions: list[int]) -> int:
+    """``COPY`` rows into ``target`` (PostgreSQL); returns how many."""
+    from psycopg.types.json import Jsonb
+
+    count = 0
+    with cursor.cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
+        for row in rows:
+            if json_positions:
+                row = list(row)
+                for i in json_positions:
+                    if row[i] is not None and not isinstance(row[i], RawJson):
+                        row[i] = Jsonb(row[i])
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def insert_new_rows(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]], *, order_by: Sequence[str]
+) -> set[Any]:
+    """Insert those of ``rows`` that do not collide with a stored row on any unique constraint; return the primary
+    keys of the rows inserted (``columns`` must include the primary key).
+
+    Race-free for concurrent writers of the same new rows: PostgreSQL's ``ON CONFLICT DO NOTHING`` waits for a
+    concurrent transaction inserting the same key, then skips the row if that one commits, so the caller re-selects
+    the rows it did not insert and finds the winner's. Rows go in ``order_by`` order (field names), so that two
+    transactions inserting overlapping sets wait for each other in one order and never deadlock.
+    """
+    if not rows:
+        return set()
+    meta = model._meta
+    fields = [concrete_field(model, name)[0] for name in columns]
+    pk_position = [f.primary_key for f in fields].index(True)
+    if connection.vendor != "postgresql":
+        keys = [columns.index(name) for name in order_by]
+        inserted = set()
+        for row in sorted(rows, key=lambda r: [r[k] for k in keys]):
+            if insert_rows(model, columns, [row], ignore_conflicts=True):
+                inserted.add(row[pk_position])
+        return inserted
+    table = connection.ops.quote_name(meta.db_table)
+    quoted = ", ".join(connection.ops.quote_name(concrete_field(model, name)[1]) for name in columns)
+    order = ", ".join(connection.ops.quote_name(concrete_field(model, name)[1]) for name in order_by)
+    staging = connection.ops.quote_name(f"staging_new_{meta.db_table}_{zlib.crc32(quoted.encode()):08x}")
+    pk_column = connection.ops.quote_name(concrete_field(model, meta.pk.name)[1])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
+            f"SELECT {quoted} FROM {table} WITH NO DATA"
+        )
+        cursor.execute(f"TRUNCATE {staging}")
+    json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    with connection.cursor() as cursor:
+        _copy(cursor, staging, quoted, rows, json_positions)
+        cursor.execute(
+            f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {staging} ORDER BY {order} "
+            f"ON CONFLICT DO NOTHING RETURNING {pk_column}"
+        )
+        return {fields[pk_position].to_python(pk) for (pk,) in cursor.fetchall()}
 
 
 def update_column(model: type[models.Model], field_name: str, values: dict[Any, Any]) -> int:

@@ -53,6 +53,9 @@ urlpatterns = [
     path("", include("frontend.urls")),
 ]
 
+handler404 = "steward.api.exceptions.not_found"
+handler500 = "steward.api.exceptions.server_error"
+
 if settings.STEWARD_SERVE_STATIC:
     # The embedded mode's gunicorn serves the static files itself (from the apps and node_modules, no
     # collectstatic); a production deployment leaves STEWARD_SERVE_STATIC off and serves STATIC_ROOT in front.

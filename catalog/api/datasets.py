@@ -21,6 +21,7 @@ from catalog.api.pagination import NamePagination
 from catalog.services.popularity import popularity_record
 from catalog.validation import ProblemCollector, parse_dataset
 from steward.api.params import parse_body
+from steward.api.schema import LOOKS_UP
 from steward.errors import ValidationFailed
 
 __all__ = ["DatasetViewSet", "dataset_tag_add"]
@@ -92,6 +93,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
     @extend_schema(
         parameters=[OpenApiParameter("namespace", str, required=True), OpenApiParameter("name", str, required=True)],
         responses=s.DatasetDetailSerializer,
+        extensions=LOOKS_UP,
     )
     @action(detail=False, methods=["get"])
     def lookup(self, request: Request) -> Response:

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from catalog import selectors, services
 from catalog.api import serializers as s
-from catalog.api.pagination import NamePagination
+from catalog.api.pagination import NamePagination, NewestFirstPagination
 from catalog.services.popularity import popularity_record
 from steward.api.params import parse_body
 
@@ -62,8 +62,10 @@ class MLModelViewSet(viewsets.GenericViewSet):
         """List a model's versions (newest first), or register a new one."""
         model = selectors.model_get(user=request.user, pk=pk)
         if request.method == "GET":
-            versions = model.versions.select_related("trained_by", "created_by").order_by("-created_at")
-            return Response(s.ModelVersionSerializer(versions, many=True).data)
+            versions = model.versions.select_related("trained_by", "created_by")
+            paginator = NewestFirstPagination()
+            page = paginator.paginate_queryset(versions, request, view=self)
+            return paginator.get_paginated_response(s.ModelVersionSerializer(page, many=True).data)
         data = parse_body(s.ModelVersionInput, request.data)
         if "training_run" in data:
             data["training_run_id"] = data.pop("training_run")

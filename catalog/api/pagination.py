@@ -9,5 +9,9 @@ class NamePagination(StewardCursorPagination):
     ordering = ("name", "id")
 
 
+class NewestFirstPagination(StewardCursorPagination):
+    ordering = ("-created_at", "-id")
+
+
 class KeyPagination(StewardCursorPagination):
     ordering = ("key",)

@@ -75,6 +75,7 @@ class SearchView(APIView):
         return Response(
             {
                 "total": results.total,
+                "total_is_exact": results.exact,
                 "results": s.SearchHitSerializer(results.hits, many=True).data,
                 "facets": {
                     name: [{"value": v, "count": n} for v, n in values] for name, values in results.facets.items()

@@ -32,6 +32,7 @@ from steward.bulk import insert_rows
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.identity import Actor, Role, has_role, viewer_for
 from steward.lookups import UUIDs
+from steward.times import TimeProblem, parse_aware_time
 
 __all__ = ["MAX_RESULTS", "RESULT_NAMESPACE", "ResultIngestResult", "result_id", "results_ingest"]
 
@@ -140,20 +141,13 @@ def _uuid(value: Any, path: str, problems: ProblemCollector) -> UUID | None:
 
 
 def _time(value: Any, path: str, problems: ProblemCollector, now: datetime) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            problems.add(path, f"Not an ISO 8601 time: {value[:64]!r}.", "invalid_datetime")
-            return None
-    elif value is None:
+    if value is None:
         problems.add(path, "This field is required.", "required")
         return None
-    elif not isinstance(value, datetime):
-        problems.add(path, "Must be an ISO 8601 time with a UTC offset.", "invalid_type")
-        return None
-    if value.tzinfo is None:
-        problems.add(path, "Must include a time zone (a UTC offset such as Z or +02:00).", "naive_datetime")
+    try:
+        value = parse_aware_time(value)
+    except TimeProblem as problem:
+        problems.add(path, problem.message, problem.code)
         return None
     if value > now:
         problems.add(path, f"Is in the future (now is {_iso(now)}).", "future_datetime")

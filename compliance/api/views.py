@@ -20,6 +20,7 @@ from compliance.models import ComplianceReport
 from compliance.reconstruction import Query
 from steward.api.pagination import StewardCursorPagination
 from steward.api.params import parse_body, parse_int, parse_time, parse_uuid
+from steward.api.schema import LOOKS_UP
 from steward.api.serializers import StrictSerializer
 from steward.errors import NotFound, ValidationFailed
 
@@ -96,6 +97,7 @@ class ReconstructView(APIView):
         ),
         parameters=QUERY_PARAMETERS,
         responses=ReportSerializer,
+        extensions=LOOKS_UP,
     )
     def get(self, request: Request) -> Response:
         compliance.check_reader(request.user)
@@ -129,7 +131,12 @@ class ReportListView(ListAPIView):
         page = self.paginate_queryset(self.get_queryset()) or []  # None only without a paginator; this view has one
         return self.get_paginated_response([report_view(r, with_bundle=False) for r in page])
 
-    @extend_schema(summary="Create a compliance report", request=ReportInput, responses={201: ReportSerializer})
+    @extend_schema(
+        summary="Create a compliance report",
+        request=ReportInput,
+        responses={201: ReportSerializer},
+        extensions=LOOKS_UP,
+    )
     def post(self, request: Request) -> Response:
         compliance.check_reader(request.user)
         data = parse_body(ReportInput, request.data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -30,7 +32,10 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke_view(request: HttpRequest, pk: str) -> HttpResponse:
-    token = ApiToken.objects.filter(user=authenticated_user(request.user), pk=pk).first() if len(pk) == 36 else None
+    try:
+        token = ApiToken.objects.filter(user=authenticated_user(request.user), pk=UUID(pk)).first()
+    except ValueError:  # not a UUID: no such token, rather than a database error
+        token = None
     if token is None:
         raise Http404("No such token.")
     token_revoke(actor=request.user, token=token)

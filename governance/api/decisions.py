@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +15,7 @@ from governance.authorization import Decision, DecisionQuery
 from governance.services.decisions import authorize
 from steward.errors import ProblemCollector, ValidationFailed
 from steward.identity import Actor
+from steward.times import TimeProblem, parse_aware_time
 
 MAX_BATCH = 10_000
 _KEYS = frozenset({"subject", "action", "asset", "at"})
@@ -85,20 +85,10 @@ def parse_query(item: Any, prefix: str, problems: ProblemCollector) -> DecisionQ
 
     at = item.get("at")
     if at is not None:
-        parsed = None
-        if isinstance(at, str):
-            try:
-                parsed = datetime.fromisoformat(at[:-1] + "+00:00" if at.endswith("Z") else at)
-            except ValueError:
-                parsed = None
-        if parsed is None:
-            problems.add(_path(prefix, "at"), "Not an ISO 8601 time.", "invalid_datetime")
-        elif parsed.tzinfo is None:
-            problems.add(
-                _path(prefix, "at"), "The time has no UTC offset; add one (e.g. Z or +01:00).", "naive_datetime"
-            )
-        else:
-            fields["at"] = parsed
+        try:
+            fields["at"] = parse_aware_time(at)
+        except TimeProblem as problem:
+            problems.add(_path(prefix, "at"), problem.message, problem.code)
     if len(problems.problems) > bad:
         return None
     return DecisionQuery(action="read", **fields)

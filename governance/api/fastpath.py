@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.services import TOKEN_PREFIX, token_authenticate
 from governance.api.decisions import decide_batch, decide_one
-from steward import metrics
+from steward import jsonbody, metrics
 from steward.errors import DomainError
 from steward.middleware import bind_request_id, payload_too_large, request_id_from, unbind_request_id
 
@@ -161,12 +161,7 @@ class DecisionFastPath:
             return 403, _error(403, "permission_denied", detail)
         raw = environ["wsgi.input"].read(length) if length else b""
         try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            detail = f"JSON parse error - {exc}"
-            return 400, _error(400, "parse_error", detail, [("body", detail, "parse_error")])
-        try:
-            return 200, handler(user, body)
+            return 200, handler(user, jsonbody.loads(raw))
         except DomainError as exc:
             return exc.status, _error(
                 exc.status, exc.code, exc.message, [(p.field, p.message, p.code) for p in exc.problems]

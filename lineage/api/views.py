@@ -13,7 +13,6 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils import json
 from rest_framework.views import APIView
 
 from accounts.authentication import TokenScopePermission
@@ -22,7 +21,9 @@ from lineage.models import Declassification, DeclassificationState, Job, Namespa
 from lineage.permissions import CanProduceLineage
 from lineage.services import declassify, producers
 from lineage.services.ingest import ingest, job_end_edges
+from steward import jsonbody
 from steward.api.params import parse_body, parse_bool, parse_int, parse_time
+from steward.api.schema import LOOKS_UP
 from steward.errors import DomainError, ValidationFailed
 
 
@@ -58,11 +59,7 @@ def _payload(request: Request, limit: int) -> Any:
         raise PayloadTooLarge(f"The body inflates to more than {limit} bytes; at most {limit} are accepted here.")
     if not inflater.eof:
         raise exceptions.ParseError("The gzip body is truncated.")
-    try:
-        # DRF's json.loads passes bytes through to the standard library (which decodes them); its stub says str.
-        return json.loads(body)  # type: ignore[arg-type]  # rejects NaN and Infinity, as DRF does
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+    return jsonbody.loads(body)
 
 
 _RESULT = inline_serializer(
@@ -130,6 +127,7 @@ class JobLookupView(APIView):
         summary="Find a job by namespace and name (404 when absent, or when it touches a hidden dataset)",
         parameters=[OpenApiParameter("namespace", str, required=True), OpenApiParameter("name", str, required=True)],
         responses={200: dict},
+        extensions=LOOKS_UP,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -172,6 +170,7 @@ class LineageGraphView(APIView):
             ),
         ],
         responses={200: dict},
+        extensions=LOOKS_UP,
     )
     def get(self, request: Request) -> Response:
         params = request.query_params

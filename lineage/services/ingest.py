@@ -45,6 +45,7 @@ from steward.bulk import insert_rows, update_column
 from steward.canonical import digests as canonical_digests
 from steward.errors import NotFound, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.identity import Actor
+from steward.retry import retry_races
 
 __all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
 
@@ -116,7 +117,7 @@ def _where(field: str | None, index: int, batch: bool) -> str | None:
     return f"events[{index}].{field}" if field else f"events[{index}]"
 
 
-@transaction.atomic
+@retry_races
 def _apply(
     actor: Actor,
     raw: list[Any],
@@ -159,6 +160,12 @@ def _apply(
     ids = datasets_ensure(actor=actor, items=items)
 
     jobs = _jobs([parsed[i] for i in todo if parsed[i].kind in ("run", "job")])
+    # With the jobs locked, events a concurrent call applied meanwhile are seen, and count as duplicates here.
+    late = set(LineageEvent.objects.filter(digest__in=[digests[i] for i in todo]).values_list("digest", flat=True))
+    if late:
+        for i in [i for i in todo if digests[i] in late]:
+            results[i] = IngestResult(i, "duplicate", results[i].kind, results[i].run_id)
+        todo = [i for i in todo if digests[i] not in late]
     for i in todo:  # a JobEvent declaring inputs and outputs: static lineage, as if a run completed then
         event = parsed[i]
         if event.kind == "job" and event.inputs and event.outputs:
@@ -225,10 +232,11 @@ def _apply(
         roots |= _rebuild(Job.objects.get(pk=job_id))
         touched_jobs.add(job_id)
     DatasetVersion.objects.bulk_create(list(versions.values()), ignore_conflicts=True, batch_size=1000)
-    insert_rows(
+    insert_rows(  # a dataset event (no job to lock) sent twice at once is recorded once
         LineageEvent,
         ["digest", "event_type", "kind", "event_time", "run", "payload", "received_at", "received_by"],
         event_rows,
+        ignore_conflicts=True,
     )
     if roots:
         note_change(roots)
@@ -263,15 +271,17 @@ def _jobs(events: list[ParsedEvent]) -> dict[tuple[str, str], Job]:
     by_ns: dict[str, list[str]] = {}
     for ns, name in keys:
         by_ns.setdefault(ns, []).append(name)
-    for ns, names in by_ns.items():
-        for job in Job.objects.select_for_update().filter(namespace=ns, name__in=names):
+    # Every job is locked, in one order, until commit: concurrent events of one job (and so of one run) apply one
+    # after the other. A job created by a concurrent writer meanwhile is waited for, then locked here too.
+    for ns, names in sorted(by_ns.items()):
+        for job in Job.objects.select_for_update().filter(namespace=ns, name__in=names).order_by("name"):
             found[(job.namespace, job.name)] = job
-    missing = [Job(namespace=ns, name=name) for ns, name in keys if (ns, name) not in found]
-    Job.objects.bulk_create(missing, ignore_conflicts=True)
-    if missing:
-        for ns, names in by_ns.items():
-            for job in Job.objects.filter(namespace=ns, name__in=names):
-                found.setdefault((job.namespace, job.name), job)
+    missing = sorted((ns, name) for ns, name in keys if (ns, name) not in found)
+    Job.objects.bulk_create([Job(namespace=ns, name=name) for ns, name in missing], ignore_conflicts=True)
+    for ns in sorted({ns for ns, _ in missing}):
+        names = [name for n, name in missing if n == ns]
+        for job in Job.objects.select_for_update().filter(namespace=ns, name__in=names).order_by("name"):
+            found[(job.namespace, job.name)] = job
     now = timezone.now()
     for e in events:
         job = found[(e.job_namespace, e.job_name)]

@@ -11,15 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from steward.errors import BackendUnavailable, DomainError, FieldProblem
 
-__all__ = ["api_not_found", "error_response", "exception_handler", "flatten_errors"]
+__all__ = ["api_not_found", "error_response", "exception_handler", "flatten_errors", "not_found", "server_error"]
 
 
 def flatten_errors(detail: Any, prefix: str | None = None) -> list[FieldProblem]:
@@ -97,3 +99,20 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
     (nor a CSRF 403 for a POST: there is nothing here to protect)."""
     body = {"status": 404, "code": "not_found", "detail": f"No API endpoint at {request.path}.", "errors": []}
     return JsonResponse(body, status=404)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler404``: under ``/api/`` a path no route matches (``/api/v1/compliance/reports/not-a-uuid``) gets the
+    API's error format in JSON, like every other API error; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        body = {"status": 404, "code": "not_found", "detail": "No such API path or object.", "errors": []}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: the API's error format under ``/api/``; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        body = {"status": 500, "code": "server_error", "detail": "Internal server error.", "errors": []}
+        return JsonResponse(body, status=500)
+    return django_server_error(request)

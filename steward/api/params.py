@@ -10,6 +10,7 @@ from uuid import UUID
 from django.utils import timezone
 
 from steward.errors import NotFound, ValidationFailed
+from steward.times import TimeProblem, parse_aware_time
 
 _D = TypeVar("_D", int, None)
 
@@ -21,11 +22,9 @@ def parse_time(value: str | None, field: str = "at", *, allow_future: bool = Tru
     if value in (None, ""):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError:
-        raise ValidationFailed.one(field, f"Not an ISO 8601 time: {value[:64]!r}.", "invalid_datetime") from None
-    if parsed.tzinfo is None:
-        raise ValidationFailed.one(field, "The time has no UTC offset; add one (e.g. Z or +01:00).", "naive_datetime")
+        parsed = parse_aware_time(value)
+    except TimeProblem as problem:
+        raise ValidationFailed.one(field, problem.message, problem.code) from None
     if not allow_future and parsed > timezone.now():
         raise ValidationFailed.one(field, "The time is in the future.", "future_datetime")
     return parsed

@@ -5,22 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
+
+from steward.times import TimeProblem, parse_aware_time
 
 __all__ = ["AwareDateTimeField", "StrictSerializer"]
 
 
 class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 time with a UTC offset: a naive one is refused (code ``naive_datetime``), never guessed."""
-
-    default_error_messages = {"naive_datetime": "The time has no UTC offset; add one (e.g. Z or +01:00)."}
+    """An ISO 8601 time with a UTC offset (``steward.times``): a naive, impossible or out-of-range one is refused."""
 
     def to_internal_value(self, value: Any) -> datetime:
-        parsed = parse_datetime(value) if isinstance(value, str) else value
-        if isinstance(parsed, datetime) and parsed.tzinfo is None:
-            self.fail("naive_datetime")
-        return super().to_internal_value(value)
+        try:
+            return parse_aware_time(value)
+        except TimeProblem as problem:
+            raise serializers.ValidationError(problem.message, code=problem.code) from None
 
 
 class StrictSerializer(serializers.Serializer):

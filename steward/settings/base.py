@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "steward.metrics.MetricsMiddleware",
     "steward.chunked.ChunkedBodyMiddleware",
     "steward.middleware.BodySizeLimitMiddleware",
+    "steward.middleware.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -283,6 +284,9 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticated",
         "accounts.authentication.TokenScopePermission",
     ],
+    "DEFAULT_PARSER_CLASSES": ["steward.api.parsers.StewardJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_METADATA_CLASS": "steward.api.metadata.StewardMetadata",
     "DEFAULT_PAGINATION_CLASS": "steward.api.pagination.StewardCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -297,6 +301,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"ApproverRoleEnum": "governance.choices.ApproverRole"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "steward.api.schema.document_errors",
+    ],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
     "STEWARD_MAX_REQUEST_BYTES", 64 * 1024 * 1024, "Largest request body accepted (bytes); larger gets 413."

@@ -8,6 +8,7 @@ from catalog.models import AssetPopularity, SearchEntry
 from catalog.services.popularity import popularity_flush, popularity_scores
 from governance.services.access_requests import access_request_create
 from lineage.services.ingest import ingest
+from tests.conftest import make_producer
 from tests.lineage.events import NS, complete
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +38,7 @@ def test_access_requests_and_lineage_reads_count(make_dataset, data_scientist, d
         justification="a model",
         duration=timedelta(days=1),
     )
+    make_producer(data_steward, "etl", NS)
     ingest(actor=data_steward, events=[complete("load", ["raw"], ["clean"]), complete("agg", ["raw"], ["sums"])])
     # Re-sending the same lineage is no new use.
     ingest(actor=data_steward, events=[complete("load", ["raw"], ["clean"])])

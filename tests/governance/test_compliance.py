@@ -333,7 +333,7 @@ def test_reconstructing_with_get_stores_nothing_and_post_keeps_the_same_bundle(
 def test_the_html_report_reads_like_the_bundle(timeline, client_for, compliance_officer, data_scientist):
     client = client_for(compliance_officer)
     with travel(T_NOW):
-        res = client.post("/compliance/", {"result": timeline["result_1"]})
+        res = client.post("/compliance/", {"result": timeline["result_1"]}, format="multipart")  # an HTML form
         assert res.status_code == 302
         page = client.get(res["Location"])
     html = page.content.decode()

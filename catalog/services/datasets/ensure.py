@@ -18,7 +18,7 @@ from catalog.services.datasets.common import (
 from catalog.validation import platform_of
 from ledger import audit
 from ledger.audit import AuditEntry
-from steward.bulk import insert_rows
+from steward.bulk import insert_new_rows
 from steward.identity import Actor
 
 __all__ = ["datasets_ensure"]
@@ -59,8 +59,17 @@ def datasets_ensure(
         for (ns, name) in wanted
         if (ns, name) not in existing
     ]
-    insert_rows(Dataset, DATASET_COLUMNS, ([getattr(ds, c) for c in DATASET_COLUMNS] for ds in new))
+    # A concurrent writer may create some of the same datasets first: theirs are kept and looked up again.
+    inserted = insert_new_rows(
+        Dataset,
+        DATASET_COLUMNS,
+        [[getattr(ds, c) for c in DATASET_COLUMNS] for ds in new],
+        order_by=("namespace", "name"),
+    )
+    lost = [(ds.namespace, ds.name) for ds in new if ds.pk not in inserted]
+    new = [ds for ds in new if ds.pk in inserted]
     ids = {**existing, **{(ds.namespace, ds.name): ds.pk for ds in new}}
+    ids |= {key: ds.pk for key, ds in datasets_by_identity(lost).items()}
     touched: set[UUID] = {ds.pk for ds in new}
     with_fields = {ids[key]: fields for key, fields in wanted.items() if fields}
     if with_fields:
@@ -100,6 +109,7 @@ def datasets_ensure(
                 else:
                     continue
                 touched.add(ds_id)
+        to_write.sort(key=lambda f: (str(f.dataset_id), f.name))  # one lock order for concurrent writers
         SchemaField.objects.bulk_create(
             to_write,
             update_conflicts=True,

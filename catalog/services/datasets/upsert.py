@@ -32,9 +32,10 @@ from catalog.signals import tags_changed
 from catalog.validation import DatasetSpec, parse_owner, platform_of
 from ledger import audit
 from ledger.audit import AuditEntry
-from steward.bulk import insert_rows
+from steward.bulk import insert_new_rows, insert_rows
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.identity import Actor
+from steward.retry import retry_races
 
 __all__ = ["UpsertResult", "dataset_bulk_upsert", "dataset_create", "dataset_delete", "dataset_update"]
 
@@ -99,8 +100,30 @@ def _check_level(code: str, path: str, problems: ProblemCollector) -> None:
         problems.add(path, exc.problems[0].message, "unknown_level")
 
 
+class _LostRace(Conflict):
+    """Another transaction created one of the datasets being created, between the look-up and the insert."""
+
+
+_IDENTITY = ("namespace", "name")
+
+
 def _apply(*, actor: Actor, specs: list[DatasetSpec], mode: str) -> UpsertResult:
-    """Write ``specs``. ``mode`` is ``create`` (409 if any exists), ``update`` (all exist) or ``upsert``."""
+    """Write ``specs``. ``mode`` is ``create`` (409 if any exists), ``update`` (all exist) or ``upsert``.
+
+    Race-free: when a concurrent writer creates one of the new datasets first, a create is a 409 as if it had
+    existed before, and an upsert is done again (in a savepoint), now updating what the other created; other
+    collisions with concurrent writers (history rows, deadlocks) are retried too (``steward.retry``)."""
+    for attempt in range(3):
+        try:
+            return _apply_once(actor=actor, specs=specs, mode=mode)
+        except _LostRace as exc:
+            if mode == "create" or attempt == 2:
+                raise Conflict(exc.message, problems=[FieldProblem("name", exc.message, "duplicate")]) from None
+    raise AssertionError("unreachable")
+
+
+@retry_races
+def _apply_once(*, actor: Actor, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     problems = ProblemCollector()
     seen: dict[tuple[str, str], str] = {}
     for spec in specs:
@@ -162,11 +185,15 @@ def _apply(*, actor: Actor, specs: list[DatasetSpec], mode: str) -> UpsertResult
                 changed_rows.append(ds)
         rows.append(ds)
 
-    insert_rows(
+    inserted = insert_new_rows(
         Dataset,
         DATASET_COLUMNS,
-        ([getattr(ds, c) for c in DATASET_COLUMNS] for ds in changed_rows if ds.pk in created_ids),
+        [[getattr(ds, c) for c in DATASET_COLUMNS] for ds in changed_rows if ds.pk in created_ids],
+        order_by=_IDENTITY,
     )
+    if len(inserted) < len(created_ids):  # a concurrent writer created some of them first
+        lost = next(ds for ds in changed_rows if ds.pk in created_ids and ds.pk not in inserted)
+        raise _LostRace(f"Dataset {lost.namespace}/{lost.name} already exists; use PATCH or the bulk upsert.")
     Dataset.objects.bulk_update(
         [ds for ds in changed_rows if ds.pk not in created_ids],
         ["description", "classification", "properties", "updated_at"],

@@ -123,7 +123,12 @@ def test_deployments_in_other_environments_do_not_end_each_other(owner, versions
     [
         (lambda: iso(timezone.now() + timedelta(minutes=5)), "future_datetime"),
         (lambda: "2025-03-01T09:00:00", "naive_datetime"),
-        (lambda: "yesterday", "invalid"),
+        (lambda: "yesterday", "invalid_datetime"),
+        (lambda: "2025-03-01T12:99:00Z", "invalid_datetime"),
+        (lambda: "2025-13-01T09:00:00Z", "invalid_datetime"),
+        (lambda: "2025-03-01T09:00:60Z", "invalid_datetime"),
+        (lambda: "2025-03-01T09:00:00+24:00", "invalid_datetime"),
+        (lambda: "0001-01-01T00:00:00+01:00", "out_of_range"),
     ],
 )
 def test_bad_deployed_from_is_refused_naming_the_field(owner, versions, deployed_from, code):
@@ -448,7 +453,7 @@ def test_model_version_records_who_trained_it(owner, model, other_scientist):
     )
     assert res.status_code == 201, res.content
     assert res.json()["trained_by"] == "oscar"
-    listed = owner.get(f"/api/v1/models/{model.pk}/versions").json()
+    listed = owner.get(f"/api/v1/models/{model.pk}/versions").json()["results"]
     assert [(v["version"], v["trained_by"]) for v in listed] == [("3", "oscar"), ("2", "dana"), ("1", "dana")]
     unknown = owner.post(
         f"/api/v1/models/{model.pk}/versions",

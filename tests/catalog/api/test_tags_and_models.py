@@ -64,7 +64,7 @@ def test_model_with_versions_and_promotion(client_for, data_scientist):
     promoted = client.patch(f"/api/v1/model-versions/{v2['id']}", {"stage": "production"}, format="json")
     assert promoted.status_code == 200
     assert ModelVersion.objects.get(pk=v1.json()["id"]).stage == "archived"
-    listed = client.get(f"/api/v1/models/{mid}/versions").json()
+    listed = client.get(f"/api/v1/models/{mid}/versions").json()["results"]
     assert [v["version"] for v in listed] == ["2", "1"]
     dup = client.post(f"/api/v1/models/{mid}/versions", {"version": "2", "artifact_uri": "x"}, format="json")
     assert dup.status_code == 409
