@@ -7,8 +7,10 @@ from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from catalog import history as catalog_history
 from catalog.classification import hidden_codes
 from catalog.models import Dataset, Deployment, MLModel, ModelVersion, ResultRecord, SchemaField, TagAssignment
+from ledger import history
 from ledger.history import active_at
 from steward.api.params import as_uuid, parse_uuid
 from steward.errors import NotFound
@@ -16,6 +18,7 @@ from steward.identity import Viewer, viewer_for
 from steward.registry import registry
 
 __all__ = [
+    "dataset_history",
     "dataset_get",
     "dataset_list",
     "dataset_lookup",
@@ -201,3 +204,53 @@ def result_get(*, user: Any, pk: UUID | str) -> ResultRecord:
     if found is None:
         raise NotFound("No such result record.")
     return found
+
+
+def _describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """What differs between two recorded states of a dataset, in words a reader follows."""
+    if after is None:
+        return ["deleted"]
+    if before is None:
+        return ["first recorded"]
+    changes: list[str] = []
+    for key, label in (("description", "description"), ("classification", "level set directly"), ("name", "name")):
+        if before.get(key) != after.get(key):
+            changes.append(f"{label}: {before.get(key) or '—'} → {after.get(key) or '—'}")
+    for key, label in (("owners", "owner"), ("tags", "tag")):
+        old, new = set(before.get(key, [])), set(after.get(key, []))
+        changes += [f"{label} {v} added" for v in sorted(new - old)]
+        changes += [f"{label} {v} removed" for v in sorted(old - new)]
+    old_fields = {f["name"]: f for f in before.get("fields", [])}
+    new_fields = {f["name"]: f for f in after.get("fields", [])}
+    changes += [f"column {n} added" for n in sorted(set(new_fields) - set(old_fields))]
+    changes += [f"column {n} removed" for n in sorted(set(old_fields) - set(new_fields))]
+    for name in sorted(set(old_fields) & set(new_fields)):
+        old_tags, new_tags = set(old_fields[name].get("tags", [])), set(new_fields[name].get("tags", []))
+        changes += [f"tag {t} added to column {name}" for t in sorted(new_tags - old_tags)]
+        changes += [f"tag {t} removed from column {name}" for t in sorted(old_tags - new_tags)]
+        for key in ("type", "classification", "description"):
+            was, now = old_fields[name].get(key), new_fields[name].get(key)
+            if was != now:
+                changes.append(f"column {name} {key}: {was or '—'} → {now or '—'}")
+    if before.get("properties") != after.get("properties"):
+        changes.append("custom properties changed")
+    return changes or ["recorded again (no visible change)"]
+
+
+def dataset_history(*, user: Any, pk: UUID | str) -> list[dict[str, Any]]:
+    """The dataset's recorded states (``ledger.history``), newest first: when each began and what changed,
+    with the effective classification's changes interleaved."""
+    dataset = dataset_get(user=user, pk=pk, with_fields=False)
+    entries: list[dict[str, Any]] = []
+    previous: dict[str, Any] | None = None
+    for row in history.timeline(catalog_history.DATASET, dataset.pk):
+        entries.append({"at": row.valid_from, "changes": _describe_change(previous, row.state)})
+        previous = row.state
+    level: str | None = None
+    for row in history.timeline(catalog_history.DATASET_LEVEL, dataset.pk):
+        new = (row.state or {}).get("effective_classification")
+        if new != level:
+            entries.append({"at": row.valid_from, "changes": [f"effective level: {level or '—'} → {new or '—'}"]})
+        level = new
+    entries.sort(key=lambda e: e["at"], reverse=True)
+    return entries

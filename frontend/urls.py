@@ -9,6 +9,7 @@ urlpatterns = [
     path("search/suggest", search.suggest, name="suggest"),
     path("datasets/", assets.dataset_list, name="datasets"),
     path("datasets/<uuid:pk>/", assets.dataset_detail, name="dataset"),
+    path("datasets/<uuid:pk>/tab", assets.dataset_tab, name="dataset-tab"),
     path("datasets/<uuid:pk>/tags/add", assets.dataset_tag_add, name="dataset-tag-add"),
     path("datasets/<uuid:pk>/tags/remove", assets.dataset_tag_remove, name="dataset-tag-remove"),
     path("datasets/<uuid:pk>/lineage", lineage.dataset_lineage, name="dataset-lineage"),

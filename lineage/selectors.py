@@ -9,9 +9,11 @@ from uuid import UUID
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from catalog import history as catalog_history
 from catalog.classification import hidden_codes
-from catalog.models import Dataset, TagAssignment
+from catalog.models import Dataset, Tag, TagAssignment
 from catalog.selectors import dataset_get, dataset_lookup, visible_q
+from ledger import history
 from lineage.graph import get_backend
 from lineage.graph.base import DIRECTIONS
 from lineage.models import Declassification, Edge, Job, NamespaceProducer, PropagatedTag
@@ -36,6 +38,50 @@ def _active_at(at: datetime | None) -> Q:
 
 
 _HIDDEN_JOB = {"id": None, "hidden": True}
+
+
+def _levels_at(datasets: dict[UUID, Dataset], at: datetime | None) -> dict[UUID, str]:
+    """Each dataset's effective classification as of ``at`` (now when None), from ``ledger.history``.
+
+    A dataset with no history row at ``at`` (history began after it, or it did not exist yet) keeps its
+    current level: the best we know, rather than no level at all.
+    """
+    levels = {pk: ds.effective_classification for pk, ds in datasets.items()}
+    if at is not None and datasets:
+        for key, state in history.as_of_many(catalog_history.DATASET_LEVEL, datasets, at).items():
+            level = state.get("effective_classification")
+            if level:
+                levels[UUID(key)] = level
+    return levels
+
+
+def _direct_tags_at(dataset: Dataset, at: datetime | None) -> list[dict[str, Any]]:
+    """The tags assigned directly to ``dataset`` (and its fields) now, or as of ``at`` from its history.
+
+    Without a history row at ``at`` the current assignments are the answer (see ``_levels_at``). Each
+    tag's implied level is the vocabulary's as of ``at`` too.
+    """
+    if at is not None:
+        state = history.as_of(catalog_history.DATASET, dataset.pk, at)
+        if state is not None:
+            pairs = [(key, "") for key in state.get("tags", [])]
+            pairs += [(key, f["name"]) for f in state.get("fields", []) for key in f.get("tags", [])]
+            tags = {t.key: t for t in Tag.objects.filter(key__in={k for k, _ in pairs})}
+            then = history.as_of_many(catalog_history.TAG, [t.pk for t in tags.values()], at)
+            implied = {
+                key: (then.get(str(t.pk)) or {"implied_level": t.implied_level}).get("implied_level")
+                for key, t in tags.items()
+            }
+            return [
+                {"tag": key, "field": field or None, "implied_level": implied.get(key) or None}
+                for key, field in sorted(pairs)
+            ]
+    return [
+        {"tag": key, "field": field or None, "implied_level": level or None}
+        for key, field, level in TagAssignment.objects.filter(dataset=dataset)
+        .values_list("tag__key", "field__name", "tag__implied_level")
+        .order_by("tag__key", "field__name")
+    ]
 
 
 def _job_ref(job: Job, *endpoints_visible: bool) -> dict[str, Any]:
@@ -107,6 +153,7 @@ def lineage_graph(
     def job_id(j: UUID) -> str:
         return hidden_jobs.get(j, f"job:{j}")
 
+    levels = _levels_at(visible, at)
     nodes: list[dict[str, Any]] = [
         {
             "id": f"dataset:{pk}",
@@ -115,7 +162,7 @@ def lineage_graph(
             "namespace": ds.namespace,
             "name": ds.name,
             "platform": ds.platform,
-            "classification": ds.effective_classification,
+            "classification": levels[pk],
             "depth": walk.datasets[pk],
         }
         for pk, ds in sorted(visible.items(), key=lambda item: (walk.datasets[item[0]], item[1].name))
@@ -170,15 +217,11 @@ def lineage_graph(
 
 
 def dataset_tags(*, user: Any, pk: UUID | str, at: datetime | None = None) -> dict[str, Any]:
-    """Direct tags (now) and propagated tags (now or as of ``at``), each propagated one with its source."""
+    """Direct and propagated tags and the effective classification, now or as of ``at``; each propagated
+    tag with its source."""
     dataset = dataset_get(user=user, pk=pk, with_fields=False)
     viewer = viewer_for(user)
-    direct = [
-        {"tag": key, "field": field or None, "implied_level": level or None}
-        for key, field, level in TagAssignment.objects.filter(dataset=dataset)
-        .values_list("tag__key", "field__name", "tag__implied_level")
-        .order_by("tag__key", "field__name")
-    ]
+    direct = _direct_tags_at(dataset, at)
     rows = list(
         PropagatedTag.objects.filter(_active_at(at), dataset=dataset)
         .select_related("tag", "origin_dataset", "via_dataset", "job")
@@ -210,7 +253,7 @@ def dataset_tags(*, user: Any, pk: UUID | str, at: datetime | None = None) -> di
     return {
         "dataset": str(dataset.pk),
         "at": at.isoformat() if at else None,
-        "effective_classification": dataset.effective_classification,
+        "effective_classification": _levels_at({dataset.pk: dataset}, at)[dataset.pk],
         "direct": direct,
         "propagated": propagated,
     }
@@ -226,7 +269,12 @@ def dataset_explain(
     field = field or ""
     direct_q = TagAssignment.objects.filter(dataset=dataset, tag__key=tag)
     direct_q = direct_q.filter(field__name=field) if field else direct_q.filter(field__isnull=True)
-    if at is None and direct_q.exists():
+    directly = (
+        direct_q.exists()
+        if at is None
+        else any(d["tag"] == tag and (d["field"] or "") == field for d in _direct_tags_at(dataset, at))
+    )
+    if directly:
         return {"tag": tag, "dataset": str(dataset.pk), "field": field or None, "direct": True, "path": []}
     active = _active_at(at)
     row = PropagatedTag.objects.filter(active, dataset=dataset, field=field, tag__key=tag).first()

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from catalog import permissions, selectors, services
@@ -16,8 +17,9 @@ from catalog.classification import levels
 from catalog.models import Tag
 from catalog.services.popularity import popularity_record
 from frontend.htmx import is_htmx
-from frontend.views.lineage import propagated_tags
+from frontend.views.lineage import lineage_sections, propagated_tags
 from governance.portal import access_standing
+from lineage.selectors import dataset_versions
 from steward.errors import DomainError, NotFound
 
 
@@ -50,6 +52,16 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+# The dataset page's tabs (server-rendered; htmx loads one at a time): slug -> label.
+DATASET_TABS = {
+    "schema": "Schema",
+    "lineage": "Lineage",
+    "access": "Access",
+    "versions": "Versions",
+    "history": "History",
+}
+
+
 def _dataset_context(request: HttpRequest, dataset, error: str = "") -> dict:
     field_tags: dict[int, list[str]] = {}
     dataset_tags: list[str] = []
@@ -58,24 +70,71 @@ def _dataset_context(request: HttpRequest, dataset, error: str = "") -> dict:
             dataset_tags.append(a.tag.key)
         else:
             field_tags.setdefault(a.field_id, []).append(a.tag.key)
+    propagated = propagated_tags(request.user, dataset)
+    arrived: dict[str, list[dict[str, Any]]] = {}
+    for p in propagated:
+        arrived.setdefault(p["field"] or "", []).append(p)
     return {
         "dataset": dataset,
         "dataset_tags": sorted(dataset_tags),
-        "fields": [(f, sorted(field_tags.get(f.pk, []))) for f in dataset.fields.all()],
+        "fields": [(f, sorted(field_tags.get(f.pk, [])), arrived.get(f.name, [])) for f in dataset.fields.all()],
         "can_tag": permissions.can_tag_asset(request.user, dataset),
         "all_tags": Tag.objects.all(),
-        "propagated_tags": propagated_tags(request.user, dataset),
+        "propagated_tags": propagated,
         "standing": access_standing(user=request.user, dataset=dataset),
         "in_cart": str(dataset.pk) in request.session.get("access_cart", []),
         "error": error,
     }
 
 
+def _tab_context(request: HttpRequest, dataset, tab: str) -> dict:
+    """What one tab shows, from the same selectors as the API."""
+    if tab == "schema":
+        return _dataset_context(request, dataset)
+    context: dict[str, Any] = {"dataset": dataset}
+    if tab == "lineage":
+        context["sections"] = lineage_sections(request.user, dataset, direction="both", depth=1)
+        context["form"] = {"depth": 1}
+    elif tab == "access":
+        context["standing"] = access_standing(user=request.user, dataset=dataset)
+        context["in_cart"] = str(dataset.pk) in request.session.get("access_cart", [])
+    elif tab == "versions":
+        context["versions"] = dataset_versions(user=request.user, pk=dataset.pk)["results"]
+    elif tab == "history":
+        context["history"] = selectors.dataset_history(user=request.user, pk=dataset.pk)
+    return context
+
+
+def _tab(request: HttpRequest) -> str:
+    tab = request.GET.get("tab") or "schema"
+    if tab not in DATASET_TABS:
+        raise Http404(f"No tab {tab!r}; the tabs are {', '.join(DATASET_TABS)}.")
+    return tab
+
+
 @login_required
 def dataset_detail(request: HttpRequest, pk: str) -> HttpResponse:
     dataset = _dataset_or_404(request, pk)
+    tab = _tab(request)
     popularity_record(kind="dataset", ids=[dataset.pk], signal="open")
-    return render(request, "frontend/dataset_detail.html", _dataset_context(request, dataset))
+    return render(request, "frontend/dataset_detail.html", _page_context(request, dataset, tab))
+
+
+def _page_context(request: HttpRequest, dataset, tab: str, error: str = "") -> dict:
+    context = {**_dataset_context(request, dataset, error), **_tab_context(request, dataset, tab)}
+    return {**context, "error": error, "tab": tab, "tabs": DATASET_TABS}
+
+
+@login_required
+def dataset_tab(request: HttpRequest, pk: str) -> HttpResponse:
+    """One tab's panel (htmx); without htmx, the whole page on that tab."""
+    if not is_htmx(request):
+        query = request.GET.urlencode()
+        return redirect(reverse("frontend:dataset", args=[pk]) + (f"?{query}" if query else ""))
+    dataset = _dataset_or_404(request, pk)
+    tab = _tab(request)
+    context = {**_tab_context(request, dataset, tab), "tab": tab, "tabs": DATASET_TABS}
+    return render(request, "frontend/partials/dataset_tab.html", context)
 
 
 def _after_tag_change(request: HttpRequest, pk: str, error: DomainError | None) -> HttpResponse:
@@ -84,11 +143,11 @@ def _after_tag_change(request: HttpRequest, pk: str, error: DomainError | None) 
     dataset = _dataset_or_404(request, pk)
     message = error.message if error else ""
     if is_htmx(request):
-        return render(request, "frontend/partials/dataset_tags.html", _dataset_context(request, dataset, message))
+        context = {**_dataset_context(request, dataset, message), "refresh_levels": True}
+        return render(request, "frontend/partials/dataset_tags.html", context)
     if error:
-        return render(
-            request, "frontend/dataset_detail.html", _dataset_context(request, dataset, message), status=error.status
-        )
+        context = _page_context(request, dataset, "schema", message)
+        return render(request, "frontend/dataset_detail.html", context, status=error.status)
     return redirect("frontend:dataset", pk=pk)
 
 

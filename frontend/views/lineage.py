@@ -115,6 +115,27 @@ def _neighbours(graph: dict[str, Any], way: str) -> list[dict[str, Any]]:
     ]
 
 
+def lineage_sections(
+    user: Any, dataset: Dataset, *, direction: str, depth: int, at: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The upstream and/or downstream datasets of ``dataset`` as lists (the lineage page and the dataset's tab)."""
+    sections = []
+    for way in ("upstream", "downstream") if direction == "both" else (direction,):
+        graph = selectors.lineage_graph(
+            user=user, namespace=dataset.namespace, name=dataset.name, direction=way, depth=depth, at=at
+        )
+        sections.append(
+            {
+                "way": way,
+                "title": way.capitalize(),
+                "nodes": _neighbours(graph, way),
+                "truncated": graph["truncated"],
+                "limit": graph["limit"],
+            }
+        )
+    return sections
+
+
 @login_required
 def dataset_lineage(request: HttpRequest, pk: Any) -> HttpResponse:
     """A Cytoscape graph (drawn by lineage.js from the REST API) and, server-side, the same datasets as lists."""
@@ -126,25 +147,9 @@ def dataset_lineage(request: HttpRequest, pk: Any) -> HttpResponse:
         query = _query(form)
         at = query["at"]
         form["at"] = _at_input(at)
-        ways = ("upstream", "downstream") if query["direction"] == "both" else (query["direction"],)
-        for way in ways:
-            graph = selectors.lineage_graph(
-                user=request.user,
-                namespace=dataset.namespace,
-                name=dataset.name,
-                direction=way,
-                depth=query["depth"],
-                at=query["at"],
-            )
-            sections.append(
-                {
-                    "way": way,
-                    "title": way.capitalize(),
-                    "nodes": _neighbours(graph, way),
-                    "truncated": graph["truncated"],
-                    "limit": graph["limit"],
-                }
-            )
+        sections = lineage_sections(
+            request.user, dataset, direction=query["direction"], depth=query["depth"], at=query["at"]
+        )
     except DomainError as exc:
         error = _problem(exc)
     context = {

@@ -31,7 +31,8 @@ class DatasetLineageViewSet(viewsets.GenericViewSet):
     @extend_schema(methods=["POST"], request=TagAssignInput, responses={201: DatasetDetailSerializer})
     @action(detail=True, methods=["get", "post"], url_path="tags")
     def tags(self, request: Request, pk: str) -> Response:
-        """GET: direct and propagated tags (``?at=`` for a past time). POST: tag the dataset, or its ``field``."""
+        """GET: direct and propagated tags and the effective classification, now or as of ``?at=`` (all three
+        as they were then). POST: tag the dataset, or its ``field``."""
         if request.method == "GET":
             return Response(dataset_tags(user=request.user, pk=pk, at=parse_time(request.query_params.get("at"))))
         return dataset_tag_add(request, pk)

@@ -330,6 +330,22 @@ def test_ending_a_job_s_lineage_ends_its_edges_now(lineage, graph_backend, produ
 # --- visibility and validation --------------------------------------------------------------------------
 
 
+def test_at_a_past_time_nodes_carry_the_classification_of_then(lineage, api, tags, tag, untag):
+    from django.utils import timezone
+
+    lineage(complete("load", ["raw"], ["clean"]))
+    tag("raw", "email")
+    while_tagged = timezone.now()
+    untag("raw", "email")
+
+    def levels(**params: Any) -> dict[str, str]:
+        body = ok(api("clean", direction="upstream", **params))
+        return {n["name"]: n["classification"] for n in body["nodes"] if n["kind"] == "dataset"}
+
+    assert levels() == {"raw": "C1", "clean": "C1"}
+    assert levels(at=while_tagged.isoformat()) == {"raw": "C3", "clean": "C3"}
+
+
 def test_a_c4_dataset_is_anonymous_for_a_data_scientist(pipeline, client_for, data_scientist, data_steward):
     dataset_classify(actor=data_steward, dataset=ds("clean"), level="C4")
     scientist = client_for(data_scientist)

@@ -177,6 +177,42 @@ def test_tags_are_readable_as_of_a_past_time(emit, tags, tag, untag, admin_user)
     assert [(p["tag"], p["source"]["name"]) for p in past] == [("email", "raw")]
 
 
+def test_tags_as_of_a_past_time_give_the_direct_tags_and_level_of_then(
+    emit, tags, tag, untag, data_steward, client_for
+):
+    """``/datasets/{id}/tags?at=`` answers for that instant: direct tags, propagated tags and the level."""
+    from django.utils import timezone
+
+    emit(complete("load", ["raw"], ["clean"]))
+    before = timezone.now()
+    tag("raw", "email")
+    tag("raw", "secret")
+    while_tagged = timezone.now()
+    untag("raw", "email")
+    untag("raw", "secret")
+    api = client_for(data_steward)
+
+    def get(name: str, when=None) -> dict:
+        params = {"at": when.isoformat()} if when else {}
+        response = api.get(f"/api/v1/datasets/{ds(name).pk}/tags", params)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    now_raw, then_raw = get("raw"), get("raw", while_tagged)
+    assert now_raw["direct"] == [] and now_raw["effective_classification"] == "C1"
+    assert [(d["tag"], d["field"], d["implied_level"]) for d in then_raw["direct"]] == [
+        ("email", None, "C3"),
+        ("secret", None, "C4"),
+    ]
+    assert then_raw["effective_classification"] == "C4"
+    then_clean = get("clean", while_tagged)
+    assert then_clean["direct"] == [] and then_clean["effective_classification"] == "C4"
+    assert get("clean")["effective_classification"] == "C1"
+    assert get("clean", before)["effective_classification"] == "C1"
+    why = api.get(f"/api/v1/datasets/{ds('raw').pk}/explain", {"tag": "email", "at": while_tagged.isoformat()})
+    assert why.status_code == 200 and why.json()["direct"] is True
+
+
 def test_a_model_version_inherits_tags_of_its_training_inputs(emit, tags, tag, untag, admin_user):
     from catalog import services as catalog
     from catalog.models import MLModel

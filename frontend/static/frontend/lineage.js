@@ -6,7 +6,7 @@
 (function () {
   "use strict";
 
-  var LEVEL_COLOURS = { C1: "#2e7d32", C2: "#1565c0", C3: "#b26a00", C4: "#b3261e" };
+  var LEVEL_COLOURS = { C1: "#2e7d32", C2: "#1565c0", C3: "#8a5200", C4: "#b3261e" };
   var UNKNOWN_COLOUR = "#8a93a5";
   var RANK_WIDTH = 190; // horizontal distance between a dataset and its job, or a job and its dataset
   var GAP = 34; // vertical room between two nodes of one rank
@@ -27,6 +27,7 @@
         "text-background-color": "#ffffff",
         "text-background-opacity": 0.8,
         "text-background-padding": 1,
+        "min-zoomed-font-size": 7,
       },
     },
     {
@@ -82,6 +83,14 @@
       },
     },
     { selector: "node.root", style: { "border-width": 4, "border-color": "#182338", "font-weight": "bold" } },
+    { selector: "node.picked", style: { "overlay-color": "#1565c0", "overlay-opacity": 0.25, "overlay-padding": 6 } },
+    { selector: "node.match", style: { "border-width": 4, "border-color": "#6a1b9a", "font-weight": "bold" } },
+    { selector: ".faded", style: { opacity: 0.15 } },
+    {
+      selector: "edge.path",
+      style: { width: 3, "line-color": "#6a1b9a", "target-arrow-color": "#6a1b9a", "line-style": "solid", "z-index": 9 },
+    },
+    { selector: "node.path", style: { "border-width": 3, "border-color": "#6a1b9a" } },
     {
       selector: "edge",
       style: {
@@ -291,6 +300,10 @@
     return place;
   }
 
+  function edgeId(e) {
+    return "edge:" + e.kind + ":" + e.source + ">" + e.target;
+  }
+
   function elements(graph, withColumns) {
     var ids = {};
     var columnsOf = {};
@@ -314,6 +327,8 @@
       });
       data.label = n.hidden ? "(hidden)" : n.name;
       if (n.kind === "dataset") {
+        // The level it had at the graph's instant ("as of"), as the API answers it.
+        if (!n.hidden && n.classification) data.label = n.name + " · " + n.classification;
         var cols = (columnsOf[n.id] || []).length;
         data.colour = LEVEL_COLOURS[n.classification] || UNKNOWN_COLOUR;
         data.columns = cols;
@@ -322,10 +337,14 @@
       }
       out.push({ group: "nodes", data: data, classes: n.id === graph.root ? "root" : "", grabbable: n.kind !== "column" });
     });
-    graph.edges.forEach(function (e, i) {
+    var seen = {};
+    graph.edges.forEach(function (e) {
       if (!ids[e.source] || !ids[e.target]) return;
       if (e.kind === "column" && !withColumns) return;
-      out.push({ group: "edges", data: { id: "edge-" + i, source: e.source, target: e.target, kind: e.kind } });
+      var id = edgeId(e);
+      if (seen[id]) return;
+      seen[id] = true;
+      out.push({ group: "edges", data: { id: id, source: e.source, target: e.target, kind: e.kind, job: e.job } });
     });
     return { elements: out, positions: positions(graph, columnsOf) };
   }
@@ -345,10 +364,15 @@
         fit: true,
         padding: 30,
       },
-      minZoom: 0.15,
+      minZoom: 0.05,
       maxZoom: 3,
       boxSelectionEnabled: false,
+      // Hundreds of nodes: draw a still picture while panning and zooming.
+      hideEdgesOnViewport: graph.nodes.length > 300,
+      textureOnViewport: graph.nodes.length > 300,
     });
+    shown = { graph: graph, columns: withColumns };
+    pick(null);
     if (cy.zoom() < 0.6 && cy.nodes().length > 1) {
       // Many nodes: start readable around the root rather than fitting everything in a dot-sized drawing.
       cy.zoom(0.6);
@@ -375,12 +399,16 @@
       node.scratch("_last", { x: now.x, y: now.y });
     });
     cy.on("tap", 'node[kind = "dataset"]', function (event) {
-      var id = event.target.data("dataset_id");
-      if (id) window.location.href = box.dataset.datasetUrl.replace(box.dataset.zero, id);
+      pick(event.target);
+    });
+    cy.on("dbltap", 'node[kind = "dataset"]', function (event) {
+      openDataset(event.target);
     });
     cy.on("tap", 'node[kind = "column"]', function (event) {
-      var owner = cy.getElementById(event.target.data("dataset"));
-      if (owner.nonempty()) window.location.href = box.dataset.datasetUrl.replace(box.dataset.zero, owner.data("dataset_id"));
+      columnPath(event.target);
+    });
+    cy.on("tap", function (event) {
+      if (event.target === cy) pick(null);
     });
     cy.on("mouseover", 'node[kind = "dataset"], node[kind = "column"]', function () {
       box.style.cursor = "pointer";
@@ -406,7 +434,7 @@
             (withColumns ? ", " + count("column") + " columns" : "") +
             (graph.at ? " as of " + graph.at : "") +
             (graph.truncated ? " (the nearest " + graph.limit + " datasets only: fewer hops show the rest)" : "") +
-            ". Scroll to zoom, drag to move.",
+            ". Scroll or use + and − to zoom, drag to move; select a dataset to expand or collapse its neighbours.",
       false
     );
   }
@@ -422,9 +450,263 @@
       });
   }
 
+  /* ---- Explorer: select, expand, collapse, find, column paths, fit/zoom/reset ---- */
+  var toolbar = document.getElementById("lineage-toolbar");
+  var finder = document.getElementById("lineage-search");
+  var shown = null; // the graph as fetched, for Reset
+  var picked = null;
+  var expansions = 0;
+
+  function button(action) {
+    return toolbar ? toolbar.querySelector('[data-action="' + action + '"]') : null;
+  }
+
+  function enable(action, on) {
+    var b = button(action);
+    if (b) b.disabled = !on;
+  }
+
+  function pick(node) {
+    if (cy) cy.nodes(".picked").removeClass("picked");
+    picked = node && node.nonempty() ? node : null;
+    var visible = !!(picked && picked.data("dataset_id"));
+    if (picked) picked.addClass("picked");
+    enable("expand", visible);
+    enable("collapse", visible);
+    enable("open", visible);
+    if (picked) say("Selected " + picked.data("label") + ".", false);
+  }
+
+  function openDataset(node) {
+    var id = node && node.data("dataset_id");
+    if (id) window.location.href = box.dataset.datasetUrl.replace(box.dataset.zero, id);
+  }
+
+  function clearMarks() {
+    if (!cy) return;
+    cy.elements().removeClass("faded path match");
+    enable("clear", false);
+  }
+
+  function spotlight(keep) {
+    cy.elements().addClass("faded");
+    keep.removeClass("faded");
+    enable("clear", true);
+  }
+
+  // A column's path end to end: every column upstream and downstream along column edges, their jobs and datasets.
+  function columnPath(column) {
+    clearMarks();
+    var nodes = column;
+    var edges = cy.collection();
+    [
+      ["incomers", "source"],
+      ["outgoers", "target"],
+    ].forEach(function (way) {
+      var frontier = column;
+      while (frontier.nonempty()) {
+        var step = frontier[way[0]]('edge[kind = "column"]').difference(edges);
+        edges = edges.union(step);
+        var next = step.map(function (e) {
+          return e[way[1]]();
+        });
+        frontier = cy.collection(next).difference(nodes);
+        nodes = nodes.union(frontier);
+      }
+    });
+    var owners = nodes.map(function (c) {
+      return cy.getElementById(c.data("dataset"));
+    });
+    var jobs = edges.map(function (e) {
+      return cy.getElementById(e.data("job") || "");
+    });
+    var keep = nodes.union(edges).union(cy.collection(owners)).union(cy.collection(jobs));
+    spotlight(keep);
+    nodes.addClass("path");
+    edges.addClass("path");
+    cy.fit(keep, 40);
+    say(
+      "Path of column " + column.data("name") + ": " + nodes.length + " columns in " + owners.length + " place(s) along " + edges.length + " column edge(s).",
+      false
+    );
+  }
+
+  function find(text) {
+    if (!cy) return;
+    clearMarks();
+    var q = (text || "").trim().toLowerCase();
+    if (!q) {
+      say("Type a name to find it in the graph.", false);
+      return;
+    }
+    var hits = cy.nodes().filter(function (n) {
+      return !n.data("hidden") && String(n.data("name") || "").toLowerCase().indexOf(q) !== -1;
+    });
+    if (hits.empty()) {
+      say("Nothing in this graph is named like “" + text.trim() + "”.", true);
+      return;
+    }
+    var owners = hits.map(function (n) {
+      return n.data("kind") === "column" ? cy.getElementById(n.data("dataset")) : n;
+    });
+    spotlight(hits.union(cy.collection(owners)));
+    hits.addClass("match");
+    cy.fit(hits.union(cy.collection(owners)), 60);
+    if (cy.zoom() > 1.5) cy.zoom({ level: 1.5, position: hits[0].position() });
+    if (hits[0].data("kind") === "dataset") pick(hits[0]);
+    say(hits.length + " node" + (hits.length === 1 ? "" : "s") + " match “" + text.trim() + "”.", false);
+  }
+
+  function zoomBy(factor) {
+    if (!cy) return;
+    var level = Math.max(cy.minZoom(), Math.min(cy.maxZoom(), cy.zoom() * factor));
+    cy.zoom({ level: level, renderedPosition: { x: cy.width() / 2, y: cy.height() / 2 } });
+  }
+
+  // Neighbours one hop away (both ways) of the selected dataset, fetched and placed beside it.
+  function expand(node) {
+    var c = controls();
+    var query = new URLSearchParams({
+      namespace: node.data("namespace"),
+      name: node.data("name"),
+      direction: "both",
+      depth: "1",
+      columns: c.columns ? "true" : "false",
+    });
+    if (c.at) query.set("at", asOf(c.at));
+    var tag = "@" + ++expansions;
+    say("Expanding " + node.data("label") + "…", false);
+    fetch(box.dataset.graphUrl + "?" + query.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) return problem(response).then(function (text) { say(text, true); });
+        return response.json().then(function (graph) {
+          if (!cy || node.cy() !== cy || node.removed()) return;
+          var rename = function (id) {
+            return /^(hidden|job:hidden):/.test(id) ? id + tag : id;
+          };
+          var added = 0;
+          var origin = node.position();
+          var slots = { left: 0, right: 0 };
+          var side = {};
+          graph.edges.forEach(function (e) {
+            if (e.kind === "input" && rename(e.target) && e.source === node.id()) side[rename(e.target)] = 1;
+            if (e.kind === "output" && e.target === node.id()) side[rename(e.source)] = -1;
+          });
+          graph.edges.forEach(function (e) {
+            if (e.kind === "input" && side[rename(e.target)] === -1) side[rename(e.source)] = -2;
+            if (e.kind === "output" && side[rename(e.source)] === 1) side[rename(e.target)] = 2;
+          });
+          var els = [];
+          graph.nodes.forEach(function (n) {
+            var id = rename(n.id);
+            if (n.kind === "column" && (!c.columns || cy.getElementById(n.dataset).empty())) return;
+            if (cy.getElementById(id).nonempty()) return;
+            var data = {};
+            Object.keys(n).forEach(function (k) {
+              data[k] = n[k];
+            });
+            data.id = id;
+            data.label = n.hidden ? "(hidden)" : n.classification ? n.name + " · " + n.classification : n.name;
+            if (n.kind === "dataset") {
+              data.colour = LEVEL_COLOURS[n.classification] || UNKNOWN_COLOUR;
+              data.columns = 0;
+              data.w = BOX.width;
+              data.h = BOX.height;
+            }
+            var s = side[id] || 2;
+            var key = s < 0 ? "left" : "right";
+            var y = origin.y + (slots[key]++ - 1) * GAP;
+            els.push({ group: "nodes", data: data, position: { x: origin.x + s * RANK_WIDTH, y: y } });
+            added++;
+          });
+          cy.add(els);
+          var edges = [];
+          graph.edges.forEach(function (e) {
+            var edge = { kind: e.kind, job: e.job, source: rename(e.source), target: rename(e.target) };
+            edge.id = edgeId(edge);
+            if (cy.getElementById(edge.id).nonempty()) return;
+            if (cy.getElementById(edge.source).empty() || cy.getElementById(edge.target).empty()) return;
+            edges.push({ group: "edges", data: edge });
+          });
+          cy.add(edges);
+          say(added ? "Added " + added + " node(s) around " + node.data("label") + "." : node.data("label") + " has no neighbours beyond those shown.", false);
+        });
+      })
+      .catch(function () {
+        say("The neighbours could not load (network error).", true);
+      });
+  }
+
+  // Hide what hangs off the selected dataset: whatever the graph's root reaches only through it (its jobs
+  // and datasets on the far side), keeping its own way back to the root.
+  function collapse(node) {
+    var root = cy.getElementById(shown.graph.root);
+    var keep = {};
+    keep[node.id()] = true;
+    if (root.nonempty() && root.id() !== node.id()) {
+      var queue = [root];
+      keep[root.id()] = true;
+      while (queue.length) {
+        var here = queue.shift();
+        here.neighborhood('node[kind != "column"]').forEach(function (n) {
+          if (keep[n.id()]) return;
+          keep[n.id()] = true;
+          queue.push(n);
+        });
+      }
+    }
+    var gone = cy.nodes().filter(function (n) {
+      var owner = n.data("kind") === "column" ? n.data("dataset") : n.id();
+      return !keep[owner];
+    });
+    cy.remove(gone);
+    say(
+      gone.length
+        ? "Hid " + gone.length + " node(s) beyond " + node.data("label") + "; Expand or Reset shows them again."
+        : "Nothing hangs off " + node.data("label") + " alone.",
+      false
+    );
+  }
+
+  if (toolbar) {
+    toolbar.addEventListener("click", function (event) {
+      var b = event.target.closest("button[data-action]");
+      if (!b || !cy) return;
+      var action = b.dataset.action;
+      if (action === "fit") cy.fit(undefined, 30);
+      else if (action === "zoom-in") zoomBy(1.25);
+      else if (action === "zoom-out") zoomBy(0.8);
+      else if (action === "reset" && shown) draw(shown.graph, shown.columns);
+      else if (action === "expand" && picked) expand(picked);
+      else if (action === "collapse" && picked) collapse(picked);
+      else if (action === "open" && picked) openDataset(picked);
+      else if (action === "clear") clearMarks();
+    });
+  }
+  if (finder) {
+    finder.addEventListener("submit", function (event) {
+      event.preventDefault();
+      find(finder.elements.q.value);
+    });
+  }
+
+  // Lets the browser tests (and the curious) look at the drawing.
+  window.stewardLineage = {
+    graph: function () {
+      return cy;
+    },
+  };
+
   function refresh() {
     var c = controls();
     keepAddress(c);
+    var depthInput = form.elements.depth;
+    var depth = Number(c.depth);
+    var most = Number(depthInput && depthInput.max) || 10;
+    if (!/^\d+$/.test(String(c.depth)) || depth < 1 || depth > most) {
+      say("Depth must be a whole number between 1 and " + most + ".", true);
+      return;
+    }
     if (typeof window.cytoscape !== "function") {
       say("The graph could not load; the lists below show the same lineage.", true);
       return;
