@@ -8,6 +8,10 @@ UV_VERSION := 0.13.9
 LOCK := requirements/dev.lock
 STAMP := $(VENV)/.installed
 
+# Type-checked packages (settings in pyproject's [tool.mypy]); PYTHONPATH lets the Django plugin import the settings.
+MYPY_PATHS := steward ledger accounts catalog lineage governance workspaces connectors compliance interop frontend
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+
 .PHONY: install run test test-fast services services-stop browser bench lint fmt lock schema docs migrate clean
 
 NPM_STAMP := frontend/node_modules/.installed
@@ -57,6 +61,7 @@ lint: install
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(PY) manage.py makemigrations --check --dry-run -v0
+	@$(VENV)/bin/mypy $(MYPY_PATHS)
 
 fmt: install
 	@$(VENV)/bin/ruff format .

@@ -83,7 +83,7 @@ class TokenScopePermission(permissions.BasePermission):
 
     def has_permission(self, request: Any, view: Any) -> bool:
         token = getattr(request, "auth", None)
-        scopes = getattr(token, "scope_set", frozenset())
+        scopes: frozenset[str] = getattr(token, "scope_set", frozenset())
         refusal = scope_refusal(scopes, view)
         if refusal:
             self.message = refusal

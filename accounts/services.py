@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.actions import TOKEN_CREATE, TOKEN_REVOKE
@@ -92,7 +93,7 @@ def _token_sql() -> tuple[str, list[str], list[str]]:
     user_fields = [f.attname for f in user_model._meta.concrete_fields]
     columns = [f"t.{quote(f)}" for f in token_fields] + [f"u.{quote(f)}" for f in user_fields]
     if connection.vendor == "postgresql":
-        membership = user_model._meta.get_field("groups").remote_field.through._meta
+        membership = user_model.groups.through._meta
         columns.append(
             f"ARRAY(SELECT g.name FROM {quote(membership.db_table)} m JOIN {quote(Group._meta.db_table)} g "
             "ON g.id = m.group_id WHERE m.user_id = u.id)"
@@ -131,13 +132,14 @@ def token_authenticate(secret: str, *, now: datetime | None = None) -> ApiToken 
     token.user = user
     if not token.is_active_at(now) or not user.is_active:
         return None
-    user._steward_token_scopes = token.scope_set  # what this request may do, when the token is scoped
+    # What this request may do, when the token is scoped (read by accounts.authentication).
+    setattr(user, "_steward_token_scopes", token.scope_set)  # noqa: B010 - an ad hoc attribute the model lacks
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
 
 
-def _convert(values: list, model: type) -> list:
+def _convert(values: list[Any], model: type[models.Model]) -> list[Any]:
     """Database values to Python ones, as the ORM would (SQLite keeps datetimes and UUIDs as text)."""
     if connection.vendor == "postgresql":
         return values

@@ -99,12 +99,15 @@ class TagAdmin(ServiceAdmin):
         self._call(request, services.tag_delete, tag=obj)
 
 
+_VERSION_INLINE_FIELDS = ("version", "stage", "framework", "artifact_uri", "artifact_digest", "created_at")
+
+
 class ModelVersionInline(admin.TabularInline):
     model = ModelVersion
     extra = 0
     can_delete = False
-    fields = ["version", "stage", "framework", "artifact_uri", "artifact_digest", "created_at"]
-    readonly_fields = fields
+    fields = _VERSION_INLINE_FIELDS
+    readonly_fields = _VERSION_INLINE_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-def visible_q(model: type, viewer: Viewer) -> Q:
+def visible_q(model: type[Dataset] | type[MLModel], viewer: Viewer) -> Q:
     """Rows of ``model`` (Dataset or MLModel) that ``viewer`` may see: not hidden, or owned by the viewer, or held
     through a registered reader source (a grant valid now)."""
     if viewer.sees_all:
@@ -46,9 +46,11 @@ def visible_q(model: type, viewer: Viewer) -> Q:
     through_u = model.owner_users.through
     through_g = model.owner_groups.through
     fk = "dataset_id" if model is Dataset else "mlmodel_id"
-    own_user = through_u.objects.filter(**{fk: OuterRef("pk")}, user_id=viewer.user_id)
     own_group = through_g.objects.filter(**{fk: OuterRef("pk")}, group__name__in=groups)
-    q = ~Q(effective_classification__in=hidden) | Exists(own_user) | Exists(own_group)
+    # Expression first: ``Exists | Q`` is a Q to the type checker (``Q | Exists`` is not, though Django allows it).
+    q = Exists(own_group) | ~Q(effective_classification__in=hidden)
+    if viewer.user_id is not None:  # an anonymous viewer owns nothing
+        q = Exists(through_u.objects.filter(**{fk: OuterRef("pk")}, user_id=viewer.user_id)) | q
     for source in registry.reader_sources:  # governance: holders of a grant valid now
         extra = source(model, viewer)
         if extra is not None:
@@ -139,7 +141,7 @@ def model_version_get(*, user: Any, pk: UUID | str) -> ModelVersion:
 # --- deployments and result records: visible to whoever may see the model ---------------------------------------------
 
 
-def _visible_models(user: Any) -> QuerySet[MLModel] | None:
+def _visible_models(user: Any) -> QuerySet[MLModel, Any] | None:
     """The models ``user`` may see, as a subquery; ``None`` when that is all of them (no filter needed)."""
     viewer = viewer_for(user)
     if viewer.sees_all or not hidden_codes():
@@ -191,8 +193,8 @@ def result_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet
     filters = filters or {}
     if filters.get("model"):
         qs = qs.filter(_model_q(filters["model"], "model"))
-    if filters.get("deployment"):
-        qs = qs.filter(deployment_id=parse_uuid(filters["deployment"], "deployment"))
+    if (deployment_id := parse_uuid(filters.get("deployment"), "deployment")) is not None:
+        qs = qs.filter(deployment_id=deployment_id)
     if filters.get("environment"):
         qs = qs.filter(deployment__environment=filters["environment"])
     if filters.get("from") is not None:

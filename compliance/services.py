@@ -14,7 +14,7 @@ from compliance.reconstruction import Query, reconstruct
 from ledger import audit
 from steward.canonical import canonical_bytes, digest
 from steward.errors import PermissionDenied
-from steward.identity import Role, has_role
+from steward.identity import Actor, Role, authenticated_user, has_role
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -43,7 +43,7 @@ def bundle_digest(bundle: dict[str, Any]) -> str:
     return digest(bundle)
 
 
-def check_reader(actor: Any) -> None:
+def check_reader(actor: Actor) -> None:
     if not has_role(actor, *REPORT_READERS):
         raise PermissionDenied("Only compliance officers and admins reconstruct past decisions.")
 
@@ -57,13 +57,13 @@ def _query_view(query: Query) -> dict[str, Any]:
     }
 
 
-def report_build(*, actor: Any, query: Query, now: datetime | None = None, stored: bool = True) -> ComplianceReport:
+def report_build(*, actor: Actor, query: Query, now: datetime | None = None, stored: bool = True) -> ComplianceReport:
     """Reconstruct into a report, not saved: the bundle exactly as it will be delivered, with its digest.
     ``stored=False`` (a reconstruction that is only looked at) leaves the bundle's report id empty."""
     check_reader(actor)
     now = now or timezone.now()
     reconstruction = reconstruct(query, now=now)
-    report = ComplianceReport(query=_query_view(query), requested_by=actor, requested_at=now)
+    report = ComplianceReport(query=_query_view(query), requested_by=authenticated_user(actor), requested_at=now)
     report.at = datetime.fromisoformat(reconstruction["at"])
     report.bundle = {
         "format": BUNDLE_FORMAT,
@@ -80,7 +80,7 @@ def report_build(*, actor: Any, query: Query, now: datetime | None = None, store
 
 
 @transaction.atomic
-def report_create(*, actor: Any, query: Query) -> ComplianceReport:
+def report_create(*, actor: Actor, query: Query) -> ComplianceReport:
     """Reconstruct, store the bundle exactly as it will be delivered, and audit the request with its digest."""
     now = timezone.now()
     report = report_build(actor=actor, query=query, now=now)
@@ -97,7 +97,7 @@ def report_create(*, actor: Any, query: Query) -> ComplianceReport:
 
 
 @transaction.atomic
-def report_look(*, actor: Any, query: Query) -> ComplianceReport:
+def report_look(*, actor: Actor, query: Query) -> ComplianceReport:
     """Reconstruct without storing (GET): the unsaved report; only the asking is audited, as reads of stored
     reports are (``report_viewed``)."""
     report = report_build(actor=actor, query=query, stored=False)
@@ -112,6 +112,6 @@ def report_look(*, actor: Any, query: Query) -> ComplianceReport:
 
 
 @transaction.atomic
-def report_viewed(*, actor: Any, report: ComplianceReport, form: str) -> None:
+def report_viewed(*, actor: Actor, report: ComplianceReport, form: str) -> None:
     """Audit that ``actor`` opened or downloaded a stored report (``form``: html | json)."""
     audit.record(actor=actor, action=REPORT_VIEW, target=report, target_type=TARGET_TYPE, after={"form": form})

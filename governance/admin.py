@@ -119,7 +119,8 @@ class PolicyVersionForm(forms.ModelForm):
         fields = ["note", "purposes", "levels", "toxic_combinations"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what ModelForm.clean returns
         if self.errors:
             return data
         try:
@@ -271,11 +272,11 @@ class LockoutLogAdmin(ReadOnlyAdmin):
     """Login and failed-login logs: read-only."""
 
 
-for _model, _admin in (
+for _lockout_model, _lockout_admin in (
     (AccessAttempt, LockoutAttemptAdmin),
     (AccessLog, LockoutLogAdmin),
     (AccessFailureLog, LockoutLogAdmin),
 ):
-    if admin.site.is_registered(_model):
-        admin.site.unregister(_model)
-    admin.site.register(_model, _admin)
+    if admin.site.is_registered(_lockout_model):
+        admin.site.unregister(_lockout_model)
+    admin.site.register(_lockout_model, _lockout_admin)

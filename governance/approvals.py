@@ -52,10 +52,12 @@ def dataset_owner_ids(dataset_ids: Iterable[UUID]) -> dict[UUID, set[int]]:
     return owners
 
 
-def can_fill(*, user_id: int, roles: frozenset[str], slot: ApprovalSlot, owners: dict[UUID, set[int]]) -> bool:
+def can_fill(*, user_id: int | None, roles: frozenset[str], slot: ApprovalSlot, owners: dict[UUID, set[int]]) -> bool:
     """Whether this user may fill this slot (requester and one-approval-per-person checks are the caller's)."""
     if slot.role == ApproverRole.OWNER:
-        return user_id in owners.get(slot.dataset_id, ()) or (slot.owner_fallback and Role.DATA_STEWARD in roles)
+        return (slot.dataset_id is not None and user_id in owners.get(slot.dataset_id, ())) or (
+            slot.owner_fallback and Role.DATA_STEWARD in roles
+        )
     return slot.role in roles
 
 
@@ -80,13 +82,13 @@ def fillable_slot_q(user: Any) -> Q:
 def approver_ids(slots: Iterable[ApprovalSlot], *, requester_id: int) -> set[int]:
     """Everyone who could fill one of these slots (to notify them), without the requester."""
     slots = list(slots)
-    owners = dataset_owner_ids(s.dataset_id for s in slots if s.role == ApproverRole.OWNER)
+    owners = dataset_owner_ids(s.dataset_id for s in slots if s.role == ApproverRole.OWNER and s.dataset_id)
     roles_needed = {s.role for s in slots if s.role != ApproverRole.OWNER}
     if any(s.role == ApproverRole.OWNER and s.owner_fallback for s in slots):
         roles_needed.add(ApproverRole.DATA_STEWARD)
     ids: set[int] = set()
     for s in slots:
-        if s.role == ApproverRole.OWNER:
+        if s.role == ApproverRole.OWNER and s.dataset_id is not None:
             ids |= owners.get(s.dataset_id, set())
     if roles_needed:
         groups = Group.objects.filter(name__in=roles_needed)

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import BooleanField, Q
+from django.db.models import BooleanField, Model, Q
 from django.db.models.expressions import RawSQL
 
 from catalog.models import Dataset
@@ -181,12 +181,12 @@ def _resolve_orm(
             users[name] = pk
             active[pk] = is_active
     names = {(q.namespace, q.name) for q in queries if q.dataset_id is None and q.name is not None}
-    datasets: dict[tuple[str, str], UUID] = {}
+    datasets: dict[tuple[str | None, str | None], UUID] = {}
     if names:
-        rows = Dataset.objects.filter(namespace__in={n for n, _ in names}, name__in={m for _, m in names}).values_list(
-            "namespace", "name", "pk"
-        )
-        datasets = {(ns, nm): pk for ns, nm, pk in rows if (ns, nm) in names}
+        dataset_rows = Dataset.objects.filter(
+            namespace__in={n for n, _ in names}, name__in={m for _, m in names}
+        ).values_list("namespace", "name", "pk")
+        datasets = {(ns, nm): pk for ns, nm, pk in dataset_rows if (ns, nm) in names}
     resolved: list[tuple[int | None, bool | None, UUID | None]] = []
     user_pairs: set[tuple[int, UUID]] = set()
     workspace_pairs: set[tuple[UUID, UUID]] = set()
@@ -232,7 +232,7 @@ LEFT JOIN LATERAL (
 @cache
 def _pg_decide_sql() -> str:
     quote = connection.ops.quote_name
-    tables = {"user": get_user_model(), "dataset": Dataset, "grant": Grant}
+    tables: dict[str, type[Model]] = {"user": get_user_model(), "dataset": Dataset, "grant": Grant}
     return _PG_DECIDE.format(**{k: quote(m._meta.db_table) for k, m in tables.items()})
 
 
@@ -302,7 +302,7 @@ def decide_many(queries: list[DecisionQuery], *, now: datetime) -> list[Decision
             decisions.append(key)
             continue
         at = q.at or now
-        uid = key[1] if key[0] == "user" else None
+        uid = key[1] if key[0] == "user" and isinstance(key[1], int) else None
         decisions.append(
             _decide(grants.get(key, ()), at, past=q.at is not None, suspended=suspended, uid=uid, dataset=key[2])
         )

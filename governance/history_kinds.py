@@ -78,7 +78,7 @@ def load_grants(keys: list[str]) -> dict[str, dict[str, Any]]:
         suspensions = periods.get(g.pk, [])
         current = next((p for p in reversed(suspensions) if p["ended_at"] is None), None)
         states[str(g.pk)] = {
-            "user": g.user.get_username() if g.user_id else None,
+            "user": g.user.get_username() if g.user else None,
             "user_id": g.user_id,
             "workspace_id": str(g.workspace_id) if g.workspace_id else None,
             "workspace_label": g.workspace_label,
@@ -92,7 +92,7 @@ def load_grants(keys: list[str]) -> dict[str, dict[str, Any]]:
             "valid_until": _iso(g.valid_until),
             "state": g.state,
             "revoked_at": _iso(g.revoked_at),
-            "revoked_by": g.revoked_by.get_username() if g.revoked_by_id else None,
+            "revoked_by": g.revoked_by.get_username() if g.revoked_by else None,
             "revoke_reason": g.revoke_reason,
             "suspended_at": _iso(g.suspended_at),
             "suspension_reason": (
@@ -156,7 +156,7 @@ def load_access_requests(keys: list[str]) -> dict[str, dict[str, Any]]:
             "created_at": _iso(r.created_at),
             "expires_at": _iso(r.expires_at),
             "decided_at": _iso(r.decided_at),
-            "decided_by": r.decided_by.get_username() if r.decided_by_id else None,
+            "decided_by": r.decided_by.get_username() if r.decided_by else None,
             "decision_reason": r.decision_reason,
             "slots": slots.get(r.pk, []),
         }

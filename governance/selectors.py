@@ -18,7 +18,7 @@ from governance.choices import RequestState
 from governance.models import AccessRequest, AccessRequestItem, ApprovalSlot, Grant, GrantSuspension, PolicyVersion
 from governance.policy import default_policy_document
 from ledger.models import AuditEvent
-from steward.api.params import as_uuid
+from steward.api.params import as_uuid, parse_uuid
 from steward.errors import NotFound, PermissionDenied
 from steward.identity import Role, has_role, viewer_for
 
@@ -105,8 +105,9 @@ def grant_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet[
     stewards, privacy officers, compliance officers and admins. Filters: ``dataset``, ``state``, ``user``."""
     filters = filters or {}
     qs = Grant.objects.filter(_grant_visibility(user))
-    if filters.get("dataset"):
-        qs = qs.filter(dataset_id=as_uuid(filters["dataset"], "dataset"))
+    dataset_id = parse_uuid(filters.get("dataset"), "dataset")
+    if dataset_id is not None:
+        qs = qs.filter(dataset_id=dataset_id)
     if filters.get("user"):
         qs = qs.filter(user__username=filters["user"])
     if filters.get("state"):

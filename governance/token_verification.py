@@ -45,7 +45,8 @@ def verify_token(
         keys = jwt.PyJWKSet.from_dict(json.loads(jwks) if isinstance(jwks, str) else dict(jwks))
     kid = jwt.get_unverified_header(token).get("kid")
     try:
-        key = keys[kid]
+        # PyJWT matches a token without "kid" to a key without one; its annotation asks for a str.
+        key = keys[kid]  # type: ignore[index]
     except KeyError:
         raise UnknownKeyError(f"no key {kid!r} in the JWKS") from None
     return jwt.decode(

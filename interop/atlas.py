@@ -55,6 +55,7 @@ from catalog.validation import ProblemCollector, parse_dataset
 from lineage.models import ColumnEdge, Edge, Job
 from lineage.services.ingest import ingest
 from steward.errors import ValidationFailed
+from steward.identity import Actor
 
 __all__ = [
     "FORMAT",
@@ -444,7 +445,7 @@ def _identity(entity: dict[str, Any]) -> tuple[str, str]:
 
 @transaction.atomic
 def import_document(
-    doc: dict[str, Any], *, actor: Any, progress: Callable[[int], None] = lambda n: None
+    doc: dict[str, Any], *, actor: Actor, progress: Callable[[int], None] = lambda n: None
 ) -> ImportResult:
     """Bring an Atlas document into Steward, all or nothing: tags for its classifications, datasets with their
     schemas, direct levels and tags (one bulk upsert), processes as OpenLineage events (deduplicated by content)."""

@@ -10,17 +10,18 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from ledger import actions
 from ledger.models import AuditEvent, AuditHead
-from steward.bulk import RawJson, insert_rows
+from steward.bulk import RawJson, concrete_field, insert_rows
 from steward.canonical import canonical_text, digest_text, legacy_text
+from steward.identity import Actor
 from steward.middleware import current_request_id
 from steward.prepared import execute_prepared
 
@@ -136,7 +137,7 @@ def as_system(reason: str) -> Iterator[None]:
         _AS_SYSTEM.reset(token)
 
 
-def record_many(*, actor: Any, entries: Iterable[AuditEntry], at: datetime | None = None) -> list[AuditEvent]:
+def record_many(*, actor: Actor | None, entries: Iterable[AuditEntry], at: datetime | None = None) -> list[AuditEvent]:
     """Append events in one go (bulk paths). Must run inside the caller's transaction."""
     entries = list(entries)
     if not entries:
@@ -203,7 +204,7 @@ def _append(events: list[AuditEvent], last_hash: str) -> None:
         AuditHead.objects.filter(id=1).update(last_hash=last_hash)
         return
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(AuditEvent._meta.get_field(c).column) for c in AUDIT_COLUMNS)
+    columns = ", ".join(quote(concrete_field(AuditEvent, c)[1]) for c in AUDIT_COLUMNS)
     one = "(" + ", ".join("%s::jsonb" if c in ("before", "after") else "%s" for c in AUDIT_COLUMNS) + ")"
     sql = (
         f"WITH appended AS (INSERT INTO {_quoted(AuditEvent)} ({columns}) VALUES {', '.join([one] * len(rows))}) "
@@ -212,13 +213,13 @@ def _append(events: list[AuditEvent], last_hash: str) -> None:
     execute_prepared(sql, [value for row in rows for value in row] + [last_hash], fetch="none")
 
 
-def _quoted(model: type) -> str:
+def _quoted(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
 def record(
     *,
-    actor: Any,
+    actor: Actor | None,
     action: str,
     target: Any = None,
     target_type: str = "",
@@ -263,7 +264,7 @@ class ChainWalk:
     checked: int = 0
     last_seq: int | None = None
     last_hash: str = GENESIS
-    hashes_at: dict[int, str] | None = None
+    hashes_at: dict[int, str] = field(default_factory=dict)
 
 
 def walk(*, after_seq: int = 0, after_hash: str = GENESIS, collect: frozenset[int] = frozenset()) -> ChainWalk:

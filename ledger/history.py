@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -61,9 +61,9 @@ def register(kind: str, loader: Loader, all_keys: Callable[[], Iterable[str]]) -
     _ALL_KEYS[kind] = all_keys
 
 
-def all_pks(model: type) -> Callable[[], Iterable[str]]:
+def all_pks(model: type[models.Model]) -> Callable[[], Iterable[str]]:
     """An ``all_keys`` for ``register``: every primary key of ``model``, as text, streamed."""
-    return lambda: (str(pk) for pk in model.objects.values_list("pk", flat=True).iterator())
+    return lambda: (str(pk) for pk in model._default_manager.values_list("pk", flat=True).iterator())
 
 
 def kinds() -> list[str]:

@@ -20,7 +20,7 @@ class NamespaceProducerAdmin(admin.ModelAdmin):
     list_filter = ["namespace"]
     search_fields = ["namespace", "producer__username"]
     fields = ["namespace", "producer"]
-    autocomplete_fields: list[str] = []
+    autocomplete_fields = ()
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None

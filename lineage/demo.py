@@ -112,7 +112,8 @@ def _pipeline_events() -> list[dict[str, Any]]:
     for day in range(3):
         when = START + timedelta(days=day)
         for domain, spec in DOMAINS.items():
-            lake_inputs, mart_columns = [], defaultdict(list)
+            lake_inputs: list[dict[str, Any]] = []
+            mart_columns: defaultdict[str, list[Any]] = defaultdict(list)
             for entity in spec["entities"]:
                 src, dst = f"{domain}.public.{entity}", f"curated/{domain}/{entity}"
                 cols = [c for c in _fields(PG, src) if c in set(_fields(LAKE, dst))] or _fields(PG, src)

@@ -49,7 +49,7 @@ def load_declassifications(keys: list[str]) -> dict[str, dict[str, Any]]:
             "state": d.state,
             "requested_by": d.requested_by.get_username(),
             "requested_at": _iso(d.requested_at),
-            "decided_by": d.decided_by.get_username() if d.decided_by_id else None,
+            "decided_by": d.decided_by.get_username() if d.decided_by else None,
             "decided_at": _iso(d.decided_at),
             "decision_reason": d.decision_reason,
             "valid_from": _iso(d.valid_from),

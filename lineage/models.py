@@ -23,6 +23,8 @@ class Job(models.Model):
     namespace = models.CharField(max_length=255)
     name = models.CharField(max_length=512)
     facets = models.JSONField(default=dict, blank=True)
+    # Not a column: set in memory when an ingest changed the job's facets or latest completion (to be saved).
+    dirty = False
     # The completion time of the latest completed run; edges of a run completed earlier are history.
     latest_completed_at = models.DateTimeField(null=True, blank=True)
     # Set by "end this job's lineage" (DELETE /api/v1/lineage/jobs/{id}); a later completed run starts anew.

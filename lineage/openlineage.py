@@ -310,7 +310,7 @@ def _datasets(data: dict, key: str, problems: ProblemCollector) -> list[DatasetR
 def parse_event(data: Any, problems: ProblemCollector) -> ParsedEvent | None:
     """Classify and validate one event; problems are added to ``problems`` (the caller raises)."""
     if not isinstance(data, dict):
-        problems.add(None, "An OpenLineage event must be a JSON object.", "invalid_type")  # type: ignore[arg-type]
+        problems.add(None, "An OpenLineage event must be a JSON object.", "invalid_type")
         return None
     event_time = _time(data.get("eventTime"), "eventTime", problems)
     if "run" in data or "eventType" in data:

@@ -247,8 +247,8 @@ def recompute(roots: set[UUID], tags: set[int] | None = None) -> DrainResult:
 
     while queue:
         u, field, tag = queue.popleft()
-        prov = has[(u, field, tag)]
-        origin = (u, field) if prov is None else (prov[0], prov[1])
+        reached_by = has[(u, field, tag)]
+        origin = (u, field) if reached_by is None else (reached_by[0], reached_by[1])
         for v, job in out.get(u, ()):
             reach(u, field, tag, origin, v, job)
 

@@ -14,11 +14,19 @@ from typing import Any
 
 from django.db import connection, models
 
-__all__ = ["RawJson", "insert_new_rows", "insert_rows", "update_column"]
+__all__ = ["RawJson", "concrete_field", "insert_new_rows", "insert_rows", "update_column"]
 
 
 class RawJson(str):
     """A JSON column's value already serialised (written as is, not serialised again)."""
+
+
+def concrete_field(model: type[models.Model], name: str) -> tuple[models.Field[Any, Any], str]:
+    """``model``'s field ``name`` and its column; only concrete columns can be bulk-written."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise ValueError(f"{model._meta.label}.{name} is not a concrete column")
+    return field, field.column
 
 
 def insert_rows(
@@ -35,8 +43,8 @@ def insert_rows(
     rows are copied into a session-local staging table, then moved with ``INSERT ... ON CONFLICT DO NOTHING``.
     """
     meta = model._meta
-    fields = [meta.get_field(name) for name in columns]
-    db_columns = [f.column for f in fields]
+    fields = [concrete_field(model, name)[0] for name in columns]
+    db_columns = [concrete_field(model, name)[1] for name in columns]
     json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
     table = connection.ops.quote_name(meta.db_table)
     quoted = ", ".join(connection.ops.quote_name(c) for c in db_columns)
@@ -109,7 +117,7 @@ def insert_new_rows(
     if not rows:
         return set()
     meta = model._meta
-    fields = [meta.get_field(name) for name in columns]
+    fields = [concrete_field(model, name)[0] for name in columns]
     pk_position = [f.primary_key for f in fields].index(True)
     if connection.vendor != "postgresql":
         keys = [columns.index(name) for name in order_by]
@@ -119,10 +127,10 @@ def insert_new_rows(
                 inserted.add(row[pk_position])
         return inserted
     table = connection.ops.quote_name(meta.db_table)
-    quoted = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    order = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in order_by)
+    quoted = ", ".join(connection.ops.quote_name(concrete_field(model, name)[1]) for name in columns)
+    order = ", ".join(connection.ops.quote_name(concrete_field(model, name)[1]) for name in order_by)
     staging = connection.ops.quote_name(f"staging_new_{meta.db_table}_{zlib.crc32(quoted.encode()):08x}")
-    pk_column = connection.ops.quote_name(meta.pk.column)
+    pk_column = connection.ops.quote_name(concrete_field(model, meta.pk.name)[1])
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
@@ -148,12 +156,12 @@ def update_column(model: type[models.Model], field_name: str, values: dict[Any, 
         return 0
     if connection.vendor != "postgresql":
         objs = [model(**{model._meta.pk.attname: pk, field_name: value}) for pk, value in values.items()]
-        return model.objects.bulk_update(objs, [field_name], batch_size=1000)
+        return model._default_manager.bulk_update(objs, [field_name], batch_size=1000)
     meta = model._meta
-    field = meta.get_field(field_name)
+    field, field_column = concrete_field(model, field_name)
     table = connection.ops.quote_name(meta.db_table)
-    column = connection.ops.quote_name(field.column)
-    pk_column = connection.ops.quote_name(meta.pk.column)
+    column = connection.ops.quote_name(field_column)
+    pk_column = connection.ops.quote_name(concrete_field(model, meta.pk.name)[1])
     pk_type = meta.pk.db_type(connection)
     value_type = field.db_type(connection)
     items = list(values.items())

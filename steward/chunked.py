@@ -77,7 +77,8 @@ class ChunkedBodyMiddleware:
         if is_chunked(meta) and meta.get("wsgi.input_terminated"):
             body = _read_limited(meta["wsgi.input"], _limit())
             meta["CONTENT_LENGTH"] = str(len(body))
-            request._stream = LimitedStream(io.BytesIO(body), len(body))
+            # django-stubs types _stream as BinaryIO; Django itself stores a LimitedStream there (WSGIRequest.__init__).
+            request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[assignment]
         return self.get_response(request)
 
 
@@ -96,10 +97,12 @@ class DevServerHandler(basehttp.ServerHandler):
     def cleanup_headers(self) -> None:
         super().cleanup_headers()
         if self.unread_body:  # the rest of the body is still on the socket: this connection cannot go on
-            self.headers["Connection"] = "close"
-            self.request_handler.close_connection = True
+            # Set at runtime by wsgiref (headers, in start_response) and Django's WSGIRequestHandler (request_handler);
+            # the stubs do not declare them.
+            self.headers["Connection"] = "close"  # type: ignore[attr-defined]
+            self.request_handler.close_connection = True  # type: ignore[attr-defined]
 
 
 def install_dev_server_support() -> None:
     """Make ``runserver`` and the test live server decode chunked bodies (gunicorn needs nothing here)."""
-    basehttp.ServerHandler = DevServerHandler
+    basehttp.ServerHandler = DevServerHandler  # type: ignore[misc]  # deliberate monkey-patch of the class

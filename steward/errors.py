@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "BackendUnavailable",
@@ -14,6 +15,9 @@ __all__ = [
     "ProblemCollector",
     "ValidationFailed",
 ]
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class ProblemCollector:
         self.problems: list[FieldProblem] = []
         self.limit = limit
 
-    def add(self, path: str, message: str, code: str = "invalid") -> None:
+    def add(self, path: str | None, message: str, code: str = "invalid") -> None:
         if len(self.problems) < self.limit:
             self.problems.append(FieldProblem(path, message, code))
 
@@ -83,3 +87,10 @@ class ProblemCollector:
             first = self.problems[0]
             more = f" (and {len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
             raise ValidationFailed(f"{first.field}: {first.message}{more}", problems=self.problems)
+
+    def checked(self, value: T | None) -> T:
+        """``value`` once no problem was collected (parsers return ``None`` only after adding a problem)."""
+        self.raise_if_any()
+        if value is None:
+            raise ValidationFailed("The input could not be parsed.")
+        return value

@@ -8,21 +8,43 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
+from steward.errors import PermissionDenied
+
 __all__ = [
+    "Actor",
     "DECISION_CALLERS",
     "PRIVILEGED_READERS",
     "Role",
     "Viewer",
+    "authenticated_user",
     "has_role",
     "roles_of",
     "seed_roles",
+    "user_or_none",
     "viewer_for",
 ]
+
+
+# Who performs a service call: the request's user (``request.user``), a token's user, or a command's system user.
+# Services that write require an authenticated one (they check); readers may be anonymous.
+Actor: TypeAlias = User | AnonymousUser
+
+
+def user_or_none(actor: Actor | None) -> User | None:
+    """The user to store as who did something: ``None`` for the system (no actor) or an anonymous caller."""
+    return actor if isinstance(actor, User) and actor.pk is not None else None
+
+
+def authenticated_user(actor: Actor) -> User:
+    """The authenticated user behind ``actor``, for rows that must name one (services check permissions first)."""
+    if not isinstance(actor, User) or actor.pk is None:
+        raise PermissionDenied("Authentication required.")
+    return actor
 
 
 class Role(models.TextChoices):
@@ -44,7 +66,7 @@ DECISION_CALLERS = frozenset({Role.SERVICE, Role.ADMIN, Role.COMPLIANCE_OFFICER}
 PRIVILEGED_READERS = frozenset({Role.DATA_STEWARD, Role.PRIVACY_OFFICER, Role.COMPLIANCE_OFFICER, Role.ADMIN})
 
 
-def roles_of(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[str]:
+def roles_of(user: Actor | None) -> frozenset[str]:
     """The user's Steward roles; cached on the user object for the request."""
     if user is None or not user.is_authenticated:
         return frozenset()
@@ -65,7 +87,7 @@ def seed_roles(user: Any, group_names: Iterable[str]) -> frozenset[str]:
     return roles
 
 
-def has_role(user: Any, *roles: str) -> bool:
+def has_role(user: Actor | None, *roles: str) -> bool:
     return bool(roles_of(user) & set(roles))
 
 

@@ -36,16 +36,16 @@ class AnyOf(Lookup):
     def get_prep_lookup(self) -> Any:
         return self.rhs if isinstance(self.rhs, UUIDs) else UUIDs(self.rhs)
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         field = self.lhs.output_field
         values = self.rhs.values
         if not values:
-            return "1 = 0", list(lhs_params)
+            return "1 = 0", tuple(lhs_params)
         if connection.vendor == "postgresql":  # psycopg sends a list of UUIDs as one uuid[]
-            return f"{lhs} = ANY(%s)", [*lhs_params, values]
+            return f"{lhs} = ANY(%s)", (*lhs_params, values)
         values = [field.get_db_prep_value(v, connection, prepared=False) for v in values]
-        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", (*lhs_params, *values)
 
 
 def register() -> None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -160,11 +160,12 @@ def _queue_depths() -> dict[str, int]:
 
             client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
             try:
-                return {queue: int(client.llen(queue))}
+                # The sync client returns an int; redis-py types llen for both its sync and async clients.
+                return {queue: int(cast(int, client.llen(queue)))}
             finally:
                 client.close()
         if url.startswith("filesystem"):
-            folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+            folder = Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]))
             return {queue: sum(1 for p in folder.glob("*.msg"))}
     except Exception:
         logger.warning("could not read the Celery queue depth", exc_info=True)
@@ -201,7 +202,8 @@ def _token_user(request: HttpRequest) -> Any:
     drf_request = Request(request)
     for authentication in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
         try:
-            found = authentication().authenticate(drf_request)
+            # api_settings imports the configured classes; the stubs type them as their dotted names.
+            found = authentication().authenticate(drf_request)  # type: ignore[operator]
         except Exception:
             return None
         if found:

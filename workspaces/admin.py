@@ -24,18 +24,24 @@ class TemplateAdmin(AuditedRecordAdmin):
     list_editable = ["enabled", "position"]
 
 
+_DATASET_INLINE_FIELDS = ("dataset", "grant", "source_grant", "mounted", "unmounted_reason", "credentials_expire_at")
+
+
 class WorkspaceDatasetInline(admin.TabularInline):
     model = WorkspaceDataset
-    fields = ["dataset", "grant", "source_grant", "mounted", "unmounted_reason", "credentials_expire_at"]
-    readonly_fields = fields
+    fields = _DATASET_INLINE_FIELDS
+    readonly_fields = _DATASET_INLINE_FIELDS
     extra = 0
     can_delete = False
 
 
+_EVENT_INLINE_FIELDS = ("at", "kind", "from_state", "to_state", "message", "actor", "repeats", "last_at")
+
+
 class WorkspaceEventInline(admin.TabularInline):
     model = WorkspaceEvent
-    fields = ["at", "kind", "from_state", "to_state", "message", "actor", "repeats", "last_at"]
-    readonly_fields = fields
+    fields = _EVENT_INLINE_FIELDS
+    readonly_fields = _EVENT_INLINE_FIELDS
     extra = 0
     can_delete = False
 

@@ -138,7 +138,7 @@ class Workspace(models.Model):
         return {
             "name": self.name,
             "owner": self.owner.get_username(),
-            "project": self.project.name if self.project_id else None,
+            "project": self.project.name if self.project else None,
             "template": self.template.name,
             "resources": {
                 "cpu": format_cpu(self.cpu_millis),

@@ -14,7 +14,7 @@ from accounts.services import token_create, token_revoke
 from steward.api.pagination import StewardCursorPagination
 from steward.api.params import as_uuid
 from steward.errors import NotFound
-from steward.identity import roles_of
+from steward.identity import authenticated_user, roles_of
 
 
 class MeView(APIView):
@@ -22,7 +22,7 @@ class MeView(APIView):
 
     @extend_schema(responses=s.MeSerializer)
     def get(self, request: Request) -> Response:
-        user = request.user
+        user = authenticated_user(request.user)
         return Response(
             {
                 "id": user.pk,
@@ -46,7 +46,7 @@ class ApiTokenViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ApiToken.objects.none()
-        return ApiToken.objects.filter(user=self.request.user)
+        return ApiToken.objects.filter(user=authenticated_user(self.request.user))
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())

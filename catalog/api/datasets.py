@@ -72,8 +72,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
     @extend_schema(request=s.DatasetInput, responses={201: s.DatasetDetailSerializer})
     def create(self, request: Request) -> Response:
         problems = ProblemCollector()
-        spec = parse_dataset(_body_dict(request), "", problems)
-        problems.raise_if_any()
+        spec = problems.checked(parse_dataset(_body_dict(request), "", problems))
         dataset = services.dataset_create(actor=request.user, spec=spec)
         fresh = selectors.dataset_get(user=request.user, pk=dataset.pk)
         return Response(s.DatasetDetailSerializer(fresh).data, status=status.HTTP_201_CREATED)
@@ -82,8 +81,7 @@ class DatasetViewSet(viewsets.GenericViewSet):
     def partial_update(self, request: Request, pk: str) -> Response:
         dataset = self._get(pk)
         problems = ProblemCollector()
-        spec = parse_dataset(_body_dict(request), "", problems, partial=True)
-        problems.raise_if_any()
+        spec = problems.checked(parse_dataset(_body_dict(request), "", problems, partial=True))
         services.dataset_update(actor=request.user, dataset=dataset, spec=spec)
         return Response(s.DatasetDetailSerializer(self._get(pk)).data)
 
@@ -121,9 +119,10 @@ class DatasetViewSet(viewsets.GenericViewSet):
         if not isinstance(items, list):
             problems.add("datasets", "Must be a list of datasets.", "required" if items is None else "invalid_type")
             problems.raise_if_any()
-        specs = [parse_dataset(item, f"datasets[{i}]", problems) for i, item in enumerate(items)]
+        parsed = [parse_dataset(item, f"datasets[{i}]", problems) for i, item in enumerate(items or [])]
         problems.raise_if_any()
-        result = services.dataset_bulk_upsert(actor=request.user, specs=specs)  # type: ignore[arg-type]
+        specs = [problems.checked(spec) for spec in parsed]
+        result = services.dataset_bulk_upsert(actor=request.user, specs=specs)
         return Response(
             {
                 "created": len(result.created),

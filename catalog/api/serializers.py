@@ -121,7 +121,9 @@ class DatasetSerializer(serializers.ModelSerializer):
 
 
 class DatasetDetailSerializer(DatasetSerializer):
-    fields = serializers.SerializerMethodField(method_name="get_schema_fields")
+    # A field named ``fields``: DRF's metaclass moves declared fields aside, so it does not shadow the
+    # serializer's ``fields`` property at runtime; the stubs only see the class attribute.
+    fields = serializers.SerializerMethodField(method_name="get_schema_fields")  # type: ignore[assignment]
 
     class Meta(DatasetSerializer.Meta):
         fields = [*DatasetSerializer.Meta.fields, "fields"]
@@ -132,7 +134,7 @@ class DatasetDetailSerializer(DatasetSerializer):
         for a in obj.tag_assignments.all():
             if a.field_id is not None:
                 field_tags.setdefault(a.field_id, []).append(a.tag.key)
-        return SchemaFieldSerializer(obj.fields.all(), many=True, context={"field_tags": field_tags}).data
+        return list(SchemaFieldSerializer(obj.fields.all(), many=True, context={"field_tags": field_tags}).data)
 
 
 # The input serializers below document request bodies in the OpenAPI schema; the service layer parses
@@ -151,7 +153,7 @@ class DatasetInput(StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True)
     classification = serializers.CharField(required=False, allow_blank=True, max_length=16)
     properties = serializers.DictField(required=False)
-    fields = FieldInput(many=True, required=False)
+    fields = FieldInput(many=True, required=False)  # type: ignore[assignment]  # a declared field, as above
     owners = serializers.ListField(
         child=serializers.CharField(), required=False, help_text='"alice" or "group:data-eng"'
     )
@@ -215,7 +217,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 class MLModelSerializer(serializers.ModelSerializer):
     owners = serializers.SerializerMethodField()
-    tags = serializers.SlugRelatedField(slug_field="key", many=True, read_only=True)
+    tags: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="key", many=True, read_only=True)
 
     class Meta:
         model = MLModel
@@ -287,7 +289,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
     version = serializers.CharField(source="model_version.version", read_only=True)
     model_version = serializers.UUIDField(source="model_version_id", read_only=True)
     serving = serializers.SerializerMethodField(help_text="True while the deployment has no end.")
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Deployment
@@ -331,7 +333,7 @@ class ResultRecordSerializer(serializers.ModelSerializer):
     model_version = serializers.UUIDField(source="model_version_id", read_only=True)
     version = serializers.CharField(source="model_version.version", read_only=True)
     environment = serializers.CharField(source="deployment.environment", read_only=True, allow_null=True)
-    received_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    received_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = ResultRecord

@@ -28,6 +28,7 @@ from catalog.history import DEPLOYMENT
 from catalog.models import Deployment, MLModel, ModelVersion, ResultRecord
 from ledger import audit, history
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
+from steward.identity import Actor, user_or_none
 
 __all__ = ["ENVIRONMENT_RE", "deployment_create", "deployment_end"]
 
@@ -69,7 +70,7 @@ def _results_served_after(deployment: Deployment, at: datetime) -> int:
 @transaction.atomic
 def deployment_create(
     *,
-    actor: Any,
+    actor: Actor,
     model_version: ModelVersion,
     environment: str,
     deployed_from: datetime | None = None,
@@ -118,7 +119,7 @@ def deployment_create(
         endpoint=endpoint,
         deployed_from=start,
         created_at=now,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=user_or_none(actor),
     )
     audit.record(
         actor=actor,
@@ -132,7 +133,7 @@ def deployment_create(
     return deployment
 
 
-def _end(actor: Any, deployment: Deployment, at: datetime, *, reason: str, now: datetime, field_name: str) -> None:
+def _end(actor: Actor, deployment: Deployment, at: datetime, *, reason: str, now: datetime, field_name: str) -> None:
     """Close ``deployment`` at ``at``; ``field_name`` is the input that chose ``at`` (named in errors)."""
     if at <= deployment.deployed_from:
         raise ValidationFailed.one(
@@ -161,7 +162,7 @@ def _end(actor: Any, deployment: Deployment, at: datetime, *, reason: str, now: 
 
 @transaction.atomic
 def deployment_end(
-    *, actor: Any, deployment: Deployment, at: datetime | None = None, now: datetime | None = None
+    *, actor: Actor, deployment: Deployment, at: datetime | None = None, now: datetime | None = None
 ) -> Deployment:
     """Stop ``deployment`` serving at ``at`` (default now; never in the future, after its start); 409 if ended."""
     model = deployment.model_version.model

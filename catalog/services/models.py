@@ -29,6 +29,7 @@ from catalog.signals import model_versions_changed
 from catalog.validation import parse_owner
 from ledger import audit
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
+from steward.identity import Actor, user_or_none
 
 __all__ = [
     "model_create",
@@ -67,20 +68,24 @@ def _resolve_tags(keys: list[str]) -> list[Tag]:
 
 
 def _set_owners(model: MLModel, owners: list[str]) -> None:
-    users, groups = [], []
+    users: list[Any] = []
+    groups: list[Group] = []
     for raw in owners:
         parsed = parse_owner(raw)
         if parsed is None:
             raise ValidationFailed.one("owners", f"Invalid owner {raw!r}; use 'alice' or 'group:data-eng'.")
         kind, name = parsed
-        if kind == "user":
-            found = get_user_model().objects.filter(username=name).first()
-            users.append(found)
-        else:
-            found = Group.objects.filter(name=name).first()
-            groups.append(found)
+        found = (
+            get_user_model().objects.filter(username=name).first()
+            if kind == "user"
+            else Group.objects.filter(name=name).first()
+        )
         if found is None:
             raise ValidationFailed.one("owners", f"Unknown {kind} {name!r}.", "unknown_owner")
+        if isinstance(found, Group):
+            groups.append(found)
+        else:
+            users.append(found)
     model.owner_users.set(users)
     model.owner_groups.set(groups)
 
@@ -88,7 +93,7 @@ def _set_owners(model: MLModel, owners: list[str]) -> None:
 @transaction.atomic
 def model_create(
     *,
-    actor: Any,
+    actor: Actor,
     name: str,
     description: str = "",
     classification: str = "",
@@ -120,7 +125,7 @@ def model_create(
 @transaction.atomic
 def model_update(
     *,
-    actor: Any,
+    actor: Actor,
     model: MLModel,
     description: str | None = None,
     classification: str | None = None,
@@ -151,7 +156,7 @@ def model_update(
 
 
 @transaction.atomic
-def model_delete(*, actor: Any, model: MLModel) -> None:
+def model_delete(*, actor: Actor, model: MLModel) -> None:
     if not permissions.can_edit_asset(actor, model):
         raise PermissionDenied(f"You may not delete model {model.name}.")
     if (
@@ -185,7 +190,9 @@ VERSION_FIELDS = (
 
 
 @transaction.atomic
-def model_version_create(*, actor: Any, model: MLModel, version: str, artifact_uri: str, **attrs: Any) -> ModelVersion:
+def model_version_create(
+    *, actor: Actor, model: MLModel, version: str, artifact_uri: str, **attrs: Any
+) -> ModelVersion:
     """Register a version of ``model``; 409 when that version string exists."""
     if not permissions.can_edit_asset(actor, model):
         raise PermissionDenied(f"You may not add versions to model {model.name}.")
@@ -198,7 +205,7 @@ def model_version_create(*, actor: Any, model: MLModel, version: str, artifact_u
         model=model,
         version=version,
         artifact_uri=artifact_uri,
-        created_by=actor if getattr(actor, "pk", None) else None,
+        created_by=user_or_none(actor),
         **attrs,
     )
     if mv.stage == ModelStage.PRODUCTION:
@@ -212,7 +219,7 @@ def model_version_create(*, actor: Any, model: MLModel, version: str, artifact_u
     return mv
 
 
-def _demote_other_production(actor: Any, mv: ModelVersion) -> None:
+def _demote_other_production(actor: Actor, mv: ModelVersion) -> None:
     others = ModelVersion.objects.filter(model_id=mv.model_id, stage=ModelStage.PRODUCTION).exclude(pk=mv.pk)
     for other in others:
         other.stage = ModelStage.ARCHIVED
@@ -229,7 +236,7 @@ def _demote_other_production(actor: Any, mv: ModelVersion) -> None:
 
 
 @transaction.atomic
-def model_version_update(*, actor: Any, version: ModelVersion, **changes: Any) -> ModelVersion:
+def model_version_update(*, actor: Actor, version: ModelVersion, **changes: Any) -> ModelVersion:
     """Change a version's description, metrics or stage; promoting one to production archives the previous one."""
     if not permissions.can_edit_asset(actor, version.model):
         raise PermissionDenied(f"You may not change model {version.model.name}.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -40,7 +41,7 @@ def popularity_record(*, kind: str, ids: Iterable[UUID | str], signal: str) -> N
     columns = list(SIGNALS.values())
     rows = ", ".join([f"(%s, %s, {', '.join(['%s'] * len(columns))}, true)"] * len(counts))
     field = AssetPopularity._meta.get_field("object_id")
-    params: list[object] = []
+    params: list[Any] = []
     for object_id, n in sorted(counts.items()):  # a fixed order: concurrent upserts cannot deadlock
         params += [kind, field.get_db_prep_value(UUID(object_id), connection)]
         params += [n if c == column else 0 for c in columns]

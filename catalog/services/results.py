@@ -30,7 +30,7 @@ from catalog.services.deployments import ENVIRONMENT_RE
 from ledger import audit
 from steward.bulk import insert_rows
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ProblemCollector, ValidationFailed
-from steward.identity import Role, has_role, viewer_for
+from steward.identity import Actor, Role, has_role, viewer_for
 from steward.lookups import UUIDs
 from steward.times import TimeProblem, parse_aware_time
 
@@ -193,7 +193,7 @@ def _parse_record(data: Any, path: str, index: int, problems: ProblemCollector, 
     )
 
 
-def _load_models(actor: Any, refs: set[str], extra_ids: set[UUID]) -> tuple[dict[str, MLModel], dict[UUID, MLModel]]:
+def _load_models(actor: Actor, refs: set[str], extra_ids: set[UUID]) -> tuple[dict[str, MLModel], dict[UUID, MLModel]]:
     """The models ``refs`` (ids or names) and ``extra_ids`` name that ``actor`` may see, in one query."""
     ids = set(extra_ids)
     for ref in refs:
@@ -217,7 +217,7 @@ def _load_models(actor: Any, refs: set[str], extra_ids: set[UUID]) -> tuple[dict
     return by_ref, by_id
 
 
-def _check_may_post(actor: Any, models: Sequence[MLModel]) -> None:
+def _check_may_post(actor: Actor, models: Sequence[MLModel]) -> None:
     """Owners of each model, stewards, admins and service accounts post results."""
     if has_role(actor, Role.SERVICE) or permissions.has_curator_role(actor):
         return
@@ -322,7 +322,7 @@ def _resolve(
 
 @transaction.atomic
 def results_ingest(
-    *, actor: Any, records: Sequence[Any], path: str | None = "records", now: datetime | None = None
+    *, actor: Actor, records: Sequence[Any], path: str | None = "records", now: datetime | None = None
 ) -> ResultIngestResult:
     """Record model outputs, all or nothing: each resolved to the deployment of its model serving at its time.
 

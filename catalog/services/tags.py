@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 
 from catalog import permissions
@@ -16,17 +14,20 @@ from catalog.services.classification import dataset_recompute_effective, dataset
 from catalog.validation import TAG_KEY_RE
 from ledger import audit, history
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
+from steward.identity import Actor
 
 __all__ = ["tag_create", "tag_delete", "tag_update"]
 
 
-def _check_actor(actor: Any) -> None:
+def _check_actor(actor: Actor) -> None:
     if not permissions.can_curate_tags(actor):
         raise PermissionDenied("Only data stewards, privacy officers and admins manage the tag vocabulary.")
 
 
 @transaction.atomic
-def tag_create(*, actor: Any, key: str, description: str = "", implied_level: str = "", propagates: bool = True) -> Tag:
+def tag_create(
+    *, actor: Actor, key: str, description: str = "", implied_level: str = "", propagates: bool = True
+) -> Tag:
     _check_actor(actor)
     if not TAG_KEY_RE.match(key or ""):
         raise ValidationFailed.one(
@@ -52,7 +53,7 @@ def tag_create(*, actor: Any, key: str, description: str = "", implied_level: st
 @transaction.atomic
 def tag_update(
     *,
-    actor: Any,
+    actor: Actor,
     tag: Tag,
     description: str | None = None,
     implied_level: str | None = None,
@@ -95,7 +96,7 @@ def tag_update(
 
 
 @transaction.atomic
-def tag_delete(*, actor: Any, tag: Tag) -> None:
+def tag_delete(*, actor: Actor, tag: Tag) -> None:
     _check_actor(actor)
     in_use = TagAssignment.objects.filter(tag=tag).count() + tag.models.count()
     if in_use:

@@ -128,7 +128,7 @@ class ReportListView(ListAPIView):
         return ComplianceReport.objects.all()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(self.get_queryset()) or []  # None only without a paginator; this view has one
         return self.get_paginated_response([report_view(r, with_bundle=False) for r in page])
 
     @extend_schema(

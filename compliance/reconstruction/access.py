@@ -32,7 +32,9 @@ def access(user_name: str | None, dataset_ids: list[str], at: datetime) -> dict[
         Grant.objects.filter(user=user, dataset_id__in=dataset_ids, created_at__lte=at).order_by("valid_from")
     )
     # Validity at ``at`` by the one rule decisions and the data plane use (window, revocation, suspension periods).
-    valid = set(grants_valid_at(at=at, user_id=user.pk, dataset_ids=dataset_ids).values_list("pk", flat=True))
+    valid = set(
+        grants_valid_at(at=at, user_id=user.pk, dataset_ids=[UUID(d) for d in dataset_ids]).values_list("pk", flat=True)
+    )
     grant_states = history.as_of_many(GRANT, [g.pk for g in grants], at)
     request_ids = {str(g.request_id) for g in grants if g.request_id}
     requests = history.as_of_many(ACCESS_REQUEST, request_ids, at)

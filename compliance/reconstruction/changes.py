@@ -56,18 +56,27 @@ def changes_since(
                 )
                 previous = level
     for ds_id, rows in history.changes_since(DATASET, ids, at).items():
-        previous = inputs.get(ds_id) or {}
-        prev_schema = previous.get("schema", [])
-        prev_tags = previous.get("tags", {})
+        then_state: DatasetState | dict[str, Any] = inputs.get(ds_id) or {}
+        prev_schema = then_state.get("schema", [])
+        prev_tags = then_state.get("tags", {})
         prev_tag_view = (prev_tags.get("dataset", []), prev_tags.get("fields", {}))
-        prev_level = previous.get("classification")
+        prev_level = then_state.get("classification")
         for row in rows:
             if row.state is None:
                 changes.append({"kind": "deleted", "dataset": ds_id, "at": iso(row.valid_from)})
                 continue
             diff = _field_diff(prev_schema, row.state.get("fields", []))
             if any(diff.values()):
-                changes.append({"kind": "schema_changed", "dataset": ds_id, "at": iso(row.valid_from), **diff})
+                changes.append(
+                    {
+                        "kind": "schema_changed",
+                        "dataset": ds_id,
+                        "at": iso(row.valid_from),
+                        "added": diff["added"],
+                        "removed": diff["removed"],
+                        "retyped": diff["retyped"],
+                    }
+                )
             tag_view = (
                 row.state.get("tags", []),
                 {f["name"]: f["tags"] for f in row.state.get("fields", []) if f.get("tags")},
@@ -99,14 +108,14 @@ def changes_since(
         .filter(Q(valid_from__gt=at) | Q(valid_to__gt=at))
         .values_list("dataset_id", "field", "tag__key", "valid_from", "valid_to")
     ):
-        ds_id, field, key, vf, vt = p
+        tagged_id, field, key, vf, vt = p
         if vf > at:
             changes.append(
-                {"kind": "tag_propagated", "dataset": str(ds_id), "field": field or None, "tag": key, "at": iso(vf)}
+                {"kind": "tag_propagated", "dataset": str(tagged_id), "field": field or None, "tag": key, "at": iso(vf)}
             )
         if vt is not None and vt > at:
             changes.append(
-                {"kind": "tag_withdrawn", "dataset": str(ds_id), "field": field or None, "tag": key, "at": iso(vt)}
+                {"kind": "tag_withdrawn", "dataset": str(tagged_id), "field": field or None, "tag": key, "at": iso(vt)}
             )
     for g in Grant.objects.filter(pk__in=grant_ids):
         if g.revoked_at is not None and g.revoked_at > at:

@@ -80,7 +80,7 @@ def reconstruct(query: Query, *, now: datetime | None = None) -> Reconstruction:
     if record is not None and record.deployment_id is None:
         findings.append("The result is not linked to a deployment.")
     return {
-        "at": iso(at),
+        "at": at.isoformat(),
         "result": (
             {
                 "id": str(record.pk),

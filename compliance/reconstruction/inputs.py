@@ -64,7 +64,7 @@ def dataset_states(ids: list[str], at: datetime) -> dict[str, DatasetState]:
 def history_start(kind: str, key: Any) -> str:
     """When history of an entity begins (it may have existed before Steward recorded it)."""
     rows = history.timeline(kind, key)
-    return iso(rows[0].valid_from) if rows else "no recorded time"
+    return rows[0].valid_from.isoformat() if rows else "no recorded time"
 
 
 def input_names(inputs: list[InputItem]) -> dict[str, str]:

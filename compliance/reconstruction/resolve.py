@@ -41,8 +41,8 @@ def resolve(query: Query, now: datetime) -> tuple[datetime, ResultRecord | None,
         record = ResultRecord.objects.select_related("deployment").filter(pk=query.result).first()
         if record is None:
             raise NotFound(f"No result record {query.result}.")
-        mv = ModelVersion.objects.select_related("model").get(pk=record.model_version_id)
-        return record.produced_at, record, mv, [record.deployment] if record.deployment else []
+        recorded = ModelVersion.objects.select_related("model").get(pk=record.model_version_id)
+        return record.produced_at, record, recorded, [record.deployment] if record.deployment else []
     if query.at is None:
         raise ValidationFailed.one(
             "at", "Required with model_version (an ISO 8601 time with a UTC offset).", "required"
@@ -51,7 +51,11 @@ def resolve(query: Query, now: datetime) -> tuple[datetime, ResultRecord | None,
         raise ValidationFailed.one("at", "The time has no UTC offset; add one (e.g. Z or +01:00).", "naive_datetime")
     if query.at > now:
         raise ValidationFailed.one("at", "The time is in the future; nothing is known about it yet.", "future_datetime")
-    mv = ModelVersion.objects.select_related("model").filter(pk=query.model_version).first()
+    mv = (
+        ModelVersion.objects.select_related("model").filter(pk=query.model_version).first()
+        if query.model_version is not None  # always, past the one-of check above
+        else None
+    )
     if mv is None:
         raise NotFound(f"No model version {query.model_version}.")
     if history.as_of(MODEL_VERSION, mv.pk, query.at) is None and mv.created_at > query.at:

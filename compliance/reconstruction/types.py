@@ -189,7 +189,7 @@ class TrainingSection(TypedDict):
 class Reconstruction(TypedDict):
     """The whole document, keys in the order the API has always returned them."""
 
-    at: str | None
+    at: str
     result: ResultView | None
     model: EntityState
     model_version: EntityState

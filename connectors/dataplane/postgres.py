@@ -183,7 +183,7 @@ class PostgresDataPlaneConnector:
                     elif grant.valid_until <= now:
                         raise GrantExpired(f"grant {grant.grant_id} ended at {grant.valid_until.isoformat()}")
                     password = secrets.token_urlsafe(32) if existing is None or reset_password else None
-                    options = [_ROLE_OPTIONS]
+                    options: list[sql.Composable] = [_ROLE_OPTIONS]
                     if password is not None:
                         verifier = conn.pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
                         options.append(sql.SQL("PASSWORD {}").format(sql.Literal(verifier.decode())))

@@ -299,8 +299,13 @@ class KubernetesWorkspaceConnector:
         try:
             self._request(
                 f"validate the pod of workspace {where}",
+                # The client serialises a plain dict body as is; its annotations name only the V1Pod model.
                 lambda: apis.core.create_namespaced_pod(
-                    pod["metadata"]["namespace"], pod, dry_run="All", field_validation="Strict", **self._opts()
+                    pod["metadata"]["namespace"],
+                    pod,  # type: ignore[arg-type]
+                    dry_run="All",
+                    field_validation="Strict",
+                    **self._opts(),
                 ),
             )
         except WorkspaceConnectorError as exc:

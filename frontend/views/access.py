@@ -23,6 +23,7 @@ from governance.services.enforcement import grant_credentials_issue, grant_token
 from governance.services.grants import can_revoke, grant_revoke
 from steward.durations import parse_duration
 from steward.errors import DomainError, NotFound, ValidationFailed
+from steward.identity import authenticated_user
 
 CART = "access_cart"
 UNITS = {"hours": "PT{}H", "days": "P{}D"}
@@ -110,7 +111,7 @@ def access_request_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def my_access(request: HttpRequest, error: DomainError | None = None) -> HttpResponse:
     """My requests and grants; a token or login just issued (POST then redirect here) is shown this once."""
-    reqs = selectors.access_request_list(user=request.user).filter(requester=request.user)[:200]
+    reqs = selectors.access_request_list(user=request.user).filter(requester=authenticated_user(request.user))[:200]
     secret = secret_pop(request, "my-access") if request.method == "GET" and error is None else None
     response = render(
         request,

@@ -273,19 +273,18 @@ def declassifications(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         notice = NOTICES.get(request.GET.get("done", ""), "")
         return render(request, "frontend/declassifications.html", _declassification_context(request, notice=notice))
-    form = {
-        "job": request.POST.get("job", "")[:1100],
-        "tags": request.POST.getlist("tags")[:100],
-        "justification": request.POST.get("justification", "")[:5000],
-    }
+    job = request.POST.get("job", "")[:1100]
+    tags = request.POST.getlist("tags")[:100]
+    justification = request.POST.get("justification", "")[:5000]
+    form = {"job": job, "tags": tags, "justification": justification}
     try:
         if not permissions.can_request_declassification(request.user):
             raise PermissionDenied("Data owners, stewards, privacy officers and admins request declassifications.")
         declassify.declassification_request(
             actor=request.user,
-            job_id=_job_named(form["job"]).pk,
-            tag_keys=form["tags"],
-            justification=form["justification"],
+            job_id=_job_named(job).pk,
+            tag_keys=tags,
+            justification=justification,
         )
     except DomainError as exc:
         return _after_declassification_change(request, exc, "requested", form=form)

@@ -13,13 +13,14 @@ from accounts.models import ApiToken
 from accounts.services import token_create, token_revoke
 from frontend.once import no_store, secret_pop, secret_stash
 from steward.errors import DomainError
+from steward.identity import authenticated_user
 
 
 @login_required
 def tokens(request: HttpRequest) -> HttpResponse:
     """GET lists the tokens (and, once, a secret just created); POST creates one and redirects (PRG), so a
     reload never repeats the answer that carries the secret."""
-    context = {"tokens": ApiToken.objects.filter(user=request.user), "secret": None, "error": ""}
+    context = {"tokens": ApiToken.objects.filter(user=authenticated_user(request.user)), "secret": None, "error": ""}
     if request.method == "POST":
         try:
             days = int(request.POST.get("expires_in_days") or 90)
@@ -40,7 +41,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke_view(request: HttpRequest, pk: str) -> HttpResponse:
     try:
-        token = ApiToken.objects.filter(user=request.user, pk=UUID(pk)).first()
+        token = ApiToken.objects.filter(user=authenticated_user(request.user), pk=UUID(pk)).first()
     except ValueError:  # not a UUID: no such token, rather than a database error
         token = None
     if token is None:

@@ -14,6 +14,7 @@ from governance.api import serializers as s
 from governance.authorization import Decision, DecisionQuery
 from governance.services.decisions import authorize
 from steward.errors import ProblemCollector, ValidationFailed
+from steward.identity import Actor
 from steward.times import TimeProblem, parse_aware_time
 
 MAX_BATCH = 10_000
@@ -102,7 +103,7 @@ def _answer(d: Decision) -> dict[str, Any]:
     }
 
 
-def decide_one(actor: Any, body: Any) -> dict[str, Any]:
+def decide_one(actor: Actor, body: Any) -> dict[str, Any]:
     """``POST /authorize``: parse, decide (auditing a denial), answer. Raises ``ValidationFailed``,
     ``PermissionDenied``. Shared by the DRF view and the WSGI fast path (``governance.api.fastpath``)."""
     problems = ProblemCollector()
@@ -112,7 +113,7 @@ def decide_one(actor: Any, body: Any) -> dict[str, Any]:
     return _answer(decision)
 
 
-def decide_batch(actor: Any, body: Any) -> dict[str, Any]:
+def decide_batch(actor: Actor, body: Any) -> dict[str, Any]:
     """``POST /authorize/batch``: as ``decide_one`` for up to ``MAX_BATCH`` questions, answered in order."""
     items = body.get("requests") if isinstance(body, dict) else None
     if not isinstance(items, list):

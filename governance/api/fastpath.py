@@ -89,7 +89,7 @@ def _authenticate(secret: str) -> Any:
     return token.user
 
 
-def _error(status: int, code: str, detail: str, problems: list[tuple[str | None, str, str]] = ()) -> dict:
+def _error(status: int, code: str, detail: str, problems: Iterable[tuple[str | None, str, str]] = ()) -> dict:
     errors = [{"field": f, "code": c, "message": m} for f, m, c in problems]
     return {"status": status, "code": code, "detail": detail, "errors": errors}
 

@@ -110,7 +110,10 @@ class DatasetRefField(serializers.Field):
 
 class WorkspaceInput(StrictSerializer):
     id = serializers.UUIDField()
-    label = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    # A declared field named ``label``: DRF's metaclass moves it aside (no clash with ``Field.label`` at runtime).
+    label = serializers.CharField(  # type: ignore[assignment]
+        required=False, allow_blank=True, max_length=200, default=""
+    )
 
 
 class AccessRequestInput(StrictSerializer):

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import models, transaction
 
 from ledger import audit
+from steward.identity import Actor
 
 __all__ = ["admin_record_delete", "admin_record_password_set", "admin_record_saved", "admin_record_snapshot"]
 
@@ -37,7 +38,7 @@ def _action(obj: models.Model, verb: str) -> str:
 
 
 @transaction.atomic
-def admin_record_saved(*, actor: Any, obj: models.Model, before: dict[str, Any] | None) -> None:
+def admin_record_saved(*, actor: Actor, obj: models.Model, before: dict[str, Any] | None) -> None:
     """Audit a record the admin form just saved (with its many-to-many members); ``before``: its snapshot
     before the change, ``None`` when it was created. An unchanged record records nothing."""
     after = admin_record_snapshot(obj)
@@ -53,13 +54,13 @@ def admin_record_saved(*, actor: Any, obj: models.Model, before: dict[str, Any] 
 
 
 @transaction.atomic
-def admin_record_delete(*, actor: Any, obj: models.Model) -> None:
+def admin_record_delete(*, actor: Actor, obj: models.Model) -> None:
     """Delete the record and audit it in one transaction (cascades run their own history receivers)."""
     audit.record(actor=actor, action=_action(obj, "delete"), target=obj, before=admin_record_snapshot(obj))
     obj.delete()
 
 
 @transaction.atomic
-def admin_record_password_set(*, actor: Any, obj: models.Model) -> None:
+def admin_record_password_set(*, actor: Actor, obj: models.Model) -> None:
     """Audit that a user's password was set in the admin site (the event carries no password or hash)."""
     audit.record(actor=actor, action=_action(obj, "password_set"), target=obj)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,17 +13,17 @@ from ledger import audit
 from ledger.audit import AuditEntry
 from steward import metrics
 from steward.errors import FieldProblem, PermissionDenied
-from steward.identity import DECISION_CALLERS, has_role
+from steward.identity import DECISION_CALLERS, Actor, has_role
 
 __all__ = ["authorize", "may_ask_for_anyone"]
 
 
-def may_ask_for_anyone(actor: Any) -> bool:
+def may_ask_for_anyone(actor: Actor) -> bool:
     """Service accounts, admins and compliance officers ask about any subject; others only about themselves."""
     return has_role(actor, *DECISION_CALLERS)
 
 
-def _about_actor(actor: Any, query: DecisionQuery) -> bool:
+def _about_actor(actor: Actor, query: DecisionQuery) -> bool:
     if query.workspace_id is not None:
         return False
     if query.username is not None:
@@ -43,7 +42,7 @@ def _asset_text(q: DecisionQuery) -> str:
 
 
 def authorize(
-    *, actor: Any, queries: list[DecisionQuery], now: datetime | None = None, paths: list[str] | None = None
+    *, actor: Actor, queries: list[DecisionQuery], now: datetime | None = None, paths: list[str] | None = None
 ) -> list[Decision]:
     """Decide ``queries`` for ``actor``; denials are appended to the audit log (one batch write).
 

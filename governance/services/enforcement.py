@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import jwt
@@ -27,7 +26,7 @@ from governance.selectors import grant_get_for_use, grants_valid_at
 from governance.services.signing import MAX_TOKEN_LIFETIME, issue_token
 from ledger import audit
 from steward.errors import Conflict, FieldProblem, ValidationFailed
-from steward.identity import Role
+from steward.identity import Actor, Role
 
 __all__ = [
     "TOKEN_ISSUERS",
@@ -64,14 +63,14 @@ def _not_managed(message: str) -> DatasetNotManaged:
 def _data_grant(grant: Grant) -> DataGrant:
     return DataGrant(
         grant_id=grant.pk,
-        subject=grant.user.get_username() if grant.user_id else f"workspace:{grant.workspace_id}",
+        subject=grant.user.get_username() if grant.user else f"workspace:{grant.workspace_id}",
         namespace=grant.dataset.namespace,
         name=grant.dataset.name,
         valid_until=grant.valid_until,
     )
 
 
-def grant_credentials_issue(*, actor: Any, grant_id: UUID | str, now: datetime | None = None) -> Credentials:
+def grant_credentials_issue(*, actor: Actor, grant_id: UUID | str, now: datetime | None = None) -> Credentials:
     """A login for the holder of a grant valid now: creates the grant's role in the managed database, or gives
     the existing one a new password (the old one stops working). The password is in the returned value only:
     never stored, logged or audited.
@@ -119,7 +118,7 @@ def grant_credentials_issue(*, actor: Any, grant_id: UUID | str, now: datetime |
 
 
 def grant_token_issue(
-    *, actor: Any, grant_id: UUID | str, lifetime: timedelta | None = None, now: datetime | None = None
+    *, actor: Actor, grant_id: UUID | str, lifetime: timedelta | None = None, now: datetime | None = None
 ) -> tuple[str, datetime]:
     """A signed token for a grant valid now (``governance.services.signing.issue_token``); returns it and its
     expiry. Lifetime at most one hour and at most the grant's remaining time (``lifetime`` may ask for less).

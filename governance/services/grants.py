@@ -28,7 +28,7 @@ from governance.signals import announce_grant_change
 from ledger import audit
 from ledger.audit import AuditEntry
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
-from steward.identity import Role, has_role
+from steward.identity import Actor, Role, authenticated_user, has_role
 from steward.lookups import UUIDs
 
 __all__ = ["can_revoke", "grant_revoke", "grants_expire", "grants_reassess", "on_reclassified"]
@@ -39,7 +39,7 @@ REVOKERS = (Role.DATA_STEWARD, Role.PRIVACY_OFFICER, Role.ADMIN)
 def _holder_id(grant: Grant) -> int | None:
     if grant.user_id:
         return grant.user_id
-    return grant.request.requester_id if grant.request_id else None
+    return grant.request.requester_id if grant.request else None
 
 
 def can_revoke(user: Any, grant: Grant) -> bool:
@@ -48,7 +48,7 @@ def can_revoke(user: Any, grant: Grant) -> bool:
 
 
 @transaction.atomic
-def grant_revoke(*, actor: Any, grant: Grant, reason: str, now: datetime | None = None) -> Grant:
+def grant_revoke(*, actor: Actor, grant: Grant, reason: str, now: datetime | None = None) -> Grant:
     """Revoke a grant at once, with a reason. Pending re-approvals of it are withdrawn."""
     now = now or timezone.now()
     if not (reason or "").strip():
@@ -60,7 +60,7 @@ def grant_revoke(*, actor: Any, grant: Grant, reason: str, now: datetime | None 
     if state in (GrantState.REVOKED, GrantState.EXPIRED):
         raise Conflict(f"This grant is already {state}.")
     before = grant.snapshot()
-    grant.revoked_at, grant.revoked_by, grant.revoke_reason = now, actor, reason.strip()
+    grant.revoked_at, grant.revoked_by, grant.revoke_reason = now, authenticated_user(actor), reason.strip()
     grant.state = GrantState.REVOKED
     grant.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "state"])
     GrantSuspension.objects.filter(grant=grant, ended_at__isnull=True).update(ended_at=now, end_reason="revoked")

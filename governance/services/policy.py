@@ -20,7 +20,7 @@ from governance.selectors import policy_current
 from ledger import audit
 from steward.durations import format_duration, parse_duration
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
-from steward.identity import Role, has_role
+from steward.identity import Actor, Role, has_role, user_or_none
 
 __all__ = ["policy_document_validate", "policy_update"]
 
@@ -157,7 +157,7 @@ def policy_document_validate(doc: Any) -> dict[str, Any]:
 
 @transaction.atomic
 def policy_update(
-    *, actor: Any, document: Any, note: str = "", base_version: int | None = None
+    *, actor: Actor, document: Any, note: str = "", base_version: int | None = None
 ) -> tuple[PolicyVersion, bool]:
     """Store ``document`` as the next policy version (admins only); returns it and whether it is new.
 
@@ -178,7 +178,7 @@ def policy_update(
         with transaction.atomic():
             new = PolicyVersion.objects.create(
                 version=current.version + 1,
-                created_by=actor if getattr(actor, "pk", None) else None,
+                created_by=user_or_none(actor),
                 created_by_name=getattr(actor, "username", "") or "system",
                 note=note or "",
                 **clean,

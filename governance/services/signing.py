@@ -37,6 +37,7 @@ from governance.token_verification import ALGORITHMS, verify_token
 from ledger import audit
 from steward.canonical import canonical_bytes
 from steward.errors import Conflict, ValidationFailed
+from steward.identity import Actor
 
 __all__ = [
     "JWKS_MAX_AGE",
@@ -155,7 +156,9 @@ def public_key_id(public_jwk: Mapping[str, str]) -> str:
 
 
 @transaction.atomic
-def rotate(*, actor: Any = None, now: datetime | None = None, publish_ahead: timedelta = timedelta(0)) -> SigningKey:
+def rotate(
+    *, actor: Actor | None = None, now: datetime | None = None, publish_ahead: timedelta = timedelta(0)
+) -> SigningKey:
     """Create a new signing key that signs from ``now + publish_ahead``; every other key stops signing then.
 
     Retired keys stay in the JWKS until ``purge_retired_keys`` finds all their tokens expired. Use
@@ -194,7 +197,7 @@ def rotate(*, actor: Any = None, now: datetime | None = None, publish_ahead: tim
 
 
 @transaction.atomic
-def purge_retired_keys(*, actor: Any = None, now: datetime | None = None) -> list[str]:
+def purge_retired_keys(*, actor: Actor | None = None, now: datetime | None = None) -> list[str]:
     """Delete retired keys whose every token has expired (retired over 1 h + grace ago); returns their kids."""
     now = now or timezone.now()
     expired = SigningKey.objects.filter(retired_at__lte=now - MAX_TOKEN_LIFETIME - RETIRED_KEY_GRACE)

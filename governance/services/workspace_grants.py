@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from django.db import transaction
@@ -29,6 +28,7 @@ from governance.signals import announce_grant_change
 from ledger import audit
 from ledger.audit import AuditEntry
 from steward.errors import FieldProblem, PermissionDenied
+from steward.identity import Actor
 
 __all__ = ["NotGranted", "workspace_grants_create", "workspace_grants_revoke"]
 
@@ -41,7 +41,7 @@ class NotGranted(PermissionDenied):
 
 def workspace_grants_create(
     *,
-    actor: Any,
+    actor: Actor,
     workspace_id: UUID,
     workspace_label: str,
     datasets: Sequence[Dataset],
@@ -125,7 +125,7 @@ def workspace_grants_revoke(
     workspace_id: UUID,
     reason: str,
     grant_ids: Sequence[UUID] | None = None,
-    actor: Any = None,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> list[UUID]:
     """Revoke a workspace's unrevoked grants (all, or those in ``grant_ids``) at ``now``. Idempotent.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import asdict
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -142,12 +143,12 @@ class JobDetailView(APIView):
         summary="A job and its latest runs (hidden, as 404, when it touches a dataset the caller may not see)",
         responses={200: dict},
     )
-    def get(self, request: Request, pk: str) -> Response:
+    def get(self, request: Request, pk: UUID) -> Response:
         job = selectors.job_get(user=request.user, pk=pk)
         return Response({**_job(job), "facets": job.facets, "runs": selectors.job_runs(job)})
 
     @extend_schema(summary="End all of a job's current edges (stewards and admins)", responses={200: dict})
-    def delete(self, request: Request, pk: str) -> Response:
+    def delete(self, request: Request, pk: UUID) -> Response:
         return Response(_job(job_end_edges(actor=request.user, job_id=pk)))
 
 

@@ -282,13 +282,13 @@ class Neo4jGraphBackend:
         # Lock the jobs first (sorted: no deadlock between two syncs), then read the database: a sync that
         # waited for another one reads at least as new a state as that one did.
         tx.run("UNWIND $ids AS id MERGE (j:Job {id: id}) SET j.synced_at = timestamp()", ids=job_ids).consume()
-        edges = [
+        edges: list[list[Any]] = [
             [str(s), str(t), str(j), _micros(vf), _micros_or_none(vt)]
             for s, t, j, vf, vt in Edge.objects.filter(job_id__in=job_ids).values_list(
                 "source_id", "target_id", "job_id", "valid_from", "valid_to"
             )
         ]
-        columns = [
+        columns: list[list[Any]] = [
             [str(s), sf, str(t), tf, str(j), _micros(vf), _micros_or_none(vt)]
             for s, sf, t, tf, j, vf, vt in ColumnEdge.objects.filter(job_id__in=job_ids).values_list(
                 "source_dataset_id",
@@ -305,20 +305,20 @@ class Neo4jGraphBackend:
         datasets = sorted(
             {e[0] for e in edges} | {e[1] for e in edges} | {c[0] for c in columns} | {c[2] for c in columns}
         )
-        for chunk in _chunks(datasets, _ROW_BATCH):
-            tx.run("UNWIND $ids AS id MERGE (:Dataset {id: id})", ids=list(chunk)).consume()
-        for chunk in _chunks(edges, _ROW_BATCH):
+        for ids in _chunks(datasets, _ROW_BATCH):
+            tx.run("UNWIND $ids AS id MERGE (:Dataset {id: id})", ids=list(ids)).consume()
+        for rows in _chunks(edges, _ROW_BATCH):
             tx.run(
                 "UNWIND $rows AS row MATCH (s:Dataset {id: row[0]}) MATCH (t:Dataset {id: row[1]}) "
                 "CREATE (s)-[:FLOWS {job: row[2], valid_from: row[3], valid_to: row[4]}]->(t)",
-                rows=list(chunk),
+                rows=list(rows),
             ).consume()
-        for chunk in _chunks(columns, _ROW_BATCH):
+        for rows in _chunks(columns, _ROW_BATCH):
             tx.run(
                 "UNWIND $rows AS row MATCH (s:Dataset {id: row[0]}) MATCH (t:Dataset {id: row[2]}) "
                 "CREATE (s)-[:COLUMN_FLOWS {source_field: row[1], target_field: row[3], job: row[4], "
                 "valid_from: row[5], valid_to: row[6]}]->(t)",
-                rows=list(chunk),
+                rows=list(rows),
             ).consume()
         return len(edges)
 

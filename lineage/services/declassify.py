@@ -16,6 +16,7 @@ from lineage.history import capture_declassifications
 from lineage.models import ColumnEdge, Declassification, DeclassificationState, Edge, Job
 from lineage.propagation import note_change
 from steward.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from steward.identity import Actor, authenticated_user
 
 __all__ = ["declassification_decide", "declassification_request", "declassification_revoke"]
 
@@ -29,7 +30,7 @@ def _job_targets(job: Job) -> set[UUID]:
 
 
 @transaction.atomic
-def declassification_request(*, actor: Any, job_id: Any, tag_keys: list[str], justification: str) -> Declassification:
+def declassification_request(*, actor: Actor, job_id: Any, tag_keys: list[str], justification: str) -> Declassification:
     if not permissions.can_request_declassification(actor):
         raise PermissionDenied("Data owners, stewards, privacy officers and admins request declassifications.")
     job = Job.objects.filter(pk=job_id).first()
@@ -43,7 +44,7 @@ def declassification_request(*, actor: Any, job_id: Any, tag_keys: list[str], ju
         raise ValidationFailed.one("tags", f"Unknown tag(s): {', '.join(unknown)}.", "unknown_tag")
     if not (justification or "").strip():
         raise ValidationFailed.one("justification", "Say why these tags may stop at this job.", "required")
-    decl = Declassification.objects.create(job=job, justification=justification, requested_by=actor)
+    decl = Declassification.objects.create(job=job, justification=justification, requested_by=authenticated_user(actor))
     decl.tags.set(tags)
     capture_declassifications([decl.pk], at=decl.requested_at)
     audit.record(
@@ -64,7 +65,7 @@ def _get(pk: Any, *, lock: bool = True) -> Declassification:
 
 
 @transaction.atomic
-def declassification_decide(*, actor: Any, pk: Any, approve: bool, reason: str = "") -> Declassification:
+def declassification_decide(*, actor: Actor, pk: Any, approve: bool, reason: str = "") -> Declassification:
     """Approve or reject a pending request (data stewards only, never one's own)."""
     decl = _get(pk)
     if decl.requested_by_id == getattr(actor, "pk", None):
@@ -75,7 +76,7 @@ def declassification_decide(*, actor: Any, pk: Any, approve: bool, reason: str =
         raise Conflict(f"This request is already {decl.state}.")
     now = timezone.now()
     decl.state = DeclassificationState.APPROVED if approve else DeclassificationState.REJECTED
-    decl.decided_by, decl.decided_at, decl.decision_reason = actor, now, reason or ""
+    decl.decided_by, decl.decided_at, decl.decision_reason = authenticated_user(actor), now, reason or ""
     if approve:
         decl.valid_from = now
     decl.save()
@@ -93,7 +94,7 @@ def declassification_decide(*, actor: Any, pk: Any, approve: bool, reason: str =
 
 
 @transaction.atomic
-def declassification_revoke(*, actor: Any, pk: Any, reason: str) -> Declassification:
+def declassification_revoke(*, actor: Actor, pk: Any, reason: str) -> Declassification:
     """End an approved block (stewards), or withdraw one's own pending request."""
     decl = _get(pk)
     now = timezone.now()

@@ -44,6 +44,7 @@ from steward import metrics
 from steward.bulk import insert_rows, update_column
 from steward.canonical import digests as canonical_digests
 from steward.errors import NotFound, PermissionDenied, ProblemCollector, ValidationFailed
+from steward.identity import Actor
 from steward.retry import retry_races
 
 __all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
@@ -76,7 +77,7 @@ def _digests(events: list[Any]) -> tuple[list[str], dict[str, str]]:
     return keys, legacy
 
 
-def ingest(*, actor: Any, events: list[Any], batch: bool = False) -> list[IngestResult]:
+def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[IngestResult]:
     """Check the caller may produce lineage, validate every event, check each against the caller's
     namespaces (``producers.lineage_authorize``), then apply them in order in one transaction."""
     lineage_right_check(actor)
@@ -118,7 +119,7 @@ def _where(field: str | None, index: int, batch: bool) -> str | None:
 
 @retry_races
 def _apply(
-    actor: Any,
+    actor: Actor,
     raw: list[Any],
     parsed: list[ParsedEvent],
     digests: list[str],
@@ -171,7 +172,7 @@ def _apply(
         if event.kind == "job" and event.inputs and event.outputs:
             event.run_id = uuid.uuid5(jobs[(event.job_namespace, event.job_name)].pk, digests[i])
             event.event_type = RunState.COMPLETE
-    run_ids = {parsed[i].run_id for i in todo if parsed[i].run_id}
+    run_ids = {rid for i in todo if (rid := parsed[i].run_id)}
     runs = {r.pk: r for r in Run.objects.select_for_update().filter(pk__in=run_ids)}
     existing_runs = set(runs)
     writer = _EdgeWriter({job.pk for job in jobs.values()})
@@ -189,23 +190,23 @@ def _apply(
             job = jobs[(event.job_namespace, event.job_name)]
             if event.run_id is not None:
                 try:
-                    run = _run(runs, job, event, ids)
+                    run = _run(runs, job, event, event.run_id, ids)
                 except ValidationFailed as exc:  # the whole call rolls back
                     problem = exc.problems[0]
                     raise ValidationFailed.one(_where(problem.field, i, batch), problem.message, problem.code) from None
             change = _edge_change(run, job, event) if run is not None and job.pk not in rebuild else None
-            if change is not None and change[1] is None:
-                rebuild.add(job.pk)
-            elif change is not None:
+            if change is not None and run is not None:  # a change comes only with a run
                 at, edge_sets = change
                 in_order = (job.latest_completed_at is None or at >= job.latest_completed_at) and (
                     job.edges_ended_at is None or at >= job.edges_ended_at
                 )
-                if in_order:
+                if edge_sets is None:
+                    rebuild.add(job.pk)
+                elif in_order:
                     changed = writer.step(job.pk, run.pk, at, *edge_sets)
                     if job.latest_completed_at is None or at > job.latest_completed_at:
                         job.latest_completed_at = at
-                        job._dirty = True
+                        job.dirty = True
                     if changed:
                         roots |= changed
                         touched_jobs.add(job.pk)
@@ -223,7 +224,7 @@ def _apply(
         batch_size=500,
     )
     Job.objects.bulk_update(
-        [j for j in jobs.values() if getattr(j, "_dirty", False)],
+        [j for j in jobs.values() if j.dirty],
         ["facets", "updated_at", "latest_completed_at"],
         batch_size=500,
     )
@@ -302,7 +303,7 @@ def _jobs(events: list[ParsedEvent]) -> dict[tuple[str, str], Job]:
         if e.job_facets and {**job.facets, **e.job_facets} != job.facets:
             job.facets = {**job.facets, **e.job_facets}
             job.updated_at = now
-            job._dirty = True
+            job.dirty = True
     return found
 
 
@@ -337,13 +338,13 @@ class _EdgeWriter:
             else:
                 self.ended[ref] = at
             changed.add(UUID(key[1]))
-        for key in [k for k in current_cols if k not in columns]:
-            ref = current_cols.pop(key)
-            if isinstance(ref, list):
-                ref[7] = at
+        for col_key in [k for k in current_cols if k not in columns]:
+            col_ref = current_cols.pop(col_key)
+            if isinstance(col_ref, list):
+                col_ref[7] = at
             else:
-                self.ended_cols[ref] = at
-            changed.add(UUID(key[2]))
+                self.ended_cols[col_ref] = at
+            changed.add(UUID(col_key[2]))
         for s, t in edges:
             if (s, t) not in current:
                 row = [job, s, t, run, at, None]
@@ -392,8 +393,8 @@ def _union(current: list, extra: list) -> list:
     return out
 
 
-def _run(runs: dict[UUID, Run], job: Job, event: ParsedEvent, ids: dict[tuple[str, str], UUID]) -> Run:
-    """Merge ``event`` into its run (in ``runs``; written by the caller)."""
+def _run(runs: dict[UUID, Run], job: Job, event: ParsedEvent, run_id: UUID, ids: dict[tuple[str, str], UUID]) -> Run:
+    """Merge ``event`` (whose run is ``run_id``) into its run (in ``runs``; written by the caller)."""
     inputs = [str(ids[r.identity]) for r in event.inputs]
     outputs = [str(ids[r.identity]) for r in event.outputs]
     column_edges: list[list[str]] = []
@@ -404,10 +405,10 @@ def _run(runs: dict[UUID, Run], job: Job, event: ParsedEvent, ids: dict[tuple[st
                 column_edges.append([source_id, in_field, str(ids[ref.identity]), out_field, kind])
                 if source_id not in inputs:
                     inputs.append(source_id)  # column lineage implies dataset lineage
-    run = runs.get(event.run_id)
+    run = runs.get(run_id)
     t = event.event_time
     if run is None:
-        run = Run(id=event.run_id, job=job, state=event.event_type, state_at=t, facets=event.run_facets)
+        run = Run(id=run_id, job=job, state=event.event_type, state_at=t, facets=event.run_facets)
         run.inputs, run.outputs, run.column_edges = inputs, outputs, column_edges
         if event.event_type == RunState.START:
             run.started_at = t
@@ -436,7 +437,7 @@ def _streaming(job: Job, event: ParsedEvent) -> bool:
     return isinstance(job_type, dict) and str(job_type.get("processingType", "")).upper() == "STREAMING"
 
 
-def _edge_change(run: Run, job: Job, event: ParsedEvent) -> tuple[datetime, tuple[set, set] | None] | None:
+def _edge_change(run: Run, job: Job, event: ParsedEvent) -> tuple[datetime, tuple[set[Any], set[Any]] | None] | None:
     """When and to what this event moves the job's edges, or ``None``.
 
     A completed run: to its edges at its end (as ever). A running one (RUNNING, or START of a STREAMING job,
@@ -445,19 +446,26 @@ def _edge_change(run: Run, job: Job, event: ParsedEvent) -> tuple[datetime, tupl
     only a rebuild of the job's history says (an opening event arriving after the run's end).
     """
     if run.state == RunState.COMPLETE:
-        return run.ended_at, _edge_sets(run)
+        return _ended_at(run), _edge_sets(run)
     t = event.event_time
     opening = event.event_type == RunState.RUNNING or (event.event_type == RunState.START and _streaming(job, event))
     if opening and run.state in (RunState.ABORT, RunState.FAIL):
         # It ran before it ended (the events came out of order): open then, closed at its end.
         run.edges_from = min(run.edges_from, t) if run.edges_from else t
-        return run.ended_at, None
+        return _ended_at(run), None
     if opening and run.state in (RunState.RUNNING, RunState.START):
         run.edges_from = min(run.edges_from, t) if run.edges_from else t
         return t, _edge_sets(run)
     if run.state in (RunState.ABORT, RunState.FAIL) and run.edges_from is not None:
-        return run.ended_at, (set(), set())
+        return _ended_at(run), (set(), set())
     return None
+
+
+def _ended_at(run: Run) -> datetime:
+    """The end of a run in a terminal state (``_run`` sets it with the state)."""
+    if run.ended_at is None:
+        raise RuntimeError(f"Run {run.pk} is {run.state} but has no end time.")
+    return run.ended_at
 
 
 def _edge_sets(run: Run) -> tuple[set[tuple[str, str]], set[tuple[str, str, str, str, str]]]:
@@ -522,9 +530,13 @@ def _rebuild(job: Job) -> set[UUID]:
     ColumnEdge.objects.filter(job=job).delete()
     # (time, rank, run, whether the run's edges open then); a run's edges close again when it aborts or fails.
     points: list[tuple[datetime, int, Run | None, bool]] = [
-        (r.ended_at, 1, r, True) for r in job.runs.filter(state=RunState.COMPLETE, ended_at__isnull=False)
+        (r.ended_at, 1, r, True)
+        for r in job.runs.filter(state=RunState.COMPLETE, ended_at__isnull=False)
+        if r.ended_at is not None  # excluded by the filter; the type checker cannot tell
     ]
     for r in job.runs.filter(edges_from__isnull=False).exclude(state=RunState.COMPLETE):
+        if r.edges_from is None:  # excluded by the filter
+            continue
         points.append((r.edges_from, 1, r, True))
         if r.state in (RunState.ABORT, RunState.FAIL) and r.ended_at:
             points.append((r.ended_at, 1, r, False))
@@ -563,7 +575,7 @@ def _versions(
 
 
 @transaction.atomic
-def job_end_edges(*, actor: Any, job_id: UUID) -> Job:
+def job_end_edges(*, actor: Actor, job_id: UUID) -> Job:
     """End every current edge of a job now (it no longer runs, or its lineage was wrong)."""
     if not permissions.can_manage_lineage(actor):
         raise PermissionDenied("Only data stewards and admins end a job's lineage.")

@@ -22,7 +22,8 @@ def model_versions_reading(datasets: Iterable[UUID]) -> list[UUID]:
         return []
     by_run: dict[UUID, list[UUID]] = {}
     for pk, run_id in ModelVersion.objects.filter(training_run_id__isnull=False).values_list("pk", "training_run_id"):
-        by_run.setdefault(run_id, []).append(pk)
+        if run_id is not None:  # excluded by the filter; the type checker cannot tell
+            by_run.setdefault(run_id, []).append(pk)
     found: list[UUID] = []
     for run_id, inputs in Run.objects.filter(pk__in=list(by_run)).values_list("pk", "inputs"):
         if wanted.intersection(inputs):
@@ -33,7 +34,7 @@ def model_versions_reading(datasets: Iterable[UUID]) -> list[UUID]:
 def model_versions_refresh(ids: Iterable[UUID]) -> list[UUID]:
     """Recompute inherited tags and effective classification of these versions; returns the changed ones."""
     versions = list(ModelVersion.objects.filter(pk__in=list(ids)))
-    runs = {
+    runs: dict[UUID | None, list[str]] = {
         pk: inputs
         for pk, inputs in Run.objects.filter(pk__in={v.training_run_id for v in versions}).values_list("pk", "inputs")
     }

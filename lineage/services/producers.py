@@ -29,7 +29,7 @@ from lineage.actions import INGEST_REFUSED, NAMESPACE
 from lineage.models import NamespaceProducer
 from lineage.openlineage import ParsedEvent
 from steward.errors import FieldProblem, NotFound, PermissionDenied, ValidationFailed
-from steward.identity import Role, has_role
+from steward.identity import Actor, Role, authenticated_user, has_role
 
 __all__ = [
     "Authorization",
@@ -52,12 +52,12 @@ class Authorization:
         return self.everywhere or namespace in self.allowed
 
 
-def _is_admin(actor: Any) -> bool:
+def _is_admin(actor: Actor) -> bool:
     """Admins are allowed on every namespace, unless they call with a scoped token (a producer's)."""
     return has_role(actor, Role.ADMIN) and not getattr(actor, "_steward_token_scopes", None)
 
 
-def namespaces_allowed(actor: Any, namespaces: set[str]) -> set[str]:
+def namespaces_allowed(actor: Actor, namespaces: set[str]) -> set[str]:
     return set(
         NamespaceProducer.objects.filter(namespace__in=namespaces, producer_id=actor.pk).values_list(
             "namespace", flat=True
@@ -65,7 +65,7 @@ def namespaces_allowed(actor: Any, namespaces: set[str]) -> set[str]:
     )
 
 
-def _refuse(actor: Any, problems: list[FieldProblem], message: str) -> None:
+def _refuse(actor: Actor, problems: list[FieldProblem], message: str) -> None:
     with transaction.atomic():
         audit.record(
             actor=actor,
@@ -77,7 +77,7 @@ def _refuse(actor: Any, problems: list[FieldProblem], message: str) -> None:
     raise PermissionDenied(message, problems=problems)
 
 
-def lineage_right_check(actor: Any) -> None:
+def lineage_right_check(actor: Actor) -> None:
     """403 naming what is missing for a caller without the right to produce lineage (audited)."""
     if permissions.can_emit_lineage(actor):
         return
@@ -101,7 +101,7 @@ def _changes(event: ParsedEvent, ref: Any) -> bool:
 
 
 def lineage_authorize(
-    *, actor: Any, events: list[ParsedEvent], where: Any, raw: list[Any] | None = None
+    *, actor: Actor, events: list[ParsedEvent], where: Any, raw: list[Any] | None = None
 ) -> Authorization:
     """Check every event against the caller's namespaces; raise an audited 403 naming each refused place.
     ``where(field, index)`` turns a field of event ``index`` into its path in the request."""
@@ -159,12 +159,13 @@ def lineage_authorize(
     return auth
 
 
-def namespace_claims_write(*, actor: Any, claims: set[str]) -> None:
+def namespace_claims_write(*, actor: Actor, claims: set[str]) -> None:
     """Record the namespaces a producer claimed as their first producer (inside the ingest transaction)."""
     if not claims:
         return
+    producer = authenticated_user(actor)
     created = NamespaceProducer.objects.bulk_create(
-        [NamespaceProducer(namespace=ns, producer_id=actor.pk) for ns in sorted(claims)], ignore_conflicts=True
+        [NamespaceProducer(namespace=ns, producer=producer) for ns in sorted(claims)], ignore_conflicts=True
     )
     audit.record_many(
         actor=actor,
@@ -181,7 +182,7 @@ def namespace_claims_write(*, actor: Any, claims: set[str]) -> None:
     )
 
 
-def _admin_check(actor: Any) -> None:
+def _admin_check(actor: Actor) -> None:
     if not _is_admin(actor):
         _refuse(
             actor,
@@ -191,7 +192,7 @@ def _admin_check(actor: Any) -> None:
 
 
 @transaction.atomic
-def namespace_producer_assign(*, actor: Any, namespace: str, username: str) -> NamespaceProducer:
+def namespace_producer_assign(*, actor: Actor, namespace: str, username: str) -> NamespaceProducer:
     """Allow ``username`` (a lineage producer) on ``namespace``; idempotent."""
     _admin_check(actor)
     namespace = (namespace or "").strip()
@@ -201,7 +202,7 @@ def namespace_producer_assign(*, actor: Any, namespace: str, username: str) -> N
     if user is None:
         raise ValidationFailed.one("producer", f"No user {username!r}.", "not_found")
     row, created = NamespaceProducer.objects.get_or_create(
-        namespace=namespace, producer=user, defaults={"assigned_by": actor}
+        namespace=namespace, producer=user, defaults={"assigned_by": authenticated_user(actor)}
     )
     if created:
         audit.record(actor=actor, action=NAMESPACE["assign"], target=row, after=row.snapshot())
@@ -209,7 +210,7 @@ def namespace_producer_assign(*, actor: Any, namespace: str, username: str) -> N
 
 
 @transaction.atomic
-def namespace_producer_remove(*, actor: Any, pk: Any) -> None:
+def namespace_producer_remove(*, actor: Actor, pk: Any) -> None:
     _admin_check(actor)
     row = NamespaceProducer.objects.select_related("producer").filter(pk=pk).first()
     if row is None:

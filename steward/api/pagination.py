@@ -26,7 +26,7 @@ def _ordering_field(model: type[models.Model], path: str) -> models.Field | None
             return None
         if field.is_relation and field.related_model is not None:
             model = field.related_model
-    return field
+    return field if isinstance(field, models.Field) else None
 
 
 class StewardCursorPagination(CursorPagination):
@@ -39,7 +39,7 @@ class StewardCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
-    ordering = "-created_at"
+    ordering: str | tuple[str, ...] = "-created_at"  # a field, or several (DRF accepts both)
 
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list[Any] | None:
         self._model = getattr(queryset, "model", None)
@@ -52,7 +52,7 @@ class StewardCursorPagination(CursorPagination):
             raise self._invalid() from None
         if cursor is None or cursor.position is None:
             return cursor
-        if "\x00" in cursor.position:
+        if "\x00" in str(cursor.position):  # a str at runtime (DRF's stubs say int)
             raise self._invalid()
         field = None if self._model is None else _ordering_field(self._model, self.ordering[0].lstrip("-"))
         if field is not None:

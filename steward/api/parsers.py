@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,7 @@ __all__ = ["StewardJSONParser"]
 class StewardJSONParser(JSONParser):
     """``application/json`` bodies; anything the shared parser refuses is a 400 naming the place in the body."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         raw = stream.read() if stream is not None else b""

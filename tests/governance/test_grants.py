@@ -258,3 +258,10 @@ def test_holders_of_a_valid_grant_see_the_hidden_dataset(
     assert client_for(data_scientist).get(f"/api/v1/datasets/{secret.pk}").status_code == 200
     act(data_scientist, grant.pk, "revoke", {"reason": "done"}, kind="grants")
     assert client_for(data_scientist).get(f"/api/v1/datasets/{secret.pk}").status_code == 404
+
+
+def test_grant_list_refuses_a_malformed_dataset_filter(client_for, data_scientist):
+    """A filter value that is not an id is the caller's mistake (400 naming it), not a missing object (404)."""
+    response = client_for(data_scientist).get("/api/v1/grants", {"dataset": "not-a-uuid"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "dataset"

@@ -101,10 +101,10 @@ class WorkspaceSerializer(serializers.Serializer):
 
     def get_datasets(self, obj: Workspace) -> list[dict[str, Any]]:
         links: list[WorkspaceDataset] = list(obj.datasets.all())
-        return WorkspaceDatasetSerializer(links, many=True).data
+        return list(WorkspaceDatasetSerializer(links, many=True).data)
 
     def get_events(self, obj: Workspace) -> list[dict[str, Any]]:
         events = getattr(obj, "recent_events", None)
         if events is None:
             events = list(obj.events.order_by("-at", "-id"))
-        return WorkspaceEventSerializer(events, many=True).data
+        return list(WorkspaceEventSerializer(events, many=True).data)

@@ -16,7 +16,7 @@ from governance.services.access_requests.checks import DatasetRef, resolve_datas
 from governance.services.workspace_grants import workspace_grants_create, workspace_grants_revoke
 from ledger import audit
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
-from steward.identity import has_role
+from steward.identity import Actor, authenticated_user, has_role
 from steward.tasks import enqueue_on_commit
 from workspaces.actions import WORKSPACE_CREATE, WORKSPACE_DELETE, WORKSPACE_START, WORKSPACE_STOP
 from workspaces.choices import DesiredState, EventKind, WorkspaceState
@@ -76,21 +76,23 @@ def _resources(raw: Mapping[str, Any] | None, template: Template) -> tuple[int, 
     return cpu, memory, gpu
 
 
-def _project(actor: Any, name: str | None) -> Project | None:
+def _project(actor: Actor, name: str | None) -> Project | None:
     if not name:
         return None
     project = Project.objects.filter(name=name).first()
-    if project is None or not (project.members.filter(pk=actor.pk).exists() or has_role(actor, *WORKSPACE_ADMINS)):
+    if project is None or not (
+        project.members.filter(pk=authenticated_user(actor).pk).exists() or has_role(actor, *WORKSPACE_ADMINS)
+    ):
         raise ValidationFailed.one("project", f"You are not a member of a project named {name!r}.", "unknown_project")
     return project
 
 
-def _lock_user(actor: Any) -> None:
+def _lock_user(actor: Actor) -> None:
     """Serialise one user's workspace writes, so two concurrent requests cannot both pass the quota check."""
-    get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
+    get_user_model().objects.select_for_update().filter(pk=authenticated_user(actor).pk).first()
 
 
-def _check_manage(actor: Any, workspace: Workspace) -> Workspace:
+def _check_manage(actor: Actor, workspace: Workspace) -> Workspace:
     if not can_manage(actor, workspace):
         raise PermissionDenied("Only the workspace's owner and admins change it.")
     locked = (
@@ -106,7 +108,7 @@ def _check_manage(actor: Any, workspace: Workspace) -> Workspace:
 @transaction.atomic
 def workspace_create(
     *,
-    actor: Any,
+    actor: Actor,
     template: str,
     datasets: Sequence[DatasetRef] = (),
     resources: Mapping[str, Any] | None = None,
@@ -139,7 +141,7 @@ def workspace_create(
     resolved = resolve_datasets(actor, list(datasets)) if datasets else []
     workspace = Workspace(
         id=uuid.uuid4(),
-        owner=actor,
+        owner=authenticated_user(actor),
         project=in_project,
         template=chosen,
         cpu_millis=cpu,
@@ -190,7 +192,7 @@ def workspace_create(
 
 
 @transaction.atomic
-def workspace_stop(*, actor: Any, workspace: Workspace, now: datetime | None = None) -> Workspace:
+def workspace_stop(*, actor: Actor, workspace: Workspace, now: datetime | None = None) -> Workspace:
     """Ask for the workspace to stop (compute released, storage kept). Asking again changes nothing, unless the
     last attempt failed (then it is tried again)."""
     now = now or timezone.now()
@@ -201,7 +203,7 @@ def workspace_stop(*, actor: Any, workspace: Workspace, now: datetime | None = N
 
 
 @transaction.atomic
-def workspace_start(*, actor: Any, workspace: Workspace, now: datetime | None = None) -> Workspace:
+def workspace_start(*, actor: Actor, workspace: Workspace, now: datetime | None = None) -> Workspace:
     """Ask for the workspace to run again (also retries a failed one). Checks the compute quota again."""
     now = now or timezone.now()
     workspace = _check_manage(actor, workspace)
@@ -221,7 +223,7 @@ def workspace_start(*, actor: Any, workspace: Workspace, now: datetime | None = 
 
 
 @transaction.atomic
-def workspace_delete(*, actor: Any, workspace: Workspace, now: datetime | None = None) -> Workspace:
+def workspace_delete(*, actor: Actor, workspace: Workspace, now: datetime | None = None) -> Workspace:
     """Ask for the workspace to be deleted: its grants are revoked now, the connector removes it after commit.
 
     Asking again changes nothing, unless the last attempt failed (then it is tried again).
@@ -242,7 +244,7 @@ def workspace_delete(*, actor: Any, workspace: Workspace, now: datetime | None =
     return _desire(actor, workspace, DesiredState.DELETED, WORKSPACE_DELETE, "delete requested", now)
 
 
-def _desire(actor: Any, workspace: Workspace, desired: str, action: str, message: str, now: datetime) -> Workspace:
+def _desire(actor: Actor, workspace: Workspace, desired: str, action: str, message: str, now: datetime) -> Workspace:
     before = workspace.snapshot()
     workspace.desired_state = desired
     workspace.version += 1

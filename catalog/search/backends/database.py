@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import BooleanField, F, Q, QuerySet
@@ -109,7 +110,7 @@ def _facet_values(doc: SearchDocument) -> list[str]:
 class DatabaseSearchBackend:
     """The default search backend; needs nothing but the database."""
 
-    def __init__(self, **options: object) -> None:
+    def __init__(self, **options: Any) -> None:
         self.options = options
         self._rows_at: tuple[float, int] | None = None
 
@@ -290,18 +291,18 @@ class DatabaseSearchBackend:
         in_name_sql = "name_vector @@ to_tsquery('simple', %s)"
         exact_value = raw.strip().upper()
         exact_sql = "(upper(name) = %s OR upper(qualified_name) = %s)"
-        in_name = RawSQL(in_name_sql, [name_query], output_field=BooleanField())
+        in_name_expr = RawSQL(in_name_sql, [name_query], output_field=BooleanField())
         # An exact name match has every word in the name, which has every word somewhere: each tier's query
         # needs only its own condition, so PostgreSQL can use the narrowest index for it.
         return matched, [
             Tier(3.0, filtered.filter(exact), exact_sql, [exact_value, exact_value]),
             Tier(
                 2.0,
-                filtered.alias(_in=in_name).filter(_in=True).exclude(exact),
+                filtered.alias(_in=in_name_expr).filter(_in=True).exclude(exact),
                 f"({in_name_sql}) AND NOT {exact_sql}",
                 [name_query, exact_value, exact_value],
             ),
-            Tier(1.0, matched.alias(_in=in_name).filter(_in=False), f"NOT ({in_name_sql})", [name_query]),
+            Tier(1.0, matched.alias(_in=in_name_expr).filter(_in=False), f"NOT ({in_name_sql})", [name_query]),
         ]
 
     def _correct(self, words: list[str]) -> list[str] | None:
@@ -429,7 +430,7 @@ class DatabaseSearchBackend:
                 and size is not None
                 and (size * size >= want * table_rows or (not stats.exact and size * 20 >= stats.counted))
             )
-            order = [F("popularity").desc(), Length("qualified_name"), "qualified_name"]
+            order: list[Any] = [F("popularity").desc(), Length("qualified_name"), "qualified_name"]
             if self.is_postgres and not walk:
                 order[0] = (F("popularity") + 0).desc()  # not the indexed expression: sort the few rows
             query = tier.queryset.order_by(*order).values(*PAGE_FIELDS)[:want]

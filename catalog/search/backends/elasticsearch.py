@@ -293,6 +293,8 @@ class ElasticsearchSearchBackend:
         """(required clauses, tier clauses): every word must match; the tiers add 1 each (in name, exact)."""
         if not words:
             return [], []
+        must: list[dict[str, Any]]
+        in_name: list[dict[str, Any]]
         if fuzzy:
             must = [
                 {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 from uuid import UUID
 
 from django.utils import timezone
@@ -20,12 +19,13 @@ from catalog.validation import platform_of
 from ledger import audit
 from ledger.audit import AuditEntry
 from steward.bulk import insert_new_rows
+from steward.identity import Actor
 
 __all__ = ["datasets_ensure"]
 
 
 def datasets_ensure(
-    *, actor: Any, items: list[tuple[str, str, list[dict[str, str]] | None]], source: str = "lineage"
+    *, actor: Actor, items: list[tuple[str, str, list[dict[str, str]] | None]], source: str = "lineage"
 ) -> dict[tuple[str, str], UUID]:
     """Make sure these ``(namespace, name, fields)`` datasets exist; returns their ids by identity.
 
@@ -81,10 +81,10 @@ def datasets_ensure(
             ).values_list("dataset_id", "name", "type", "description"):
                 have[ds_id][name] = (type_, desc)
         to_write = []
-        for ds_id, fields in with_fields.items():
+        for ds_id, by_name in with_fields.items():
             current = have.get(ds_id, {})
             next_ordinal = len(current)
-            for f in fields.values():
+            for f in by_name.values():
                 old = current.get(f["name"])
                 if old is None:
                     to_write.append(

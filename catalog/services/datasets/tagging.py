@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 
 from catalog import permissions
@@ -13,6 +11,7 @@ from catalog.services.datasets.common import datasets_changed
 from catalog.signals import tags_changed
 from ledger import audit
 from steward.errors import NotFound, PermissionDenied, ValidationFailed
+from steward.identity import Actor, user_or_none
 
 __all__ = ["dataset_classify", "dataset_tag_add", "dataset_tag_remove"]
 
@@ -27,7 +26,7 @@ def _field(dataset: Dataset, field_name: str | None) -> SchemaField | None:
 
 
 @transaction.atomic
-def dataset_tag_add(*, actor: Any, dataset: Dataset, key: str, field_name: str | None = None) -> TagAssignment:
+def dataset_tag_add(*, actor: Actor, dataset: Dataset, key: str, field_name: str | None = None) -> TagAssignment:
     """Tag a dataset or one of its fields (idempotent)."""
     if not permissions.can_tag_asset(actor, dataset):
         raise PermissionDenied(f"You may not tag {dataset}.")
@@ -39,7 +38,7 @@ def dataset_tag_add(*, actor: Any, dataset: Dataset, key: str, field_name: str |
         dataset=dataset,
         field=target_field,
         tag=tag,
-        defaults={"created_by": actor if getattr(actor, "pk", None) else None},
+        defaults={"created_by": user_or_none(actor)},
     )
     if created:
         audit.record(
@@ -51,7 +50,7 @@ def dataset_tag_add(*, actor: Any, dataset: Dataset, key: str, field_name: str |
 
 
 @transaction.atomic
-def dataset_tag_remove(*, actor: Any, dataset: Dataset, key: str, field_name: str | None = None) -> None:
+def dataset_tag_remove(*, actor: Actor, dataset: Dataset, key: str, field_name: str | None = None) -> None:
     """Remove a direct tag; 404 when the dataset (or field) does not carry it."""
     if not permissions.can_tag_asset(actor, dataset):
         raise PermissionDenied(f"You may not untag {dataset}.")
@@ -70,7 +69,7 @@ def dataset_tag_remove(*, actor: Any, dataset: Dataset, key: str, field_name: st
 
 
 @transaction.atomic
-def dataset_classify(*, actor: Any, dataset: Dataset, level: str | None, field_name: str | None = None) -> Dataset:
+def dataset_classify(*, actor: Actor, dataset: Dataset, level: str | None, field_name: str | None = None) -> Dataset:
     """Set (or clear, with ``None``/blank) the direct classification of a dataset or one of its fields."""
     if not permissions.can_tag_asset(actor, dataset):
         raise PermissionDenied(f"You may not classify {dataset}.")

@@ -34,6 +34,7 @@ from ledger import audit
 from ledger.audit import AuditEntry
 from steward.bulk import insert_new_rows, insert_rows
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ProblemCollector, ValidationFailed
+from steward.identity import Actor
 from steward.retry import retry_races
 
 __all__ = ["UpsertResult", "dataset_bulk_upsert", "dataset_create", "dataset_delete", "dataset_update"]
@@ -106,7 +107,7 @@ class _LostRace(Conflict):
 _IDENTITY = ("namespace", "name")
 
 
-def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
+def _apply(*, actor: Actor, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     """Write ``specs``. ``mode`` is ``create`` (409 if any exists), ``update`` (all exist) or ``upsert``.
 
     Race-free: when a concurrent writer creates one of the new datasets first, a create is a 409 as if it had
@@ -122,7 +123,7 @@ def _apply(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
 
 
 @retry_races
-def _apply_once(*, actor: Any, specs: list[DatasetSpec], mode: str) -> UpsertResult:
+def _apply_once(*, actor: Actor, specs: list[DatasetSpec], mode: str) -> UpsertResult:
     problems = ProblemCollector()
     seen: dict[tuple[str, str], str] = {}
     for spec in specs:
@@ -286,8 +287,8 @@ def _write_fields(specs: list[DatasetSpec], rows: list[Dataset], created: set[UU
             to_delete += gone
             touched.add(ds_id)
         for ordinal, f in enumerate(fields):
-            row = have.get(f.name)
-            if row is None or row[3:] != (f.type, ordinal, f.description, f.classification):
+            stored = have.get(f.name)
+            if stored is None or stored[3:] != (f.type, ordinal, f.description, f.classification):
                 to_write.append(
                     SchemaField(
                         dataset_id=ds_id,
@@ -312,7 +313,7 @@ def _write_fields(specs: list[DatasetSpec], rows: list[Dataset], created: set[UU
 
 
 def _write_tags(
-    actor: Any, specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, created: set[UUID], now: Any
+    actor: Actor, specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, created: set[UUID], now: Any
 ) -> set[UUID]:
     """Make direct tag assignments match the specs: dataset tags when given, field tags when fields given."""
     ds_level = {ds.pk: set(spec.tags) for spec, ds in zip(specs, rows, strict=True) if spec.tags is not None}
@@ -356,12 +357,12 @@ def _write_tags(
             to_add.append((refs.tags[key].pk, ds_id, None, now, user_id))
             touched.add(ds_id)
     for ds_id, pairs in field_level.items():
-        have = have_field.get(ds_id, {})
-        for pair, pk in have.items():
+        have_pairs = have_field.get(ds_id, {})
+        for pair, pk in have_pairs.items():
             if pair not in pairs:
                 to_delete.append(pk)
                 touched.add(ds_id)
-        for fname, key in pairs - set(have):
+        for fname, key in pairs - set(have_pairs):
             to_add.append((refs.tags[key].pk, ds_id, field_ids[(ds_id, fname)], now, user_id))
             touched.add(ds_id)
     for start in range(0, len(to_delete), CHUNK):
@@ -371,7 +372,7 @@ def _write_tags(
 
 
 def _write_owners(
-    specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, actor: Any, created: set[UUID]
+    specs: list[DatasetSpec], rows: list[Dataset], refs: _Refs, actor: Actor, created: set[UUID]
 ) -> set[UUID]:
     """Make owners match the specs; a new dataset with no owners named is owned by its creator."""
     wanted: dict[UUID, set[tuple[str, str]]] = {}
@@ -420,7 +421,7 @@ def _write_owners(
 
 
 @transaction.atomic
-def dataset_bulk_upsert(*, actor: Any, specs: list[DatasetSpec]) -> UpsertResult:
+def dataset_bulk_upsert(*, actor: Actor, specs: list[DatasetSpec]) -> UpsertResult:
     """Create or update up to ``MAX_BULK`` datasets atomically; one bad item rejects the whole batch."""
     if len(specs) > MAX_BULK:
         raise ValidationFailed.one(
@@ -430,14 +431,14 @@ def dataset_bulk_upsert(*, actor: Any, specs: list[DatasetSpec]) -> UpsertResult
 
 
 @transaction.atomic
-def dataset_create(*, actor: Any, spec: DatasetSpec) -> Dataset:
+def dataset_create(*, actor: Actor, spec: DatasetSpec) -> Dataset:
     """Register one new dataset; 409 when ``(namespace, name)`` exists."""
     result = _apply(actor=actor, specs=[spec], mode="create")
     return Dataset.objects.get(pk=result.ids[0])
 
 
 @transaction.atomic
-def dataset_update(*, actor: Any, dataset: Dataset, spec: DatasetSpec) -> Dataset:
+def dataset_update(*, actor: Actor, dataset: Dataset, spec: DatasetSpec) -> Dataset:
     """Change a dataset. ``None`` parts of ``spec`` stay as they are; identity cannot change."""
     if (spec.namespace and spec.namespace != dataset.namespace) or (spec.name and spec.name != dataset.name):
         raise ValidationFailed.one(
@@ -451,7 +452,7 @@ def dataset_update(*, actor: Any, dataset: Dataset, spec: DatasetSpec) -> Datase
 
 
 @transaction.atomic
-def dataset_delete(*, actor: Any, dataset: Dataset) -> None:
+def dataset_delete(*, actor: Actor, dataset: Dataset) -> None:
     if not permissions.can_edit_asset(actor, dataset):
         raise PermissionDenied(f"You may not delete {dataset}.")
     audit.record(actor=actor, action="catalog.dataset.delete", target=dataset, before=dataset.snapshot())

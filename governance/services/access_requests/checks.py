@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from django.db.models import Q
@@ -18,7 +17,7 @@ from governance.models import AccessRequest, AccessRequestItem, Grant, PolicyVer
 from governance.policy import LevelRule
 from steward.durations import format_duration
 from steward.errors import Conflict, FieldProblem, ProblemCollector, ValidationFailed
-from steward.identity import viewer_for
+from steward.identity import Actor, viewer_for
 
 __all__ = [
     "MAX_DATASETS",
@@ -72,7 +71,7 @@ def rank(code: str) -> int:
 # --- checks (no writes) ----------------------------------------------------------------------------------------
 
 
-def resolve_datasets(actor: Any, refs: Sequence[DatasetRef]) -> list[Dataset]:
+def resolve_datasets(actor: Actor, refs: Sequence[DatasetRef]) -> list[Dataset]:
     """The datasets, in order. By id: any dataset (an unguessable id was shared with you); by namespace and
     name: only datasets the actor may see, so hidden names leak nothing. Problems name ``datasets[i]``."""
     problems = ProblemCollector()
@@ -93,8 +92,9 @@ def resolve_datasets(actor: Any, refs: Sequence[DatasetRef]) -> list[Dataset]:
         shown = set(
             Dataset.objects.filter(visible_q(Dataset, viewer_for(actor)), pk__in=by_id).values_list("pk", flat=True)
         )
-        for pk, ds in by_id.items():
-            ds.hidden_from_requester = pk not in shown
+        for pk, listed in by_id.items():
+            # Read back by ``label`` and ``check_policy`` through getattr: not a field of the catalog's model.
+            setattr(listed, "hidden_from_requester", pk not in shown)  # noqa: B010
     found: list[Dataset] = []
     seen: dict[UUID, int] = {}
     for i, ref in enumerate(refs):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
@@ -17,6 +16,7 @@ from governance.policy import LevelRule
 from ledger import audit
 from steward.durations import format_duration
 from steward.errors import Conflict, PermissionDenied
+from steward.identity import Actor, authenticated_user, user_or_none
 
 __all__ = [
     "SelfApproval",
@@ -61,7 +61,7 @@ def describe_slots(slots: Iterable[ApprovalSlot], names: dict[UUID, str] | None 
     parts = []
     for s in slots:
         if s.role == ApproverRole.OWNER:
-            what = (names or {}).get(s.dataset_id, str(s.dataset_id))
+            what = names.get(s.dataset_id, str(s.dataset_id)) if names and s.dataset_id else str(s.dataset_id)
             parts.append(
                 f"an owner of {what}" + (" (or a data steward: it has no other owner)" if s.owner_fallback else "")
             )
@@ -107,9 +107,9 @@ def notify_requester(request: AccessRequest, subject: str, body: str) -> None:
     )
 
 
-def lock_subject(actor: Any) -> None:
+def lock_subject(actor: Actor) -> None:
     """Serialise one user's request writes, so two concurrent requests cannot both pass the overlap check."""
-    get_user_model().objects.select_for_update().filter(pk=actor.pk).first()
+    get_user_model().objects.select_for_update().filter(pk=authenticated_user(actor).pk).first()
 
 
 def lock_request(request: AccessRequest) -> AccessRequest:
@@ -123,13 +123,15 @@ def check_open(request: AccessRequest, now: datetime) -> None:
         raise Conflict(f"This request expired at {request.expires_at.isoformat()} without a decision.")
 
 
-def close_request(request: AccessRequest, state: str, *, actor: Any, reason: str, now: datetime, action: str) -> None:
+def close_request(
+    request: AccessRequest, state: str, *, actor: Actor | None, reason: str, now: datetime, action: str
+) -> None:
     """Decide a pending request (deny, withdraw) and audit it. The caller records its history
     (``capture_requests``), once per batch on bulk paths."""
     before = request.snapshot()
     request.state = state
     request.decided_at = now
-    request.decided_by = actor if getattr(actor, "pk", None) else None
+    request.decided_by = user_or_none(actor)
     request.decision_reason = reason
     request.save(update_fields=["state", "decided_at", "decided_by", "decision_reason"])
     audit.record(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -31,6 +30,7 @@ from governance.services.access_requests.decide import finalize
 from governance.subjects import may_act_for_workspace
 from ledger import audit
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
+from steward.identity import Actor, authenticated_user
 
 __all__ = ["access_request_create", "grant_reapproval_request", "open_request"]
 
@@ -38,7 +38,7 @@ __all__ = ["access_request_create", "grant_reapproval_request", "open_request"]
 @transaction.atomic
 def access_request_create(
     *,
-    actor: Any,
+    actor: Actor,
     datasets: Sequence[DatasetRef],
     purpose: str,
     justification: str,
@@ -72,7 +72,7 @@ def access_request_create(
 
     popularity_record(kind="dataset", ids=[d.pk for d in resolved], signal="request")
     request = AccessRequest.objects.create(
-        requester=actor,
+        requester=authenticated_user(actor),
         workspace_id=workspace_id,
         workspace_label=(workspace_label or "")[:200],
         purpose=purpose,
@@ -116,7 +116,7 @@ def open_request(
 
 @transaction.atomic
 def grant_reapproval_request(
-    *, actor: Any, grant: Grant, justification: str = "", now: datetime | None = None
+    *, actor: Actor, grant: Grant, justification: str = "", now: datetime | None = None
 ) -> AccessRequest:
     """Ask for a suspended grant to be re-approved under its dataset's new level (by the grant's holder).
 
@@ -124,7 +124,7 @@ def grant_reapproval_request(
     approved, the same grant resumes (its window unchanged, or shortened to the new level's maximum).
     """
     now = now or timezone.now()
-    holder = grant.user_id if grant.user_id else (grant.request.requester_id if grant.request_id else None)
+    holder = grant.user_id if grant.user_id else (grant.request.requester_id if grant.request else None)
     if getattr(actor, "pk", None) != holder:
         raise PermissionDenied("Only the grant's holder asks for its re-approval.")
     grant = Grant.objects.select_for_update(of=("self",)).select_related("dataset", "request").get(pk=grant.pk)
@@ -135,7 +135,7 @@ def grant_reapproval_request(
     dataset = grant.dataset
     policy = policy_current()
     rules = level_rules(policy)
-    purpose = grant.request.purpose if grant.request_id else ""
+    purpose = grant.request.purpose if grant.request else ""
     remaining = grant.valid_until - now
     try:
         check_policy(policy, rules, [dataset], purpose, timedelta(0))
@@ -149,7 +149,7 @@ def grant_reapproval_request(
     subject = Subject(None, grant.workspace_id) if grant.workspace_id else Subject(grant.user_id, None)
     check_overlap(subject, [dataset], now, exclude_grant=grant.pk)
     request = AccessRequest.objects.create(
-        requester=actor,
+        requester=authenticated_user(actor),
         workspace_id=grant.workspace_id,
         workspace_label=grant.workspace_label,
         purpose=purpose,

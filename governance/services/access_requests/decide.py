@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from django.db import transaction
@@ -38,14 +37,14 @@ from governance.signals import announce_grant_change
 from ledger import audit
 from ledger.audit import AuditEntry
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
-from steward.identity import roles_of
+from steward.identity import Actor, authenticated_user, roles_of, user_or_none
 
 __all__ = ["access_request_approve", "access_request_deny", "access_request_withdraw", "finalize"]
 
 
 @transaction.atomic
 def access_request_approve(
-    *, actor: Any, request: AccessRequest, role: str | None = None, comment: str = "", now: datetime | None = None
+    *, actor: Actor, request: AccessRequest, role: str | None = None, comment: str = "", now: datetime | None = None
 ) -> AccessRequest:
     """Give one approval. A person approves a request once, in one role: ``role`` when given, else the first
     they can fill of owner, privacy officer, data steward (as owner, it covers every dataset of the request they
@@ -64,7 +63,7 @@ def access_request_approve(
             f"You already approved this request as {mine_before[0].role}; each further approval needs another person."
         )
     open_slots = [s for s in slots if s.filled_at is None]
-    owners = dataset_owner_ids(s.dataset_id for s in open_slots if s.role == ApproverRole.OWNER)
+    owners = dataset_owner_ids(s.dataset_id for s in open_slots if s.role == ApproverRole.OWNER and s.dataset_id)
     roles = roles_of(actor)
     fillable = [s for s in open_slots if can_fill(user_id=actor.pk, roles=roles, slot=s, owners=owners)]
     if role is not None:
@@ -78,7 +77,12 @@ def access_request_approve(
     chosen = next(r for r in APPROVER_ORDER if any(s.role == r for s in fillable))
     filled = [s for s in fillable if s.role == chosen]
     for s in filled:
-        s.filled_by, s.filled_by_name, s.filled_at, s.comment = actor, actor.get_username(), now, comment or ""
+        s.filled_by, s.filled_by_name, s.filled_at, s.comment = (
+            authenticated_user(actor),
+            actor.get_username(),
+            now,
+            comment or "",
+        )
     ApprovalSlot.objects.bulk_update(filled, ["filled_by", "filled_by_name", "filled_at", "comment"])
     capture_requests([request.pk], at=now)
     audit.record(
@@ -94,7 +98,7 @@ def access_request_approve(
     return request
 
 
-def finalize(request: AccessRequest, *, actor: Any, now: datetime) -> None:
+def finalize(request: AccessRequest, *, actor: Actor | None, now: datetime) -> None:
     """All approvals are in: create the grants (or resume the grant being re-approved).
 
     If a dataset's level rose since the approvals were asked for (a missed reclassification), the request is
@@ -144,7 +148,7 @@ def finalize(request: AccessRequest, *, actor: Any, now: datetime) -> None:
         entries += [AuditEntry(GRANT_CREATE, "governance.grant", str(g.pk), str(g), after=g.snapshot()) for g in grants]
     request.state = RequestState.APPROVED
     request.decided_at = now
-    request.decided_by = actor if getattr(actor, "pk", None) else None
+    request.decided_by = user_or_none(actor)
     request.save(update_fields=["state", "decided_at", "decided_by"])
     capture_grants(grant_ids, at=now)  # the new grants, or the re-approved one (``_reapprove``)
     capture_requests([request.pk], at=now)
@@ -180,6 +184,8 @@ def _reapprove(
     now: datetime,
     entries: list[AuditEntry],
 ) -> Grant:
+    if request.reapproval_of_id is None:
+        raise ValueError(f"Request {request.pk} re-approves no grant.")
     grant = Grant.objects.select_for_update(of=("self",)).get(pk=request.reapproval_of_id)
     if grant.revoked_at is not None or grant.valid_until <= now:
         raise Conflict(f"The grant was {grant.state_at(now)} while its re-approval was pending; file a new request.")
@@ -213,7 +219,7 @@ def _reapprove(
 
 @transaction.atomic
 def access_request_deny(
-    *, actor: Any, request: AccessRequest, reason: str, now: datetime | None = None
+    *, actor: Actor, request: AccessRequest, reason: str, now: datetime | None = None
 ) -> AccessRequest:
     """Deny a pending request: anyone who could give one of its missing approvals may, with a reason."""
     now = now or timezone.now()
@@ -224,7 +230,7 @@ def access_request_deny(
     if not (reason or "").strip():
         raise ValidationFailed.one("reason", "Say why the request is denied.", "required")
     open_slots = [s for s in request.slots.all() if s.filled_at is None]
-    owners = dataset_owner_ids(s.dataset_id for s in open_slots if s.role == ApproverRole.OWNER)
+    owners = dataset_owner_ids(s.dataset_id for s in open_slots if s.role == ApproverRole.OWNER and s.dataset_id)
     roles = roles_of(actor)
     if not any(can_fill(user_id=actor.pk, roles=roles, slot=s, owners=owners) for s in open_slots):
         raise PermissionDenied("Only someone who could give one of its missing approvals denies a request.")
@@ -240,7 +246,7 @@ def access_request_deny(
 
 @transaction.atomic
 def access_request_withdraw(
-    *, actor: Any, request: AccessRequest, reason: str = "", now: datetime | None = None
+    *, actor: Actor, request: AccessRequest, reason: str = "", now: datetime | None = None
 ) -> AccessRequest:
     """The requester withdraws their pending request."""
     now = now or timezone.now()

@@ -84,7 +84,7 @@ def _plan(workspace: Workspace, now: datetime) -> _Plan:
     spec = WorkspaceSpec(
         id=workspace.pk,
         owner=workspace.owner.get_username(),
-        project=workspace.project.name if workspace.project_id else None,
+        project=workspace.project.name if workspace.project else None,
         template=workspace.template.spec(),
         resources=workspace.resources,
         mounts=mounts,
