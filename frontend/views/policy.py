@@ -63,10 +63,12 @@ def policy_edit(request: HttpRequest) -> HttpResponse:
             if not created:
                 return redirect("frontend:policy")
             return redirect(reverse("frontend:policy") + f"?a={current.version}&b={new.version}#diff")
+    invalid = error if isinstance(error, ValidationFailed) else None
     context = {
         "current": current,
-        "form": policy_form_context(document, error if isinstance(error, ValidationFailed) else None),
-        "error": error,
+        "form": policy_form_context(document, invalid),
+        "error": None if invalid else error,
+        "invalid": invalid,
         "note": request.POST.get("note", ""),
         "can_edit": not isinstance(error, PermissionDenied),
     }

@@ -176,6 +176,8 @@ def test_invalid_input_shows_each_fields_error_and_writes_nothing(client, admin_
     assert 'value="a week"' in c3, "the refused input is kept"
     c4 = page.split('id="level-C4"')[1]
     assert "List the purposes allowed at this level" in c4
+    assert "Nothing was saved: 2 problems" in page
+    assert page.count("List the purposes allowed at this level") == 1, "each error is shown once, by its field"
     assert PolicyVersion.objects.count() == base["count"]
 
 
