@@ -5,6 +5,7 @@ Parsing only; validation and storage stay in ``governance.services.policy`` (the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from catalog.classification import levels as classification_levels
@@ -14,16 +15,22 @@ from steward.errors import ValidationFailed
 __all__ = ["policy_document_from_form", "policy_form_context"]
 
 
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+# Blank rows the editor offers for new purposes and new toxic combinations.
+BLANK_ROWS = 2
+
+
+def _rows(post: Any, prefix: str, names: tuple[str, ...]) -> list[dict[str, str]]:
+    """The numbered rows ``<prefix>-<name>-<i>`` a form posted, in order, without the ones left blank."""
+    numbers = sorted(
+        {int(m.group(1)) for key in post for m in [re.match(rf"^{prefix}-[a-z_]+-(\d+)$", key)] if m is not None}
+    )
+    rows = [{name: (post.get(f"{prefix}-{name}-{i}") or "").strip() for name in names} for i in numbers]
+    return [row for row in rows if any(row.values())]
 
 
 def policy_document_from_form(post: Any) -> dict[str, Any]:
-    """Build a policy document from the editor's inputs (``purposes_text``, ``<code>-approvers``, ...)."""
-    purposes: dict[str, str] = {}
-    for line in _lines(post.get("purposes_text", "")):
-        key, _, description = line.partition(":")
-        purposes[key.strip()] = description.strip()
+    """Build a policy document from the editor's inputs (``purpose-key-0``, ``<code>-approvers``, ...)."""
+    purposes = {row["key"]: row["description"] for row in _rows(post, "purpose", ("key", "description"))}
     level_docs = {
         lvl.code: {
             "approvers": post.getlist(f"{lvl.code}-approvers"),
@@ -32,17 +39,14 @@ def policy_document_from_form(post: Any) -> dict[str, Any]:
         }
         for lvl in classification_levels()
     }
-    toxic = []
-    for line in _lines(post.get("toxic_text", "")):
-        name, _, rest = line.partition("|")
-        tags, _, description = rest.partition("|")
-        toxic.append(
-            {
-                "name": name.strip(),
-                "tags": [t.strip() for t in tags.split(",") if t.strip()],
-                "description": description.strip(),
-            }
-        )
+    toxic = [
+        {
+            "name": row["name"],
+            "tags": [t.strip() for t in row["tags"].split(",") if t.strip()],
+            "description": row["description"],
+        }
+        for row in _rows(post, "toxic", ("name", "tags", "description"))
+    ]
     return {"purposes": purposes, "levels": level_docs, "toxic_combinations": toxic}
 
 
@@ -54,10 +58,13 @@ def _errors_by_field(error: ValidationFailed | None) -> dict[str, list[str]]:
 
 
 def _take(errors: dict[str, list[str]], *prefixes: str) -> list[str]:
-    """Remove and return the messages whose field is one of ``prefixes`` or lies under it."""
+    """Remove and return the messages whose field is one of ``prefixes`` or lies under it (named from there)."""
     taken: list[str] = []
-    for field in [f for f in errors if any(f == p or f.startswith((p + ".", p + "[")) for p in prefixes)]:
-        taken.extend(f"{field}: {m}" if field not in prefixes else m for m in errors.pop(field))
+    for field in list(errors):
+        prefix = next((p for p in prefixes if field == p or field.startswith((p + ".", p + "["))), None)
+        if prefix is not None:
+            rest = field[len(prefix) :].lstrip(".")
+            taken.extend(f"{rest}: {m}" if rest else m for m in errors.pop(field))
     return taken
 
 
@@ -69,7 +76,12 @@ def policy_form_context(document: dict[str, Any], error: ValidationFailed | None
     errors = _errors_by_field(error)
     purposes = document.get("purposes") or {}
     level_docs = document.get("levels") or {}
-    purpose_errors = _take(errors, "purposes")
+    purpose_rows = [
+        {"key": key, "description": description, "errors": _take(errors, f"purposes.{key}")}
+        for key, description in purposes.items()
+    ] + [{"key": "", "description": "", "errors": []} for _ in range(BLANK_ROWS)]
+    for i, row in enumerate(purpose_rows):
+        row["id"] = f"purpose-{i}"
     level_rows = []
     for lvl in classification_levels():
         rule = level_docs.get(lvl.code) or {}
@@ -89,15 +101,22 @@ def policy_form_context(document: dict[str, Any], error: ValidationFailed | None
                 "errors": _take(errors, path),
             }
         )
-    toxic_errors = _take(errors, "toxic_combinations")
+    toxic_rows = [
+        {
+            "name": combo.get("name") or "",
+            "tags": ", ".join(combo.get("tags") or []),
+            "description": combo.get("description") or "",
+            "errors": _take(errors, f"toxic_combinations[{i}]"),
+        }
+        for i, combo in enumerate(document.get("toxic_combinations") or [])
+    ] + [{"name": "", "tags": "", "description": "", "errors": []} for _ in range(BLANK_ROWS)]
+    for i, row in enumerate(toxic_rows):
+        row["id"] = f"toxic-{i}"
     return {
-        "purposes_text": "\n".join(f"{k}: {v}" for k, v in purposes.items()),
-        "purposes_errors": purpose_errors,
+        "purposes": purpose_rows,
+        "purposes_errors": _take(errors, "purposes"),
         "levels": level_rows,
-        "toxic_text": "\n".join(
-            f"{c.get('name', '')} | {', '.join(c.get('tags') or [])} | {c.get('description', '')}"
-            for c in document.get("toxic_combinations") or []
-        ),
-        "toxic_errors": toxic_errors,
+        "toxic": toxic_rows,
+        "toxic_errors": _take(errors, "toxic_combinations"),
         "other_errors": [f"{f}: {m}" if f else m for f, ms in errors.items() for m in ms],
     }

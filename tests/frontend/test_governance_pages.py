@@ -23,13 +23,12 @@ def _as(client, user):
 
 def _policy_form(doc: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """What the editor posts for ``doc`` (as a browser would send the inputs it shows), with ``changes`` applied."""
-    body: dict[str, Any] = {
-        "purposes_text": "\n".join(f"{k}: {v}" for k, v in doc["purposes"].items()),
-        "toxic_text": "\n".join(
-            f"{c['name']} | {', '.join(c['tags'])} | {c['description']}" for c in doc["toxic_combinations"]
-        ),
-        "note": "",
-    }
+    body: dict[str, Any] = {"note": ""}
+    for i, (key, description) in enumerate(doc["purposes"].items()):
+        body[f"purpose-key-{i}"], body[f"purpose-description-{i}"] = key, description
+    for i, combo in enumerate(doc["toxic_combinations"]):
+        body[f"toxic-name-{i}"], body[f"toxic-description-{i}"] = combo["name"], combo["description"]
+        body[f"toxic-tags-{i}"] = ", ".join(combo["tags"])
     for code, rule in doc["levels"].items():
         body[f"{code}-approvers"] = rule["approvers"]
         body[f"{code}-max_duration"] = rule["max_duration"]
@@ -193,3 +192,34 @@ def test_a_stale_form_is_refused_with_a_conflict(client, admin_user, base):
 def test_diff_of_an_unknown_version_says_so(client, data_scientist):
     res = _as(client, data_scientist).get("/policy/", {"a": 0, "b": 99})
     assert res.status_code == 404 and "No policy version 99" in res.content.decode()
+
+
+def test_purposes_and_toxic_combinations_are_rows_with_errors_by_row(client, admin_user, base):
+    client = _as(client, admin_user)
+    form = client.get("/policy/edit").content.decode()
+    assert 'name="purpose-key-0" value="analytics"' in form and 'name="toxic-name-0"' in form
+    n = len(base["doc"]["purposes"])
+    res = client.post(
+        "/policy/edit",
+        _policy_form(
+            base["doc"],
+            **{f"purpose-key-{n}": "fraud-review", f"purpose-description-{n}": "Reviewing suspected fraud."},
+            **{"toxic-name-1": "email-and-source", "toxic-tags-1": "pii.email", "toxic-description-1": "x"},
+        ),
+    )
+    page = res.content.decode()
+    assert res.status_code == 400 and PolicyVersion.objects.count() == base["count"]
+    row = page.split('id="toxic-1"')[1].split("</tr>")[0]
+    assert "tags: At least two different tag keys." in row, "the error sits on the combination's own row"
+    assert 'value="fraud-review"' in page, "the new purpose typed is kept"
+    res = client.post(
+        "/policy/edit",
+        _policy_form(
+            base["doc"], **{f"purpose-key-{n}": "fraud-review", f"purpose-description-{n}": "Reviewing fraud."}
+        ),
+    )
+    assert res.status_code == 302
+    assert policy_current().purposes["fraud-review"] == "Reviewing fraud."
+    diff = client.get(res.url).content.decode().split('id="diff"')[1]
+    assert re.search(r'class="diff-added"><td><code>purposes\.fraud-review</code></td><td class="diff-before">—', diff)
+    assert 'name="C1-purposes" value="fraud-review"' in client.get("/policy/edit").content.decode()
