@@ -2,12 +2,17 @@
 
 Per domain: each source table is exported to the data lake (with column lineage), the domain's lake files
 are aggregated into a mart, and customer-facing marts feed a customer 360 view that trains the demo models.
-Deterministic and idempotent (events are keyed by content; run ids are derived from names).
+The mart jobs declare their column lineage too: a summary keeps times, categories, amounts and row counts, never
+card numbers or personal details, so ``transactions.raw`` stops at the lake and ``marts.customer_360`` (tagged
+``customer``) stays requestable under the policy's toxic combination ``customer`` + ``transactions.raw``.
+Deterministic and idempotent (events are keyed by content; run ids are derived from names), except the
+retraining of ``RETRAINED`` (governance/demo.py emits it at load time, after the trainer's grant).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,12 +28,34 @@ from lineage.services.declassify import declassification_decide, declassificatio
 from lineage.services.ingest import ingest
 from lineage.services.producers import namespace_producer_assign
 
-__all__ = ["load_demo_lineage"]
+__all__ = ["RETRAINED", "load_demo_lineage", "training_events"]
 
 PG = "postgres://warehouse.internal:5432"
 LAKE = "s3://datalake"
 PRODUCER = "https://steward.example/demo"
 START = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)
+
+# The model version retrained at load time, once its trainer holds a grant on its input (a green reconstruction).
+RETRAINED = ("churn-predictor", 3)
+
+# A summary column and the kinds of source column it is computed from (by name); anything else is dropped.
+_PERIOD = ("_at", "ts", "date", "period")
+_SEGMENT = ("segment", "channel", "region", "country", "status", "account", "cost_centre", "carrier", "currency")
+_VALUE = ("amount", "score", "quantity", "salary")
+
+
+def _summary_columns(domain: str, file: str, id_column: str, cols: list[str]) -> dict[str, list[tuple[str, str, str]]]:
+    """Column lineage of one lake file into its domain's summary: rows counted by id, times, categories, amounts.
+
+    The CRM summary also counts reachable contacts (distinct e-mail addresses): the declassification below says
+    no address survives that count.
+    """
+    counted = {id_column, "email"} if domain == "crm" else {id_column}
+    period = [c for c in cols if c.endswith(_PERIOD)]
+    segment = [c for c in cols if c in _SEGMENT]
+    value = [c for c in cols if c in counted or c.endswith(_VALUE)]
+    mapped = {"period": period, "segment": segment, "value": value}
+    return {out: [(LAKE, file, c) for c in srcs] for out, srcs in mapped.items() if srcs}
 
 
 def _run_id(*parts: str) -> str:
@@ -85,7 +112,7 @@ def _pipeline_events() -> list[dict[str, Any]]:
     for day in range(3):
         when = START + timedelta(days=day)
         for domain, spec in DOMAINS.items():
-            lake_inputs = []
+            lake_inputs, mart_columns = [], defaultdict(list)
             for entity in spec["entities"]:
                 src, dst = f"{domain}.public.{entity}", f"curated/{domain}/{entity}"
                 cols = [c for c in _fields(PG, src) if c in set(_fields(LAKE, dst))] or _fields(PG, src)
@@ -100,26 +127,46 @@ def _pipeline_events() -> list[dict[str, Any]]:
                     [out],
                 )
                 lake_inputs.append(_ds(LAKE, dst))
+                for out_col, srcs in _summary_columns(domain, dst, f"{entity.rstrip('s')}_id", cols).items():
+                    mart_columns[out_col] += srcs
             # On the first day the mart also read a scratch table it no longer reads (history to look at).
             inputs = lake_inputs + ([_ds(PG, f"{domain}.scratch.tmp_extract")] if day == 0 else [])
-            mart = _ds(PG, f"marts.{domain}_summary", ["period", "segment", "measure", "value"])
+            mart = _ds(PG, f"marts.{domain}_summary", ["period", "segment", "measure", "value"], dict(mart_columns))
             marts[domain] = mart
             events += _events(
                 f"mart_{domain}_summary", _run_id("mart", domain, str(day)), when + timedelta(hours=1), inputs, [mart]
             )
-        c360 = _ds(PG, "marts.customer_360", ["customer_id", "segment", "lifetime_value", "churn_risk"])
+        summary = {d: f"marts.{d}_summary" for d in ("crm", "sales", "web")}
+        c360 = _ds(
+            PG,
+            "marts.customer_360",
+            ["customer_id", "segment", "lifetime_value", "churn_risk"],
+            {
+                "segment": [(PG, summary["crm"], "segment"), (PG, summary["sales"], "segment")],
+                "lifetime_value": [(PG, summary["sales"], "value")],
+                "churn_risk": [(PG, summary["crm"], "value"), (PG, summary["web"], "value")],
+            },
+        )
         feeders = [_ds(PG, f"marts.{d}_summary") for d in ("crm", "sales", "web") if d in marts]
         events += _events("build_customer_360", _run_id("c360", str(day)), when + timedelta(hours=2), feeders, [c360])
     for name, _, _, _, n_versions in MODELS:
         for v in range(1, n_versions + 1):
-            when = START + timedelta(days=2, hours=3 + v)
-            events += _events(
-                f"train_{name}",
-                str(training_run_id(name, v)),
-                when,
-                [_ds(PG, "marts.customer_360")],
-                [_ds("s3://models", f"{name}/{v}/model.bin")],
-            )
+            if (name, v) != RETRAINED:
+                events += training_events(name, v, START + timedelta(days=2, hours=3 + v))
+    return events
+
+
+def training_events(name: str, version: int, when: datetime, ended: datetime | None = None) -> list[dict[str, Any]]:
+    """The training run of a demo model version: it reads ``marts.customer_360`` and writes the artifact."""
+    events = _events(
+        f"train_{name}",
+        str(training_run_id(name, version)),
+        when,
+        [_ds(PG, "marts.customer_360")],
+        [_ds("s3://models", f"{name}/{version}/model.bin")],
+    )
+    if ended is not None:
+        events[1]["eventTime"] = ended.isoformat()
     return events
 
 
