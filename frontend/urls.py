@@ -1,6 +1,18 @@
 from django.urls import path
 
-from frontend.views import access, assets, audit, compliance, compliance_find, lineage, search, tokens, workspaces
+from frontend.views import (
+    access,
+    assets,
+    audit,
+    compliance,
+    compliance_find,
+    lineage,
+    policy,
+    search,
+    tags,
+    tokens,
+    workspaces,
+)
 
 app_name = "frontend"
 
@@ -16,7 +28,11 @@ urlpatterns = [
     path("datasets/<uuid:pk>/explain", lineage.dataset_explain, name="dataset-explain"),
     path("models/", assets.model_list, name="models"),
     path("models/<uuid:pk>/", assets.model_detail, name="model"),
-    path("tags/", assets.tag_list, name="tags"),
+    path("tags/", tags.tag_list, name="tags"),
+    path("tags/new", tags.tag_new, name="tag-new"),
+    path("tags/<int:pk>/edit", tags.tag_edit, name="tag-edit"),
+    path("policy/", policy.policy_page, name="policy"),
+    path("policy/edit", policy.policy_edit, name="policy-edit"),
     path("declassifications/", lineage.declassifications, name="declassifications"),
     path(
         "declassifications/<uuid:pk>/approve",

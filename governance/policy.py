@@ -14,7 +14,7 @@ from catalog.classification import levels as classification_levels
 from governance.models import PolicyVersion
 from steward.durations import parse_duration
 
-__all__ = ["DEFAULT_PURPOSES", "LevelRule", "default_policy_document", "level_rules"]
+__all__ = ["DEFAULT_PURPOSES", "LevelRule", "PolicyChange", "default_policy_document", "level_rules", "policy_diff"]
 
 DEFAULT_PURPOSES = {
     "analytics": "Exploratory analysis and ad-hoc questions.",
@@ -81,3 +81,41 @@ def level_rules(policy: PolicyVersion) -> dict[str, LevelRule]:
         )
         for code, rule in policy.levels.items()
     }
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """One field that differs between two policy documents; ``before``/``after`` are readable text ("" if absent)."""
+
+    field: str
+    before: str
+    after: str
+
+    @property
+    def kind(self) -> str:
+        return "added" if not self.before else "removed" if not self.after else "changed"
+
+
+def _flatten(doc: dict[str, Any]) -> dict[str, str]:
+    """A policy document as ``{field path: readable value}``, lists joined in their stored order."""
+    flat: dict[str, str] = {}
+    for key, description in (doc.get("purposes") or {}).items():
+        flat[f"purposes.{key}"] = description or "(no description)"
+    for code, rule in (doc.get("levels") or {}).items():
+        flat[f"levels.{code}.approvers"] = ", ".join(rule.get("approvers") or []) or "none (auto-approved)"
+        flat[f"levels.{code}.max_duration"] = str(rule.get("max_duration", ""))
+        flat[f"levels.{code}.purposes"] = ", ".join(rule.get("purposes") or [])
+    for combo in doc.get("toxic_combinations") or []:
+        flat[f"toxic_combinations.{combo.get('name')}.tags"] = ", ".join(combo.get("tags") or [])
+        flat[f"toxic_combinations.{combo.get('name')}.description"] = combo.get("description") or ""
+    return flat
+
+
+def policy_diff(before: dict[str, Any], after: dict[str, Any]) -> list[PolicyChange]:
+    """The fields that differ from ``before`` to ``after``, in a stable order (purposes, levels, combinations)."""
+    old, new = _flatten(before), _flatten(after)
+    return [
+        PolicyChange(field=key, before=old.get(key, ""), after=new.get(key, ""))
+        for key in sorted(old.keys() | new.keys(), key=lambda k: (k.split(".")[0] != "purposes", k))
+        if old.get(key, "") != new.get(key, "")
+    ]

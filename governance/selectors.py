@@ -34,6 +34,8 @@ __all__ = [
     "grant_list",
     "grants_valid_at",
     "policy_current",
+    "policy_version_get",
+    "policy_versions",
 ]
 
 # Roles that see every access request and grant (compliance reads everything; admins run the system).
@@ -225,3 +227,15 @@ def policy_current() -> PolicyVersion:
         return latest
     doc = default_policy_document()
     return PolicyVersion(version=0, note="built-in defaults", **doc)
+
+
+def policy_version_get(version: int) -> PolicyVersion | None:
+    """One stored version; 0 is the built-in defaults that apply before anything was stored."""
+    if version == 0:
+        return PolicyVersion(version=0, note="built-in defaults", **default_policy_document())
+    return PolicyVersion.objects.filter(version=version).first()
+
+
+def policy_versions(*, limit: int = 100) -> list[PolicyVersion]:
+    """The stored versions, newest first (at most ``limit``)."""
+    return list(PolicyVersion.objects.order_by("-version")[:limit])

@@ -192,8 +192,3 @@ def model_detail(request: HttpRequest, pk: str) -> HttpResponse:
     return render(
         request, "frontend/model_detail.html", {"model": model, "versions": model.versions.order_by("-created_at")}
     )
-
-
-@login_required
-def tag_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/tag_list.html", {"tags": Tag.objects.all(), "levels": levels()})

@@ -22,10 +22,15 @@ from steward.durations import format_duration, parse_duration
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ValidationFailed
 from steward.identity import Actor, Role, has_role, user_or_none
 
-__all__ = ["policy_document_validate", "policy_update"]
+__all__ = ["policy_can_edit", "policy_document_validate", "policy_update"]
 
 _PURPOSE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+
+
+def policy_can_edit(user: Any) -> bool:
+    """Only admins change the access policy (everyone signed in may read it)."""
+    return has_role(user, Role.ADMIN)
 
 
 def _problem(problems: list[tuple[str, str]], field: str, message: str) -> None:
@@ -164,7 +169,7 @@ def policy_update(
     ``base_version``, when given, must be the version in effect (a 409 otherwise: someone else edited it).
     A document equal to the one in effect stores nothing.
     """
-    if not has_role(actor, Role.ADMIN):
+    if not policy_can_edit(actor):
         raise PermissionDenied("Only admins change the access policy.")
     clean = policy_document_validate(document)
     current = policy_current()
