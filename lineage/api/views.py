@@ -17,6 +17,12 @@ from rest_framework.views import APIView
 
 from accounts.authentication import TokenScopePermission
 from lineage import selectors
+from lineage.api.serializers import (
+    DeclassificationListSerializer,
+    DeclassificationSerializer,
+    NamespaceProducerListSerializer,
+    NamespaceProducerSerializer,
+)
 from lineage.models import Declassification, DeclassificationState, Job, NamespaceProducer
 from lineage.permissions import CanProduceLineage
 from lineage.services import declassify, producers
@@ -227,14 +233,16 @@ class DeclassificationListView(APIView):
     @extend_schema(
         summary="Declassification requests (newest first) on jobs whose datasets the caller may see, and their own",
         parameters=[OpenApiParameter("state", str, enum=[s.value for s in DeclassificationState])],
-        responses={200: dict},
+        responses={200: DeclassificationListSerializer},
     )
     def get(self, request: Request) -> Response:
         qs = selectors.declassification_list(user=request.user, state=request.query_params.get("state") or None)
         return Response({"results": [_declassification(d) for d in qs[:500]]})
 
     @extend_schema(
-        summary="Ask to block tags across one job's edges", request=DeclassificationInput, responses={201: dict}
+        summary="Ask to block tags across one job's edges",
+        request=DeclassificationInput,
+        responses={201: DeclassificationSerializer},
     )
     def post(self, request: Request) -> Response:
         data = parse_body(DeclassificationInput, request.data)
@@ -247,7 +255,7 @@ class DeclassificationListView(APIView):
 class DeclassificationActionView(APIView):
     action = ""
 
-    @extend_schema(request=DecisionInput, responses={200: dict})
+    @extend_schema(request=DecisionInput, responses={200: DeclassificationSerializer})
     def post(self, request: Request, pk: str) -> Response:
         reason = parse_body(DecisionInput, request.data).get("reason", "")
         if self.action == "revoke":
@@ -281,7 +289,7 @@ class NamespaceProducerListView(APIView):
     @extend_schema(
         summary="Namespaces and their producers (admins see all; others their own)",
         parameters=[OpenApiParameter("namespace", str)],
-        responses={200: dict},
+        responses={200: NamespaceProducerListSerializer},
     )
     def get(self, request: Request) -> Response:
         qs = selectors.namespace_producers(user=request.user, namespace=request.query_params.get("namespace"))
@@ -290,7 +298,7 @@ class NamespaceProducerListView(APIView):
     @extend_schema(
         summary="Allow a producer on a namespace (admins): it may run the namespace's jobs and change its datasets",
         request=NamespaceAssignInput,
-        responses={201: dict},
+        responses={201: NamespaceProducerSerializer},
     )
     def post(self, request: Request) -> Response:
         data = parse_body(NamespaceAssignInput, request.data)
