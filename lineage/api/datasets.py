@@ -15,6 +15,12 @@ from rest_framework.response import Response
 from catalog.api.datasets import dataset_tag_add
 from catalog.api.serializers import DatasetDetailSerializer, TagAssignInput
 from catalog.selectors import dataset_get
+from lineage.api.serializers import (
+    DatasetExplainSerializer,
+    DatasetTagsSerializer,
+    DatasetVersionsSerializer,
+    FieldTagsSerializer,
+)
 from lineage.selectors import dataset_explain, dataset_tags, dataset_versions
 from steward.api.params import parse_time
 from steward.errors import NotFound
@@ -27,7 +33,7 @@ class DatasetLineageViewSet(viewsets.GenericViewSet):
 
     lookup_value_regex = "[^/]+"
 
-    @extend_schema(methods=["GET"], parameters=[OpenApiParameter("at", str)], responses={200: dict})
+    @extend_schema(methods=["GET"], parameters=[OpenApiParameter("at", str)], responses={200: DatasetTagsSerializer})
     @extend_schema(methods=["POST"], request=TagAssignInput, responses={201: DatasetDetailSerializer})
     @action(detail=True, methods=["get", "post"], url_path="tags")
     def tags(self, request: Request, pk: str) -> Response:
@@ -43,7 +49,7 @@ class DatasetLineageViewSet(viewsets.GenericViewSet):
             OpenApiParameter("field", str),
             OpenApiParameter("at", str),
         ],
-        responses={200: dict},
+        responses={200: DatasetExplainSerializer},
     )
     @action(detail=True, methods=["get"])
     def explain(self, request: Request, pk: str) -> Response:
@@ -60,7 +66,8 @@ class DatasetLineageViewSet(viewsets.GenericViewSet):
         )
 
     @extend_schema(
-        parameters=[OpenApiParameter("tag", str, required=True), OpenApiParameter("at", str)], responses={200: dict}
+        parameters=[OpenApiParameter("tag", str, required=True), OpenApiParameter("at", str)],
+        responses={200: DatasetExplainSerializer},
     )
     @action(detail=True, methods=["get"], url_path=r"fields/(?P<field>[^/]+)/explain")
     def field_explain(self, request: Request, pk: str, field: str) -> Response:
@@ -72,7 +79,7 @@ class DatasetLineageViewSet(viewsets.GenericViewSet):
             )
         )
 
-    @extend_schema(parameters=[OpenApiParameter("at", str)], responses={200: dict})
+    @extend_schema(parameters=[OpenApiParameter("at", str)], responses={200: FieldTagsSerializer})
     @action(detail=True, methods=["get"], url_path=r"fields/(?P<field>[^/]+)/tags")
     def field_tags(self, request: Request, pk: str, field: str) -> Response:
         """A column's direct and propagated tags."""
@@ -84,7 +91,7 @@ class DatasetLineageViewSet(viewsets.GenericViewSet):
         data["propagated"] = [t for t in data["propagated"] if t["field"] == field]
         return Response(data)
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: DatasetVersionsSerializer})
     @action(detail=True, methods=["get"])
     def versions(self, request: Request, pk: str) -> Response:
         """The dataset's versions from OpenLineage ``version`` facets (or the writing run's id), newest first."""

@@ -20,6 +20,9 @@ from lineage import selectors
 from lineage.api.serializers import (
     DeclassificationListSerializer,
     DeclassificationSerializer,
+    JobDetailSerializer,
+    JobSerializer,
+    LineageGraphSerializer,
     NamespaceProducerListSerializer,
     NamespaceProducerSerializer,
 )
@@ -132,7 +135,7 @@ class JobLookupView(APIView):
     @extend_schema(
         summary="Find a job by namespace and name (404 when absent, or when it touches a hidden dataset)",
         parameters=[OpenApiParameter("namespace", str, required=True), OpenApiParameter("name", str, required=True)],
-        responses={200: dict},
+        responses={200: JobDetailSerializer},
         extensions=LOOKS_UP,
     )
     def get(self, request: Request) -> Response:
@@ -147,13 +150,13 @@ class JobLookupView(APIView):
 class JobDetailView(APIView):
     @extend_schema(
         summary="A job and its latest runs (hidden, as 404, when it touches a dataset the caller may not see)",
-        responses={200: dict},
+        responses={200: JobDetailSerializer},
     )
     def get(self, request: Request, pk: UUID) -> Response:
         job = selectors.job_get(user=request.user, pk=pk)
         return Response({**_job(job), "facets": job.facets, "runs": selectors.job_runs(job)})
 
-    @extend_schema(summary="End all of a job's current edges (stewards and admins)", responses={200: dict})
+    @extend_schema(summary="End all of a job's current edges (stewards and admins)", responses={200: JobSerializer})
     def delete(self, request: Request, pk: UUID) -> Response:
         return Response(_job(job_end_edges(actor=request.user, job_id=pk)))
 
@@ -180,7 +183,7 @@ class LineageGraphView(APIView):
                 "STEWARD_LINEAGE_MAX_NODES); `truncated` in the answer says when more were left out.",
             ),
         ],
-        responses={200: dict},
+        responses={200: LineageGraphSerializer},
         extensions=LOOKS_UP,
     )
     def get(self, request: Request) -> Response:
