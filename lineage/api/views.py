@@ -144,7 +144,7 @@ class JobLookupView(APIView):
             if not params.get(key):
                 raise ValidationFailed.one(key, "Required.", "required")
         job = selectors.job_get(user=request.user, namespace=params["namespace"], name=params["name"])
-        return Response({**_job(job), "facets": job.facets, "runs": selectors.job_runs(job)})
+        return Response(JobDetailSerializer({**_job(job), "facets": job.facets, "runs": selectors.job_runs(job)}).data)
 
 
 class JobDetailView(APIView):
@@ -154,11 +154,11 @@ class JobDetailView(APIView):
     )
     def get(self, request: Request, pk: UUID) -> Response:
         job = selectors.job_get(user=request.user, pk=pk)
-        return Response({**_job(job), "facets": job.facets, "runs": selectors.job_runs(job)})
+        return Response(JobDetailSerializer({**_job(job), "facets": job.facets, "runs": selectors.job_runs(job)}).data)
 
     @extend_schema(summary="End all of a job's current edges (stewards and admins)", responses={200: JobSerializer})
     def delete(self, request: Request, pk: UUID) -> Response:
-        return Response(_job(job_end_edges(actor=request.user, job_id=pk)))
+        return Response(JobSerializer(_job(job_end_edges(actor=request.user, job_id=pk))).data)
 
 
 class LineageGraphView(APIView):
@@ -240,7 +240,7 @@ class DeclassificationListView(APIView):
     )
     def get(self, request: Request) -> Response:
         qs = selectors.declassification_list(user=request.user, state=request.query_params.get("state") or None)
-        return Response({"results": [_declassification(d) for d in qs[:500]]})
+        return Response(DeclassificationListSerializer({"results": [_declassification(d) for d in qs[:500]]}).data)
 
     @extend_schema(
         summary="Ask to block tags across one job's edges",
@@ -252,7 +252,7 @@ class DeclassificationListView(APIView):
         decl = declassify.declassification_request(
             actor=request.user, job_id=data["job"], tag_keys=data["tags"], justification=data["justification"]
         )
-        return Response(_declassification(decl), status=status.HTTP_201_CREATED)
+        return Response(DeclassificationSerializer(_declassification(decl)).data, status=status.HTTP_201_CREATED)
 
 
 class DeclassificationActionView(APIView):
@@ -267,7 +267,7 @@ class DeclassificationActionView(APIView):
             decl = declassify.declassification_decide(
                 actor=request.user, pk=pk, approve=self.action == "approve", reason=reason
             )
-        return Response(_declassification(decl))
+        return Response(DeclassificationSerializer(_declassification(decl)).data)
 
 
 # --- namespace ownership (producers) ------------------------------------------------------------------------
@@ -296,7 +296,7 @@ class NamespaceProducerListView(APIView):
     )
     def get(self, request: Request) -> Response:
         qs = selectors.namespace_producers(user=request.user, namespace=request.query_params.get("namespace"))
-        return Response({"results": [_assignment(r) for r in qs[:1000]]})
+        return Response(NamespaceProducerListSerializer({"results": [_assignment(r) for r in qs[:1000]]}).data)
 
     @extend_schema(
         summary="Allow a producer on a namespace (admins): it may run the namespace's jobs and change its datasets",
@@ -308,7 +308,7 @@ class NamespaceProducerListView(APIView):
         row = producers.namespace_producer_assign(
             actor=request.user, namespace=data["namespace"], username=data["producer"]
         )
-        return Response(_assignment(row), status=status.HTTP_201_CREATED)
+        return Response(NamespaceProducerSerializer(_assignment(row)).data, status=status.HTTP_201_CREATED)
 
 
 class NamespaceProducerDetailView(APIView):
