@@ -43,6 +43,7 @@ def elasticsearch_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
 def keycloak_issuer() -> str:
     """The Keycloak test server's realm (scripts/services/keycloak.sh): the issuer the test settings trust."""
     from django.conf import settings
