@@ -112,7 +112,7 @@ class LineageNodeSerializer(serializers.Serializer):
 
 
 class LineageEdgeSerializer(serializers.Serializer):
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a response key named like a DRF Field attribute
     target = serializers.CharField()
     kind = serializers.ChoiceField(choices=["input", "output", "column"])
     job = serializers.CharField(required=False, help_text="Column edges only: the job node's id.")
@@ -122,7 +122,7 @@ class LineageEdgeSerializer(serializers.Serializer):
 
 
 class LineageGraphSerializer(serializers.Serializer):
-    root = serializers.CharField()
+    root = serializers.CharField()  # type: ignore[assignment]  # a response key named like a DRF Field attribute
     direction = serializers.ChoiceField(choices=["upstream", "downstream", "both"])
     depth = serializers.IntegerField()
     at = serializers.DateTimeField(allow_null=True)
@@ -161,7 +161,7 @@ class DirectTagSerializer(serializers.Serializer):
 
 
 class PropagatedTagSerializer(DirectTagSerializer):
-    source = LineageDatasetRefSerializer()
+    source = LineageDatasetRefSerializer()  # type: ignore[assignment]  # a response key named like a DRF Field attribute
     via = LineageViaRefSerializer()
     since = serializers.DateTimeField()
 
@@ -195,7 +195,7 @@ class DatasetExplainSerializer(serializers.Serializer):
     field = serializers.CharField(allow_null=True)
     direct = serializers.BooleanField()
     at = serializers.DateTimeField(allow_null=True, required=False, help_text="Absent when `direct` is true.")
-    source = LineageDatasetRefSerializer(
+    source = LineageDatasetRefSerializer(  # type: ignore[assignment]  # a response key named like a DRF Field attribute
         allow_null=True, required=False, help_text="Where the tag was assigned; absent when `direct` is true."
     )
     path = ExplainHopSerializer(many=True, help_text="Hops from the source, in order; empty when `direct` is true.")
@@ -205,7 +205,7 @@ class DatasetVersionSerializer(serializers.Serializer):
     version = serializers.CharField()
     run_id = serializers.UUIDField(allow_null=True)
     created_at = serializers.DateTimeField()
-    fields = serializers.ListField(child=serializers.CharField(allow_null=True))
+    fields = serializers.ListField(child=serializers.CharField(allow_null=True))  # type: ignore[assignment]  # a response key named like a DRF Field attribute
 
 
 class DatasetVersionsSerializer(serializers.Serializer):

@@ -116,6 +116,10 @@ def test_schema_fuzzing_as_admin_and_data_scientist_finds_no_5xx_and_no_schema_b
     for role, user in (("admin", admin), ("data-scientist", scientist)):
         token = token_create(actor=user, user=user, name="fuzz")[1]
         figures[role] = _fuzz(live_server.url, schema_path, token, tmp_path / f"{role}.ndjson")
+        if figures[role]["exit"] != 0 and "Failures:" not in figures[role]["stdout"]:
+            # schemathesis itself errored (seen once: a SystemError in its coverage phase) without reporting a
+            # failure of ours: run once more, and then its answer stands.
+            figures[role] = _fuzz(live_server.url, schema_path, token, tmp_path / f"{role}-again.ndjson")
 
     summary = {
         role: {k: v for k, v in f.items() if k not in ("stdout",)} | {"seconds_budget": SECONDS, "examples": EXAMPLES}
