@@ -33,7 +33,7 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 SERVER_ERROR = "not_a_server_error"
 
 
-def _fuzz(base_url: str, schema_path: Path, token: str, report: Path) -> dict[str, Any]:
+def _fuzz(base_url: str, schema_path: Path, token: str, report: Path, workers: int = 2) -> dict[str, Any]:
     """One schemathesis run as the holder of ``token``; the figures from its NDJSON event stream."""
     cmd = [
         str(Path(sys.executable).with_name("st")),
@@ -52,7 +52,7 @@ def _fuzz(base_url: str, schema_path: Path, token: str, report: Path) -> dict[st
         "--max-time",
         str(SECONDS),
         "--workers",
-        "2",
+        str(workers),
         "--request-timeout",
         "20",
         "--seed",
@@ -116,10 +116,14 @@ def test_schema_fuzzing_as_admin_and_data_scientist_finds_no_5xx_and_no_schema_b
     for role, user in (("admin", admin), ("data-scientist", scientist)):
         token = token_create(actor=user, user=user, name="fuzz")[1]
         figures[role] = _fuzz(live_server.url, schema_path, token, tmp_path / f"{role}.ndjson")
-        if figures[role]["exit"] != 0 and "Failures:" not in figures[role]["stdout"]:
-            # schemathesis itself errored (seen once: a SystemError in its coverage phase) without reporting a
-            # failure of ours: run once more, and then its answer stands.
-            figures[role] = _fuzz(live_server.url, schema_path, token, tmp_path / f"{role}-again.ndjson")
+        for attempt in range(2):
+            stdout = figures[role]["stdout"]
+            if figures[role]["exit"] == 0 or "Failures:" in stdout or "Runtime Error" not in stdout:
+                break
+            # schemathesis itself errored (CPython's "AST constructor recursion depth mismatch" SystemError in its
+            # coverage phase, with two workers) and reported no failure of ours: run again with one worker.
+            report = tmp_path / f"{role}-again{attempt}.ndjson"
+            figures[role] = _fuzz(live_server.url, schema_path, token, report, workers=1)
 
     summary = {
         role: {k: v for k, v in f.items() if k not in ("stdout",)} | {"seconds_budget": SECONDS, "examples": EXAMPLES}
