@@ -1,0 +1,65 @@
+"""The contract between a source reader and the code that applies what it saw."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ColumnSnapshot:
+    name: str
+    type: str = ""
+    ordinal: int = 0
+    nullable: bool | None = None
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetSnapshot:
+    """One table, view, model, seed or source as the outside world describes it.
+
+    ``namespace``/``name`` follow OpenLineage naming (``postgres://host:5432``, ``db.schema.table``).
+    ``kind`` is what the source calls it (``table``, ``view``, ``materialized_view``, ``model``, ``seed``,
+    ``source``). ``properties`` holds facts without a field of their own (row estimate, primary key,
+    foreign keys as relations, dbt tests, view definition, …)."""
+
+    namespace: str
+    name: str
+    kind: str = "table"
+    description: str = ""
+    columns: tuple[ColumnSnapshot, ...] = ()
+    owners: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SourceSnapshot:
+    """Everything one crawl saw. ``complete`` is False when the reader was asked for part of the source
+    only, so absent objects must not be marked removed. ``lineage_events`` are OpenLineage RunEvent
+    dicts (COMPLETE), the way a producer would have sent them."""
+
+    datasets: list[DatasetSnapshot] = field(default_factory=list)
+    lineage_events: list[dict[str, Any]] = field(default_factory=list)
+    complete: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[int, int | None, str], None]
+"""``progress(done, total_or_None, what)``: readers call it as they go."""
+
+
+class SourceReader(Protocol):
+    kind: str
+
+    def read(self, config: dict[str, Any], secret: dict[str, Any], progress: Progress | None = None) -> SourceSnapshot:
+        """Read the source. ``config`` is the non-secret connection (host, port, database, schemas, paths),
+        ``secret`` the decrypted credentials. Raise ``SourceError`` with a message saying what to do."""
+        ...
+
+
+class SourceError(Exception):
+    """A source could not be read; the message says what to check (host, credentials, path)."""
