@@ -186,7 +186,19 @@ def _current(datasets: list[UUID], tags: set[int] | None) -> dict[tuple[UUID, st
 
 
 def recompute(roots: set[UUID], tags: set[int] | None = None) -> DrainResult:
-    """Recompute propagated tags downstream of ``roots`` (only ``tags`` when given). Call in a transaction."""
+    """Recompute propagated tags downstream of ``roots`` (only ``tags`` when given). Call in a transaction.
+
+    On PostgreSQL a region without column lineage is computed set-based, in the database (``_recompute_sql``);
+    a region with column edges, or another database, takes the slot-by-slot walk in Python.
+    """
+    if connection.vendor == "postgresql" and roots:
+        result = _recompute_sql(roots, tags)
+        if result is not None:
+            return result
+    return _recompute_python(roots, tags)
+
+
+def _recompute_python(roots: set[UUID], tags: set[int] | None) -> DrainResult:
     region, out = _closure(roots)
     if not region:
         return DrainResult()
@@ -276,10 +288,160 @@ def recompute(roots: set[UUID], tags: set[int] | None = None) -> DrainResult:
         ((ds, field, tag, od, of, vd, vf, job, now, None) for (ds, field, tag), (od, of, vd, vf, job) in to_add),
     )
     touched = {key[0] for key in old if old[key][1] != new.get(key)} | {key[0] for key, _ in to_add}
+    return _after_write(roots, touched, region=len(region), added=len(to_add), ended=len(to_end))
+
+
+def _after_write(roots: set[UUID], touched: set[UUID], *, region: int, added: int, ended: int) -> DrainResult:
+    """Effective classifications, search and model versions of the datasets whose propagated tags changed."""
     reclassified = dataset_recompute_effective(touched)
     index_later("dataset", touched)
     if touched:
         from lineage.services.models import model_versions_reading, model_versions_refresh
 
         model_versions_refresh(model_versions_reading(touched | roots))
-    return DrainResult(region=len(region), added=len(to_add), ended=len(to_end), reclassified=len(reclassified))
+    return DrainResult(region=region, added=added, ended=ended, reclassified=len(reclassified))
+
+
+# --- the set-based path (PostgreSQL, regions without column lineage) ---------------------------------------
+#
+# The same least fixed point, level by level in the database: the region is one recursive query; the reached
+# (dataset, field, tag) triples live in a temporary table with the hop they came by, and each level is one
+# INSERT … SELECT joining the previous level to the current edges (unblocked, not yet reached). Without column
+# lineage every hop lands at dataset level, so a level needs no per-slot mapping. The difference with the
+# open rows is written by one UPDATE and one INSERT. Ties within a level are broken by (via dataset, via field,
+# job), so recomputing an unchanged region writes nothing.
+
+
+def _t(model: type) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | None:
+    """``recompute`` in SQL; returns None (having changed nothing) when the region has column lineage."""
+    from catalog.models import SchemaField, Tag
+
+    edge, col, prop, ds_t = _t(Edge), _t(ColumnEdge), _t(PropagatedTag), _t(Dataset)
+    assign, tag_t, field_t = _t(TagAssignment), _t(Tag), _t(SchemaField)
+    decl, decl_tags = _t(Declassification), connection.ops.quote_name(Declassification.tags.through._meta.db_table)
+    tag_list = sorted(tags) if tags is not None else None
+    assign_tag = "" if tag_list is None else "AND a.tag_id = ANY(%(tags)s)"
+    prop_tag = "" if tag_list is None else "AND p.tag_id = ANY(%(tags)s)"
+    params: dict = {"roots": list(roots), "tags": tag_list, "direct": ColumnTransformation.DIRECT}
+    with connection.cursor() as cur:
+
+        def run(sql: str, extra: dict | None = None) -> int:
+            cur.execute(sql, {**params, **(extra or {})})
+            return cur.rowcount
+
+        run("DROP TABLE IF EXISTS prop_region, prop_blocked, prop_reach")
+        run(
+            f"""CREATE TEMPORARY TABLE prop_region ON COMMIT DROP AS
+            WITH RECURSIVE r(id) AS (
+                SELECT id FROM {ds_t} WHERE id = ANY(%(roots)s::uuid[])
+                UNION
+                SELECT e.target_id FROM r JOIN {edge} e ON e.source_id = r.id WHERE e.valid_to IS NULL
+            ) SELECT id FROM r"""
+        )
+        region = cur.rowcount
+        if not region:
+            run("DROP TABLE prop_region")
+            return DrainResult()
+        run("ALTER TABLE prop_region ADD PRIMARY KEY (id)")
+        run("ANALYZE prop_region")
+        cur.execute(
+            f"""SELECT EXISTS (SELECT 1 FROM {col} c JOIN prop_region r ON r.id = c.target_dataset_id
+            WHERE c.valid_to IS NULL AND c.transformation = %(direct)s)""",
+            params,
+        )
+        if cur.fetchone()[0]:
+            run("DROP TABLE prop_region")
+            return None
+        run(
+            f"""CREATE TEMPORARY TABLE prop_blocked ON COMMIT DROP AS
+            SELECT DISTINCT d.job_id, dt.tag_id FROM {decl} d JOIN {decl_tags} dt ON dt.declassification_id = d.id
+            WHERE d.state = 'approved' AND d.valid_to IS NULL"""
+        )
+        # reached (dataset, field, tag): origin (od, of), the hop it came by (vd, vf, job; vd NULL for a direct
+        # assignment, whose origin is itself) and its level.
+        run(
+            """CREATE TEMPORARY TABLE prop_reach (
+                ds uuid NOT NULL, field varchar NOT NULL, tag integer NOT NULL, od uuid NOT NULL,
+                of varchar NOT NULL, vd uuid, vf varchar NOT NULL, job uuid, lvl integer NOT NULL
+            ) ON COMMIT DROP"""
+        )
+        run("CREATE UNIQUE INDEX ON prop_reach (ds, field, tag)")
+        run("CREATE INDEX ON prop_reach (lvl)")
+        direct_tags = f"""SELECT a.dataset_id AS ds, COALESCE(f.name, '') AS field, a.tag_id AS tag
+            FROM {assign} a JOIN {tag_t} t ON t.id = a.tag_id AND t.propagates
+            LEFT JOIN {field_t} f ON f.id = a.field_id"""
+        run(
+            f"""INSERT INTO prop_reach
+            SELECT d.ds, d.field, d.tag, d.ds, d.field, NULL, '', NULL, 0
+            FROM ({direct_tags} JOIN prop_region r ON r.id = a.dataset_id WHERE true {assign_tag}) d
+            ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING"""
+        )
+        # Tags entering across the region's boundary, from datasets outside it (direct or propagated there).
+        run(
+            f"""INSERT INTO prop_reach
+            WITH inflow AS (
+                SELECT e.source_id, e.target_id, e.job_id FROM {edge} e JOIN prop_region r ON r.id = e.target_id
+                WHERE e.valid_to IS NULL AND NOT EXISTS (SELECT 1 FROM prop_region o WHERE o.id = e.source_id)
+            ), outside AS (SELECT DISTINCT source_id AS id FROM inflow),
+            held AS (
+                SELECT d.ds, d.field, d.tag, d.ds AS od, d.field AS of
+                FROM ({direct_tags} JOIN outside o ON o.id = a.dataset_id WHERE true {assign_tag}) d
+                UNION ALL
+                SELECT p.dataset_id, p.field, p.tag_id, p.origin_dataset_id, p.origin_field
+                FROM {prop} p JOIN outside o ON o.id = p.dataset_id WHERE p.valid_to IS NULL {prop_tag}
+            )
+            SELECT DISTINCT ON (i.target_id, h.tag) i.target_id, '', h.tag, h.od, h.of, i.source_id, h.field,
+                i.job_id, 0
+            FROM inflow i JOIN held h ON h.ds = i.source_id
+            WHERE NOT EXISTS (SELECT 1 FROM prop_blocked b WHERE b.job_id = i.job_id AND b.tag_id = h.tag)
+            ORDER BY i.target_id, h.tag, i.source_id, h.field, i.job_id
+            ON CONFLICT DO NOTHING"""
+        )
+        level = 0
+        while True:
+            run("ANALYZE prop_reach")
+            level += 1
+            if not run(
+                f"""INSERT INTO prop_reach
+                SELECT DISTINCT ON (e.target_id, r.tag) e.target_id, '', r.tag, r.od, r.of, r.ds, r.field,
+                    e.job_id, %(level)s
+                FROM prop_reach r JOIN {edge} e ON e.source_id = r.ds AND e.valid_to IS NULL
+                WHERE r.lvl = %(level)s - 1
+                  AND NOT EXISTS (SELECT 1 FROM prop_blocked b WHERE b.job_id = e.job_id AND b.tag_id = r.tag)
+                  AND NOT EXISTS (SELECT 1 FROM prop_reach x WHERE x.ds = e.target_id AND x.field = ''
+                                  AND x.tag = r.tag)
+                ORDER BY e.target_id, r.tag, r.ds, r.field, e.job_id
+                ON CONFLICT DO NOTHING""",
+                {"level": level},
+            ):
+                break
+        now = timezone.now()
+        cur.execute(
+            f"""UPDATE {prop} p SET valid_to = %(now)s FROM prop_region r
+            WHERE p.dataset_id = r.id AND p.valid_to IS NULL {prop_tag}
+              AND NOT EXISTS (
+                SELECT 1 FROM prop_reach x WHERE x.vd IS NOT NULL AND x.ds = p.dataset_id AND x.field = p.field
+                AND x.tag = p.tag_id AND x.od = p.origin_dataset_id AND x.of = p.origin_field
+                AND x.vd = p.via_dataset_id AND x.vf = p.via_field AND x.job = p.job_id)
+            RETURNING p.dataset_id""",
+            {**params, "now": now},
+        )
+        ended_rows = cur.fetchall()
+        cur.execute(
+            f"""INSERT INTO {prop} (dataset_id, field, tag_id, origin_dataset_id, origin_field, via_dataset_id,
+                via_field, job_id, valid_from, valid_to)
+            SELECT x.ds, x.field, x.tag, x.od, x.of, x.vd, x.vf, x.job, %(now)s, NULL FROM prop_reach x
+            WHERE x.vd IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM {prop} p WHERE p.valid_to IS NULL AND p.dataset_id = x.ds AND p.field = x.field
+                AND p.tag_id = x.tag)
+            RETURNING dataset_id""",
+            {"now": now},
+        )
+        added_rows = cur.fetchall()
+        run("DROP TABLE prop_region, prop_blocked, prop_reach")
+    touched = {row[0] for row in ended_rows} | {row[0] for row in added_rows}
+    return _after_write(roots, touched, region=region, added=len(added_rows), ended=len(ended_rows))
