@@ -28,10 +28,15 @@ class Walk:
     truncated: bool = False
 
 
-#: expand(frontier, only, cap) -> ([(near, far, job)], more): active edges leaving ``frontier`` in the walk's
-#: direction, at most ``cap``; when ``only`` is given, just those towards datasets in it, and ``more`` says
-#: whether any other edge leaves the frontier.
-Expand = Callable[[list[UUID], list[UUID] | None, int], tuple[Iterable[tuple[UUID, UUID, UUID]], bool]]
+#: expand(frontier, only, cap, room) -> ([(near, far, job)], more): active edges leaving ``frontier`` in the
+#: walk's direction, at most ``cap``; when ``only`` is given, just those towards datasets in it, and ``more``
+#: says whether any other edge leaves the frontier. ``room`` = (admitted, n), when given, lets a backend leave
+#: out edges towards new datasets beyond the ``n + 1`` smallest ids not in ``admitted`` (the walk admits the
+#: ``n`` smallest and only needs to know that one more exists); a backend may also ignore it.
+Expand = Callable[
+    [list[UUID], list[UUID] | None, int, "tuple[set[UUID], int] | None"],
+    tuple[Iterable[tuple[UUID, UUID, UUID]], bool],
+]
 
 
 def breadth_first(walk: Walk, way: str, depth: int, limit: int, expand: Expand) -> None:
@@ -49,7 +54,7 @@ def breadth_first(walk: Walk, way: str, depth: int, limit: int, expand: Expand) 
         if not frontier:
             break
         only = list(admitted) if len(admitted) >= limit else None
-        found, more = expand(frontier, only, cap)
+        found, more = expand(frontier, only, cap, None if only is not None else (admitted, limit - len(admitted)))
         rows = list(found)
         if only is None and len(admitted) + len(rows) > limit:  # the limit may cut this level: admit in id order
             rows.sort(key=lambda r: r[1].int)

@@ -246,7 +246,7 @@ class Neo4jGraphBackend:
         )
 
         def expand(
-            frontier: list[UUID], only: list[UUID] | None, cap: int
+            frontier: list[UUID], only: list[UUID] | None, cap: int, room: tuple[set[UUID], int] | None = None
         ) -> tuple[list[tuple[UUID, UUID, UUID]], bool]:
             ids = [str(d) for d in frontier]
             kept = None if only is None else [str(d) for d in only]
