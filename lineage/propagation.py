@@ -12,7 +12,8 @@ Why a region from scratch is exact: tags only flow downstream, so nothing outsid
 the changed inputs can change; inside it, the tags entering from outside are stable. A breadth-first search
 from the region's direct assignments and those inflows reaches exactly the (slot, tag) pairs that have a
 path, so cycles never keep a tag alive. Each reached pair records the hop it came by (``via``), a tree whose
-root is a direct assignment, which ``explain`` follows.
+root is a direct assignment, which ``explain`` follows. On PostgreSQL a region without column lineage runs the
+same search set-based in the database (``_recompute_sql``); see the comment above it.
 
 A slot is a dataset (``field == ""``) or one of its columns. Along an active edge u→v through job j, tag T
 of u flows unless j blocks T: if the edge has column edges, a column's tags follow its column edges and u's
@@ -381,6 +382,7 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
             ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING"""
         )
         # Tags entering across the region's boundary, from datasets outside it (direct or propagated there).
+        run("SET LOCAL enable_seqscan = off")  # index probes, whatever the statistics say (see the writes)
         run(
             f"""INSERT INTO prop_reach
             WITH inflow AS (
@@ -401,6 +403,7 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
             ORDER BY i.target_id, h.tag, i.source_id, h.field, i.job_id
             ON CONFLICT DO NOTHING"""
         )
+        run("RESET enable_seqscan")
         level = 0
         while True:
             run("ANALYZE prop_reach")
@@ -419,6 +422,10 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
                 {"level": level},
             ):
                 break
+        # The writes probe the open rows through their indexes: right after a big region was written or
+        # withdrawn, the table's statistics can say "empty" while it holds (or is filling with) 100k rows,
+        # and a sequential scan per reached row would be quadratic.
+        run("SET LOCAL enable_seqscan = off")
         now = timezone.now()
         cur.execute(
             f"""UPDATE {prop} p SET valid_to = %(now)s FROM prop_region r
@@ -442,6 +449,7 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
             {"now": now},
         )
         added_rows = cur.fetchall()
+        run("RESET enable_seqscan")
         run("DROP TABLE prop_region, prop_blocked, prop_reach")
     touched = {row[0] for row in ended_rows} | {row[0] for row in added_rows}
     return _after_write(roots, touched, region=region, added=len(added_rows), ended=len(ended_rows))
