@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from catalog.models import Dataset, TagAssignment
@@ -313,7 +313,7 @@ def _after_write(roots: set[UUID], touched: set[UUID], *, region: int, added: in
 # job), so recomputing an unchanged region writes nothing.
 
 
-def _t(model: type) -> str:
+def _t(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 

@@ -108,7 +108,13 @@ def _expand_with_room(
         )
         SELECT near, far, job, (SELECT count(*) FROM level) FROM level
         WHERE far = ANY(%(admitted)s::uuid[]) OR far IN (SELECT far FROM fresh)"""
-    params = {"frontier": list(frontier), "admitted": list(admitted), "fresh": max(room, 0) + 1, "cap": cap, "at": at}
+    params: dict[str, Any] = {
+        "frontier": list(frontier),
+        "admitted": list(admitted),
+        "fresh": max(room, 0) + 1,
+        "cap": cap,
+        "at": at,
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
