@@ -11,6 +11,8 @@
 3. Batches of ``--batch-size`` (1,000) mixed the same way: decisions/s and per-call latency.
 
 Goals (this 2-core machine): single >= 2,000 decisions/s with p99 <= 10 ms; batch >= 20,000 decisions/s.
+Each server process answers from its decision index (``governance/decision_index.py``), checked against the
+decision generation on every call; the warm-up lets every process build it first (as a long-running server has).
 The server is gunicorn (``--workers`` gthread workers with keep-alive); the load generator shares the machine,
 so its CPU is part of the figures. The load average before and after each phase is saved with the results.
 Results: bench/results/authorize.json.

@@ -59,20 +59,21 @@ else := "revoked" if {
 else := "suspended" if g.s
 else := "granted"
 
-# Of a pair's grants: granted if any is; else the most telling denial; no_grant if there is none.
-reason(r, at) := "granted" if "granted" in states(r, at)
-else := "suspended" if "suspended" in states(r, at)
-else := "revoked" if "revoked" in states(r, at)
-else := "not_yet_valid" if "not_yet_valid" in states(r, at)
-else := "expired" if "expired" in states(r, at)
+# Of a pair's grant states: granted if any is; else the most telling denial; no_grant if there is none.
+reason(s) := "granted" if "granted" in s
+else := "suspended" if "suspended" in s
+else := "revoked" if "revoked" in s
+else := "not_yet_valid" if "not_yet_valid" in s
+else := "expired" if "expired" in s
 else := "no_grant"
 
 states(r, at) := {state(g, at) | some g in object.get(data.grants, [r.subject, r.asset.namespace, r.asset.name], [])}
 
-answer(r, at) := {"decision": decision, "reason": why} if {
-	why := reason(r, at)
-	decision := "allow" if why == "granted" else := "deny"
-}
+verdict("granted") := "allow"
+
+verdict(why) := "deny" if why != "granted"
+
+answer(r, at) := {"decision": verdict(why), "reason": why} if why := reason(states(r, at))
 
 decision := answer(input, time.now_ns())
 
