@@ -9,25 +9,26 @@ from django.db import migrations
 
 FUNCTION = """
 CREATE OR REPLACE FUNCTION steward_audit_append(
-    p_at timestamptz, p_actor_id bigint, p_actor_name text, p_request_id text, p_action text[],
-    p_target_type text[], p_target_id text[], p_target_repr text[], p_before text[], p_after text[],
-    p_reason text[], p_head text[], p_tail text[]
+    p_at timestamptz, p_actor_id bigint, p_actor_name text, p_request_id text, p_rows jsonb
 ) RETURNS text LANGUAGE plpgsql AS $$
+-- p_rows: [[action, target_type, target_id, target_repr, before (JSON text or null), after (same), reason,
+--           the canonical text before the previous hash, the canonical text after it], ...]
 DECLARE
     prev text;
     h text;
+    r jsonb;
 BEGIN
     SELECT last_hash INTO prev FROM governance_audithead WHERE id = 1 FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO governance_audithead (id, last_hash) VALUES (1, repeat('0', 64)) ON CONFLICT (id) DO NOTHING;
         SELECT last_hash INTO prev FROM governance_audithead WHERE id = 1 FOR UPDATE;
     END IF;
-    FOR i IN 1 .. cardinality(p_action) LOOP
-        h := encode(sha256(convert_to(p_head[i] || prev || p_tail[i], 'UTF8')), 'hex');
+    FOR r IN SELECT value FROM jsonb_array_elements(p_rows) LOOP
+        h := encode(sha256(convert_to((r->>7) || prev || (r->>8), 'UTF8')), 'hex');
         INSERT INTO governance_auditevent (at, actor_id, actor_name, action, target_type, target_id, target_repr,
                                            request_id, before, after, reason, prev_hash, hash)
-        VALUES (p_at, p_actor_id, p_actor_name, p_action[i], p_target_type[i], p_target_id[i], p_target_repr[i],
-                p_request_id, p_before[i]::jsonb, p_after[i]::jsonb, p_reason[i], prev, h);
+        VALUES (p_at, p_actor_id, p_actor_name, r->>0, r->>1, r->>2, r->>3, p_request_id, (r->>4)::jsonb,
+                (r->>5)::jsonb, r->>6, prev, h);
         prev := h;
     END LOOP;
     UPDATE governance_audithead SET last_hash = prev WHERE id = 1;
