@@ -143,8 +143,11 @@ def show_workspace(o: Output, w: Workspace) -> None:
         o.line(f"  url       {w.url}")
     if w.message:
         o.line(f"  message   {_short(w.message, 200)}")
-    names = [str((d.get("dataset") or {}).get("name") or d.get("id") or "") for d in w.datasets]
-    o.line(f"  datasets  {', '.join(names) or '-'}")
+    for d in w.datasets:
+        mounted = "mounted" if d.get("mounted") else f"not mounted: {d.get('unmounted_reason') or '?'}"
+        o.line(f"  dataset   {d.get('namespace')} {d.get('name')} ({mounted})")
+    if not w.datasets:
+        o.line("  datasets  -")
 
 
 # --- commands ----------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from tests.lineage.events import NS
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
 @dataclass
 class Cast:
     url: str

@@ -138,9 +138,7 @@ def test_access_request_approval_grant_and_withdrawal(cast, make_dataset):
     make_dataset("sales.public.refunds", classification="C2")
     dana, stella = cast.client("dana"), cast.client("stella")
 
-    request = dana.access_request(
-        [str(orders.pk)], purpose="analytics", justification="Churn study Q3", duration="P2D"
-    )
+    request = dana.access_request([str(orders.pk)], purpose="analytics", justification="Churn study Q3", duration="P2D")
     assert request.state == "pending" and [d.name for d in request.datasets] == ["sales.public.orders"]
     assert [r.id for r in stella.access_requests(awaiting_me=True)] == [request.id]
     approved = stella.access_request_approve(request.id, comment="fine for Q3")
