@@ -219,8 +219,13 @@ def test_lineage_push_shows_progress_and_resumes_after_an_interruption(cli, cast
     assert f"resuming after line {acknowledged}" in resumed.err
     assert Job.objects.filter(name__startswith="cli-").count() == 150
 
-    people = cli("pipeline", "lineage", "push", str(path), "--restart")
-    assert people.code == 0 and "pushed 150 events in 1 batches: 0 applied, 150 duplicate" in people.out
+    # On a terminal, a progress bar counts the lines (tqdm, on stderr); the summary goes to stdout.
+    code, out, terminal = run_on_a_terminal(
+        [sys.executable, "-m", "steward_client", "lineage", "push", str(path), "--restart", "--batch-size", "50"],
+        environ,
+    )
+    assert code == 0 and "pushed 150 events in 3 batches: 0 applied, 150 duplicate" in out
+    assert "lineage: 100%" in terminal and "150/150" in terminal, terminal
 
     path.write_text(json.dumps(events[0]) + "\n{not json\n")
     broken = cli("pipeline", "lineage", "push", str(path))
@@ -230,6 +235,31 @@ def test_lineage_push_shows_progress_and_resumes_after_an_interruption(cli, cast
     rejected = cli("pipeline", "lineage", "push", str(path), "--restart")
     assert rejected.code == 2 and "line 2 (events[1].eventTime)" in rejected.err, rejected.err
     assert cli("dana", "lineage", "push", str(path)).code == 3  # not a lineage producer
+
+
+def run_on_a_terminal(command: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run ``command`` with its stderr on a pseudo-terminal (as in a shell); its exit code, stdout and terminal."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main_fd, terminal_fd = pty.openpty()
+    fcntl.ioctl(terminal_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # 120 columns, as a shell's
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=terminal_fd, text=True)
+    os.close(terminal_fd)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(main_fd)
+    out = proc.stdout.read() if proc.stdout else ""
+    return proc.wait(timeout=60), out, seen.decode(errors="replace")
 
 
 def test_reconstruct_looks_or_keeps_a_report(cli, cast, tmp_path, data_scientist):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,11 +15,13 @@ from steward_client import (
     NotFoundError,
     PermissionDeniedError,
     PushError,
+    ServerError,
     StewardClient,
     StewardConnectionError,
     ValidationError,
     push_jsonl,
 )
+from tests.client.conftest import ROOT
 from tests.lineage.events import NS, complete, dataset, run_event
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -154,3 +158,76 @@ def test_access_request_approval_grant_and_withdrawal(cast, make_dataset):
     assert withdrawn.state == "withdrawn"
     assert {r.state for r in dana.access_requests()} == {"approved", "withdrawn"}
     assert [r.id for r in dana.access_requests(state="withdrawn")] == [other.id]
+
+
+class FlakyGateway:
+    """A real HTTP gateway in front of the live server that fails the way proxies do: for the first
+    ``lost`` lineage batches it forwards the request and then answers 502 (the server stored it, the answer was
+    lost); for the first ``refused`` ones it answers 503 without forwarding."""
+
+    def __init__(self, upstream: str, *, lost: int = 0, refused: int = 0) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import requests
+
+        gateway = self
+        self.lost, self.refused, self.seen = lost, refused, 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                gateway.seen += 1
+                if gateway.refused:
+                    gateway.refused -= 1
+                    return self._answer(503, b'{"status": 503, "code": "unavailable", "detail": "busy", "errors": []}')
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                upstream_answer = requests.post(upstream + self.path, data=body, headers=headers, timeout=30)
+                if gateway.lost:
+                    gateway.lost -= 1
+                    return self._answer(502, b"<html>Bad Gateway</html>")
+                return self._answer(upstream_answer.status_code, upstream_answer.content)
+
+            def _answer(self, status: int, content: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_lineage_is_retried_through_failures_and_stored_once(cast):
+    events = [complete(f"flaky-{i}", ["raw.orders"], [f"mart.f{i}"]) for i in range(4)]
+    gateway = FlakyGateway(cast.url, lost=1, refused=2)
+    try:
+        client = StewardClient(gateway.url, cast.tokens["pipeline"], retries=4, backoff=0.01)
+        # Refused twice, then stored with its answer lost, then sent again: the server says it has them.
+        assert [r.status for r in client.lineage_batch(events)] == ["duplicate"] * 4
+        assert gateway.seen == 4
+        assert Job.objects.filter(name__startswith="flaky-").count() == 4
+        gateway.refused = 5  # more failures than retries: the server's answer is raised
+        with pytest.raises(ServerError) as failed:
+            client.lineage_event(events[0])
+        assert (failed.value.status, failed.value.message) == (503, "busy")
+    finally:
+        gateway.close()
+
+
+def test_the_package_imports_neither_django_nor_steward():
+    probe = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import steward_client, steward_client.cli;"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'steward'));"
+        "assert not bad, bad"
+    )
+    done = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
