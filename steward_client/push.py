@@ -190,7 +190,14 @@ def push_jsonl(
 def _send(client: StewardClient, batch: list[dict[str, Any]], lines: list[int], summary: PushSummary) -> None:
     try:
         results = client.lineage_batch(batch)
-    except ValidationError as exc:
+    except StewardError as exc:
+        if exc.status == 413 and len(batch) > 1:  # larger than the server takes in one request: halves
+            half = len(batch) // 2
+            _send(client, batch[:half], lines[:half], summary)
+            _send(client, batch[half:], lines[half:], summary)
+            return
+        if not isinstance(exc, ValidationError):
+            raise
         line, field_name = _line_of(exc, lines)
         if line is None:
             raise PushError(f"The server rejected the batch starting at line {lines[0]}: {exc.message}", cause=exc)

@@ -18,6 +18,7 @@ from steward_client import (
     ServerError,
     StewardClient,
     StewardConnectionError,
+    StewardError,
     ValidationError,
     push_jsonl,
 )
@@ -231,3 +232,16 @@ def test_the_package_imports_neither_django_nor_steward():
     )
     done = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_push_larger_than_the_server_takes_at_once_is_split(cast, tmp_path, settings):
+    settings.STEWARD_LINEAGE_MAX_EVENT_BYTES = 1_000  # a batch may then be 16,000 bytes: about 25 of these events
+    events = [complete(f"big-{i}", ["raw.orders"], [f"mart.b{i}"]) for i in range(100)]
+    assert all(len(json.dumps(e)) < 1_000 for e in events)
+    path = write_events(tmp_path / "events.jsonl", events)
+    with pytest.raises(StewardError) as too_large:
+        cast.client("pipeline").lineage_batch(events)
+    assert too_large.value.status == 413
+    done = push_jsonl(cast.client("pipeline"), path, batch_size=100)
+    assert (done.sent, done.applied) == (100, 100) and done.batches >= 4
+    assert Job.objects.filter(name__startswith="big-").count() == 100
