@@ -236,7 +236,7 @@ def _profile_target(config: dict[str, Any]) -> dict[str, Any] | None:
     output = (profile.get("outputs") or {}).get(target)
     if not isinstance(output, dict):
         raise SourceError(f"The dbt profile {name!r} has no target {target!r}: set config.target.")
-    return {key: _render_env(value) for key, value in output.items()}
+    return output  # rendered key by key in _namespace: only what the namespace needs (never the password)
 
 
 def _namespace(config: dict[str, Any], adapter: str) -> str:
@@ -248,7 +248,7 @@ def _namespace(config: dict[str, Any], adapter: str) -> str:
             raise SourceError(f"config.namespace {namespace!r} is not a namespace URI: e.g. postgres://host:5432.")
         return namespace
     profile = _profile_target(config)
-    kind = str((profile or {}).get("type") or adapter).lower()
+    kind = str(_render_env((profile or {}).get("type")) or adapter).lower()
     if kind == "bigquery":
         return "bigquery"
     if profile is None:
@@ -256,17 +256,21 @@ def _namespace(config: dict[str, Any], adapter: str) -> str:
             "Cannot tell the warehouse's namespace: set config.namespace (e.g. postgres://host:5432), or "
             "config.profiles_dir to the directory of the project's profiles.yml."
         )
+
+    def get(key: str) -> str:
+        return str(_render_env(profile[key]))
+
     try:
         if kind in ("postgres", "redshift", "trino", "clickhouse"):
-            return f"{kind}://{profile['host']}:{profile['port']}"
+            return f"{kind}://{get('host')}:{get('port')}"
         if kind == "snowflake":
-            return f"snowflake://{profile['account']}"
+            return f"snowflake://{get('account')}"
         if kind == "databricks":
-            return f"databricks://{profile['host']}"
+            return f"databricks://{get('host')}"
         if kind == "sqlserver":
-            return f"mssql://{profile['server']}:{profile['port']}"
+            return f"mssql://{get('server')}:{get('port')}"
         if kind == "duckdb":
-            return f"duckdb://{profile['path']}"
+            return f"duckdb://{get('path')}"
     except KeyError as exc:
         raise SourceError(
             f"The dbt profile's target has no {exc.args[0]!r}: set config.namespace (e.g. postgres://host:5432)."
