@@ -98,3 +98,6 @@ class SourceDataset(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "dataset"], name="source_dataset_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}:{self.dataset_id}"

@@ -85,7 +85,7 @@ class ProducerFactsSerializer(serializers.Serializer):
     )
     aliases = DatasetAliasSerializer(many=True, required=False, help_text="From the symlinks facet.")
     by = serializers.CharField(required=False, help_text="The producer account that said it last.")
-    source = serializers.DictField(
+    source = serializers.DictField(  # type: ignore[assignment]  # a response key named like a DRF Field attribute
         required=False,
         help_text="What the crawled source (docs/sources.md) said last: name, kind, description, columns "
         "(name -> nullable, description), properties (row estimate, primary and foreign keys, view definition).",

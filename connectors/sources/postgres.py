@@ -141,7 +141,9 @@ def _snapshot(
     by_rel: dict[int, list[ColumnSnapshot]] = {}
     for relid, name, type_, ordinal, nullable, description in columns:
         by_rel.setdefault(relid, []).append(
-            ColumnSnapshot(name=name, type=type_, ordinal=int(ordinal), nullable=nullable, description=description or "")
+            ColumnSnapshot(
+                name=name, type=type_, ordinal=int(ordinal), nullable=nullable, description=description or ""
+            )
         )
     keys: dict[int, dict[str, Any]] = {}
     for relid, kind, conname, cols, ref_schema, ref_table, ref_cols in constraints:

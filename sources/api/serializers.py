@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sources.models import Source, SourceRun
@@ -31,8 +34,8 @@ class SourceInput(StrictSerializer):
 
 
 class SourceRunSerializer(serializers.ModelSerializer):
-    source = serializers.UUIDField(source="source_id", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    source = serializers.UUIDField(source="source_id", read_only=True)  # type: ignore[assignment]  # a response key
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = SourceRun
@@ -56,7 +59,7 @@ class SourceRunSerializer(serializers.ModelSerializer):
 
 
 class SourceSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
     has_credentials = serializers.SerializerMethodField()
     last_run = serializers.SerializerMethodField()
 
@@ -80,6 +83,7 @@ class SourceSerializer(serializers.ModelSerializer):
     def get_has_credentials(self, obj: Source) -> bool:
         return bool(obj.credentials_encrypted)
 
-    def get_last_run(self, obj: Source) -> SourceRunSerializer | None:
+    @extend_schema_field(SourceRunSerializer(allow_null=True))
+    def get_last_run(self, obj: Source) -> dict[str, Any] | None:
         run = obj.runs.order_by("-queued_at").first()
-        return SourceRunSerializer(run).data if run else None  # type: ignore[return-value]
+        return dict(SourceRunSerializer(run).data) if run else None

@@ -93,11 +93,7 @@ def snapshot_apply(
             "dataset_id", "digest", "removed_at", "dataset__namespace", "dataset__name"
         ):
             known[(ns, name)] = (ds_id, digest, removed_at)
-        todo = [
-            key
-            for key in snaps
-            if key not in known or known[key][1] != digests[key] or known[key][2] is not None
-        ]
+        todo = [key for key in snaps if key not in known or known[key][1] != digests[key] or known[key][2] is not None]
         result.unchanged = len(snaps) - len(todo)
         report(0, len(todo), "datasets")
         changed_ids = _apply_datasets(actor, locked, [snaps[k] for k in todo], digests, now, result)
@@ -282,7 +278,9 @@ def _write_fields(
                 description = stored[5]  # a person's
             if stored is None or stored[3:] != (c.type[:100], ordinal, description):
                 to_write.append(
-                    SchemaField(dataset_id=ds_id, name=c.name, type=c.type[:100], ordinal=ordinal, description=description)
+                    SchemaField(
+                        dataset_id=ds_id, name=c.name, type=c.type[:100], ordinal=ordinal, description=description
+                    )
                 )
                 touched.add(ds_id)
     for start in range(0, len(to_delete), CHUNK):
@@ -350,9 +348,7 @@ def _event_digest(event: dict[str, Any]) -> str:
     return _digest(stripped)
 
 
-def _apply_lineage(
-    actor: Actor, source: Source, snapshot: SourceSnapshot, *, complete: bool, report: Progress
-) -> int:
+def _apply_lineage(actor: Actor, source: Source, snapshot: SourceSnapshot, *, complete: bool, report: Progress) -> int:
     """Send the events of jobs whose lineage changed (and an empty COMPLETE for jobs gone); returns how many."""
     state: dict[str, str] = dict(source.lineage_state or {})
     at = timezone.now().isoformat().replace("+00:00", "Z")

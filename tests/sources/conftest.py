@@ -32,7 +32,9 @@ CREATE TABLE sales.orders (
 );
 COMMENT ON TABLE sales.orders IS 'One row per order';
 CREATE TABLE sales.legacy_orders (id integer, note text);
-CREATE TABLE hr.employees (id integer PRIMARY KEY, name text, salary numeric, manager_id integer REFERENCES hr.employees (id));
+CREATE TABLE hr.employees (
+    id integer PRIMARY KEY, name text, salary numeric, manager_id integer REFERENCES hr.employees (id)
+);
 CREATE VIEW analytics.order_totals AS
     SELECT c.id AS customer_id, c.region, sum(o.amount) AS total
     FROM sales.customers c JOIN sales.orders o ON o.customer_id = c.id
@@ -42,7 +44,8 @@ CREATE VIEW analytics.region_totals AS
     SELECT region, sum(total) AS total FROM analytics.order_totals GROUP BY region;
 CREATE MATERIALIZED VIEW analytics.big_customers AS
     SELECT customer_id, total FROM analytics.order_totals WHERE total > 100;
-INSERT INTO sales.customers SELECT g, 'c' || g || '@example.org', 'C ' || g, 'r' || (g % 3) FROM generate_series(1, 50) g;
+INSERT INTO sales.customers
+    SELECT g, 'c' || g || '@example.org', 'C ' || g, 'r' || (g % 3) FROM generate_series(1, 50) g;
 INSERT INTO sales.orders SELECT g, 1 + g % 50, g * 1.5, now() FROM generate_series(1, 500) g;
 REFRESH MATERIALIZED VIEW analytics.big_customers;
 ANALYZE;

@@ -113,7 +113,9 @@ def test_crawl_change_and_crawl_again(crawled_db, client_for, data_steward, djan
     assert f"{db}.analytics.big_customers" in _upstream_names(down)
 
     # A person describes the orders; a crawl of the unchanged source changes nothing and writes no history.
-    response = steward.patch(f"/api/v1/datasets/{ids['sales.orders']}", {"description": "Orders, curated"}, format="json")
+    response = steward.patch(
+        f"/api/v1/datasets/{ids['sales.orders']}", {"description": "Orders, curated"}, format="json"
+    )
     assert response.status_code == 200, response.content
     events, history = AuditEvent.objects.count(), HistoryRecord.objects.count()
     run = _crawl(steward, source["id"], django_capture_on_commit_callbacks)
