@@ -511,7 +511,8 @@ class _Project:
         self, unique_id: str, node: dict[str, Any], sql: str, adapter: str, inputs: set[str], warnings: list[str]
     ) -> dict[str, Any]:
         """``{output column: {"inputFields": [...]}}`` from the compiled SQL, keeping only input columns of the
-        model's own inputs (a CTE's computed column, e.g. ``count(*)``, has no origin table and is left out)."""
+        model's own inputs (a CTE's computed column, e.g. ``count(*)``, has no origin table and is left out), so
+        column lineage never names a dataset that does not exist."""
         from openlineage_sql import parse  # the Rust parser, loaded only when a project has compiled SQL
 
         try:
@@ -532,7 +533,12 @@ class _Project:
                 if origin is None:
                     continue
                 name = ".".join(p for p in (origin.database or node.get("database"), origin.schema, origin.name) if p)
-                if name in inputs:
+                if name not in inputs:
+                    # openlineage-sql names the origin of ``orders.id`` after the qualifier (with the default
+                    # schema) when the FROM names ``shop.orders``: the one input table of that name is meant.
+                    same = [i for i in inputs if i.rsplit(".", 1)[-1] == origin.name]
+                    name = same[0] if len(same) == 1 else ""
+                if name:
                     sources.append({"namespace": self.namespace, "name": name, "field": col.name})
             if sources:
                 fields[item.descendant.name] = {"inputFields": sources}

@@ -327,6 +327,22 @@ def test_jobs_and_datasets_are_named_as_openlineage_dbt_names_them(built: Built,
         assert my_fields == {k: v for k, v in their_fields.items() if v}, event["job"]["name"]
 
 
+def test_column_origins_named_after_a_qualifier_resolve_to_the_input_table(built: Built, tmp_path: Path):
+    """openlineage-sql names the origin of ``orders.id`` in ``FROM shop.orders`` after the model's own schema;
+    the reader resolves it to the one input of that name instead of naming a dataset that does not exist."""
+    manifest = json.loads((built.project_dir / "target" / "manifest.json").read_text())
+    node = manifest["nodes"]["model.jaffle_shop.stg_orders"]
+    node["compiled_code"] = "SELECT orders.id AS order_id, orders.status FROM shop.orders"
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    snap = DbtReader().read({"manifest_path": str(path), "namespace": built.namespace}, {})
+    fields = _events(snap)[_name("analytics_staging", "stg_orders")]["outputs"][0]["facets"]["columnLineage"]["fields"]
+    assert {out: [(f["name"], f["field"]) for f in spec["inputFields"]] for out, spec in fields.items()} == {
+        "order_id": [(_name("shop", "orders"), "id")],
+        "status": [(_name("shop", "orders"), "status")],
+    }
+
+
 def test_reading_twice_gives_the_same_snapshot(built: Built, snapshot: SourceSnapshot):
     seen: list[tuple[int, int | None, str]] = []
     again = DbtReader().read({"project_dir": str(built.project_dir)}, {}, lambda d, t, w: seen.append((d, t, w)))
@@ -414,3 +430,143 @@ def test_errors_say_what_to_do(built: Built, tmp_path: Path):
         reader.read({"manifest_path": str(built.project_dir / "target" / "manifest.json")}, {})
     with pytest.raises(SourceError, match="not a namespace URI"):
         reader.read({"project_dir": str(built.project_dir), "namespace": "warehouse"}, {})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# End to end: a dbt source crawled into the catalog and lineage, beside a PostgreSQL source of the same warehouse
+
+
+def _create_source(client: Any, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/api/v1/sources", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def _crawl(client: Any, source_id: str, capture: Any) -> dict[str, Any]:
+    with capture(execute=True):
+        response = client.post(f"/api/v1/sources/{source_id}/crawl")
+    assert response.status_code == 202, response.content
+    run = client.get(f"/api/v1/sources/{source_id}/runs").json()["results"][0]
+    assert run["state"] == "succeeded", run["error"]
+    return run
+
+
+def _lookup(client: Any, namespace: str, name: str) -> dict[str, Any]:
+    response = client.get("/api/v1/datasets/lookup", {"namespace": namespace, "name": name})
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _upstream(client: Any, namespace: str, name: str, *, columns: bool = False) -> dict[str, Any]:
+    response = client.get(
+        "/api/v1/lineage/graph",
+        {"namespace": namespace, "name": name, "direction": "upstream", "depth": 1, "columns": str(columns).lower()},
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.mark.django_db
+def test_dbt_source_crawled_into_catalog_and_lineage_meets_the_postgres_crawl(
+    built: Built, client_for, data_steward, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Group
+
+    from catalog.models import Tag
+    from sources.models import SourceDataset
+
+    capture = django_capture_on_commit_callbacks
+    for team in ("analytics-team", "finance-team", "shop-team"):
+        Group.objects.create(name=team)  # meta.owner names resolve to these groups
+    for key in ("finance", "pii"):
+        Tag.objects.create(key=key)  # in Steward's vocabulary; "staging" and "customer" are not
+    steward = client_for(data_steward)
+    pg = server()
+    ns = built.namespace
+
+    # The warehouse crawled as PostgreSQL first: every relation dbt built, and the source table.
+    warehouse = _create_source(
+        steward,
+        {
+            "name": "warehouse",
+            "kind": "postgres",
+            "config": {"host": pg["host"], "port": int(pg["port"]), "database": DB},
+            "credentials": {"user": pg["user"], "password": pg["password"]},
+        },
+    )
+    run = _crawl(steward, warehouse["id"], capture)
+    assert run["created"] == 8
+
+    # Then the dbt project: the same eight datasets, described, owned and tagged, with the model DAG as lineage.
+    project = _create_source(
+        steward, {"name": "jaffle-shop", "kind": "dbt", "config": {"project_dir": str(built.project_dir)}}
+    )
+    run = _crawl(steward, project["id"], capture)
+    assert (run["created"], run["updated"], run["removed"]) == (0, 8, 0)
+    # They met: every dataset of the dbt source is one the warehouse crawl made.
+    by_source = {
+        name: set(SourceDataset.objects.filter(source__name=name).values_list("dataset_id", flat=True))
+        for name in ("warehouse", "jaffle-shop")
+    }
+    assert len(by_source["jaffle-shop"]) == 8 and by_source["jaffle-shop"] == by_source["warehouse"]
+
+    customers = _lookup(steward, ns, _name("analytics_marts", "customers"))
+    assert customers["description"] == "One row per customer with their order history."
+    assert sorted(o["name"] for o in customers["owners"]) == ["analytics-team", "finance-team"]
+    assert [t["key"] if isinstance(t, dict) else t for t in customers["tags"]] == ["finance"]
+    fields = {f["name"]: f for f in customers["fields"]}
+    assert [f["name"] for f in customers["fields"]] == [
+        "customer_id",
+        "full_name",
+        "email",
+        "number_of_orders",
+        "first_order_date",
+        "lifetime_value",
+    ]
+    assert (fields["full_name"]["type"], fields["full_name"]["description"]) == ("text", "First and last name.")
+    assert "pii" in str(fields["full_name"]["tags"])
+    said = customers["producer"]["source"]
+    assert said["name"] == "jaffle-shop" and said["kind"] == "model"
+    assert said["properties"]["dbt_column_tests"] == {"customer_id": ["not_null", "unique"]}
+    assert "customer" in customers["producer"]["unknown_tags"]
+    source_table = _lookup(steward, ns, _name("shop", "orders"))
+    assert source_table["description"] == "One row per order placed in the shop."
+    assert [o["name"] for o in source_table["owners"]] == ["shop-team"]
+
+    # The lineage graph through the API is the manifest's DAG: each model's dbt job reads the model's parents.
+    # (The warehouse crawl adds a job per view, from the view's SQL; only the dbt jobs are the manifest's.)
+    manifest = built.manifest
+    for uid, node in manifest["nodes"].items():
+        if node["resource_type"] != "model" or node["config"]["materialized"] == "ephemeral":
+            continue
+        name = _relation(manifest, uid)
+        graph = _upstream(steward, ns, name)
+        names = {n["id"]: n.get("name") for n in graph["nodes"]}
+        [job] = [n["id"] for n in graph["nodes"] if n.get("kind") == "job" and n.get("namespace") == "dbt"]
+        assert names[job] == f"{node['database']}.{node['schema']}.{uid.removeprefix('model.')}"
+        assert {names[e["target"]] for e in graph["edges"] if e["source"] == job} == {name}
+        upstream = {names[e["source"]] for e in graph["edges"] if e["target"] == job}
+        assert upstream == {_relation(manifest, p) for p in _manifest_parents(manifest, uid)}, uid
+    graph = _upstream(steward, ns, _name("analytics_marts", "customers"), columns=True)
+    ids = {n["id"].removeprefix("dataset:"): n["name"] for n in graph["nodes"] if n.get("kind") == "dataset"}
+
+    def column(node_id: str) -> str:
+        _, ds, field = node_id.split(":", 2)
+        return f"{ids[ds].rsplit('.', 1)[1]}.{field}"
+
+    column_edges = {
+        (column(e["source"]), column(e["target"]))
+        for e in graph["edges"]
+        if e["kind"] == "column" and e["target"].startswith("column:")
+    }
+    assert {("stg_customers.first_name", "customers.full_name"), ("fct_orders.amount", "customers.lifetime_value")} <= (
+        column_edges
+    )
+
+    # Crawling the unchanged project again writes nothing; nor does the warehouse crawl undo what dbt said.
+    run = _crawl(steward, project["id"], capture)
+    assert (run["created"], run["updated"], run["unchanged"], run["edges"]) == (0, 0, 8, 0)
+    _crawl(steward, warehouse["id"], capture)
+    customers = _lookup(steward, ns, _name("analytics_marts", "customers"))
+    assert customers["description"] == "One row per customer with their order history."
+    assert sorted(o["name"] for o in customers["owners"]) == ["analytics-team", "finance-team"]
