@@ -101,6 +101,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     _run([dbt, "seed", "--quiet"], project, env)
     _run([str(Path(dbt).parent / "dbt-ol"), "run", "--quiet"], project, env)
     _run([dbt, "docs", "generate", "--quiet"], project, env)
+    with admin(DB) as conn:
+        conn.execute("ANALYZE")  # row estimates final now, so a warehouse crawl sees no change unless a test makes one
     target = project / "target"
     yield Built(
         project_dir=project,
@@ -466,23 +468,17 @@ def _upstream(client: Any, namespace: str, name: str, *, columns: bool = False) 
     return response.json()
 
 
-@pytest.mark.django_db
-def test_dbt_source_crawled_into_catalog_and_lineage_meets_the_postgres_crawl(
-    built: Built, client_for, data_steward, django_capture_on_commit_callbacks
-):
+def _warehouse_and_project(built: Built, steward: Any, capture: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The dbt database crawled as a PostgreSQL source, then the dbt project as a dbt source."""
     from django.contrib.auth.models import Group
 
     from catalog.models import Tag
-    from sources.models import SourceDataset
 
-    capture = django_capture_on_commit_callbacks
     for team in ("analytics-team", "finance-team", "shop-team"):
         Group.objects.create(name=team)  # meta.owner names resolve to these groups
     for key in ("finance", "pii"):
         Tag.objects.create(key=key)  # in Steward's vocabulary; "staging" and "customer" are not
-    steward = client_for(data_steward)
     pg = server()
-    ns = built.namespace
 
     # The warehouse crawled as PostgreSQL first: every relation dbt built, and the source table.
     warehouse = _create_source(
@@ -503,6 +499,19 @@ def test_dbt_source_crawled_into_catalog_and_lineage_meets_the_postgres_crawl(
     )
     run = _crawl(steward, project["id"], capture)
     assert (run["created"], run["updated"], run["removed"]) == (0, 8, 0)
+    return warehouse, project
+
+
+@pytest.mark.django_db
+def test_dbt_source_crawled_into_catalog_and_lineage_meets_the_postgres_crawl(
+    built: Built, client_for, data_steward, django_capture_on_commit_callbacks
+):
+    from sources.models import SourceDataset
+
+    capture = django_capture_on_commit_callbacks
+    steward = client_for(data_steward)
+    ns = built.namespace
+    warehouse, project = _warehouse_and_project(built, steward, capture)
     # They met: every dataset of the dbt source is one the warehouse crawl made.
     by_source = {
         name: set(SourceDataset.objects.filter(source__name=name).values_list("dataset_id", flat=True))
@@ -563,10 +572,58 @@ def test_dbt_source_crawled_into_catalog_and_lineage_meets_the_postgres_crawl(
         column_edges
     )
 
-    # Crawling the unchanged project again writes nothing; nor does the warehouse crawl undo what dbt said.
+    # Crawling the unchanged project or warehouse again writes nothing.
     run = _crawl(steward, project["id"], capture)
     assert (run["created"], run["updated"], run["unchanged"], run["edges"]) == (0, 0, 8, 0)
-    _crawl(steward, warehouse["id"], capture)
+    run = _crawl(steward, warehouse["id"], capture)
+    assert (run["created"], run["updated"], run["unchanged"]) == (0, 0, 8)
     customers = _lookup(steward, ns, _name("analytics_marts", "customers"))
     assert customers["description"] == "One row per customer with their order history."
-    assert sorted(o["name"] for o in customers["owners"]) == ["analytics-team", "finance-team"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sources applier (src branch): a dataset keeps a single producer_facts['source'], so the changed "
+    "warehouse, crawled after dbt, takes dbt's description for its own last value and replaces it with the "
+    "table's empty comment",
+)
+@pytest.mark.django_db
+def test_a_changed_warehouse_crawled_again_keeps_what_dbt_said(
+    built: Built, client_for, data_steward, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    steward = client_for(data_steward)
+    ns = built.namespace
+    warehouse, _project = _warehouse_and_project(built, steward, capture)
+    # The warehouse changes (more orders, so a new row estimate) and is crawled again: what dbt said stays.
+    with admin(DB) as conn:
+        conn.execute(
+            "INSERT INTO shop.orders SELECT m + g, 1, now(), 'placed' "
+            "FROM (SELECT max(id) AS m FROM shop.orders) AS top, generate_series(1, 300) AS g"
+        )
+        conn.execute("ANALYZE shop.orders")
+    run = _crawl(steward, warehouse["id"], capture)
+    assert run["updated"] >= 1
+    orders = _lookup(steward, ns, _name("shop", "orders"))
+    assert orders["description"] == "One row per order placed in the shop."
+    assert [o["name"] for o in orders["owners"]] == ["shop-team"]
+    assert {f["name"]: f["description"] for f in orders["fields"]}["status"] == (
+        "Where the order is (placed, shipped, returned)."
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="PostgreSQL reader (src branch): openlineage-sql names the origin of `orders.id` in a view's "
+    "`FROM shop.orders` after the view's own schema, and the reader passes it on, so the view's column lineage "
+    "names (and ingest creates) datasets such as analytics_staging.orders that do not exist",
+)
+@pytest.mark.django_db
+def test_the_warehouse_crawl_names_no_dataset_that_does_not_exist(
+    built: Built, client_for, data_steward, django_capture_on_commit_callbacks
+):
+    from catalog.models import Dataset
+
+    _warehouse_and_project(built, client_for(data_steward), django_capture_on_commit_callbacks)
+    names = set(Dataset.objects.filter(name__startswith=f"{DB}.").values_list("name", flat=True))
+    assert names == {d.name for d in DbtReader().read({"project_dir": str(built.project_dir)}, {}).datasets}
