@@ -27,6 +27,8 @@ from lineage.openlineage import parse_event
 from steward.errors import ProblemCollector
 from tests.dataplane import admin, server
 
+pytestmark = pytest.mark.slow  # runs dbt (and installs it on a fresh machine)
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = Path(__file__).resolve().parent / "dbt_project"
 SUFFIX = os.environ.get("STEWARD_TEST_DB_SUFFIX", "")
