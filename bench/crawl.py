@@ -154,6 +154,8 @@ def main() -> None:
     print(f"  generated in {generated_s:.1f} s")
 
     state = tempfile.mkdtemp(prefix="steward-bench-crawl-")
+    for folder in ("queue", "processed", "control"):
+        (Path(state) / "broker" / folder).mkdir(parents=True, exist_ok=True)
     # The crawl's queued work (search indexing) goes to a broker in a temporary directory: no worker is timed.
     env = {**bench_env(fresh_database(args.database), STEWARD_STATE_DIR=state), "CELERY_BROKER_URL": "filesystem://"}
     manage(env, "migrate", "-v0")
