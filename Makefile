@@ -56,6 +56,7 @@ bench: install services
 	@$(PY) bench/authorize.py --profile
 	@$(PY) bench/workspaces.py
 	@$(PY) bench/compliance.py
+	@$(PY) bench/crawl.py
 
 lint: install
 	@$(VENV)/bin/ruff check .

@@ -36,6 +36,12 @@ class SourceInput(StrictSerializer):
 class SourceRunSerializer(serializers.ModelSerializer):
     source = serializers.UUIDField(source="source_id", read_only=True)  # type: ignore[assignment]  # a response key
     requested_by = serializers.CharField(source="requested_by.username", read_only=True, allow_null=True)
+    # Declared (not derived from PositiveIntegerField), so the schema is the same on every database.
+    created = serializers.IntegerField(read_only=True, help_text="Datasets created.")
+    updated = serializers.IntegerField(read_only=True, help_text="Datasets changed.")
+    unchanged = serializers.IntegerField(read_only=True, help_text="Datasets the source said again unchanged.")
+    removed = serializers.IntegerField(read_only=True, help_text="Datasets marked removed.")
+    edges = serializers.IntegerField(read_only=True, help_text="Lineage events applied (views whose lineage changed).")
 
     class Meta:
         model = SourceRun

@@ -22,7 +22,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -64,6 +64,12 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()
 
 
+def _snapshot_digest(snap: DatasetSnapshot) -> str:
+    """The digest of everything a dataset snapshot says (``dataclasses.asdict`` is ten times slower)."""
+    columns = [[c.name, c.type, c.ordinal, c.nullable, c.description, list(c.tags)] for c in snap.columns]
+    return _digest([snap.kind, snap.description, columns, list(snap.owners), list(snap.tags), snap.properties])
+
+
 def _said(snap: DatasetSnapshot, source: Source) -> dict[str, Any]:
     """What the source says about one dataset, as kept in ``producer_facts["source"]``."""
     return {
@@ -87,7 +93,7 @@ def snapshot_apply(
         snaps: dict[tuple[str, str], DatasetSnapshot] = {}
         for snap in snapshot.datasets:
             snaps[(snap.namespace, snap.name)] = snap
-        digests = {key: _digest(asdict(snap)) for key, snap in snaps.items()}
+        digests = {key: _snapshot_digest(snap) for key, snap in snaps.items()}
         known: dict[tuple[str, str], tuple[UUID, str, datetime | None]] = {}
         for ds_id, digest, removed_at, ns, name in SourceDataset.objects.filter(source=locked).values_list(
             "dataset_id", "digest", "removed_at", "dataset__namespace", "dataset__name"

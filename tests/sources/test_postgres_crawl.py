@@ -66,7 +66,7 @@ def _column_edges(graph: dict[str, Any], ids: dict[str, str]) -> set[tuple[str, 
     }
 
 
-def test_crawl_change_and_crawl_again(crawled_db, client_for, data_steward, django_capture_on_commit_callbacks):
+def test_crawl_change_and_crawl_again(crawled_db, client, client_for, data_steward, django_capture_on_commit_callbacks):
     db = crawled_db["database"]
     ns = f"postgres://{crawled_db['config']['host']}:{crawled_db['config']['port']}"
     steward = client_for(data_steward)
@@ -141,6 +141,9 @@ def test_crawl_change_and_crawl_again(crawled_db, client_for, data_steward, djan
 
     legacy = _dataset(steward, ns, f"{db}.sales.legacy_orders")
     assert legacy["removed_at"] is not None  # marked, not deleted
+    client.force_login(data_steward)
+    page = client.get(f"/datasets/{legacy['id']}/").content.decode()
+    assert "Removed from its source" in page
     assert as_of("catalog.dataset", legacy["id"], before_change)["fields"][1]["name"] == "note"  # history kept
     customers = _dataset(steward, ns, f"{db}.sales.customers")
     assert customers["description"] == "Customers"  # nobody had changed it: the source's new comment
