@@ -264,6 +264,12 @@ def test_duplicate_name_is_a_conflict(crawled_db, client_for, data_steward):
     assert again.status_code == 409 and "name" in again.content.decode()
 
 
+def test_beat_checks_for_due_sources():
+    from django.conf import settings
+
+    assert settings.CELERY_BEAT_SCHEDULE["sources-crawl-due"]["task"] == "sources.crawl_due"
+
+
 def test_due_sources_are_queued_and_crawled(crawled_db, client_for, data_steward, django_capture_on_commit_callbacks):
     steward = client_for(data_steward)
     source = _create(steward, crawled_db, schedule="0 3 * * *")
@@ -286,5 +292,16 @@ def test_crawl_command(crawled_db, client_for, data_steward, capsys):
     assert "Crawled warehouse" in out and "7 created" in out
     call_command("crawl", "warehouse", verbosity=0)
     assert "0 created, 0 updated, 7 unchanged, 0 removed" in capsys.readouterr().out
+
+    # Gone, then back: marked removed, then restored (the same dataset, its history one story).
+    name = f"{crawled_db['database']}.hr.employees"
+    crawled_db["sql"]("ALTER TABLE hr.employees RENAME TO employees_old")
+    call_command("crawl", "warehouse", verbosity=0)
+    assert "1 created" in capsys.readouterr().out
+    assert Dataset.objects.get(name=name).removed_at is not None
+    crawled_db["sql"]("ALTER TABLE hr.employees_old RENAME TO employees")
+    call_command("crawl", "warehouse", verbosity=0)
+    assert "1 removed" in capsys.readouterr().out  # employees_old
+    assert Dataset.objects.get(name=name).removed_at is None
     with pytest.raises(CommandError, match="No source named 'nope'"):
         call_command("crawl", "nope")
