@@ -151,7 +151,8 @@ def dataset_platforms(*, user: Any) -> list[str]:
             cursor.execute(
                 "WITH RECURSIVE p(v) AS ("
                 " (SELECT platform FROM catalog_dataset ORDER BY platform LIMIT 1)"
-                " UNION ALL SELECT (SELECT platform FROM catalog_dataset WHERE platform > p.v ORDER BY platform LIMIT 1)"
+                " UNION ALL SELECT (SELECT platform FROM catalog_dataset WHERE platform > p.v"
+                " ORDER BY platform LIMIT 1)"
                 " FROM p WHERE p.v IS NOT NULL) SELECT v FROM p WHERE v IS NOT NULL"
             )
         else:
