@@ -68,6 +68,24 @@ PAGE_FIELDS = (
     "tags",
 )
 MAX_WORD = 100
+ENTRY_COLUMNS = (
+    "kind",
+    "object_id",
+    "name",
+    "qualified_name",
+    "namespace",
+    "platform",
+    "description",
+    "classification",
+    "hidden",
+    "tags",
+    "facet_values",
+    "name_text",
+    "columns_text",
+    "body_text",
+    "popularity",
+    "updated_at",
+)
 
 
 @dataclass
@@ -121,7 +139,9 @@ class DatabaseSearchBackend:
         return connection.vendor == "postgresql"
 
     # --- writes -----------------------------------------------------------------------------------
-    def index(self, docs: Sequence[SearchDocument]) -> None:
+    def index(self, docs: Sequence[SearchDocument], *, fresh: bool = False) -> None:
+        """Insert or replace these entries; ``fresh`` (a rebuild after ``clear``): none exists yet, so on
+        PostgreSQL they are written with ``COPY`` instead of an upsert."""
         if not docs:
             return
         now = timezone.now()
@@ -154,34 +174,22 @@ class DatabaseSearchBackend:
                 )
             )
         with transaction.atomic():
-            SearchEntry.objects.bulk_create(
-                entries,
-                update_conflicts=True,
-                unique_fields=["kind", "object_id"],
-                update_fields=[
-                    "name",
-                    "qualified_name",
-                    "namespace",
-                    "platform",
-                    "description",
-                    "classification",
-                    "hidden",
-                    "tags",
-                    "facet_values",
-                    "name_text",
-                    "columns_text",
-                    "body_text",
-                    "popularity",
-                    "updated_at",
-                ],
-                batch_size=1000,
-            )
+            if fresh and self.is_postgres:
+                insert_rows(SearchEntry, ENTRY_COLUMNS, ([getattr(e, c) for c in ENTRY_COLUMNS] for e in entries))
+            else:
+                SearchEntry.objects.bulk_create(
+                    entries,
+                    update_conflicts=True,
+                    unique_fields=["kind", "object_id"],
+                    update_fields=[c for c in ENTRY_COLUMNS if c not in ("kind", "object_id")],
+                    batch_size=1000,
+                )
             SearchWord.objects.bulk_create(
                 [SearchWord(word=w) for w in sorted(vocabulary)], ignore_conflicts=True, batch_size=2000
             )
-            self._index_prefixes(docs)
+            self._index_prefixes(docs, fresh=fresh)
 
-    def _index_prefixes(self, docs: Sequence[SearchDocument]) -> None:
+    def _index_prefixes(self, docs: Sequence[SearchDocument], *, fresh: bool = False) -> None:
         """Replace the typeahead rows of these entries: each distinct prefix of each name word, once."""
         ids: dict[str, list[str]] = {}
         for d in docs:
@@ -192,7 +200,8 @@ class DatabaseSearchBackend:
                 "pk", "object_id"
             ):
                 entry_ids[(kind, str(object_id))] = pk
-        SearchPrefix.objects.filter(entry_id__in=list(entry_ids.values())).delete()
+        if not fresh:
+            SearchPrefix.objects.filter(entry_id__in=list(entry_ids.values())).delete()
         rows = [
             (entry_ids[(d.kind, str(d.id))], prefix, d.popularity, len(d.qualified_name[:800]))
             for d in docs
@@ -214,7 +223,7 @@ class DatabaseSearchBackend:
         with transaction.atomic():
             self.clear()
             for batch in batches:
-                self.index(batch)
+                self.index(batch, fresh=True)
 
     def setup(self) -> None:
         """Nothing to do: migrations create the tables, the tsvector column and the indexes."""
