@@ -429,15 +429,30 @@ class DatabaseSearchBackend:
             "ORDER BY pg.tier, pg.popularity DESC, pg.nl, pg.qn, pg.eid)::text, 0 "
             "FROM pg JOIN catalog_searchentry e ON e.id = pg.eid"
         )
+        all_params: tuple = (*tier_params, *params, limit, offset)
+        if words:
+            # The exact-name tier over every match, not only the sample (an index lookup): with more matches than
+            # the sample holds, the page then starts without a statement of its own for this tier.
+            exact_sql, exact_params = (
+                tiers[0]
+                .queryset.order_by((F("popularity") + 0).desc(), Length("qualified_name"), "qualified_name")
+                .values(*PAGE_FIELDS)[: offset + limit]
+                .query.sql_with_params()
+            )
+            sql += f" UNION ALL SELECT 'x', json_agg(row_to_json(x))::text, 0 FROM ({exact_sql}) x"
+            all_params = (*all_params, *exact_params)
         with connection.cursor() as cursor:
-            cursor.execute(sql, (*tier_params, *params, limit, offset))
+            cursor.execute(sql, all_params)
             rows = cursor.fetchall()
         stats = Stats(facets={name: [] for name in FACETS})
         page_json = "null"
+        exact_rows: list[dict] | None = None
         facet_rows = []
         for what, value, count in rows:
             if what == "p":
                 page_json = value or "null"
+            elif what == "x":
+                exact_rows = json.loads(value) if value else []
             elif what == "t":
                 stats.tier_sizes[int(value)] = count
             else:
@@ -456,7 +471,7 @@ class DatabaseSearchBackend:
             for row in page:
                 row["score"] = tiers[row.pop("tier")].score
             return stats, page
-        return stats, self._page(tiers, stats, offset, limit)
+        return stats, self._page(tiers, stats, offset, limit, known={0: exact_rows} if exact_rows is not None else {})
 
     @property
     def exact_limit(self) -> int:
@@ -498,7 +513,9 @@ class DatabaseSearchBackend:
         stats.exact = stats.counted <= self.exact_limit
         return stats
 
-    def _page(self, tiers: list[Tier], stats: Stats, offset: int, limit: int) -> list[dict]:
+    def _page(
+        self, tiers: list[Tier], stats: Stats, offset: int, limit: int, known: dict[int, list[dict]] | None = None
+    ) -> list[dict]:
         """One page across the tiers, best tier first.
 
         Per tier, PostgreSQL either walks the (popularity, name length, name) index and stops after a page (when the
@@ -527,7 +544,10 @@ class DatabaseSearchBackend:
             if self.is_postgres and not walk:
                 order[0] = (F("popularity") + 0).desc()  # not the indexed expression: sort the few rows
             query = tier.queryset.order_by(*order).values(*PAGE_FIELDS)[:want]
-            rows = self._walking(query) if walk else list(query)
+            if known and index in known:  # already read (``_ranked``: the exact-name tier)
+                rows = known[index][:want]
+            else:
+                rows = self._walking(query) if walk else list(query)
             for row in rows[skip:]:
                 row["score"] = tier.score
                 page.append(row)
