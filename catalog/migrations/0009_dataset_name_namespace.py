@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('catalog', '0007_dataset_producer_facts_aliases'),
+        ('catalog', '0008_dataset_removed_at'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
