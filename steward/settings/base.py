@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "connectors",
     "catalog",
     "lineage",
+    "sources",
     "governance",
     "workspaces",
     "compliance",
@@ -555,9 +556,18 @@ if STEWARD_DATAPLANE_GRANTS_SELECTOR and STEWARD_DATAPLANE_OPTIONS.get("database
 # --- Decision API (governance/api/fastpath.py) ----------------------------------------------------
 STEWARD_DECISION_AUTH_CACHE_SECONDS = env_int(
     "STEWARD_DECISION_AUTH_CACHE_SECONDS",
-    5,
-    "Seconds the decision API remembers an API token's user and roles (a revoked token works that long); 0: never.",
+    60,
+    "Seconds at most the decision API remembers an API token's user and roles while no token, user or group"
+    " changed (any change is seen by the next call; PostgreSQL only); 0: never.",
 )
+STEWARD_DECISION_INDEX = env_str(
+    "STEWARD_DECISION_INDEX",
+    "background",
+    "Grants kept in each process's memory for decisions, checked against the decision generation on every call"
+    " (PostgreSQL): background (rebuilt in a thread when stale), inline (rebuilt by the caller), off.",
+)
+if STEWARD_DECISION_INDEX not in ("background", "inline", "off"):
+    raise ValueError(f"STEWARD_DECISION_INDEX must be background, inline or off, got {STEWARD_DECISION_INDEX!r}")
 
 # --- Grant tokens (governance/services/signing.py) ------------------------------------------------
 STEWARD_JWT_ISSUER = env_str("STEWARD_JWT_ISSUER", "steward", "iss claim of grant tokens (e.g. Steward's public URL).")
@@ -577,6 +587,31 @@ STEWARD_AUDIT_CHECKPOINT_MINUTES = env_int(
 CELERY_BEAT_SCHEDULE["governance-audit-checkpoint"] = {
     "task": "governance.audit_checkpoint",
     "schedule": 60.0 * STEWARD_AUDIT_CHECKPOINT_MINUTES,
+}
+
+# --- Sources (sources/, connectors/sources, docs/sources.md) ------------------------------------------
+STEWARD_SOURCE_KEY = env_str(
+    "STEWARD_SOURCE_KEY",
+    "",
+    "Key that encrypts sources' credentials at rest (any string; empty: derived from STEWARD_SECRET_KEY).",
+)
+STEWARD_SOURCE_READERS = env_json(
+    "STEWARD_SOURCE_READERS",
+    {
+        "postgres": "connectors.sources.postgres.PostgresReader",
+        "dbt": "connectors.sources.dbt.DbtReader",
+    },
+    "JSON {source kind: dotted path of its reader class} (connectors/sources).",
+)
+STEWARD_SOURCE_CRAWLER_USER = env_str(
+    "STEWARD_SOURCE_CRAWLER_USER", "steward-crawler", "The account crawls write as (created when missing)."
+)
+STEWARD_SOURCE_DUE_SECONDS = env_int(
+    "STEWARD_SOURCE_DUE_SECONDS", 60, "Seconds between checks for sources whose scheduled crawl is due (Celery beat)."
+)
+CELERY_BEAT_SCHEDULE["sources-crawl-due"] = {
+    "task": "sources.crawl_due",
+    "schedule": float(STEWARD_SOURCE_DUE_SECONDS),
 }
 
 STEWARD_METRICS_ALLOWED_NETWORKS = env_list(
