@@ -12,10 +12,19 @@
 4. ``time_reconstruction``: ``GET /api/v1/compliance/reconstruct?result=<id>`` for ``--reconstruct`` random
    results, p50/p95/p99; skipped with a note while that route does not exist (404 from the router).
 
+With ``--copy`` (for 10M-row scales), step 1 streams the history rows into one ``COPY`` (generated row by row,
+never held in memory; the same rows history.write leaves, closed at the next state's start, without the dead
+tuples of its closing UPDATEs; secondary indexes built after), step 3 posts only ``--results-http`` records
+and a second streamed ``COPY`` adds the rest (each resolved to the deployment serving at its time).
+``table_sizes`` reports rows, heap, TOAST and each index of both tables and the bytes per row.
+
 Results: bench/results/compliance.json. Full scale (not the default, which is a quick run):
     python bench/compliance.py --scale 1000000          # or --results 1000000 --history 1000000
+    python bench/compliance.py --scale 10000000 --copy --results-http 200000 --reconstruct 300
 Usage: python bench/compliance.py [--scale N] [--results N] [--history N] [--revisions 20] [--versions 12]
                                   [--batch 10000] [--concurrency 2] [--workers 2] [--reconstruct 500]
+                                  [--copy] [--results-http N]
+Environment: STEWARD_BENCH_COMPLIANCE_DB (database name), STEWARD_BENCH_KEEP_DB=1 (keep it afterwards).
 """
 
 from __future__ import annotations

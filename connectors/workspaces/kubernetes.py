@@ -517,6 +517,8 @@ class KubernetesWorkspaceConnector:
                     source = self.kubeconfig or "the in-cluster service account"
                     raise BackendUnavailable(f"cannot load the Kubernetes configuration from {source}: {exc}") from exc
                 self._server = configuration.host
+                # Reconcilers apply on a thread pool (workspaces_reconcile_many): keep a connection for each.
+                configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, 32)
                 self._typed = _Apis.build(k8s.ApiClient(configuration))
             return self._typed
 
