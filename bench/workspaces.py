@@ -14,7 +14,8 @@ and ``--workspaces`` workspaces spread over them, each mounting both datasets (c
 
 For each: wall time, Kubernetes API calls per workspace, database queries are not counted. Goals (issue 18):
 <= 60 s for 5,000 from scratch on this machine, steady state <= 1 s (was <= 30 s for 500). Results:
-bench/results/workspaces.json (with the load average: the machine is shared). Namespaces use a prefix of their own and are removed afterwards.
+bench/results/workspaces.json (with the load average: the machine is shared). Namespaces use a prefix of their
+own and are removed afterwards.
 
 ``--mode many`` (the default since issue 18) reconciles the due workspaces as the periodic pass's tasks do:
 batches of ``--batch`` through ``workspaces_reconcile_many`` (``--threads`` connector calls at once), ``--workers``
