@@ -175,6 +175,7 @@ class KubernetesWorkspaceConnector:
         self._lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._applied: dict[str, float] = {}  # content key -> monotonic time until which it counts as applied
+        self._key_locks: dict[str, threading.Lock] = {}  # namespace content key -> held while applying it
         self._typed: _Apis | None = None
         self._server = "(not connected)"
 
@@ -183,11 +184,15 @@ class KubernetesWorkspaceConnector:
         """Create or update every object of the workspace and make it run (see the module docstring)."""
         shared = self.layout.namespace_objects(spec)
         shared_key = _content_key(shared)
-        fresh = self._recently_applied(shared_key)
+        if not self._recently_applied(shared_key):
+            # One thread applies a namespace's objects; the others of that namespace wait for it, not repeat it.
+            with self._key_lock(shared_key):
+                if not self._recently_applied(shared_key):
+                    return self._apply_workspace(spec, shared=shared, shared_key=shared_key)
         try:
-            return self._apply_workspace(spec, shared=None if fresh else shared, shared_key=shared_key)
+            return self._apply_workspace(spec, shared=None, shared_key=shared_key)
         except WorkspaceConnectorError as exc:
-            if not fresh or exc.target_status != 404:
+            if exc.target_status != 404:
                 raise
             # The namespace went away since this process last applied it: forget and apply everything.
             self._forget(shared_key)
@@ -293,6 +298,12 @@ class KubernetesWorkspaceConnector:
                 if len(self._applied) > 10_000:
                     self._applied = {k: t for k, t in self._applied.items() if t > now}
                 self._applied[key] = now + self.cache_seconds
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            if len(self._key_locks) > 10_000:
+                self._key_locks = {}
+            return self._key_locks.setdefault(key, threading.Lock())
 
     def _forget(self, key: str) -> None:
         with self._lock:

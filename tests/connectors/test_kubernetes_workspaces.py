@@ -451,3 +451,20 @@ def test_settings_select_the_kubernetes_connector(kubeconfig):
         assert isinstance(chosen, KubernetesWorkspaceConnector)
         chosen.ping()
         assert chosen.api_calls == 1
+
+
+def test_concurrent_applies_in_a_new_namespace_send_its_objects_once(kubeconfig, cluster, owner):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cached = KubernetesWorkspaceConnector(
+        kubeconfig=kubeconfig, namespace_prefix=PREFIX, quota=QUOTA, limits=LIMITS, storage="5Gi"
+    )
+    specs = [workspace(owner) for _ in range(4)]
+
+    with ThreadPoolExecutor(4) as pool:
+        states = list(pool.map(cached.apply, specs))
+
+    assert {s.state for s in states} == {WorkspaceState.PROVISIONING}
+    # The first: 7 namespace objects, validation, PVC, Secret, Notebook; the others wait for it: 3 each.
+    assert cached.api_calls == CALLS_PER_APPLY + 3 * 3
+    assert all(cluster.notebook(f"{PREFIX}u-{owner}", s.id) for s in specs)
