@@ -482,14 +482,14 @@ def main() -> None:
     if args.workload == "heavy":
         import json
 
-        url = fresh_database("steward_bench_lineage")
+        url = fresh_database("steward_bench_lineage_heavy")  # not the standard run's: another may be running
         heavy = bench_ingestion_heavy(bench_env(url), url, args.heavy_events, args.heavy_single, args.batch)
         previous = RESULTS / "lineage.json"
         merged = json.loads(previous.read_text()) if previous.exists() else {}
         merged = {k: v for k, v in merged.items() if k not in ("benchmark", "at", "machine")}
         path = save("lineage", {**merged, "ingestion_heavy": heavy})
         print(f"[bench] saved {path}")
-        fresh_database("steward_bench_lineage")
+        fresh_database("steward_bench_lineage_heavy")
         return
 
     url = fresh_database("steward_bench_lineage")
