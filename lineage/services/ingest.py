@@ -41,7 +41,7 @@ from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
 from lineage.services.producers import Authorization, lineage_authorize, lineage_right_check, namespace_claims_write
 from steward import metrics
-from steward.bulk import insert_rows, update_column
+from steward.bulk import insert_rows, update_column, update_rows
 from steward.canonical import digests as canonical_digests
 from steward.errors import NotFound, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.identity import Actor
@@ -50,6 +50,18 @@ from steward.retry import retry_races
 __all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
 
 MAX_BATCH = 1_000
+# What an event changes on its run.
+_RUN_STATE = [
+    "state",
+    "state_at",
+    "started_at",
+    "ended_at",
+    "facets",
+    "inputs",
+    "outputs",
+    "column_edges",
+    "edges_from",
+]
 # At equal event times, a terminal state wins over RUNNING, which wins over START.
 _STATE_RANK = {"START": 0, "OTHER": 0, "RUNNING": 1, "COMPLETE": 2, "ABORT": 2, "FAIL": 2}
 
@@ -179,7 +191,7 @@ def _apply(
     rebuild: set[UUID] = set()
     touched_jobs: set[UUID] = set()
     roots: set[UUID] = set()
-    versions: dict[tuple[UUID, str], DatasetVersion] = {}
+    versions: dict[tuple[UUID, str], tuple[Any, ...]] = {}
     event_rows = []
     actor_id = actor.pk if getattr(actor, "pk", None) else None
     now = timezone.now()
@@ -216,23 +228,35 @@ def _apply(
         event_rows.append(
             (digests[i], event.event_type, event.kind, event.event_time, run.pk if run else None, raw[i], now, actor_id)
         )
-    new_runs = [r for pk, r in runs.items() if pk not in existing_runs]
-    Run.objects.bulk_create(new_runs, batch_size=1000)
-    Run.objects.bulk_update(
-        [r for pk, r in runs.items() if pk in existing_runs],
-        ["state", "state_at", "started_at", "ended_at", "facets", "inputs", "outputs", "column_edges", "edges_from"],
-        batch_size=500,
+    insert_rows(
+        Run,
+        ["id", "job", *_RUN_STATE, "created_at"],
+        [
+            [r.pk, r.job_id, *(getattr(r, c) for c in _RUN_STATE), now]
+            for pk, r in runs.items()
+            if pk not in existing_runs
+        ],
     )
-    Job.objects.bulk_update(
-        [j for j in jobs.values() if j.dirty],
+    update_rows(
+        Run,
+        _RUN_STATE,
+        [[r.pk, *(getattr(r, c) for c in _RUN_STATE)] for pk, r in runs.items() if pk in existing_runs],
+    )
+    update_rows(
+        Job,
         ["facets", "updated_at", "latest_completed_at"],
-        batch_size=500,
+        [[j.pk, j.facets, j.updated_at, j.latest_completed_at] for j in jobs.values() if j.dirty],
     )
     writer.flush()
     for job_id in rebuild:
         roots |= _rebuild(Job.objects.get(pk=job_id))
         touched_jobs.add(job_id)
-    DatasetVersion.objects.bulk_create(list(versions.values()), ignore_conflicts=True, batch_size=1000)
+    insert_rows(
+        DatasetVersion,
+        ["dataset", "version", "run", "schema", "created_at"],
+        list(versions.values()),
+        ignore_conflicts=True,
+    )
     insert_rows(  # a dataset event (no job to lock) sent twice at once is recorded once
         LineageEvent,
         ["digest", "event_type", "kind", "event_time", "run", "payload", "received_at", "received_by"],
@@ -383,12 +407,18 @@ class _EdgeWriter:
             )
 
 
+def _key(item: Any) -> Any:
+    """A hashable stand-in for a JSON value of a run's lists (ids, or lists of strings)."""
+    return tuple(item) if isinstance(item, list) and all(isinstance(x, str) for x in item) else json.dumps(item)
+
+
 def _union(current: list, extra: list) -> list:
-    have = set(map(json.dumps, current))
+    have = set(map(_key, current))
     out = list(current)
     for item in extra:
-        if json.dumps(item) not in have:
-            have.add(json.dumps(item))
+        key = _key(item)
+        if key not in have:
+            have.add(key)
             out.append(item)
     return out
 
@@ -553,7 +583,7 @@ def _rebuild(job: Job) -> set[UUID]:
 
 
 def _versions(
-    out: dict[tuple[UUID, str], DatasetVersion], event: ParsedEvent, ids: dict[tuple[str, str], UUID], run: Run | None
+    out: dict[tuple[UUID, str], tuple[Any, ...]], event: ParsedEvent, ids: dict[tuple[str, str], UUID], run: Run | None
 ) -> None:
     refs = list(event.inputs) + list(event.outputs) + ([event.dataset] if event.dataset else [])
     for ref in refs:
@@ -564,14 +594,8 @@ def _versions(
         if version is None:
             continue
         key = (ids[ref.identity], version)
-        if key not in out:
-            out[key] = DatasetVersion(
-                dataset_id=key[0],
-                version=version,
-                run_id=run.pk if run and is_output else None,
-                schema=ref.fields or [],
-                created_at=event.event_time,
-            )
+        if key not in out:  # a DatasetVersion row
+            out[key] = (key[0], version, run.pk if run and is_output else None, ref.fields or [], event.event_time)
 
 
 @transaction.atomic

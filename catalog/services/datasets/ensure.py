@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.utils import timezone
 
@@ -12,16 +12,31 @@ from catalog.models import Dataset, SchemaField
 from catalog.services.datasets.common import (
     CHUNK,
     DATASET_COLUMNS,
-    datasets_by_identity,
+    FIELD_COLUMNS,
     datasets_changed,
 )
 from catalog.validation import platform_of
 from ledger import audit
 from ledger.audit import AuditEntry
-from steward.bulk import insert_new_rows
+from steward.bulk import insert_new_rows, insert_rows
 from steward.identity import Actor
 
 __all__ = ["datasets_ensure"]
+
+
+def _ids_by_identity(identities: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
+    """The ids of the existing datasets among these identities (one query per namespace and chunk; ids only)."""
+    found: dict[tuple[str, str], UUID] = {}
+    by_ns: dict[str, list[str]] = defaultdict(list)
+    for ns, name in identities:
+        by_ns[ns].append(name)
+    for ns, names in by_ns.items():
+        for start in range(0, len(names), CHUNK):
+            for pk, name in Dataset.objects.filter(namespace=ns, name__in=names[start : start + CHUNK]).values_list(
+                "pk", "name"
+            ):
+                found[(ns, name)] = pk
+    return found
 
 
 def datasets_ensure(
@@ -44,44 +59,43 @@ def datasets_ensure(
                 # only by column lineage) does not erase what a schema facet said.
                 before = merged.get(f["name"])
                 merged[f["name"]] = f if before is None else {**before, **{k: v for k, v in f.items() if v}}
-    existing = {key: ds.pk for key, ds in datasets_by_identity(list(wanted)).items()}
+    existing = _ids_by_identity(list(wanted))
     now = timezone.now()
     lowest_code = lowest().code
-    new = [
-        Dataset(
-            namespace=ns,
-            name=name,
-            platform=platform_of(ns),
-            effective_classification=lowest_code,
-            created_at=now,
-            updated_at=now,
-        )
+    # Plain rows in DATASET_COLUMNS order (no model instances: a batch creates thousands).
+    new_rows = [
+        [uuid4(), ns, name, platform_of(ns), "", "", lowest_code, {}, {}, now, now]
         for (ns, name) in wanted
         if (ns, name) not in existing
     ]
     # A concurrent writer may create some of the same datasets first: theirs are kept and looked up again.
-    inserted = insert_new_rows(
-        Dataset,
-        DATASET_COLUMNS,
-        [[getattr(ds, c) for c in DATASET_COLUMNS] for ds in new],
-        order_by=("namespace", "name"),
-    )
-    lost = [(ds.namespace, ds.name) for ds in new if ds.pk not in inserted]
-    new = [ds for ds in new if ds.pk in inserted]
-    ids = {**existing, **{(ds.namespace, ds.name): ds.pk for ds in new}}
-    ids |= {key: ds.pk for key, ds in datasets_by_identity(lost).items()}
-    touched: set[UUID] = {ds.pk for ds in new}
+    inserted = insert_new_rows(Dataset, DATASET_COLUMNS, new_rows, order_by=("namespace", "name"))
+    lost = [(row[1], row[2]) for row in new_rows if row[0] not in inserted]
+    new_rows = [row for row in new_rows if row[0] in inserted]
+    ids = {**existing, **{(row[1], row[2]): row[0] for row in new_rows}}
+    if lost:
+        ids |= _ids_by_identity(lost)
+    new_ids = {row[0] for row in new_rows}
+    touched: set[UUID] = set(new_ids)
     with_fields = {ids[key]: fields for key, fields in wanted.items() if fields}
     if with_fields:
+        # A dataset created here has no fields yet (and no one else sees it before commit): its fields are
+        # simply appended. Those of existing datasets are compared with what is stored; only a change is written.
+        fresh_rows = []
+        for ds_id in [d for d in with_fields if d in new_ids]:
+            for ordinal, f in enumerate(with_fields[ds_id].values()):
+                fresh_rows.append((ds_id, f["name"], f.get("type", ""), ordinal, f.get("description", ""), ""))
+        insert_rows(SchemaField, FIELD_COLUMNS, fresh_rows)
         have: dict[UUID, dict[str, tuple[str, str]]] = defaultdict(dict)
-        keys = list(with_fields)
+        keys = [d for d in with_fields if d not in new_ids]
         for start in range(0, len(keys), CHUNK):
             for ds_id, name, type_, desc in SchemaField.objects.filter(
                 dataset_id__in=keys[start : start + CHUNK]
             ).values_list("dataset_id", "name", "type", "description"):
                 have[ds_id][name] = (type_, desc)
         to_write = []
-        for ds_id, by_name in with_fields.items():
+        for ds_id in keys:
+            by_name = with_fields[ds_id]
             current = have.get(ds_id, {})
             next_ordinal = len(current)
             for f in by_name.values():
@@ -110,25 +124,26 @@ def datasets_ensure(
                     continue
                 touched.add(ds_id)
         to_write.sort(key=lambda f: (str(f.dataset_id), f.name))  # one lock order for concurrent writers
-        SchemaField.objects.bulk_create(
-            to_write,
-            update_conflicts=True,
-            unique_fields=["dataset", "name"],
-            update_fields=["type", "description"],
-            batch_size=2000,
-        )
-    if new:
+        if to_write:
+            SchemaField.objects.bulk_create(
+                to_write,
+                update_conflicts=True,
+                unique_fields=["dataset", "name"],
+                update_fields=["type", "description"],
+                batch_size=2000,
+            )
+    if new_rows:
         audit.record_many(
             actor=actor,
             entries=[
                 AuditEntry(
                     action="catalog.dataset.create",
                     target_type="catalog.dataset",
-                    target_id=str(ds.pk),
-                    target_repr=str(ds),
-                    after={"namespace": ds.namespace, "name": ds.name, "source": source},
+                    target_id=str(pk),
+                    target_repr=f"{ns}/{name}",
+                    after={"namespace": ns, "name": name, "source": source},
                 )
-                for ds in new
+                for pk, ns, name, *_ in new_rows
             ],
         )
     datasets_changed(touched, recompute=(), stamp=())
