@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Dataset, ModelVersion
@@ -337,16 +337,24 @@ class _EdgeWriter:
     def __init__(self, job_ids: set[UUID]) -> None:
         self.open: dict[UUID, dict[tuple[str, str], Any]] = {j: {} for j in job_ids}
         self.open_cols: dict[UUID, dict[tuple[str, str, str, str, str], Any]] = {j: {} for j in job_ids}
-        for pk, job, s, t in Edge.objects.filter(job_id__in=job_ids, valid_to__isnull=True).values_list(
-            "pk", "job_id", "source_id", "target_id"
-        ):
-            self.open[job][(str(s), str(t))] = pk
-        for pk, job, s, sf, t, tf, kind in ColumnEdge.objects.filter(
-            job_id__in=job_ids, valid_to__isnull=True
-        ).values_list(
-            "pk", "job_id", "source_dataset_id", "source_field", "target_dataset_id", "target_field", "transformation"
-        ):
-            self.open_cols[job][(str(s), sf, str(t), tf, kind)] = pk
+        # The open dataset and column edges of these jobs, in one round trip.
+        rows = []
+        if job_ids:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT false, id, job_id, source_id, '', target_id, '', '' FROM {Edge._meta.db_table} "
+                    "WHERE job_id = ANY(%s::uuid[]) AND valid_to IS NULL UNION ALL "
+                    "SELECT true, id, job_id, source_dataset_id, source_field, target_dataset_id, target_field, "
+                    f"transformation FROM {ColumnEdge._meta.db_table} "
+                    "WHERE job_id = ANY(%s::uuid[]) AND valid_to IS NULL",
+                    [list(job_ids), list(job_ids)],
+                )
+                rows = cursor.fetchall()
+        for column, pk, job, s, sf, t, tf, kind in rows:
+            if column:
+                self.open_cols[job][(str(s), sf, str(t), tf, kind)] = pk
+            else:
+                self.open[job][(str(s), str(t))] = pk
         self.new_edges: list[list[Any]] = []
         self.new_cols: list[list[Any]] = []
         self.ended: dict[int, datetime] = {}
