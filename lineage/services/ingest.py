@@ -174,16 +174,17 @@ def _apply(
 
     jobs = _jobs([parsed[i] for i in todo if parsed[i].kind in ("run", "job")])
     # With the jobs locked, events a concurrent call applied meanwhile are seen, and count as duplicates here.
-    late = set(LineageEvent.objects.filter(digest__in=[digests[i] for i in todo]).values_list("digest", flat=True))
-    if late:
-        for i in [i for i in todo if digests[i] in late]:
-            results[i] = IngestResult(i, "duplicate", results[i].kind, results[i].run_id)
-        todo = [i for i in todo if digests[i] not in late]
     for i in todo:  # a JobEvent declaring inputs and outputs: static lineage, as if a run completed then
         event = parsed[i]
         if event.kind == "job" and event.inputs and event.outputs:
             event.run_id = uuid.uuid5(jobs[(event.job_namespace, event.job_name)].pk, digests[i])
             event.event_type = RunState.COMPLETE
+    # In one round trip: the events a concurrent call applied meanwhile, and the model versions these runs trained.
+    late, training = _late_and_trained([digests[i] for i in todo], {rid for i in todo if (rid := parsed[i].run_id)})
+    if late:
+        for i in [i for i in todo if digests[i] in late]:
+            results[i] = IngestResult(i, "duplicate", results[i].kind, results[i].run_id)
+        todo = [i for i in todo if digests[i] not in late]
     run_ids = {rid for i in todo if (rid := parsed[i].run_id)}
     runs = {r.pk: r for r in Run.objects.select_for_update().filter(pk__in=run_ids)}
     existing_runs = set(runs)
@@ -266,10 +267,23 @@ def _apply(
     if roots:
         note_change(roots)
     sync_later(touched_jobs)
-    trained = list(ModelVersion.objects.filter(training_run_id__in=list(runs)).values_list("pk", flat=True))
+    trained = [pk for pk, run_id in training if run_id in runs]
     if trained:
         model_versions_refresh(trained)
     return results
+
+
+def _late_and_trained(digests: list[str], run_ids: set[UUID]) -> tuple[set[str], list[tuple[UUID, UUID]]]:
+    """Which of ``digests`` are stored, and the model versions (id, training run) trained by ``run_ids``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT digest, NULL::uuid, NULL::uuid FROM {LineageEvent._meta.db_table} WHERE digest = ANY(%s::text[]) "
+            f"UNION ALL SELECT NULL, id, training_run_id FROM {ModelVersion._meta.db_table} "
+            "WHERE training_run_id = ANY(%s::uuid[])",
+            [digests, list(run_ids)],
+        )
+        rows = cursor.fetchall()
+    return {d for d, _, _ in rows if d is not None}, [(pk, run) for d, pk, run in rows if d is None]
 
 
 def _meanings(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from uuid import UUID, uuid4
 
+from django.db import connection
 from django.utils import timezone
 
 from catalog.classification import lowest
@@ -26,17 +27,35 @@ __all__ = ["datasets_ensure"]
 
 def _ids_by_identity(identities: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
     """The ids of the existing datasets among these identities (one query per namespace and chunk; ids only)."""
+    return _existing(identities, set())[0]
+
+
+def _existing(
+    identities: list[tuple[str, str]], with_fields: set[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], UUID], dict[UUID, dict[str, tuple[str, str]]]]:
+    """The ids of the existing datasets among these identities, and the stored fields (name -> type,
+    description) of those in ``with_fields``, read together: one query per namespace and chunk."""
     found: dict[tuple[str, str], UUID] = {}
+    have: dict[UUID, dict[str, tuple[str, str]]] = defaultdict(dict)
     by_ns: dict[str, list[str]] = defaultdict(list)
     for ns, name in identities:
         by_ns[ns].append(name)
-    for ns, names in by_ns.items():
-        for start in range(0, len(names), CHUNK):
-            for pk, name in Dataset.objects.filter(namespace=ns, name__in=names[start : start + CHUNK]).values_list(
-                "pk", "name"
-            ):
-                found[(ns, name)] = pk
-    return found
+    datasets, fields = Dataset._meta.db_table, SchemaField._meta.db_table
+    with connection.cursor() as cursor:
+        for ns, names in by_ns.items():
+            for start in range(0, len(names), CHUNK):
+                chunk = names[start : start + CHUNK]
+                cursor.execute(
+                    f"SELECT d.id, d.name, f.name, f.type, f.description FROM {datasets} d "
+                    f"LEFT JOIN {fields} f ON f.dataset_id = d.id AND d.name = ANY(%s::text[]) "
+                    "WHERE d.namespace = %s AND d.name = ANY(%s::text[])",
+                    [[n for n in chunk if (ns, n) in with_fields], ns, chunk],
+                )
+                for pk, name, field, type_, desc in cursor.fetchall():
+                    found[(ns, name)] = pk
+                    if field is not None:
+                        have[pk][field] = (type_, desc)
+    return found, have
 
 
 def datasets_ensure(
@@ -59,7 +78,7 @@ def datasets_ensure(
                 # only by column lineage) does not erase what a schema facet said.
                 before = merged.get(f["name"])
                 merged[f["name"]] = f if before is None else {**before, **{k: v for k, v in f.items() if v}}
-    existing = _ids_by_identity(list(wanted))
+    existing, have = _existing(list(wanted), {key for key, fields in wanted.items() if fields})
     now = timezone.now()
     lowest_code = lowest().code
     # Plain rows in DATASET_COLUMNS order (no model instances: a batch creates thousands).
@@ -86,11 +105,13 @@ def datasets_ensure(
             for ordinal, f in enumerate(with_fields[ds_id].values()):
                 fresh_rows.append((ds_id, f["name"], f.get("type", ""), ordinal, f.get("description", ""), ""))
         insert_rows(SchemaField, FIELD_COLUMNS, fresh_rows)
-        have: dict[UUID, dict[str, tuple[str, str]]] = defaultdict(dict)
         keys = [d for d in with_fields if d not in new_ids]
-        for start in range(0, len(keys), CHUNK):
+        # Datasets a concurrent writer created first: their fields are read now.
+        known = set(existing.values())
+        late = [d for d in keys if d not in known]
+        for start in range(0, len(late), CHUNK):
             for ds_id, name, type_, desc in SchemaField.objects.filter(
-                dataset_id__in=keys[start : start + CHUNK]
+                dataset_id__in=late[start : start + CHUNK]
             ).values_list("dataset_id", "name", "type", "description"):
                 have[ds_id][name] = (type_, desc)
         to_write = []
