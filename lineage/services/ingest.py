@@ -41,8 +41,8 @@ from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
 from lineage.services.producers import Authorization, lineage_authorize, lineage_right_check, namespace_claims_write
 from steward import metrics
-from steward.bulk import insert_rows, update_column, update_rows
-from steward.canonical import digests as canonical_digests
+from steward.bulk import RawJson, insert_rows, update_column, update_rows
+from steward.canonical import canonical_text, digest_text, legacy_digest
 from steward.errors import NotFound, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.identity import Actor
 from steward.retry import retry_races
@@ -76,17 +76,29 @@ class IngestResult:
     dropped_facets: list[str] = field(default_factory=list)
 
 
-def _digests(events: list[Any]) -> tuple[list[str], dict[str, str]]:
-    """Each event's key (``steward.canonical.digest``) and, for events with non-ASCII text, the key it was
-    stored under before ``steward.canonical`` (non-ASCII escaped) -> its key now: a resent old event is still a
-    duplicate."""
+def _digests(events: list[Any]) -> tuple[list[str], dict[str, str], list[str]]:
+    """Each event's key (``steward.canonical.digest``), for events with non-ASCII text the key it was stored
+    under before ``steward.canonical`` (non-ASCII escaped) -> its key now (a resent old event is still a
+    duplicate), and each event's canonical text (stored as is when the event needs no trimming)."""
     keys: list[str] = []
     legacy: dict[str, str] = {}
+    texts: list[str] = []
     for data in events:
-        current, *older = canonical_digests(data)
+        text = canonical_text(data)
+        current = digest_text(text)
+        older = legacy_digest(data, text)
         keys.append(current)
-        legacy.update((old, current) for old in older)
-    return keys, legacy
+        texts.append(text)
+        if older is not None:
+            legacy[older] = current
+    return keys, legacy, texts
+
+
+def _trim(data: Any, text: str, limit: int) -> tuple[Any, list[str]]:
+    """``facets.event_trim``, measuring the event by its canonical text (the same bytes) when it fits."""
+    if not isinstance(data, dict) or len(text.encode()) <= limit:
+        return data, []
+    return event_trim(data, limit)
 
 
 def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[IngestResult]:
@@ -95,9 +107,15 @@ def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[Inge
     lineage_right_check(actor)
     if batch and len(events) > MAX_BATCH:
         raise ValidationFailed.one("events", f"At most {MAX_BATCH} events per call; got {len(events)}.", "max_items")
-    digests, legacy = _digests(events)  # of the event as sent, so a retry is a duplicate
-    trimmed = [event_trim(data, settings.STEWARD_LINEAGE_STORED_EVENT_BYTES) for data in events]
+    digests, legacy, texts = _digests(events)  # of the event as sent, so a retry is a duplicate
+    limit = settings.STEWARD_LINEAGE_STORED_EVENT_BYTES
+    trimmed = [_trim(data, text, limit) for data, text in zip(events, texts, strict=True)]
     events = [data for data, _ in trimmed]
+    # What is stored: an untrimmed event's canonical text as it is (jsonb orders keys itself), not serialised again.
+    stored = [
+        RawJson(text) if not dropped and isinstance(data, dict) else data
+        for (data, dropped), text in zip(trimmed, texts, strict=True)
+    ]
     problems = ProblemCollector()
     parsed: list[ParsedEvent] = []
     for i, data in enumerate(events):
@@ -115,7 +133,7 @@ def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[Inge
     except PermissionDenied:
         metrics.ingestion("openlineage", refused=len(events))
         raise
-    results = _apply(actor, events, parsed, digests, batch, auth, legacy)
+    results = _apply(actor, stored, parsed, digests, batch, auth, legacy)
     for result, (_, dropped) in zip(results, trimmed, strict=True):
         result.dropped_facets = dropped
     metrics.ingestion("openlineage", accepted=len(results))

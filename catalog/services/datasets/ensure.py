@@ -77,7 +77,10 @@ def datasets_ensure(
                 # A later mention updates what it states; one without a type or description (a column named
                 # only by column lineage) does not erase what a schema facet said.
                 before = merged.get(f["name"])
-                merged[f["name"]] = f if before is None else {**before, **{k: v for k, v in f.items() if v}}
+                if before is None:
+                    merged[f["name"]] = f
+                elif before is not f and any(v and before.get(k) != v for k, v in f.items()):
+                    merged[f["name"]] = {**before, **{k: v for k, v in f.items() if v}}
     existing, have = _existing(list(wanted), {key for key, fields in wanted.items() if fields})
     now = timezone.now()
     lowest_code = lowest().code
