@@ -27,6 +27,7 @@ DIRECTIONS = (("both", "Upstream and downstream"), ("upstream", "Upstream"), ("d
 DEFAULT_DEPTH = 3
 MAX_DEPTH = 5
 DECLASSIFICATION_ROWS = 200
+OPEN_ALL_UP_TO = 40  # up to this many datasets every hop is shown open; beyond, only the first hop
 JOB_CHOICES = 1000
 NOTICES = {
     "requested": "Request sent: a data steward who did not ask decides it.",
@@ -124,16 +125,30 @@ def lineage_sections(
         graph = selectors.lineage_graph(
             user=user, namespace=dataset.namespace, name=dataset.name, direction=way, depth=depth, at=at
         )
+        nodes = _neighbours(graph, way)
         sections.append(
             {
                 "way": way,
                 "title": way.capitalize(),
-                "nodes": _neighbours(graph, way),
+                "nodes": nodes,
+                "groups": _by_hop(nodes),
                 "truncated": graph["truncated"],
                 "limit": graph["limit"],
             }
         )
     return sections
+
+
+def _by_hop(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The datasets grouped by hops away, nearest first: a long list (hundreds of datasets at depth 5) reads as
+    a few collapsed groups instead of one column the height of the page."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for node in nodes:
+        groups.setdefault(node.get("depth") or 0, []).append(node)
+    return [
+        {"depth": depth, "nodes": members, "open": len(nodes) <= OPEN_ALL_UP_TO or i == 0}
+        for i, (depth, members) in enumerate(sorted(groups.items()))
+    ]
 
 
 @login_required

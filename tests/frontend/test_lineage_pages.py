@@ -68,7 +68,7 @@ def test_lineage_page_lists_upstream_and_downstream_and_loads_cytoscape(client, 
     assert res.status_code == 200
     page = res.content.decode()
     upstream, downstream = _section(page, "upstream"), _section(page, "downstream")
-    assert "raw" in upstream and "via load" in upstream and "summary" not in upstream
+    assert "raw" in upstream and "via load" in upstream and ">summary</a>" not in upstream
     assert "summary" in downstream and "via report" in downstream and "raw" not in downstream
     assert f'href="/datasets/{ds("summary").pk}/"' in downstream
     assert "/static/vendor/cytoscape/cytoscape.min.js" in page and "/static/frontend/lineage.js" in page
@@ -100,7 +100,7 @@ def test_lineage_controls_direction_depth_and_as_of(client, data_scientist, pipe
     page = client.get(url, {"direction": "downstream", "depth": "1"}).content.decode()
     assert 'aria-labelledby="lineage-upstream"' not in page
     downstream = _section(page, "downstream")
-    assert "clean" in downstream and "summary" not in downstream
+    assert "clean" in downstream and ">summary</a>" not in downstream
     assert "summary" in _section(
         client.get(url, {"direction": "downstream", "depth": "2"}).content.decode(), "downstream"
     )
@@ -121,7 +121,7 @@ def test_a_graph_larger_than_the_limit_says_it_shows_the_nearest_only(client, da
     settings.STEWARD_LINEAGE_DEFAULT_NODES = 2
     downstream = _section(client.get(url, {"direction": "downstream", "depth": "2"}).content.decode(), "downstream")
     assert "Only the nearest 2 datasets are shown" in downstream
-    assert "clean" in downstream and "summary" not in downstream
+    assert "clean" in downstream and ">summary</a>" not in downstream
 
 
 # --- propagated tags and why ------------------------------------------------------------------------------
@@ -317,3 +317,25 @@ def test_static_files_resolve():
     assert finders.find("vendor/cytoscape/cytoscape.min.js") is not None
     assert finders.find("vendor/htmx/htmx.min.js") is not None
     assert finders.find("frontend/lineage.js") is not None
+
+
+def test_a_long_lineage_list_is_grouped_by_hop_with_only_the_nearest_hop_open(client, data_steward):
+    """At hundreds of datasets the lists under the graph read as a few groups, not one page-high column."""
+    fan = [f"fan_{i:02d}" for i in range(45)]
+    ingest(
+        actor=make_producer(data_steward, NS, "etl"),
+        events=[complete("spread", ["hub"], ["mid"]), complete("fan", ["mid"], fan)],
+        batch=True,
+    )
+    page = _login(client, data_steward).get(f"/datasets/{ds('hub').pk}/lineage?direction=downstream&depth=2")
+    text = _section(page.content.decode(), "downstream")
+    group = r'<details class="hop-group"( open)?>\s*<summary>(\d) hops? away.*?· (\d+) datasets?'
+    groups = re.findall(group, text, re.S)
+    assert groups == [(" open", "1", "1"), ("", "2", "45")]
+    assert text.count("fan_") == 45 * 2  # every dataset is still listed (name and its lineage link title)
+
+
+def test_a_short_lineage_list_shows_every_hop_open(client, pipeline, data_steward):
+    page = _login(client, data_steward).get(f"/datasets/{ds('raw').pk}/lineage?direction=downstream&depth=2")
+    text = _section(page.content.decode(), "downstream")
+    assert text.count('<details class="hop-group" open>') == 2 and '<details class="hop-group">' not in text
