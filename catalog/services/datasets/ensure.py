@@ -84,20 +84,21 @@ def datasets_ensure(
     existing, have = _existing(list(wanted), {key for key, fields in wanted.items() if fields})
     now = timezone.now()
     lowest_code = lowest().code
-    # Plain rows in DATASET_COLUMNS order (no model instances: a batch creates thousands).
-    new_rows = [
-        [uuid4(), ns, name, platform_of(ns), "", "", lowest_code, {}, {}, now, now]
-        for (ns, name) in wanted
-        if (ns, name) not in existing
-    ]
+    # Plain rows, no model instances: a batch creates thousands.
+    new: list[tuple[UUID, str, str]] = [(uuid4(), ns, name) for (ns, name) in wanted if (ns, name) not in existing]
     # A concurrent writer may create some of the same datasets first: theirs are kept and looked up again.
-    inserted = insert_new_rows(Dataset, DATASET_COLUMNS, new_rows, order_by=("namespace", "name"))
-    lost = [(row[1], row[2]) for row in new_rows if row[0] not in inserted]
-    new_rows = [row for row in new_rows if row[0] in inserted]
-    ids = {**existing, **{(row[1], row[2]): row[0] for row in new_rows}}
+    inserted = insert_new_rows(
+        Dataset,
+        DATASET_COLUMNS,
+        [[pk, ns, name, platform_of(ns), "", "", lowest_code, {}, {}, now, now] for pk, ns, name in new],
+        order_by=("namespace", "name"),
+    )
+    lost = [(ns, name) for pk, ns, name in new if pk not in inserted]
+    new = [row for row in new if row[0] in inserted]
+    ids = {**existing, **{(ns, name): pk for pk, ns, name in new}}
     if lost:
         ids |= _ids_by_identity(lost)
-    new_ids = {row[0] for row in new_rows}
+    new_ids = {pk for pk, _, _ in new}
     touched: set[UUID] = set(new_ids)
     with_fields = {ids[key]: fields for key, fields in wanted.items() if fields}
     if with_fields:
@@ -156,7 +157,7 @@ def datasets_ensure(
                 update_fields=["type", "description"],
                 batch_size=2000,
             )
-    if new_rows:
+    if new:
         audit.record_many(
             actor=actor,
             entries=[
@@ -167,7 +168,7 @@ def datasets_ensure(
                     target_repr=f"{ns}/{name}",
                     after={"namespace": ns, "name": name, "source": source},
                 )
-                for pk, ns, name, *_ in new_rows
+                for pk, ns, name in new
             ],
         )
     datasets_changed(touched, recompute=(), stamp=())
