@@ -9,7 +9,7 @@ LOCK := requirements/dev.lock
 STAMP := $(VENV)/.installed
 
 # Type-checked packages (settings in pyproject's [tool.mypy]); PYTHONPATH lets the Django plugin import the settings.
-MYPY_PATHS := steward ledger accounts catalog lineage governance workspaces connectors compliance interop frontend
+MYPY_PATHS := steward ledger accounts catalog lineage sources governance workspaces connectors compliance interop frontend steward_client
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: install run test test-fast services services-stop browser bench lint fmt lock schema docs migrate clean
@@ -56,6 +56,7 @@ bench: install services
 	@$(PY) bench/authorize.py --profile
 	@$(PY) bench/workspaces.py
 	@$(PY) bench/compliance.py
+	@$(PY) bench/crawl.py
 
 lint: install
 	@$(VENV)/bin/ruff check .

@@ -98,7 +98,15 @@ def load_datasets(keys: list[str]) -> dict[str, dict[str, Any]]:
         )
     states = {}
     for ds in Dataset.objects.filter(pk__any_of=ids).only(
-        "id", "namespace", "name", "platform", "description", "classification", "properties", "producer_facts"
+        "id",
+        "namespace",
+        "name",
+        "platform",
+        "description",
+        "classification",
+        "properties",
+        "producer_facts",
+        "removed_at",
     ):
         states[str(ds.pk)] = {
             "namespace": ds.namespace,
@@ -112,6 +120,8 @@ def load_datasets(keys: list[str]) -> dict[str, dict[str, Any]]:
             "fields": fields.get(ds.pk, []),
             # What lineage producers said (only once they said something, so older states compare equal).
             **({"producer": ds.producer_facts} if ds.producer_facts else {}),
+            # Gone from the source that crawled it (only once removed, so older states compare equal).
+            **({"removed_at": _iso(ds.removed_at)} if ds.removed_at else {}),
         }
     return states
 

@@ -25,6 +25,7 @@ api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("governance.api.urls")),
     path("", include("lineage.api.urls")),
+    path("", include("sources.api.urls")),
     path("", include("workspaces.api.urls")),
     path("", include("compliance.api.urls")),
 ]

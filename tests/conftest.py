@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connections
 from rest_framework.test import APIClient
 
 from catalog import services
@@ -124,3 +126,28 @@ def workspace_templates(db) -> None:
 
     importlib.import_module("workspaces.migrations.0002_templates").add_templates(apps, None)
     importlib.import_module("workspaces.migrations.0003_highmem_template").add_template(apps, None)
+
+
+CHROMIUM = os.environ.get("STEWARD_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (scripts/browser.sh) to install Debian's chromium.")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # The live server's request threads outlive a kept-alive browser connection: let them close their database
+    # connections after each request, so none is left open when the test database is dropped.
+    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+            # ORM calls made while Playwright's loop runs use a connection of their own context: close it here,
+            # or it outlives the test and blocks dropping the test database.
+            connections.close_all()

@@ -85,6 +85,11 @@ class ProducerFactsSerializer(serializers.Serializer):
     )
     aliases = DatasetAliasSerializer(many=True, required=False, help_text="From the symlinks facet.")
     by = serializers.CharField(required=False, help_text="The producer account that said it last.")
+    source = serializers.DictField(  # type: ignore[assignment]  # a response key named like a DRF Field attribute
+        required=False,
+        help_text="What the crawled source (docs/sources.md) said last: name, kind, description, columns "
+        "(name -> nullable, description), properties (row estimate, primary and foreign keys, view definition).",
+    )
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -108,6 +113,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "tags",
             "properties",
             "producer",
+            "removed_at",
             "created_at",
             "updated_at",
         ]

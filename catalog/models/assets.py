@@ -32,6 +32,8 @@ class Dataset(models.Model):
     producer_facts = models.JSONField(
         default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField())
     )
+    # Set when the source that crawled it no longer has it (``sources``): kept, with its history, marked removed.
+    removed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     owner_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_datasets")
     owner_groups = models.ManyToManyField(Group, blank=True, related_name="owned_datasets")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

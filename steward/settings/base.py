@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "connectors",
     "catalog",
     "lineage",
+    "sources",
     "governance",
     "workspaces",
     "compliance",
@@ -577,6 +578,31 @@ STEWARD_AUDIT_CHECKPOINT_MINUTES = env_int(
 CELERY_BEAT_SCHEDULE["governance-audit-checkpoint"] = {
     "task": "governance.audit_checkpoint",
     "schedule": 60.0 * STEWARD_AUDIT_CHECKPOINT_MINUTES,
+}
+
+# --- Sources (sources/, connectors/sources, docs/sources.md) ------------------------------------------
+STEWARD_SOURCE_KEY = env_str(
+    "STEWARD_SOURCE_KEY",
+    "",
+    "Key that encrypts sources' credentials at rest (any string; empty: derived from STEWARD_SECRET_KEY).",
+)
+STEWARD_SOURCE_READERS = env_json(
+    "STEWARD_SOURCE_READERS",
+    {
+        "postgres": "connectors.sources.postgres.PostgresReader",
+        "dbt": "connectors.sources.dbt.DbtReader",
+    },
+    "JSON {source kind: dotted path of its reader class} (connectors/sources).",
+)
+STEWARD_SOURCE_CRAWLER_USER = env_str(
+    "STEWARD_SOURCE_CRAWLER_USER", "steward-crawler", "The account crawls write as (created when missing)."
+)
+STEWARD_SOURCE_DUE_SECONDS = env_int(
+    "STEWARD_SOURCE_DUE_SECONDS", 60, "Seconds between checks for sources whose scheduled crawl is due (Celery beat)."
+)
+CELERY_BEAT_SCHEDULE["sources-crawl-due"] = {
+    "task": "sources.crawl_due",
+    "schedule": float(STEWARD_SOURCE_DUE_SECONDS),
 }
 
 STEWARD_METRICS_ALLOWED_NETWORKS = env_list(

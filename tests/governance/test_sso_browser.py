@@ -3,34 +3,14 @@ download) signs in to a live Steward through Keycloak's own login page, and logs
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connections
 
 from tests import keycloak as kc
 
-CHROMIUM = os.environ.get("STEWARD_CHROMIUM", "/usr/bin/chromium")
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keycloak_issuer")]
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium).")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 0)
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-            connections.close_all()
 
 
 @pytest.fixture

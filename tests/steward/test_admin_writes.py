@@ -31,6 +31,7 @@ OUR_APPS = (
     "connectors",
     "catalog",
     "lineage",
+    "sources",
     "governance",
     "workspaces",
     "compliance",

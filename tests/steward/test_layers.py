@@ -4,7 +4,8 @@ Read from the source (AST), without importing it. Bottom to top:
 
     steward (framework: settings, errors, API plumbing, identity, registry)
     ledger (audit chain, history)  <  accounts (API tokens, token auth, OIDC)  <  connectors
-    <  catalog  <  lineage  <  governance  <  workspaces  <  compliance  <  frontend  <  interop (Apache Atlas)
+    <  catalog  <  lineage  <  sources (crawled sources)  <  governance  <  workspaces  <  compliance  <  frontend
+    <  interop (Apache Atlas)
 
 ``steward/urls.py`` and ``steward/wsgi.py`` are the composition root and may import any app. A lower app that
 needs an answer from a higher one asks ``steward.registry`` (the higher app registers in ``AppConfig.ready``)
@@ -30,6 +31,7 @@ LAYERS = [
     "connectors",
     "catalog",
     "lineage",
+    "sources",
     "governance",
     "workspaces",
     "compliance",
