@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,3 +63,17 @@ class SourceReader(Protocol):
 
 class SourceError(Exception):
     """A source could not be read; the message says what to check (host, credentials, path)."""
+
+
+def column_origin(name: str, table: str, inputs: Collection[str]) -> str:
+    """The input dataset a column comes from, as ``openlineage-sql`` names its origin (``name``, made of the
+    origin's database, schema and table), or ``""`` when no input is meant.
+
+    ``openlineage-sql`` names the origin of ``orders.id`` after the qualifier, in the query's default schema, when
+    the FROM names ``shop.orders``: a name that is no input of the query (and often no relation at all). Such an
+    origin resolves to the one input whose table is ``table``; with none or several, it is dropped: column lineage
+    never names a dataset the query does not read."""
+    if name in inputs:
+        return name
+    same = [i for i in inputs if i.rsplit(".", 1)[-1] == table]
+    return same[0] if len(same) == 1 else ""

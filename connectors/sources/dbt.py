@@ -37,7 +37,14 @@ from typing import Any
 
 import yaml
 
-from connectors.sources.base import ColumnSnapshot, DatasetSnapshot, Progress, SourceError, SourceSnapshot
+from connectors.sources.base import (
+    ColumnSnapshot,
+    DatasetSnapshot,
+    Progress,
+    SourceError,
+    SourceSnapshot,
+    column_origin,
+)
 
 __all__ = ["DbtReader", "SUPPORTED_MANIFEST_VERSIONS"]
 
@@ -533,11 +540,7 @@ class _Project:
                 if origin is None:
                     continue
                 name = ".".join(p for p in (origin.database or node.get("database"), origin.schema, origin.name) if p)
-                if name not in inputs:
-                    # openlineage-sql names the origin of ``orders.id`` after the qualifier (with the default
-                    # schema) when the FROM names ``shop.orders``: the one input table of that name is meant.
-                    same = [i for i in inputs if i.rsplit(".", 1)[-1] == origin.name]
-                    name = same[0] if len(same) == 1 else ""
+                name = column_origin(name, origin.name, inputs)
                 if name:
                     sources.append({"namespace": self.namespace, "name": name, "field": col.name})
             if sources:

@@ -614,12 +614,6 @@ def test_a_changed_warehouse_crawled_again_keeps_what_dbt_said(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgreSQL reader (src branch): openlineage-sql names the origin of `orders.id` in a view's "
-    "`FROM shop.orders` after the view's own schema, and the reader passes it on, so the view's column lineage "
-    "names (and ingest creates) datasets such as analytics_staging.orders that do not exist",
-)
 @pytest.mark.django_db
 def test_the_warehouse_crawl_names_no_dataset_that_does_not_exist(
     built: Built, client_for, data_steward, django_capture_on_commit_callbacks
