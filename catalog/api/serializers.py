@@ -85,10 +85,11 @@ class ProducerFactsSerializer(serializers.Serializer):
     )
     aliases = DatasetAliasSerializer(many=True, required=False, help_text="From the symlinks facet.")
     by = serializers.CharField(required=False, help_text="The producer account that said it last.")
-    source = serializers.DictField(  # type: ignore[assignment]  # a response key named like a DRF Field attribute
+    sources = serializers.DictField(
+        child=serializers.DictField(),
         required=False,
-        help_text="What the crawled source (docs/sources.md) said last: name, kind, description, columns "
-        "(name -> nullable, description), properties (row estimate, primary and foreign keys, view definition).",
+        help_text="What each crawled source (docs/sources.md) said last, by source id: name, source_kind, kind, "
+        "description, columns (name -> nullable, description), properties (row estimate, keys, view definition).",
     )
 
 

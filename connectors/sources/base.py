@@ -54,6 +54,9 @@ Progress = Callable[[int, int | None, str], None]
 
 class SourceReader(Protocol):
     kind: str
+    description_rank: int
+    """How much this reader's descriptions weigh against another source's of the same dataset: written
+    documentation (dbt) 20, a system's own comments (PostgreSQL) 10. A person's description always wins."""
 
     def read(self, config: dict[str, Any], secret: dict[str, Any], progress: Progress | None = None) -> SourceSnapshot:
         """Read the source. ``config`` is the non-secret connection (host, port, database, schemas, paths),

@@ -77,6 +77,7 @@ class DbtReader:
     """
 
     kind = "dbt"
+    description_rank = 20  # the project's documentation: above a warehouse's comments
 
     def read(self, config: dict[str, Any], secret: dict[str, Any], progress: Progress | None = None) -> SourceSnapshot:
         manifest_path, catalog_path = _artifact_paths(config)

@@ -82,6 +82,7 @@ def _names(value: Any, field: str) -> list[str]:
 
 class PostgresReader:
     kind = "postgres"
+    description_rank = 10  # table and column comments: below written documentation (dbt)
 
     def read(self, config: dict[str, Any], secret: dict[str, Any], progress: Progress | None = None) -> SourceSnapshot:
         if not config.get("database"):

@@ -38,7 +38,9 @@ def test_sql_the_parser_cannot_read_is_a_warning_not_a_failure():
 def test_a_column_qualified_by_its_table_comes_from_the_input_table_not_from_the_views_schema():
     """``orders.id`` with ``FROM shop.orders``: openlineage-sql names the origin ``analytics_staging.orders``
     (the view's schema), a relation that does not exist; the reader resolves it to the input it reads."""
-    sql = "SELECT orders.id AS order_id, orders.status, o2.note FROM shop.orders JOIN shop.notes o2 ON o2.id = orders.id"
+    sql = (
+        "SELECT orders.id AS order_id, orders.status, o2.note FROM shop.orders JOIN shop.notes o2 ON o2.id = orders.id"
+    )
     event, _ = view_event(NS, "db", "analytics_staging", "stg_orders", sql, "2026-01-01T00:00:00Z")
     assert event is not None
     assert [i["name"] for i in event["inputs"]] == ["db.shop.notes", "db.shop.orders"]
