@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -80,3 +81,30 @@ def column_origin(name: str, table: str, inputs: Collection[str]) -> str:
         return name
     same = [i for i in inputs if i.rsplit(".", 1)[-1] == table]
     return same[0] if len(same) == 1 else ""
+
+
+def allowed_paths() -> list[Path]:
+    """The directories file-reading sources may read (``STEWARD_SOURCE_ALLOWED_PATHS``), resolved."""
+    from django.conf import settings  # readers stay importable without Django; only this check needs it
+
+    return [Path(p).expanduser().resolve() for p in getattr(settings, "STEWARD_SOURCE_ALLOWED_PATHS", [])]
+
+
+def path_problem(value: Any, allowed: list[Path] | None = None) -> str:
+    """Why ``value`` may not be read by a source (``""`` when it may): it must be an absolute path inside one of
+    the allowed directories once ``~``, ``..`` and symbolic links are resolved."""
+    roots = allowed_paths() if allowed is None else allowed
+    if not isinstance(value, str) or not value.strip():
+        return "A path (a string)."
+    if not roots:
+        return (
+            "Sources may read no file on this server: an administrator lists the directories they may read in "
+            "STEWARD_SOURCE_ALLOWED_PATHS."
+        )
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        return "An absolute path."
+    real = path.resolve()
+    if not any(real == root or real.is_relative_to(root) for root in roots):
+        return f"Not inside a directory sources may read (STEWARD_SOURCE_ALLOWED_PATHS: {', '.join(map(str, roots))})."
+    return ""
