@@ -401,6 +401,9 @@ class SearchHitSerializer(serializers.Serializer):
     classification = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField())
     score = serializers.FloatField()
+    removed = serializers.BooleanField(
+        help_text="A dataset gone from its source (removed_at set); only with include_removed=true."
+    )
 
 
 class FacetValueSerializer(serializers.Serializer):
@@ -427,6 +430,7 @@ class SearchQueryInput(StrictSerializer):
     owner = serializers.ListField(child=serializers.CharField(max_length=160), required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
     offset = serializers.IntegerField(required=False, min_value=0, max_value=10_000, default=0)
+    include_removed = serializers.BooleanField(required=False, default=False)
 
 
 class SuggestionSerializer(serializers.Serializer):

@@ -64,8 +64,10 @@ PAGE_FIELDS = (
     "description",
     "classification",
     "tags",
+    "facet_values",
 )
 MAX_WORD = 100
+REMOVED = "status:removed"
 
 
 @dataclass
@@ -104,6 +106,8 @@ def _facet_values(doc: SearchDocument) -> list[str]:
     if doc.platform:
         values.append(f"platform:{doc.platform}")
     values += [f"tag:{t}" for t in doc.tags] + [f"owner:{o}" for o in doc.owners]
+    if doc.removed:
+        values.append(REMOVED)  # not a facet of FACETS: filtered on, never counted
     return values
 
 
@@ -248,6 +252,8 @@ class DatabaseSearchBackend:
             qs = qs.filter(self._has_any("tag", query.tags))
         if query.owners:
             qs = qs.filter(self._has_any("owner", query.owners))
+        if not query.include_removed:
+            qs = qs.exclude(self._has_any("status", ["removed"]))
         return qs
 
     def _matches(self, qs: QuerySet, words: list[str], *, in_name: bool = False) -> QuerySet:
@@ -353,6 +359,7 @@ class DatabaseSearchBackend:
                 classification=row["classification"],
                 tags=sorted(row["tags"]),
                 score=row["score"],
+                removed=REMOVED in (row["facet_values"] or []),
             )
             for row in page
         ]
