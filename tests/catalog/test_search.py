@@ -260,6 +260,7 @@ def test_removed_datasets_are_left_out_unless_asked_for_and_then_flagged(
     assert ("postgres", 1) in _search(data_steward).facets["platform"]  # only the customers left to count
     found = _search(data_steward, q="orders", include_removed=True)
     assert [(h.qualified_name, h.removed) for h in found.hits] == [("sales.public.orders", True)]
+    assert get_backend().suggest("ord", viewer_for(data_steward)) == []
     kept = _search(data_steward, q="customers", include_removed=True).hits[0]
     assert (kept.qualified_name, kept.removed) == ("sales.public.customers", False)
 

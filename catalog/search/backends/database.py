@@ -505,6 +505,11 @@ class DatabaseSearchBackend:
                     ),
                 )
             qs = qs.filter(visible)
+        qs = qs.exclude(
+            Q(entry__facet_values__contains=[REMOVED])
+            if self.is_postgres
+            else Q(entry__facet_values__icontains=f'"{REMOVED}"')
+        )
         rest = words[:-1] + ([last] if len(last) > SearchPrefix.MAX_PREFIX else [])
         if rest:
             qs = qs.filter(entry_id__in=self._matches(SearchEntry.objects.all(), rest, in_name=True).values("pk"))

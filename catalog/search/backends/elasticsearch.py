@@ -401,6 +401,7 @@ class ElasticsearchSearchBackend:
         if not words or len(words[-1]) < 2:  # typeahead starts at two characters, as on the database
             return []
         filters = self._visibility(viewer) + [{"term": {"name_prefixes": w[:MAX_PREFIX]}} for w in words]
+        filters.append({"bool": {"must_not": [{"term": {"removed": True}}]}})
         res = self._call(
             "suggest",
             self.client.search,
