@@ -54,6 +54,7 @@ bench: install services
 	@$(PY) bench/search.py --backend database,elasticsearch
 	@$(PY) bench/lineage.py
 	@$(PY) bench/authorize.py --profile
+	@$(PY) bench/peers/opa.py
 	@$(PY) bench/workspaces.py
 	@$(PY) bench/compliance.py
 	@$(PY) bench/crawl.py

@@ -47,8 +47,11 @@ def bench_env(database_url: str, **extra: str) -> dict[str, str]:
         CELERY_BROKER_URL=REDIS_URL,
         STEWARD_LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="steward.settings.base",
-        **extra,
+        # A queue of this database's own: benchmarks of other worktrees share the broker database, and their
+        # workers would otherwise take (and drop) this run's indexing tasks.
+        STEWARD_CELERY_QUEUE=f"bench-{database_url.rsplit('/', 1)[-1]}",
     )
+    env.update(extra)
     return env
 
 

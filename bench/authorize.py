@@ -11,6 +11,8 @@
 3. Batches of ``--batch-size`` (1,000) mixed the same way: decisions/s and per-call latency.
 
 Goals (this 2-core machine): single >= 2,000 decisions/s with p99 <= 10 ms; batch >= 20,000 decisions/s.
+Each server process answers from its decision index (``governance/decision_index.py``), checked against the
+decision generation on every call; the warm-up lets every process build it first (as a long-running server has).
 The server is gunicorn (``--workers`` gthread workers with keep-alive); the load generator shares the machine,
 so its CPU is part of the figures. The load average before and after each phase is saved with the results.
 Results: bench/results/authorize.json.
@@ -134,7 +136,8 @@ def _client(args: tuple[str, str, list[bytes], float]) -> tuple[list[float], Cou
         if res.status != 200:
             raise RuntimeError(f"{path}: HTTP {res.status}: {data[:300]!r}")
         answer = json.loads(data)
-        for d in answer.get("decisions", [answer]):
+        answer = answer.get("result", answer)  # OPA's envelope (bench/peers/opa.py)
+        for d in answer if isinstance(answer, list) else answer.get("decisions", [answer]):
             reasons[d["reason"]] += 1
     conn.close()
     return latencies, reasons
@@ -155,8 +158,50 @@ def drive(base: str, path: str, bodies: list[bytes], concurrency: int) -> dict:
     return {**percentiles(latencies), "calls": len(latencies), "wall_s": round(wall, 2), "reasons": dict(reasons)}
 
 
+def warm(base: str, single: list[bytes], batches: list[bytes], concurrency: int, batch_concurrency: int) -> None:
+    """Warm every worker's connection, prepared statements and decision index (the first calls of a process are
+    not what we measure): the first calls start each process's index build in a thread and are answered from
+    the database meanwhile; a second round after the builds had time to finish."""
+    for _ in range(2):
+        drive(base, "/api/v1/authorize", single[:200], concurrency)
+        drive(base, "/api/v1/authorize/batch", batches[:2], batch_concurrency)
+        time.sleep(4)
+
+
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def prepare(
+    db: str, *, users: int, datasets: int, grants: int, rng: random.Random
+) -> tuple[str, dict[str, str], str, dict[str, list], float]:
+    """A fresh migrated database ``db`` with a service user's API token (also in ``BENCH_TOKEN``) and the seed;
+    (url, env, token, asks, seconds the seed took)."""
+    url = fresh_database(db)
+    env = bench_env(url)
+    print("[bench] migrating a fresh database", flush=True)
+    manage(env, "migrate", "-v0")
+    token = (
+        manage(
+            env,
+            "shell",
+            "-c",
+            (
+                "from django.contrib.auth.models import User, Group;"
+                "from accounts.services import token_create;"
+                "u=User.objects.create_user('proxy');u.groups.add(Group.objects.get(name='service'));"
+                "print(token_create(actor=u, user=u, name='bench')[1])"
+            ),
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    t0 = time.perf_counter()
+    asks = seed(url, users=users, datasets=datasets, grants=grants, rng=rng)
+    seed_s = round(time.perf_counter() - t0, 1)
+    print(f"[bench] seeded {users:,} users, {datasets:,} datasets, {grants:,} grants in {seed_s}s")
+    os.environ["BENCH_TOKEN"] = f"Bearer {token}"
+    return url, env, token, asks, seed_s
 
 
 # --- main ------------------------------------------------------------------------------------------------------------
@@ -178,31 +223,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(11)
 
-    url = fresh_database(DB)
-    env = bench_env(url)
-    print("[bench] migrating a fresh database", flush=True)
-    manage(env, "migrate", "-v0")
-    token = (
-        manage(
-            env,
-            "shell",
-            "-c",
-            (
-                "from django.contrib.auth.models import User, Group;"
-                "from accounts.services import token_create;"
-                "u=User.objects.create_user('proxy');u.groups.add(Group.objects.get(name='service'));"
-                "print(token_create(actor=u, user=u, name='bench')[1])"
-            ),
-        )
-        .strip()
-        .splitlines()[-1]
-    )
-    t0 = time.perf_counter()
-    asks = seed(url, users=args.users, datasets=args.datasets, grants=args.grants, rng=rng)
-    seed_s = round(time.perf_counter() - t0, 1)
-    print(f"[bench] seeded {args.users:,} users, {args.datasets:,} datasets, {args.grants:,} grants in {seed_s}s")
-    os.environ["BENCH_TOKEN"] = f"Bearer {token}"
-
+    url, env, token, asks, seed_s = prepare(DB, users=args.users, datasets=args.datasets, grants=args.grants, rng=rng)
     single = mix(asks, args.requests, rng)
     single_bodies = [json.dumps(body).encode() for _, body in single]
     batch_bodies = [
@@ -222,9 +243,7 @@ def main() -> None:
     with processes(
         {**env, **server}, web_workers=args.workers, celery=False, worker_class="gthread", threads=args.threads
     ) as base:
-        # Warm every worker's connection and caches (the first request of a process is not what we measure).
-        drive(base, "/api/v1/authorize", single_bodies[:200], args.concurrency)
-        drive(base, "/api/v1/authorize/batch", batch_bodies[:2], args.batch_concurrency)
+        warm(base, single_bodies, batch_bodies, args.concurrency, args.batch_concurrency)
         load_before = loadavg()
         one = drive(base, "/api/v1/authorize", single_bodies, args.concurrency)
         one["decisions_per_s"] = round(one["calls"] / one["wall_s"], 1)
@@ -276,6 +295,7 @@ def main() -> None:
 def profile(env: dict[str, str], bodies: list[bytes], token: str) -> dict:
     """Profile single decisions in-process through the served WSGI application (the fast path), no HTTP:
     per-call wall and CPU time, and the functions that take the most time (cProfile, by own time)."""
+    env = {**env, "STEWARD_DECISION_INDEX": "inline"}  # built by the first call, as a served process has it
     out = manage_stdin(env, PROFILE_SCRIPT.replace("TOKEN", token), b"\n".join(bodies))
     lines = out.splitlines()
     summary = json.loads(next(line for line in lines if line.startswith("{")))

@@ -19,6 +19,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -163,6 +164,75 @@ def generate(start: int, count: int, rng: random.Random) -> list[dict]:
     return items
 
 
+LEVEL_OF = dict(TAGS)
+ORDER = ["C1", "C2", "C3", "C4"]
+
+
+def documents(start: int, count: int, rng: random.Random) -> list:
+    """``generate``'s datasets as search documents (``--seed direct``): what the catalog would hand every
+    backend for them (classification the highest level their tags imply, C4 hidden, owner ``bench``)."""
+    from catalog.search.documents import SearchDocument
+    from catalog.validation import platform_of
+
+    docs = []
+    for n, item in enumerate(generate(start, count, rng)):
+        tags = sorted(set(item["tags"]) | {t for f in item["fields"] for t in f["tags"]})
+        level = max((LEVEL_OF[t] for t in tags if LEVEL_OF[t]), key=ORDER.index, default="C1")
+        docs.append(
+            SearchDocument(
+                kind="dataset",
+                id=uuid.UUID(int=(1 << 64) + start + n),
+                name=item["name"].rsplit(".", 1)[-1],
+                qualified_name=item["name"],
+                namespace=item["namespace"],
+                platform=platform_of(item["namespace"]),
+                description=item["description"],
+                classification=level,
+                hidden=level == "C4",
+                columns=[f["name"] for f in item["fields"]],
+                tags=tags,
+                owners=["user:bench"],
+            )
+        )
+    return docs
+
+
+SEED_PROBE = """
+import json, random, time
+from bench.search import documents
+from catalog.search import get_backend
+backend = get_backend()
+backend.setup()
+rng = random.Random(7)
+def batches():
+    for start in range(0, SIZE, 5000):
+        yield documents(start, min(5000, SIZE - start), rng)
+t0 = time.perf_counter()
+backend.rebuild(batches())
+print(json.dumps({"seconds": time.perf_counter() - t0}))
+"""
+
+
+def seed_direct(backends: list[str], env_for: dict, size: int) -> dict:
+    """``--seed direct``: each backend's own bulk path fed generated documents, timed (the indexing rate). The
+    database backend writes its tables with COPY (``rebuild``: one transaction), Elasticsearch fills a new
+    index with the bulk API and swaps the alias. No catalog rows are written: search reads only the index."""
+    out: dict = {}
+    for b in backends:
+        load_before = loadavg()
+        raw = manage(env_for[b], "shell", "-c", f"SIZE = {size}\n{SEED_PROBE}")
+        took = json.loads(raw.strip().splitlines()[-1])["seconds"]
+        out[f"{b}_seed_s"] = round(took, 1)
+        out[f"{b}_indexing_datasets_per_s"] = round(size / took, 1)
+        out[f"{b}_seed_loadavg"] = f"{load_before:.2f}-{loadavg():.2f}"
+        print(
+            f"[bench] {b}: indexed {size:,} generated documents in {took:.1f} s ({size / took:,.0f}/s, load "
+            f"average {out[f'{b}_seed_loadavg']})",
+            flush=True,
+        )
+    return out
+
+
 def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -182,8 +252,13 @@ def main() -> None:
         help="keep the datasets a previous run left (STEWARD_BENCH_KEEP_DB=1): migrate, rebuild every backend's "
         "index with search_reindex (timed), then query",
     )
+    parser.add_argument("--engine-only", action="store_true", help="only the in-process backend timings, no HTTP")
     parser.add_argument(
-        "--engine-only", action="store_true", help="with --reuse: only the in-process backend timings, no HTTP"
+        "--seed",
+        choices=["http", "direct"],
+        default="http",
+        help="http: datasets through POST /api/v1/datasets/bulk (catalog rows, the worker indexes); direct: "
+        "generated documents straight into each backend's bulk indexing (COPY on the database), no catalog rows",
     )
     parser.add_argument(
         "--rebuild", default="database,elasticsearch", help="with --reuse: the backends to rebuild (others as left)"
@@ -233,6 +308,16 @@ def main() -> None:
     loaded = 0
     for size in sizes:
         entry: dict = {}
+        if args.seed == "direct" and not args.reuse:
+            entry["seed"] = "direct: generated documents into each backend's bulk indexing, no catalog rows"
+            entry.update(seed_direct(backends, env_for, size))
+            entry["engine_only"] = engine_latency(backends, env_for, rounds=10)
+            if not args.engine_only:
+                entry.update(run_queries(backends, env_for, headers, args))
+                report(size, backends, entry)
+            result["sizes"][str(size)] = entry
+            save("search", {**result, "partial": True})
+            continue
         if args.reuse:
             rebuild = [b for b in backends if b in args.rebuild.split(",")]
             entry.update(rebuild_all(rebuild, env_for, size, url))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from catalog import history as catalog_history
@@ -21,6 +23,9 @@ __all__ = [
     "dataset_history",
     "dataset_get",
     "dataset_list",
+    "dataset_page",
+    "dataset_platforms",
+    "DatasetPage",
     "dataset_lookup",
     "dataset_tag_keys",
     "deployment_get",
@@ -75,6 +80,86 @@ def dataset_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySe
     if filters.get("tag"):
         qs = qs.filter(Exists(TagAssignment.objects.filter(dataset=OuterRef("pk"), tag__key=filters["tag"])))
     return qs.prefetch_related("owner_users", "owner_groups", "tag_assignments__tag")
+
+
+@dataclass
+class DatasetPage:
+    """One page of datasets in (name, namespace) order, with the keys of its neighbours.
+
+    ``count`` is exact when ``count_exact``; otherwise more than ``count`` datasets match (counting every match of
+    a large catalog costs a scan of it, so the count stops at a cap)."""
+
+    rows: list[Dataset]
+    count: int
+    count_exact: bool
+    next_key: tuple[str, str] | None = None
+    previous_key: tuple[str, str] | None = None
+    first: bool = True
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+DATASET_COUNT_CAP = 1_000
+DATASET_PAGE_SIZE = 50
+
+
+def dataset_page(
+    *,
+    user: Any,
+    filters: dict[str, Any] | None = None,
+    after: tuple[str, str] | None = None,
+    before: tuple[str, str] | None = None,
+    size: int | None = None,
+    count_cap: int | None = None,
+) -> DatasetPage:
+    """Keyset pagination over the visible datasets by (name, namespace) (index ``dataset_name_namespace``): a page
+    costs the same at the end of 100k datasets as at the start, where an offset would read every row before it."""
+    size = size or DATASET_PAGE_SIZE
+    count_cap = count_cap or DATASET_COUNT_CAP
+    qs = dataset_list(user=user, filters=filters)
+    base = qs
+    if after is not None:
+        qs = qs.filter(name__gte=after[0]).filter(Q(name__gt=after[0]) | Q(namespace__gt=after[1]))
+    elif before is not None:
+        qs = qs.filter(name__lte=before[0]).filter(Q(name__lt=before[0]) | Q(namespace__lt=before[1]))
+    if before is not None and after is None:
+        rows = list(qs.order_by("-name", "-namespace")[: size + 1])
+        more_before = len(rows) > size
+        rows = rows[:size][::-1]
+        has_next, has_previous = True, more_before
+    else:
+        rows = list(qs.order_by("name", "namespace")[: size + 1])
+        has_next = len(rows) > size
+        rows = rows[:size]
+        has_previous = after is not None
+    counted = base.order_by().values("pk")[: count_cap + 1].count()
+    return DatasetPage(
+        rows=rows,
+        count=min(counted, count_cap),
+        count_exact=counted <= count_cap,
+        next_key=(rows[-1].name, rows[-1].namespace) if rows and has_next else None,
+        previous_key=(rows[0].name, rows[0].namespace) if rows and has_previous else None,
+        first=not has_previous,
+        filters=filters or {},
+    )
+
+
+def dataset_platforms(*, user: Any) -> list[str]:
+    """The platforms of the datasets the viewer may see: the distinct values come from a skip scan of the platform
+    index (one probe per platform, not a read of every dataset), then one visibility check each."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "WITH RECURSIVE p(v) AS ("
+                " (SELECT platform FROM catalog_dataset ORDER BY platform LIMIT 1)"
+                " UNION ALL SELECT (SELECT platform FROM catalog_dataset WHERE platform > p.v"
+                " ORDER BY platform LIMIT 1)"
+                " FROM p WHERE p.v IS NOT NULL) SELECT v FROM p WHERE v IS NOT NULL"
+            )
+        else:
+            cursor.execute("SELECT DISTINCT platform FROM catalog_dataset ORDER BY platform")
+        every = [row[0] for row in cursor.fetchall()]
+    visible = _datasets(viewer_for(user))
+    return [p for p in every if visible.filter(platform=p).exists()]
 
 
 def dataset_get(*, user: Any, pk: UUID | str, with_fields: bool = True) -> Dataset:

@@ -24,10 +24,12 @@ from django.db.models import BooleanField, Model, Q
 from django.db.models.expressions import RawSQL
 
 from catalog.models import Dataset
+from governance import decision_index
+from governance.decision_index import DecisionIndex, GrantWindow
 from governance.models import Grant, GrantSuspension
 from steward.prepared import execute_prepared
 
-__all__ = ["Decision", "DecisionQuery", "Reason", "decide_many"]
+__all__ = ["Decision", "DecisionQuery", "Reason", "decide_from_database", "decide_many"]
 
 
 class Reason:
@@ -77,13 +79,8 @@ class Decision:
         return self.decision == "allow"
 
 
-@dataclass(slots=True)
-class _Row:
-    id: UUID
-    valid_from: datetime
-    valid_until: datetime
-    revoked_at: datetime | None
-    suspended_at: datetime | None
+# A grant as a decision reads it (also what ``governance.decision_index`` keeps in memory).
+_Row = GrantWindow
 
 
 def _deny(
@@ -261,9 +258,66 @@ def _resolve_postgresql(
 def decide_many(queries: list[DecisionQuery], *, now: datetime) -> list[Decision]:
     """Decide every query, in order. ``now`` is the decision time for queries without ``at``.
 
-    Only ``read`` is a privilege today; callers validate ``action`` before asking. One statement on PostgreSQL
-    (plus suspension history when ``at`` is asked), three queries elsewhere.
+    Only ``read`` is a privilege today; callers validate ``action`` before asking. From the process's
+    ``governance.decision_index`` when it is current (one single-row read of the generation, or none when the
+    request pinned it), for what it knows; the rest from the database: one statement on PostgreSQL (plus
+    suspension history when ``at`` is asked), three queries elsewhere.
     """
+    if not queries:
+        return []
+    index = decision_index.current()
+    if index is None:
+        return decide_from_database(queries, now=now)
+    decisions: list[Decision | None] = []
+    rest: list[int] = []
+    for i, q in enumerate(queries):
+        decision = _decide_from_index(index, q, now)
+        if decision is None:
+            rest.append(i)
+        decisions.append(decision)
+    if rest:
+        for i, decision in zip(rest, decide_from_database([queries[i] for i in rest], now=now), strict=True):
+            decisions[i] = decision
+    return decisions  # type: ignore[return-value]
+
+
+_NOT_SUSPENDED: set[tuple[UUID, datetime]] = set()
+
+
+def _decide_from_index(index: DecisionIndex, q: DecisionQuery, now: datetime) -> Decision | None:
+    """As ``decide_from_database`` decides ``q``, from memory; ``None`` when the index does not know enough
+    (a past time, or a user or dataset name it lacks)."""
+    if q.at is not None:
+        return None
+    uid: int | None = None
+    if q.workspace_id is None:
+        if q.username is not None:
+            found = index.users.get(q.username)
+            if found is None:
+                return None
+            uid, is_active = found
+        else:
+            uid = q.user_id
+            known = index.active.get(uid) if uid is not None else None
+            if known is None:
+                return None
+            is_active = known
+    dataset = q.dataset_id
+    if dataset is None:
+        dataset = index.datasets.get((q.namespace, q.name))  # type: ignore[arg-type]
+        if dataset is None:
+            return None
+    if q.workspace_id is not None:
+        rows = index.grants.get(("workspace", q.workspace_id, dataset), ())
+        return _decide(rows, now, past=False, suspended=_NOT_SUSPENDED, uid=None, dataset=dataset)
+    if not is_active:
+        return _deny(Reason.INACTIVE_SUBJECT, user_id=uid, dataset_id=dataset)
+    rows = index.grants.get(("user", uid, dataset), ())
+    return _decide(rows, now, past=False, suspended=_NOT_SUSPENDED, uid=uid, dataset=dataset)
+
+
+def decide_from_database(queries: list[DecisionQuery], *, now: datetime) -> list[Decision]:
+    """``decide_many`` without the index: every query read from the database."""
     if not queries:
         return []
     if connection.vendor == "postgresql":
@@ -332,11 +386,12 @@ def _decide(
         elif (row.id, at) in suspended if past else row.suspended_at is not None:
             reason = Reason.SUSPENDED
         else:
-            if best is None or row.valid_until > best.valid_until:
+            if best is None or (row.valid_until, row.id) > (best.valid_until, best.id):
                 best = row
             continue
-        # Of several grants blocked for the same reason, name the one ending last.
-        if reason not in blocked or row.valid_until > blocked[reason].valid_until:
+        # Of several grants blocked for the same reason, name the one ending last (of those, the greatest id:
+        # the answer does not depend on the order the rows come in).
+        if reason not in blocked or (row.valid_until, row.id) > (blocked[reason].valid_until, blocked[reason].id):
             blocked[reason] = row
     if best is not None:
         return Decision("allow", Reason.GRANTED, best.id, best.valid_until, user_id=uid, dataset_id=dataset)

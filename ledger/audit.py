@@ -7,6 +7,7 @@ transaction, so the event commits or rolls back with the change it describes.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -33,6 +34,7 @@ __all__ = [
     "canonical",
     "head_hash",
     "record",
+    "record_alone",
     "record_many",
     "verify",
     "walk",
@@ -105,21 +107,7 @@ def _digest(
 def _digest_values(prev_hash: str, event: AuditEvent, before: Any, after: Any) -> str:
     """``_digest`` in one ``json.dumps``: the same canonical text (its keys are already in sorted order and
     nested values are dumped with sorted keys either way), without dumping each part on its own."""
-    document = {
-        "action": event.action,
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "after": after,
-        "at": event.at.isoformat(),
-        "before": before,
-        "prev": prev_hash,
-        "reason": event.reason,
-        "request_id": event.request_id,
-        "target_id": event.target_id,
-        "target_repr": event.target_repr,
-        "target_type": event.target_type,
-    }
-    return digest_text(canonical_text(document))
+    return digest_text(_canonical_event(prev_hash, event, before, after))
 
 
 _AS_SYSTEM: ContextVar[str | None] = ContextVar("audit_as_system", default=None)
@@ -180,6 +168,101 @@ def record_many(*, actor: Actor | None, entries: Iterable[AuditEntry], at: datet
         event.before = None if event.before is None else json.loads(event.before)
         event.after = None if event.after is None else json.loads(event.after)
     return events
+
+
+# Up to this many events go through ``steward_audit_append`` at once (the denials of a batch of decisions).
+_ALONE_LIMIT = 10_000
+
+
+def record_alone(*, actor: Actor | None, entries: Iterable[AuditEntry], at: datetime | None = None) -> int:
+    """Append events that record no change of their own (the decision API's denials); returns how many.
+
+    On PostgreSQL one statement, in the caller's transaction if there is one and as its own otherwise: the
+    function ``steward_audit_append`` (migration ``0003``) locks the chain's head, hashes each event's canonical
+    text (built here, with the previous hash put in at its place: the same bytes ``record_many`` hashes), inserts
+    the events and moves the head. One round trip instead of four, and the head is held only while it runs.
+    Elsewhere, or for more than ``_ALONE_LIMIT`` events, ``record_many`` in a transaction."""
+    entries = list(entries)
+    if not entries:
+        return 0
+    if connection.vendor != "postgresql" or len(entries) > _ALONE_LIMIT:
+        with transaction.atomic():
+            return len(record_many(actor=actor, entries=entries, at=at))
+    for entry in entries:
+        actions.check(entry.action)
+    system_reason = _AS_SYSTEM.get()
+    if system_reason is not None:
+        actor = None
+    when = at or timezone.now()
+    actor_id = getattr(actor, "pk", None)
+    actor_name = getattr(actor, "username", "") or ("system" if actor is None else str(actor))
+    rid = current_request_id()
+    request_id = "" if rid == "-" else rid
+    marker = uuid.uuid4().hex * 2  # stands for the previous hash (64 hex digits) while the text is built
+    rows = []
+    for entry in entries:
+        target_id, target_repr = str(entry.target_id), entry.target_repr[:600]
+        reason = entry.reason or system_reason or ""
+        text = canonical_text(
+            {
+                "action": entry.action,
+                "actor_id": actor_id,
+                "actor_name": actor_name,
+                "after": entry.after,
+                "at": when.isoformat(),
+                "before": entry.before,
+                "prev": marker,
+                "reason": reason,
+                "request_id": request_id,
+                "target_id": target_id,
+                "target_repr": target_repr,
+                "target_type": entry.target_type,
+            }
+        )  # what _digest_values hashes, the marker in place of the previous hash
+        head, found, tail = text.partition(f'"prev":"{marker}"')
+        if not found or marker in tail or marker in head:  # the marker cannot be told from the data: the slow way
+            with transaction.atomic():
+                return len(record_many(actor=actor, entries=entries, at=at))
+        rows.append(
+            [
+                entry.action,
+                entry.target_type,
+                target_id,
+                target_repr,
+                None if entry.before is None else canonical(entry.before),
+                None if entry.after is None else canonical(entry.after),
+                reason,
+                head + '"prev":"',
+                '"' + tail,
+            ]
+        )
+    # The events travel as one JSON document (one parameter, dumped in C) rather than as nine text arrays.
+    execute_prepared(
+        "SELECT steward_audit_append(%s::timestamptz, %s::bigint, %s::text, %s::text, %s::jsonb)",
+        [when, actor_id, actor_name, request_id, json.dumps(rows, ensure_ascii=False)],
+        fetch="one",
+    )
+    return len(entries)
+
+
+def _canonical_event(prev_hash: str, event: AuditEvent, before: Any, after: Any) -> str:
+    """The canonical text ``_digest_values`` hashes."""
+    return canonical_text(
+        {
+            "action": event.action,
+            "actor_id": event.actor_id,
+            "actor_name": event.actor_name,
+            "after": after,
+            "at": event.at.isoformat(),
+            "before": before,
+            "prev": prev_hash,
+            "reason": event.reason,
+            "request_id": event.request_id,
+            "target_id": event.target_id,
+            "target_repr": event.target_repr,
+            "target_type": event.target_type,
+        }
+    )
 
 
 def _lock_head() -> str:

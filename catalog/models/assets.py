@@ -42,6 +42,8 @@ class Dataset(models.Model):
     class Meta:
         ordering = ["namespace", "name"]
         constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="dataset_identity")]
+        # The web list's keyset pages (catalog.selectors.dataset_page) walk datasets by name.
+        indexes = [models.Index(fields=["name", "namespace"], name="dataset_name_namespace")]
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"

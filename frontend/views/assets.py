@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -30,24 +31,52 @@ def _dataset_or_404(request: HttpRequest, pk: str):
         raise Http404("No such dataset.") from None
 
 
+def _page_key(value: str | None) -> tuple[str, str] | None:
+    """A page key from the URL (``after``/``before``): base64 of ``[name, namespace]``; anything else is ignored
+    (the first page), as a stale or hand-edited link should still show a list."""
+    if not value:
+        return None
+    try:
+        key = json.loads(urlsafe_b64decode(value.encode() + b"=" * (-len(value) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) and "\x00" not in k for k in key):
+        return key[0], key[1]
+    return None
+
+
+def _page_link(request: HttpRequest, direction: str, key: tuple[str, str]) -> str:
+    params = request.GET.copy()
+    for name in ("after", "before", "page"):
+        params.pop(name, None)
+    params[direction] = urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+    return "?" + params.urlencode()
+
+
 @login_required
 def dataset_list(request: HttpRequest) -> HttpResponse:
     filters = {key: request.GET.get(key) for key in ("platform", "classification", "tag")}
-    page = Paginator(
-        selectors.dataset_list(user=request.user, filters=filters).order_by("name", "namespace"), 50
-    ).get_page(request.GET.get("page"))
+    page = selectors.dataset_page(
+        user=request.user,
+        filters=filters,
+        after=_page_key(request.GET.get("after")),
+        before=_page_key(request.GET.get("before")),
+    )
+    first = request.GET.copy()
+    for name in ("after", "before", "page"):
+        first.pop(name, None)
     return render(
         request,
         "frontend/dataset_list.html",
         {
             "page": page,
+            "next_url": _page_link(request, "after", page.next_key) if page.next_key else "",
+            "previous_url": _page_link(request, "before", page.previous_key) if page.previous_key else "",
+            "first_url": "?" + first.urlencode(),
             "filters": filters,
             "levels": levels(),
             "tags": Tag.objects.all(),
-            "platforms": selectors.dataset_list(user=request.user)
-            .order_by("platform")
-            .values_list("platform", flat=True)
-            .distinct(),
+            "platforms": selectors.dataset_platforms(user=request.user),
         },
     )
 

@@ -10,7 +10,9 @@ audited), the same error format, the request id (``X-Request-ID``), the body siz
 these calls never use: sessions and CSRF (a bearer token is not a cookie), messages, clickjacking and security
 headers on a JSON answer, URL resolution, DRF's request and response objects. Anything else, including
 session-authenticated calls to the same URLs, goes on to Django unchanged. One difference: the token's user
-and roles are remembered for ``STEWARD_DECISION_AUTH_CACHE_SECONDS`` (5), a database round trip saved per call.
+and roles are remembered (``STEWARD_DECISION_AUTH_CACHE_SECONDS``, 60 at most) while the decision generation
+(``governance.decision_index``), read once per call, is unchanged; any change to a token, a user or a group
+membership moves it, so nothing is honoured after it changed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from django.core import signals
 from django.utils import timezone
 
 from accounts.services import TOKEN_PREFIX, token_authenticate
+from governance import decision_index
 from governance.api.decisions import decide_batch, decide_one
 from steward import jsonbody, metrics
 from steward.errors import DomainError
@@ -58,24 +61,27 @@ def _json_default(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-# API token digest -> (monotonic expiry, user with roles loaded). Per process; cleared when it grows past the limit.
-_AUTH_CACHE: dict[str, tuple[float, Any]] = {}
+# API token digest -> (monotonic expiry, decision generation, user with roles loaded). Per process; cleared when it
+# grows past the limit.
+_AUTH_CACHE: dict[str, tuple[float, int, Any]] = {}
 _AUTH_CACHE_LIMIT = 10_000
 
 
-def _authenticate(secret: str) -> Any:
-    """The user of an active API token, or ``None``. Remembered for ``STEWARD_DECISION_AUTH_CACHE_SECONDS``
-    (never past the token's own expiry), so a revoked token or a removed role may still be honoured that long
-    here; ``0`` asks the database on every call."""
+def _authenticate(secret: str, generation: int | None) -> Any:
+    """The user of an active API token, or ``None``. Remembered while the decision ``generation`` (which any
+    change to a token, a user's activity or roles, or group memberships moves) stays the same, for at most
+    ``STEWARD_DECISION_AUTH_CACHE_SECONDS`` and never past the token's own expiry: a revoked token, a deactivated
+    user or a removed role is refused by the next call. Without a generation (not PostgreSQL) or with ``0``,
+    the database is asked on every call."""
     ttl = settings.STEWARD_DECISION_AUTH_CACHE_SECONDS
-    if ttl <= 0:
+    if ttl <= 0 or generation is None:
         token = token_authenticate(secret)
         return None if token is None else token.user
     key = hashlib.sha256(secret.encode()).hexdigest()
     now = time.monotonic()
     hit = _AUTH_CACHE.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
+    if hit is not None and hit[0] > now and hit[1] == generation:
+        return hit[2]
     token = token_authenticate(secret)
     if token is None:
         _AUTH_CACHE.pop(key, None)
@@ -85,7 +91,7 @@ def _authenticate(secret: str) -> Any:
         lifetime = min(lifetime, (token.expires_at - timezone.now()).total_seconds())
     if len(_AUTH_CACHE) >= _AUTH_CACHE_LIMIT:
         _AUTH_CACHE.clear()
-    _AUTH_CACHE[key] = (now + lifetime, token.user)
+    _AUTH_CACHE[key] = (now + lifetime, generation, token.user)
     return token.user
 
 
@@ -151,18 +157,20 @@ class DecisionFastPath:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and length > limit:
             return 413, payload_too_large(length, limit)
-        user = _authenticate(secret)
-        if user is None:
-            extra.append(("WWW-Authenticate", 'Bearer realm="steward"'))
-            return 401, _error(401, "authentication_failed", "Invalid, expired or revoked API token.")
-        scopes = getattr(user, "_steward_token_scopes", None)
-        if scopes:  # a scoped token (lineage:write) may not ask for decisions
-            detail = f"This API token is limited to {', '.join(sorted(scopes))} and may do nothing else."
-            return 403, _error(403, "permission_denied", detail)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        try:
-            return 200, handler(user, jsonbody.loads(raw))
-        except DomainError as exc:
-            return exc.status, _error(
-                exc.status, exc.code, exc.message, [(p.field, p.message, p.code) for p in exc.problems]
-            )
+        # One read of the decision generation serves the token check and the decisions of this call.
+        with decision_index.pinned_generation() as generation:
+            user = _authenticate(secret, generation)
+            if user is None:
+                extra.append(("WWW-Authenticate", 'Bearer realm="steward"'))
+                return 401, _error(401, "authentication_failed", "Invalid, expired or revoked API token.")
+            scopes = getattr(user, "_steward_token_scopes", None)
+            if scopes:  # a scoped token (lineage:write) may not ask for decisions
+                detail = f"This API token is limited to {', '.join(sorted(scopes))} and may do nothing else."
+                return 403, _error(403, "permission_denied", detail)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            try:
+                return 200, handler(user, jsonbody.loads(raw))
+            except DomainError as exc:
+                return exc.status, _error(
+                    exc.status, exc.code, exc.message, [(p.field, p.message, p.code) for p in exc.problems]
+                )

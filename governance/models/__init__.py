@@ -1,3 +1,4 @@
+from governance.models.generation import DecisionGeneration
 from governance.models.grants import Grant, GrantSuspension
 from governance.models.policy import PolicyVersion
 from governance.models.requests import AccessRequest, AccessRequestItem, ApprovalSlot
@@ -7,6 +8,7 @@ __all__ = [
     "AccessRequest",
     "AccessRequestItem",
     "ApprovalSlot",
+    "DecisionGeneration",
     "Grant",
     "GrantSuspension",
     "PolicyVersion",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from governance.actions import DECISION_DENY
@@ -65,28 +64,27 @@ def authorize(
         ]
     denied = [(q, d) for q, d in zip(queries, decisions, strict=True) if not d.allowed]
     metrics.decisions(allowed=len(decisions) - len(denied), denied=len(denied))
-    if denied:
-        with transaction.atomic():
-            audit.record_many(
-                actor=actor,
-                entries=[
-                    AuditEntry(
-                        DECISION_DENY,
-                        "catalog.dataset",
-                        str(d.dataset_id or ""),
-                        f"{q.action} {_asset_text(q)} by {_subject_text(q)}",
-                        after={
-                            "subject": _subject_text(q),
-                            "user_id": d.user_id,
-                            "asset": _asset_text(q),
-                            "action": q.action,
-                            "at": (q.at or now).isoformat(),
-                            "reason": d.reason,
-                            "grant_id": str(d.grant_id) if d.grant_id else None,
-                        },
-                    )
-                    for q, d in denied
-                ],
-                at=now,
-            )
+    if denied:  # one statement of its own on PostgreSQL (ledger.audit.record_alone)
+        audit.record_alone(
+            actor=actor,
+            entries=[
+                AuditEntry(
+                    DECISION_DENY,
+                    "catalog.dataset",
+                    str(d.dataset_id or ""),
+                    f"{q.action} {_asset_text(q)} by {_subject_text(q)}",
+                    after={
+                        "subject": _subject_text(q),
+                        "user_id": d.user_id,
+                        "asset": _asset_text(q),
+                        "action": q.action,
+                        "at": (q.at or now).isoformat(),
+                        "reason": d.reason,
+                        "grant_id": str(d.grant_id) if d.grant_id else None,
+                    },
+                )
+                for q, d in denied
+            ],
+            at=now,
+        )
     return decisions

@@ -41,6 +41,8 @@ class StewardCursorPagination(CursorPagination):
     max_page_size = 500
     ordering: str | tuple[str, ...] = "-created_at"  # a field, or several (DRF accepts both)
 
+    _model: type[models.Model] | None = None
+
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> list[Any] | None:
         self._model = getattr(queryset, "model", None)
         return super().paginate_queryset(queryset, request, view)
@@ -54,7 +56,7 @@ class StewardCursorPagination(CursorPagination):
             return cursor
         if "\x00" in str(cursor.position):  # a str at runtime (DRF's stubs say int)
             raise self._invalid()
-        field = None if self._model is None else _ordering_field(self._model, self.ordering[0].lstrip("-"))
+        field = None if self._model is None else _ordering_field(self._model, self.first_ordering().lstrip("-"))
         if field is not None:
             try:
                 value = field.to_python(cursor.position)
@@ -63,6 +65,12 @@ class StewardCursorPagination(CursorPagination):
             except (DjangoValidationError, ValueError, TypeError, OverflowError):
                 raise self._invalid() from None
         return cursor
+
+    def first_ordering(self) -> str:
+        """The leading ordering field: ``ordering`` may be one name (``"-created_at"``) or several; indexing the
+        string would give its first character."""
+        ordering = self.ordering
+        return ordering if isinstance(ordering, str) else ordering[0]
 
     @staticmethod
     def _invalid() -> ValidationFailed:

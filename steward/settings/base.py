@@ -556,9 +556,18 @@ if STEWARD_DATAPLANE_GRANTS_SELECTOR and STEWARD_DATAPLANE_OPTIONS.get("database
 # --- Decision API (governance/api/fastpath.py) ----------------------------------------------------
 STEWARD_DECISION_AUTH_CACHE_SECONDS = env_int(
     "STEWARD_DECISION_AUTH_CACHE_SECONDS",
-    5,
-    "Seconds the decision API remembers an API token's user and roles (a revoked token works that long); 0: never.",
+    60,
+    "Seconds at most the decision API remembers an API token's user and roles while no token, user or group"
+    " changed (any change is seen by the next call; PostgreSQL only); 0: never.",
 )
+STEWARD_DECISION_INDEX = env_str(
+    "STEWARD_DECISION_INDEX",
+    "background",
+    "Grants kept in each process's memory for decisions, checked against the decision generation on every call"
+    " (PostgreSQL): background (rebuilt in a thread when stale), inline (rebuilt by the caller), off.",
+)
+if STEWARD_DECISION_INDEX not in ("background", "inline", "off"):
+    raise ValueError(f"STEWARD_DECISION_INDEX must be background, inline or off, got {STEWARD_DECISION_INDEX!r}")
 
 # --- Grant tokens (governance/services/signing.py) ------------------------------------------------
 STEWARD_JWT_ISSUER = env_str("STEWARD_JWT_ISSUER", "steward", "iss claim of grant tokens (e.g. Steward's public URL).")

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from governance.actions import DECISION_DENY
 from ledger import audit
 from ledger.models import AuditEvent
 from tests.governance.conftest import errors
@@ -124,3 +125,27 @@ def test_audit_pages_newest_first(client_for, admin_user, make_dataset):
     second = client.get(first["next"]).json()
     seqs = [e["seq"] for e in first["results"] + second["results"]]
     assert seqs == sorted(seqs, reverse=True) and len(set(seqs)) == 4
+
+
+def test_events_appended_alone_chain_as_record_many_does(db, make_dataset):
+    """``record_alone`` (the decision API's denials: one statement on PostgreSQL) hashes the very bytes
+    ``record_many`` does, in the same chain, non-ASCII and odd text included."""
+    make_dataset("sales.public.before")
+    entries = [
+        audit.AuditEntry(
+            DECISION_DENY,
+            "catalog.dataset",
+            "x",
+            f"read t{i} by zoë",
+            after={"reason": "no_grant", "note": 'quote " and \\ and ü', "prev": "not the chain's", "i": i},
+        )
+        for i in range(3)
+    ]
+    assert audit.record_alone(actor=None, entries=entries) == 3
+    assert audit.record_alone(actor=None, entries=entries * 100) == 300  # a batch's denials, one statement too
+    make_dataset("sales.public.after")
+    events = list(AuditEvent.objects.order_by("seq"))
+    assert [e.action for e in events[-304:-1]] == [DECISION_DENY] * 303
+    assert all(a.hash == b.prev_hash for a, b in zip(events, events[1:], strict=False))
+    assert audit.verify() is None
+    assert events[-2].after["note"] == 'quote " and \\ and ü'

@@ -22,12 +22,14 @@ on SQLite) and the search runs once more.
 from __future__ import annotations
 
 import difflib
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from operator import or_
 from typing import Any
+from uuid import UUID
 
 from django.db import connection, transaction
 from django.db.models import BooleanField, F, Q, QuerySet
@@ -68,6 +70,24 @@ PAGE_FIELDS = (
 )
 MAX_WORD = 100
 REMOVED = "status:removed"
+ENTRY_COLUMNS = (
+    "kind",
+    "object_id",
+    "name",
+    "qualified_name",
+    "namespace",
+    "platform",
+    "description",
+    "classification",
+    "hidden",
+    "tags",
+    "facet_values",
+    "name_text",
+    "columns_text",
+    "body_text",
+    "popularity",
+    "updated_at",
+)
 
 
 @dataclass
@@ -123,7 +143,9 @@ class DatabaseSearchBackend:
         return connection.vendor == "postgresql"
 
     # --- writes -----------------------------------------------------------------------------------
-    def index(self, docs: Sequence[SearchDocument]) -> None:
+    def index(self, docs: Sequence[SearchDocument], *, fresh: bool = False) -> None:
+        """Insert or replace these entries; ``fresh`` (a rebuild after ``clear``): none exists yet, so on
+        PostgreSQL they are written with ``COPY`` instead of an upsert."""
         if not docs:
             return
         now = timezone.now()
@@ -132,7 +154,9 @@ class DatabaseSearchBackend:
         for d in docs:
             name_text = _words(d.name, d.qualified_name)
             columns_text = _words(*d.columns)
-            vocabulary.update(w for w in f"{name_text} {columns_text}".split() if len(w) <= MAX_WORD)
+            # Numbers (``orders_2024``, ``t_00042``) are no word a typo should be corrected to.
+            words = f"{name_text} {columns_text}".split()
+            vocabulary.update(w for w in words if len(w) <= MAX_WORD and not w.isdigit())
             entries.append(
                 SearchEntry(
                     kind=d.kind,
@@ -154,34 +178,22 @@ class DatabaseSearchBackend:
                 )
             )
         with transaction.atomic():
-            SearchEntry.objects.bulk_create(
-                entries,
-                update_conflicts=True,
-                unique_fields=["kind", "object_id"],
-                update_fields=[
-                    "name",
-                    "qualified_name",
-                    "namespace",
-                    "platform",
-                    "description",
-                    "classification",
-                    "hidden",
-                    "tags",
-                    "facet_values",
-                    "name_text",
-                    "columns_text",
-                    "body_text",
-                    "popularity",
-                    "updated_at",
-                ],
-                batch_size=1000,
-            )
+            if fresh and self.is_postgres:
+                insert_rows(SearchEntry, ENTRY_COLUMNS, ([getattr(e, c) for c in ENTRY_COLUMNS] for e in entries))
+            else:
+                SearchEntry.objects.bulk_create(
+                    entries,
+                    update_conflicts=True,
+                    unique_fields=["kind", "object_id"],
+                    update_fields=[c for c in ENTRY_COLUMNS if c not in ("kind", "object_id")],
+                    batch_size=1000,
+                )
             SearchWord.objects.bulk_create(
                 [SearchWord(word=w) for w in sorted(vocabulary)], ignore_conflicts=True, batch_size=2000
             )
-            self._index_prefixes(docs)
+            self._index_prefixes(docs, fresh=fresh)
 
-    def _index_prefixes(self, docs: Sequence[SearchDocument]) -> None:
+    def _index_prefixes(self, docs: Sequence[SearchDocument], *, fresh: bool = False) -> None:
         """Replace the typeahead rows of these entries: each distinct prefix of each name word, once."""
         ids: dict[str, list[str]] = {}
         for d in docs:
@@ -192,7 +204,8 @@ class DatabaseSearchBackend:
                 "pk", "object_id"
             ):
                 entry_ids[(kind, str(object_id))] = pk
-        SearchPrefix.objects.filter(entry_id__in=list(entry_ids.values())).delete()
+        if not fresh:
+            SearchPrefix.objects.filter(entry_id__in=list(entry_ids.values())).delete()
         rows = [
             (entry_ids[(d.kind, str(d.id))], prefix, d.popularity, len(d.qualified_name[:800]))
             for d in docs
@@ -214,7 +227,7 @@ class DatabaseSearchBackend:
         with transaction.atomic():
             self.clear()
             for batch in batches:
-                self.index(batch)
+                self.index(batch, fresh=True)
 
     def setup(self) -> None:
         """Nothing to do: migrations create the tables, the tsvector column and the indexes."""
@@ -312,45 +325,61 @@ class DatabaseSearchBackend:
         ]
 
     def _correct(self, words: list[str]) -> list[str] | None:
-        """Replace words missing from the vocabulary by the closest known word; ``None`` if nothing changes."""
-        known = set(SearchWord.objects.filter(word__in=words).values_list("word", flat=True))
-        fixed = []
-        for w in words:
-            if w in known or len(w) < 3:
-                fixed.append(w)
-                continue
-            if self.is_postgres:
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT word FROM catalog_searchword WHERE word %% %s "
-                        "ORDER BY similarity(word, %s) DESC, word LIMIT 1",
-                        [w, w],
-                    )
-                    row = cursor.fetchone()
-                close = [row[0]] if row else []
-            else:
-                vocabulary = SearchWord.objects.values_list("word", flat=True).iterator(chunk_size=5000)
-                close = difflib.get_close_matches(w, list(vocabulary), n=1, cutoff=0.7)
-            fixed.append(close[0] if close else w)
+        """Replace words missing from the vocabulary by the closest known word; ``None`` if nothing changes.
+
+        PostgreSQL: one statement for all the words (each known word kept, each other word's closest by trigram
+        similarity, pg_trgm's GIN index)."""
+        candidates = [w for w in words if len(w) >= 3 and not w.isdigit()]
+        if not candidates:
+            return None
+        if self.is_postgres:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT w, CASE WHEN EXISTS (SELECT 1 FROM catalog_searchword k WHERE k.word = w) THEN w ELSE "
+                    "(SELECT word FROM catalog_searchword WHERE word %% w ORDER BY similarity(word, w) DESC, word "
+                    "LIMIT 1) END FROM unnest(%s::text[]) AS w",
+                    [candidates],
+                )
+                closest = {w: best for w, best in cursor.fetchall()}
+        else:
+            known = set(SearchWord.objects.filter(word__in=candidates).values_list("word", flat=True))
+            closest = {}
+            vocabulary: list[str] | None = None
+            for w in candidates:
+                if w in known:
+                    closest[w] = w
+                    continue
+                if vocabulary is None:
+                    vocabulary = list(SearchWord.objects.values_list("word", flat=True).iterator(chunk_size=5000))
+                close = difflib.get_close_matches(w, vocabulary, n=1, cutoff=0.7)
+                closest[w] = close[0] if close else w
+        fixed = [closest.get(w) or w for w in words]
         return fixed if fixed != words else None
 
     def search(self, query: SearchQuery, viewer: Viewer) -> SearchResults:
         filtered = self._filtered(query, viewer)
         words = tokenize(query.q)
         offset = min(max(query.offset, 0), MAX_OFFSET)
-        matched, tiers = self._tiers(filtered, words, query.q)
-        stats = self._stats(matched, tiers)
         corrected: list[str] | None = None
-        if stats.counted == 0 and words:
-            corrected = self._correct(words)
-            if corrected:
-                matched, tiers = self._tiers(filtered, corrected, " ".join(corrected))
-                stats = self._stats(matched, tiers)
-        page = self._page(tiers, stats, offset, query.limit)
+        if self.is_postgres:
+            stats, page = self._ranked(filtered, words, query.q, offset, query.limit)
+            if stats.counted == 0 and words:
+                corrected = self._correct(words)
+                if corrected:
+                    stats, page = self._ranked(filtered, corrected, " ".join(corrected), offset, query.limit)
+        else:
+            matched, tiers = self._tiers(filtered, words, query.q)
+            stats = self._stats(matched, tiers)
+            if stats.counted == 0 and words:
+                corrected = self._correct(words)
+                if corrected:
+                    matched, tiers = self._tiers(filtered, corrected, " ".join(corrected))
+                    stats = self._stats(matched, tiers)
+            page = self._page(tiers, stats, offset, query.limit)
         hits = [
             SearchHit(
                 kind=row["kind"],
-                id=row["object_id"],
+                id=row["object_id"] if isinstance(row["object_id"], UUID) else UUID(row["object_id"]),
                 name=row["name"],
                 qualified_name=row["qualified_name"],
                 namespace=row["namespace"],
@@ -371,6 +400,85 @@ class DatabaseSearchBackend:
             fuzzy=bool(corrected),
             corrected=" ".join(corrected or []),
         )
+
+    def _ranked(
+        self, filtered: QuerySet, words: list[str], raw: str, offset: int, limit: int
+    ) -> tuple[Stats, list[dict]]:
+        """PostgreSQL, one statement: read at most ``exact_limit`` + 1 matches once (GIN), and from that sample
+        the facet counts, the tier sizes and, when the sample is every match, the page itself (tier, then
+        popularity, then shortest name; the page's display columns fetched for its rows only). Only a query
+        matching more than ``exact_limit`` assets needs more: its page comes from ``_page``."""
+        matched, tiers = self._tiers(filtered, words, raw)
+        sample = matched.values("facet_values", "popularity")[: self.exact_limit + 1]
+        sub_sql, params = sample.query.sql_with_params()
+        if words:
+            # The tiers of ``_tiers`` as one expression: 0 the whole query is the name, 1 every word in the name.
+            tier_case = (
+                "CASE WHEN (upper(name) = %s OR upper(qualified_name) = %s) THEN 0 "
+                "WHEN name_vector @@ to_tsquery('simple', %s) THEN 1 ELSE 2 END"
+            )
+            exact_value = raw.strip().upper()
+            tier_params = [exact_value, exact_value, " & ".join(f"{w}:*" for w in words)]
+        else:
+            tier_case, tier_params = "0", []
+        extra = (
+            f", catalog_searchentry.id AS eid, {tier_case} AS tier, length(qualified_name) AS nl, qualified_name AS qn"
+        )
+        sub_sql = sub_sql.replace(" FROM ", f"{extra} FROM ", 1)
+        columns = ", ".join(f"'{c}', e.{c}" for c in PAGE_FIELDS)
+        sql = (
+            f"WITH m AS MATERIALIZED ({sub_sql}), "
+            "pg AS (SELECT eid, tier, popularity, nl, qn FROM m ORDER BY tier, popularity DESC, nl, qn, eid "
+            "LIMIT %s OFFSET %s) "
+            "SELECT 'f', v, COUNT(*) FROM m, jsonb_array_elements_text(m.facet_values) v GROUP BY v "
+            "UNION ALL SELECT 't', tier::text, COUNT(*) FROM m GROUP BY tier "
+            f"UNION ALL SELECT 'p', json_agg(json_build_object({columns}, 'tier', pg.tier) "
+            "ORDER BY pg.tier, pg.popularity DESC, pg.nl, pg.qn, pg.eid)::text, 0 "
+            "FROM pg JOIN catalog_searchentry e ON e.id = pg.eid"
+        )
+        all_params: tuple = (*tier_params, *params, limit, offset)
+        if words:
+            # The exact-name tier over every match, not only the sample (an index lookup): with more matches than
+            # the sample holds, the page then starts without a statement of its own for this tier.
+            exact_sql, exact_params = (
+                tiers[0]
+                .queryset.order_by((F("popularity") + 0).desc(), Length("qualified_name"), "qualified_name")
+                .values(*PAGE_FIELDS)[: offset + limit]
+                .query.sql_with_params()
+            )
+            sql += f" UNION ALL SELECT 'x', json_agg(row_to_json(x))::text, 0 FROM ({exact_sql}) x"
+            all_params = (*all_params, *exact_params)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, all_params)
+            rows = cursor.fetchall()
+        stats = Stats(facets={name: [] for name in FACETS})
+        page_json = "null"
+        exact_rows: list[dict] | None = None
+        facet_rows = []
+        for what, value, count in rows:
+            if what == "p":
+                page_json = value or "null"
+            elif what == "x":
+                exact_rows = json.loads(value) if value else []
+            elif what == "t":
+                stats.tier_sizes[int(value)] = count
+            else:
+                facet_rows.append((value, count))
+        for value, count in sorted(facet_rows, key=lambda r: (-r[1], r[0])):
+            facet, _, rest = value.partition(":")
+            if facet == "kind":
+                stats.counted += count  # every entry has exactly one kind
+            if facet in stats.facets and len(stats.facets[facet]) < FACET_LIMIT:
+                stats.facets[facet].append((rest, count))
+        stats.exact = stats.counted <= self.exact_limit
+        if not words:
+            stats.tier_sizes = {0: stats.tier_sizes.get(0, 0)}
+        if stats.exact:
+            page = json.loads(page_json) or []
+            for row in page:
+                row["score"] = tiers[row.pop("tier")].score
+            return stats, page
+        return stats, self._page(tiers, stats, offset, limit, known={0: exact_rows} if exact_rows is not None else {})
 
     @property
     def exact_limit(self) -> int:
@@ -412,7 +520,9 @@ class DatabaseSearchBackend:
         stats.exact = stats.counted <= self.exact_limit
         return stats
 
-    def _page(self, tiers: list[Tier], stats: Stats, offset: int, limit: int) -> list[dict]:
+    def _page(
+        self, tiers: list[Tier], stats: Stats, offset: int, limit: int, known: dict[int, list[dict]] | None = None
+    ) -> list[dict]:
         """One page across the tiers, best tier first.
 
         Per tier, PostgreSQL either walks the (popularity, name length, name) index and stops after a page (when the
@@ -441,7 +551,10 @@ class DatabaseSearchBackend:
             if self.is_postgres and not walk:
                 order[0] = (F("popularity") + 0).desc()  # not the indexed expression: sort the few rows
             query = tier.queryset.order_by(*order).values(*PAGE_FIELDS)[:want]
-            rows = self._walking(query) if walk else list(query)
+            if known and index in known:  # already read (``_ranked``: the exact-name tier)
+                rows = known[index][:want]
+            else:
+                rows = self._walking(query) if walk else list(query)
             for row in rows[skip:]:
                 row["score"] = tier.score
                 page.append(row)
@@ -451,12 +564,23 @@ class DatabaseSearchBackend:
         return page[:limit]
 
     def _walking(self, query: QuerySet) -> list[dict]:
-        """Run ``query`` with bitmap and sequential scans off: PostgreSQL walks the ordered index, stops early."""
+        """Run ``query`` with bitmap and sequential scans off: PostgreSQL walks the ordered index, stops early.
+
+        Outside a transaction, one round trip: ``SET LOCAL …; SELECT …`` sent together runs as one implicit
+        transaction, so the settings end with it. Inside one (tests, callers' atomic blocks) they are set and
+        restored around the query."""
         if not connection.in_atomic_block:
-            # Our own transaction: SET LOCAL ends with it, so one round trip sets and nothing needs restoring.
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
-                return list(query)
+            sql, params = query.query.sql_with_params()
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off; {sql}", params)
+                while cursor.description is None and cursor.cursor.nextset():
+                    pass
+                names = [c.name for c in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            for row in rows:  # as the ORM would give them: the JSON list decoded
+                if isinstance(row["tags"], str):
+                    row["tags"] = json.loads(row["tags"])
+            return rows
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('enable_bitmapscan'), current_setting('enable_seqscan')")
             bitmap, seq = cursor.fetchone()
