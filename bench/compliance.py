@@ -12,10 +12,19 @@
 4. ``time_reconstruction``: ``GET /api/v1/compliance/reconstruct?result=<id>`` for ``--reconstruct`` random
    results, p50/p95/p99; skipped with a note while that route does not exist (404 from the router).
 
+With ``--copy`` (for 10M-row scales), step 1 streams the history rows into one ``COPY`` (generated row by row,
+never held in memory; the same rows history.write leaves, closed at the next state's start, without the dead
+tuples of its closing UPDATEs; secondary indexes built after), step 3 posts only ``--results-http`` records
+and a second streamed ``COPY`` adds the rest (each resolved to the deployment serving at its time).
+``table_sizes`` reports rows, heap, TOAST and each index of both tables and the bytes per row.
+
 Results: bench/results/compliance.json. Full scale (not the default, which is a quick run):
     python bench/compliance.py --scale 1000000          # or --results 1000000 --history 1000000
+    python bench/compliance.py --scale 10000000 --copy --results-http 200000 --reconstruct 300
 Usage: python bench/compliance.py [--scale N] [--results N] [--history N] [--revisions 20] [--versions 12]
                                   [--batch 10000] [--concurrency 2] [--workers 2] [--reconstruct 500]
+                                  [--copy] [--results-http N]
+Environment: STEWARD_BENCH_COMPLIANCE_DB (database name), STEWARD_BENCH_KEEP_DB=1 (keep it afterwards).
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._harness import bench_env, fresh_database, manage, percentiles, processes, save
 
-DB = "steward_bench_compliance"
+DB = os.environ.get("STEWARD_BENCH_COMPLIANCE_DB", "steward_bench_compliance")
 NS = "postgres://warehouse.internal:5432"
 MODEL = "scorer"
 RECONSTRUCT_PATH = "/api/v1/compliance/reconstruct"
@@ -97,6 +108,163 @@ def seed_history(env: dict[str, str], *, revisions: int, start: datetime) -> dic
     script = HISTORY_SCRIPT.replace("REVISIONS", str(revisions)).replace("START", start.isoformat())
     out = manage(env, "shell", "-c", script.replace('"NS"', json.dumps(NS)))
     return json.loads(out.strip().splitlines()[-1])
+
+
+def _history_state(name: str, r: int) -> dict:
+    """Revision ``r`` of dataset ``name`` (the same states as ``HISTORY_SCRIPT`` writes through history.write)."""
+    return {
+        "namespace": NS,
+        "name": name,
+        "platform": "postgres",
+        "description": f"{name}, revision {r}",
+        "classification": "C3" if r % 7 == 6 else "C2",
+        "owners": ["bench-admin"],
+        "tags": ["pii.email"] if r % 5 == 4 else [],
+        "properties": {"revision": r},
+        "fields": [
+            {"name": "id", "type": "bigint", "ordinal": 0, "description": "", "classification": "", "tags": []},
+            {"name": f"col_{r}", "type": "text", "ordinal": 1, "description": "", "classification": "", "tags": []},
+        ],
+    }
+
+
+def _copy_text(value: str) -> str:
+    """``value`` escaped for COPY's text format."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+@contextmanager
+def _indexes_dropped(conn: psycopg.Connection, table: str) -> Iterator[dict[str, float]]:
+    """Drop ``table``'s secondary indexes and foreign keys (not its primary key) for a bulk COPY, then build them
+    again from their own definitions (a sort per index instead of 10M random inserts). Yields a dict that gets
+    ``index_s``: the time the rebuild took."""
+    indexes = conn.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+        [table],
+    ).fetchall()
+    fks = conn.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f'",
+        [table],
+    ).fetchall()
+    for name, _ in fks:
+        conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX {name}")
+    conn.commit()
+    timing: dict[str, float] = {}
+    try:
+        yield timing
+    finally:
+        conn.rollback()
+        t0 = time.perf_counter()
+        for _, ddl in indexes:
+            conn.execute(ddl)
+        for name, ddl in fks:
+            conn.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {ddl}')
+        conn.commit()
+        timing["index_s"] = round(time.perf_counter() - t0, 1)
+
+
+def seed_history_copy(url: str, *, revisions: int, start: datetime) -> dict:
+    """``revisions`` states of every dataset as ``catalog.dataset`` history rows, streamed into one ``COPY``
+    (text format, generated row by row, never held in memory): each row closed at the next one's start, the
+    last one open. The same rows history.write leaves, without the dead tuples of its closing UPDATEs."""
+    from steward.canonical import canonical_text, digest_text
+
+    stamps = [(start + timedelta(days=r)).isoformat() for r in range(revisions + 1)]
+    # Each revision's canonical text once, with a placeholder for the name (names need no JSON escaping, and the
+    # texts nothing COPY escapes: checked).
+    marker = "@@NAME@@"
+    templates = [canonical_text(_history_state(marker, r)) for r in range(revisions)]
+    assert all(_copy_text(t) == t for t in templates)
+    assert all(
+        canonical_text(_history_state("warehouse.public.t00001", r))
+        == templates[r].replace(marker, "warehouse.public.t00001")
+        for r in range(revisions)
+    )
+    t0 = time.perf_counter()
+    rows = 0
+    with psycopg.connect(url) as conn:
+        keys = conn.execute("SELECT id::text, name FROM catalog_dataset ORDER BY id").fetchall()
+        with _indexes_dropped(conn, "governance_historyrecord") as timing:
+            with conn.cursor().copy(
+                "COPY governance_historyrecord (kind, key, valid_from, valid_to, state, digest) FROM STDIN"
+            ) as copy:
+                buf: list[str] = []
+                for key, name in keys:
+                    for r in range(revisions):
+                        text = templates[r].replace(marker, name)
+                        valid_to = stamps[r + 1] if r + 1 < revisions else "\\N"
+                        buf.append(f"catalog.dataset\t{key}\t{stamps[r]}\t{valid_to}\t{text}\t{digest_text(text)}\n")
+                    rows += revisions
+                    if len(buf) >= 20_000:
+                        copy.write("".join(buf))
+                        buf.clear()
+                copy.write("".join(buf))
+            conn.commit()
+            copied = time.perf_counter() - t0
+    return {
+        "rows": rows,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "copy_s": round(copied, 2),
+        "index_s": timing["index_s"],
+        "method": "COPY (text, streamed), indexes built after",
+    }
+
+
+def seed_results_copy(url: str, count: int, *, start: datetime, end: datetime, rng: random.Random) -> dict:
+    """``count`` result records streamed into one ``COPY``, each resolved to the deployment serving at its time
+    (90% prod / 10% staging, as the HTTP records), ids random. Indexes and foreign keys are built after."""
+    span_us = int((end - start).total_seconds() * 1_000_000)
+    t0 = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        deployments = conn.execute(
+            "SELECT d.id, d.model_version_id, v.model_id, d.environment, d.deployed_from, d.deployed_to "
+            "FROM catalog_deployment d JOIN catalog_modelversion v ON v.id = d.model_version_id "
+            "ORDER BY d.deployed_from"
+        ).fetchall()
+        user_id = conn.execute("SELECT id FROM auth_user WHERE username = 'scorer-bot'").fetchone()[0]
+        by_env: dict[str, list[tuple]] = {}
+        for row in deployments:
+            by_env.setdefault(row[3], []).append(row)
+        received = datetime.now(UTC).isoformat()
+        written = skipped = 0
+        with _indexes_dropped(conn, "catalog_resultrecord") as timing:
+            with conn.cursor().copy(
+                "COPY catalog_resultrecord (id, model_id, deployment_id, model_version_id, produced_at, input_ref,"
+                " output_digest, received_at, received_by_id) FROM STDIN"
+            ) as copy:
+                buf: list[str] = []
+                n = 0
+                while written < count:
+                    at = start + timedelta(microseconds=rng.randrange(span_us))
+                    env = "prod" if rng.random() < 0.9 else "staging"
+                    serving = [d for d in by_env.get(env, []) if d[4] <= at and (d[5] is None or at < d[5])]
+                    n += 1
+                    if not serving:
+                        skipped += 1
+                        continue
+                    d = serving[0]
+                    buf.append(
+                        f"{uuid.UUID(int=rng.getrandbits(128), version=4)}\t{d[2]}\t{d[0]}\t{d[1]}\t{at.isoformat()}\t"
+                        f"s3://requests/2027/{n:09d}.json\tsha256:{rng.getrandbits(256):064x}\t{received}\t{user_id}\n"
+                    )
+                    written += 1
+                    if len(buf) >= 20_000:
+                        copy.write("".join(buf))
+                        buf.clear()
+                copy.write("".join(buf))
+            conn.commit()
+            copied = time.perf_counter() - t0
+    return {
+        "rows": written,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "copy_s": round(copied, 2),
+        "index_s": timing["index_s"],
+        "method": "COPY (text, streamed), indexes and foreign keys built after",
+    }
 
 
 def make_token(env: dict[str, str], username: str, role: str) -> str:
@@ -278,13 +446,46 @@ def time_reconstruction(base: str, headers: dict[str, str], result_ids: list[str
 
 
 def table_sizes(url: str) -> dict[str, dict]:
+    """Rows and on-disk bytes of the two big tables: heap, TOAST, each index, total, and bytes per row."""
     with psycopg.connect(url, autocommit=True) as conn:
         out = {}
         for table in ("catalog_resultrecord", "governance_historyrecord"):
-            conn.execute(f"ANALYZE {table}")
+            conn.execute(f"VACUUM ANALYZE {table}")
             rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            size = conn.execute("SELECT pg_total_relation_size(%s)", [table]).fetchone()[0]
-            out[table] = {"rows": rows, "mb_with_indexes": round(size / 1_048_576, 1)}
+            total, heap, toast = conn.execute(
+                "SELECT pg_total_relation_size(c.oid), pg_relation_size(c.oid),"
+                " COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0)"
+                " FROM pg_class c WHERE c.oid = %s::regclass",
+                [table],
+            ).fetchone()
+            indexes = dict(
+                conn.execute(
+                    "SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index"
+                    " WHERE indrelid = %s::regclass ORDER BY 1",
+                    [table],
+                ).fetchall()
+            )
+            mb = 1_048_576
+            out[table] = {
+                "rows": rows,
+                "mb_with_indexes": round(total / mb, 1),
+                "heap_mb": round(heap / mb, 1),
+                "toast_mb": round(toast / mb, 1),
+                "index_mb": {name: round(size / mb, 1) for name, size in indexes.items()},
+                "bytes_per_row": round(total / rows) if rows else None,
+                "heap_bytes_per_row": round(heap / rows) if rows else None,
+            }
+        settings = conn.execute(
+            "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = 'governance_historyrecord'::regclass"
+            " AND attname = 'state'"
+        ).fetchone()
+        options = conn.execute(
+            "SELECT reloptions FROM pg_class WHERE oid = 'governance_historyrecord'::regclass"
+        ).fetchone()[0]
+        out["governance_historyrecord"]["storage"] = {
+            "state_compression": {"": "default (pglz)", "l": "lz4", "p": "pglz"}.get(settings[1], settings[1]),
+            "reloptions": options or [],
+        }
         return out
 
 
@@ -299,6 +500,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="client processes posting results")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--reconstruct", type=int, default=500, help="reconstructions to time")
+    parser.add_argument(
+        "--copy",
+        action="store_true",
+        help="seed history, and results beyond --results-http, with streamed COPY (for 10M-row scales)",
+    )
+    parser.add_argument(
+        "--results-http",
+        type=int,
+        default=1_000_000,
+        help="with --copy: how many results go through POST /api/v1/results (timed); the rest by COPY",
+    )
     args = parser.parse_args()
     results_n = args.results or args.scale or 20_000
     history_n = args.history or args.scale or 20_000
@@ -314,7 +526,12 @@ def main() -> None:
     service_token = make_token(env, "scorer-bot", "service")
 
     seed_datasets(url, datasets, now - timedelta(days=800))
-    hist = seed_history(env, revisions=args.revisions, start=now - timedelta(days=700))
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    if args.copy:
+        hist = seed_history_copy(url, revisions=args.revisions, start=now - timedelta(days=700))
+    else:
+        hist = seed_history(env, revisions=args.revisions, start=now - timedelta(days=700))
+    hist["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     hist.update(datasets=datasets, revisions=args.revisions, rows_per_s=round(hist["rows"] / hist["seconds"], 1))
     print(f"[bench] history: {hist['rows']:,} rows ({datasets:,} datasets x {args.revisions}) in {hist['seconds']}s")
 
@@ -331,13 +548,15 @@ def main() -> None:
         }
         print(f"[bench] registry: {args.versions} versions, {len(deployments)} deployments", flush=True)
 
-        bodies = result_bodies(results_n, args.batch, start=first, end=now - timedelta(seconds=1), rng=rng)
+        http_n = min(results_n, args.results_http) if args.copy else results_n
+        bodies = result_bodies(http_n, args.batch, start=first, end=now - timedelta(seconds=1), rng=rng)
         warm = result_bodies(500, 500, start=first, end=now - timedelta(seconds=1), rng=random.Random(1))
         ingest(base, service_token, warm * args.workers, args.workers)  # every worker's first call (not timed)
-        print(f"[bench] ingesting {results_n:,} records in calls of {args.batch:,}", flush=True)
+        print(f"[bench] ingesting {http_n:,} records in calls of {args.batch:,}", flush=True)
         run = ingest(base, service_token, bodies, args.concurrency)
-        run["records"] = results_n
-        assert run["created"] == results_n, (run["created"], results_n)
+        run["records"] = http_n
+        run["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        assert run["created"] == http_n, (run["created"], http_n)
         resend = []
         for body in bodies[:3]:
             t0 = time.perf_counter()
@@ -357,6 +576,15 @@ def main() -> None:
             flush=True,
         )
         result["ingest"] = run
+        if results_n > http_n:
+            bodies.clear()
+            print(f"[bench] COPY of {results_n - http_n:,} more result records", flush=True)
+            copied = seed_results_copy(
+                url, results_n - http_n, start=first, end=now - timedelta(seconds=1), rng=random.Random(23)
+            )
+            copied["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+            result["results_copy"] = copied
+            print(f"[bench] results COPY: {copied}", flush=True)
 
         sizes = table_sizes(url)
         result["tables"] = sizes
@@ -368,7 +596,9 @@ def main() -> None:
                 ).fetchall()
             ]
         officer = make_token(env, "bench-officer", "compliance-officer")
+        load_rec = [round(x, 2) for x in os.getloadavg()]
         result["reconstruction"] = time_reconstruction(base, {"Authorization": f"Bearer {officer}"}, ids)
+        result["reconstruction"]["load_average_before_after"] = [load_rec, [round(x, 2) for x in os.getloadavg()]]
         if "p50_ms" in result["reconstruction"]:
             r = result["reconstruction"]
             print(f"[bench] reconstruct: p50 {r['p50_ms']} p95 {r['p95_ms']} p99 {r['p99_ms']} ms", flush=True)
@@ -380,7 +610,10 @@ def main() -> None:
         "server": f"gunicorn -w {args.workers} (sync)",
         "records": "90% prod / 10% staging (environment given; two deployments serve at most times)",
         "database": "PostgreSQL (scripts/services/postgres.sh; fsync off on the test server)",
+        "seeding": "COPY (history; results beyond the HTTP share)" if args.copy else "history.write and HTTP",
+        "results_http": http_n,
     }
+    result["load_average_at_start"] = load_before
     path = save("compliance", result)
     print(f"[bench] tables: {json.dumps(sizes)}")
     print(f"[bench] saved {path}")

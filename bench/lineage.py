@@ -12,7 +12,13 @@
 Goals (this machine, PostgreSQL): ingestion >= 500 events/s; propagation <= 10 s; graph p95 <= 100 ms.
 Results: bench/results/lineage.json.
 
+Heavy ingestion (``--workload heavy``, issue 18): 20,000 RunEvents of about 6.6 KB (START + COMPLETE pairs,
+10-field schema facets on every dataset, column lineage on half the outputs) over 20,000 datasets in 10 layers:
+2 concurrent single-event clients from an empty catalog, then batches of 500 on a fresh database. Goals:
+single >= 300 events/s, batches >= 3,000 events/s. Merged into bench/results/lineage.json as ``ingestion_heavy``.
+
 Usage: python bench/lineage.py [--events 100000] [--datasets 200000] [--edges 1000000] [--downstream 100000]
+       python bench/lineage.py --workload heavy [--heavy-events 20000] [--heavy-single 4000]
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import REDIS_URL, bench_env, fresh_database, load, manage, processes, save
+from bench._harness import REDIS_URL, RESULTS, bench_env, fresh_database, load, manage, percentiles, processes, save
 
 NS = "postgres://warehouse:5432"
 PRODUCER = "https://github.com/steward/bench"
@@ -121,6 +127,196 @@ def bench_ingestion(base: str, headers: dict[str, str], count: int, batch: int) 
         "batch_events_per_s": round(len(events) / batch_s, 1),
         "single_event_endpoint": single,
     }
+
+
+HEAVY_LAYERS = 10
+HEAVY_FIELDS = [
+    "customer_id",
+    "customer_email",
+    "customer_name",
+    "billing_country",
+    "order_amount_eur",
+    "order_created_at",
+    "order_status_code",
+    "marketing_segment",
+    "loyalty_tier_level",
+    "last_updated_timestamp",
+]
+
+
+def _heavy_dataset(layer: int, k: int, with_columns_from: list[tuple[int, int]] | None = None) -> dict:
+    """A dataset of the heavy shape: a 10-field schema facet, and column lineage from
+    ``with_columns_from`` (every field from the same field of two of them)."""
+    facets: dict = {
+        "schema": {
+            "_producer": PRODUCER,
+            "_schemaURL": "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+            "fields": [{"name": f, "type": "VARCHAR" if i % 3 else "BIGINT"} for i, f in enumerate(HEAVY_FIELDS)],
+        },
+    }
+    if with_columns_from:
+        facets["columnLineage"] = {
+            "_producer": PRODUCER,
+            "_schemaURL": "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json",
+            "fields": {
+                f: {
+                    "inputFields": [
+                        {
+                            "namespace": NS,
+                            "name": f"heavy.l{sl}.t{sk}",
+                            "field": f,
+                            "transformations": [{"type": "DIRECT", "subtype": "IDENTITY", "masking": False}],
+                        }
+                        for sl, sk in with_columns_from[:2]
+                    ]
+                }
+                for f in HEAVY_FIELDS
+            },
+        }
+    return {"namespace": NS, "name": f"heavy.l{layer}.t{k}", "facets": facets}
+
+
+def generate_heavy_events(count: int, datasets: int = 20_000, seed: int = 21) -> list[dict]:
+    """The heavy shape (issue 18): START + COMPLETE pairs of ``count // 2`` runs over ``datasets`` datasets in
+    ``HEAVY_LAYERS`` layers; a run of layer L reads 3 datasets of layer L-1 and writes 2 of layer L; every
+    dataset carries a 10-field schema facet, and one output of each COMPLETE (half the outputs) column lineage.
+    Runs alternate between layers, so the first events already name datasets of every layer."""
+    rng = random.Random(seed)
+    width = datasets // HEAVY_LAYERS
+    events = []
+    for i in range(count // 2):
+        layer = 1 + i % (HEAVY_LAYERS - 1)
+        slot = i // (HEAVY_LAYERS - 1)
+        run_id = str(uuid.uuid4())
+        job = {
+            "namespace": "etl",
+            "name": f"heavy_l{layer}_job_{slot % (width // 4)}",
+            "facets": {
+                "jobType": {"_producer": PRODUCER, "_schemaURL": "x", "processingType": "BATCH", "jobType": "QUERY"},
+                "sql": {
+                    "_producer": PRODUCER,
+                    "_schemaURL": "x",
+                    "query": f"INSERT INTO heavy.l{layer}.t{(2 * slot) % width} SELECT "
+                    + ", ".join(HEAVY_FIELDS)
+                    + f" FROM heavy.l{layer - 1}.t{slot % width}",
+                },
+            },
+        }
+        inputs = [(layer - 1, rng.randrange(width)) for _ in range(3)]
+        outputs = [(layer, (2 * slot) % width), (layer, (2 * slot + 1) % width)]
+        for j, kind in enumerate(("START", "COMPLETE")):
+            events.append(
+                {
+                    "eventType": kind,
+                    "eventTime": datetime.fromtimestamp(1_767_225_600 + i * 60 + j * 30, UTC).isoformat(),
+                    "run": {
+                        "runId": run_id,
+                        "facets": {
+                            "nominalTime": {
+                                "_producer": PRODUCER,
+                                "_schemaURL": "x",
+                                "nominalStartTime": datetime.fromtimestamp(1_767_225_600 + i * 60, UTC).isoformat(),
+                            }
+                        },
+                    },
+                    "job": job,
+                    "inputs": [_heavy_dataset(lay, k) for lay, k in inputs],
+                    "outputs": [
+                        _heavy_dataset(*outputs[0], inputs if kind == "COMPLETE" else None),
+                        _heavy_dataset(*outputs[1]),
+                    ],
+                    "producer": PRODUCER,
+                    "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                }
+            )
+    return events
+
+
+def _interleaved_for_clients(events: list[dict], clients: int) -> list[dict]:
+    """Reorder so that ``load`` (client c takes the c-th contiguous slice) gives client c the runs i with
+    ``i % clients == c``, each run's START before its COMPLETE: all clients start at once on new datasets."""
+    runs = [events[i : i + 2] for i in range(0, len(events), 2)]
+    out: list[dict] = []
+    for c in range(clients):
+        for pair in runs[c::clients]:
+            out.extend(pair)
+    return out
+
+
+def bench_ingestion_heavy(env: dict[str, str], url: str, count: int, single: int, batch: int) -> dict:
+    """The heavy workload (issue 18), each phase on a fresh database: ``single`` events through the single-event
+    endpoint from 2 concurrent clients (from an empty catalog: the clients create the datasets as they go), then
+    all ``count`` events through ``/lineage/batch`` in batches of ``batch``."""
+    import json
+    import os
+
+    events = generate_heavy_events(count)
+    size = sum(len(json.dumps(e)) for e in events) / len(events)
+    print(f"[bench] heavy: {len(events):,} events, {size / 1024:.1f} KB each on average", flush=True)
+    out: dict = {"events": len(events), "mean_event_bytes": round(size), "datasets": 20_000, "layers": HEAVY_LAYERS}
+
+    def phase_db() -> dict[str, str]:
+        db_url = fresh_database(url.rsplit("/", 1)[1])
+        phase_env = {**env, "DATABASE_URL": db_url}
+        manage(phase_env, "migrate", "-v0")
+        return phase_env
+
+    phase_env = phase_db()
+    headers = {"Authorization": f"Bearer {_token(phase_env)}"}
+    singles = _interleaved_for_clients(events[:single], 2)
+    with processes(phase_env) as base:
+        errors: list[str] = []
+
+        def one(s: requests.Session, i: int) -> None:
+            res = s.post(f"{base}/api/v1/lineage", json=singles[i], timeout=120)
+            if res.status_code >= 300:
+                errors.append(f"{res.status_code} {res.text[:200]}")
+
+        load_before = os.getloadavg()
+        t0 = time.perf_counter()
+        result = load(one, requests_total=len(singles), concurrency=2, headers=headers)
+        elapsed = time.perf_counter() - t0
+        out["single_event_endpoint"] = {
+            **result,
+            "events_per_s": round(len(singles) / elapsed, 1),
+            "clients": 2,
+            "errors": len(errors),
+            "first_errors": errors[:3],
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        }
+        print(
+            f"[bench] heavy single: {out['single_event_endpoint']['events_per_s']} events/s, p50 "
+            f"{result['p50_ms']} ms, p95 {result['p95_ms']} ms, errors {len(errors)}, load {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
+
+    phase_env = phase_db()
+    headers = {"Authorization": f"Bearer {_token(phase_env)}"}
+    with processes(phase_env) as base:
+        session = requests.Session()
+        session.headers.update(headers)
+        load_before = os.getloadavg()
+        calls: list[float] = []
+        t0 = time.perf_counter()
+        for start in range(0, len(events), batch):
+            c0 = time.perf_counter()
+            res = session.post(
+                f"{base}/api/v1/lineage/batch", json={"events": events[start : start + batch]}, timeout=600
+            )
+            res.raise_for_status()
+            calls.append((time.perf_counter() - c0) * 1000)
+        elapsed = time.perf_counter() - t0
+        out["batch"] = {
+            "batch_size": batch,
+            "events_per_s": round(len(events) / elapsed, 1),
+            **percentiles(calls),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        }
+        rate = out["batch"]["events_per_s"]
+        print(f"[bench] heavy batch: {rate} events/s, load {os.getloadavg()[0]:.2f}", flush=True)
+    return out
 
 
 def _copy(conn: psycopg.Connection, table: str, columns: list[str], rows) -> None:
@@ -273,8 +469,28 @@ def main() -> None:
     parser.add_argument("--downstream", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--neo4j-url", default="bolt://127.0.0.1:57687")
+    parser.add_argument(
+        "--workload",
+        choices=["standard", "heavy"],
+        default="standard",
+        help="heavy: only the heavy ingestion workload (issue 18), merged into bench/results/lineage.json",
+    )
+    parser.add_argument("--heavy-events", type=int, default=20_000)
+    parser.add_argument("--heavy-single", type=int, default=4_000, help="events sent through the single endpoint")
     args = parser.parse_args()
     result: dict = {}
+    if args.workload == "heavy":
+        import json
+
+        url = fresh_database("steward_bench_lineage_heavy")  # not the standard run's: another may be running
+        heavy = bench_ingestion_heavy(bench_env(url), url, args.heavy_events, args.heavy_single, args.batch)
+        previous = RESULTS / "lineage.json"
+        merged = json.loads(previous.read_text()) if previous.exists() else {}
+        merged = {k: v for k, v in merged.items() if k not in ("benchmark", "at", "machine")}
+        path = save("lineage", {**merged, "ingestion_heavy": heavy})
+        print(f"[bench] saved {path}")
+        fresh_database("steward_bench_lineage_heavy")
+        return
 
     url = fresh_database("steward_bench_lineage")
     env = bench_env(url)

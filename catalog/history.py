@@ -17,6 +17,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.contrib.auth.models import Group, User
+from django.db import connection
+
 from catalog.models import Dataset, Deployment, MLModel, ModelVersion, SchemaField, Tag, TagAssignment
 from ledger import history
 from steward.lookups import UUIDs
@@ -52,23 +55,31 @@ def _iso(value: datetime | None) -> str | None:
 def load_datasets(keys: list[str]) -> dict[str, dict[str, Any]]:
     ids = _uuids(keys)
     owners: dict[UUID, list[str]] = defaultdict(list)
-    for ds_id, username in Dataset.owner_users.through.objects.filter(dataset_id__any_of=ids).values_list(
-        "dataset_id", "user__username"
-    ):
-        owners[ds_id].append(username)
-    for ds_id, group in Dataset.owner_groups.through.objects.filter(dataset_id__any_of=ids).values_list(
-        "dataset_id", "group__name"
-    ):
-        owners[ds_id].append(f"group:{group}")
     dataset_tags: dict[UUID, list[str]] = defaultdict(list)
     field_tags: dict[int, list[str]] = defaultdict(list)
-    for ds_id, field_id, key in TagAssignment.objects.filter(dataset_id__any_of=ids).values_list(
-        "dataset_id", "field_id", "tag__key"
-    ):
-        if field_id is None:
-            dataset_tags[ds_id].append(key)
+    # Owners (users and groups) and tags in one round trip.
+    users = Dataset.owner_users.through._meta.db_table
+    groups = Dataset.owner_groups.through._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 0, o.dataset_id, NULL::integer, u.username FROM {users} o "
+            f"JOIN {User._meta.db_table} u ON u.id = o.user_id WHERE o.dataset_id = ANY(%s::uuid[]) UNION ALL "
+            f"SELECT 1, o.dataset_id, NULL::integer, g.name FROM {groups} o "
+            f"JOIN {Group._meta.db_table} g ON g.id = o.group_id WHERE o.dataset_id = ANY(%s::uuid[]) UNION ALL "
+            f"SELECT 2, a.dataset_id, a.field_id, t.key FROM {TagAssignment._meta.db_table} a "
+            f"JOIN {Tag._meta.db_table} t ON t.id = a.tag_id WHERE a.dataset_id = ANY(%s::uuid[])",
+            [ids.values] * 3,
+        )
+        rows = cursor.fetchall()
+    for kind, ds_id, field_id, name in rows:
+        if kind == 0:
+            owners[ds_id].append(name)
+        elif kind == 1:
+            owners[ds_id].append(f"group:{name}")
+        elif field_id is None:
+            dataset_tags[ds_id].append(name)
         else:
-            field_tags[field_id].append(key)
+            field_tags[field_id].append(name)
     fields: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for pk, ds_id, name, type_, ordinal, description, level in (
         SchemaField.objects.filter(dataset_id__any_of=ids)
@@ -174,9 +185,7 @@ def load_deployments(keys: list[str]) -> dict[str, dict[str, Any]]:
 
 def capture_datasets(ids: Iterable[Any], *, at: datetime | None = None) -> None:
     """Record the datasets' full state and effective level (call after any change to them)."""
-    keys = list(ids)
-    history.capture(DATASET, keys, at=at)
-    history.capture(DATASET_LEVEL, keys, at=at)
+    history.capture_many([DATASET, DATASET_LEVEL], ids, at=at)
 
 
 def register() -> None:

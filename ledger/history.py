@@ -20,11 +20,12 @@ Imports no other Steward app.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -38,12 +39,14 @@ __all__ = [
     "as_of",
     "as_of_many",
     "capture",
+    "capture_many",
     "changes_since",
     "drift",
     "kinds",
     "register",
     "timeline",
     "write",
+    "write_many",
 ]
 
 Loader = Callable[[list[str]], Mapping[str, dict[str, Any]]]
@@ -102,34 +105,58 @@ def capture(kind: str, keys: Iterable[Any], *, at: datetime | None = None) -> in
     return write(kind, states, at=at)
 
 
+def capture_many(kinds: Iterable[str], keys: Iterable[Any], *, at: datetime | None = None) -> int:
+    """``capture`` of several kinds of the same keys (a dataset and its level), sharing the reads and writes
+    of history rows (one query for the open rows, one insert); returns how many entities changed."""
+    key_list = sorted({str(k) for k in keys})
+    if not key_list:
+        return 0
+    by_kind: dict[str, dict[str, dict[str, Any] | None]] = {}
+    for kind in kinds:
+        loader = _LOADERS[_known(kind)]
+        states = by_kind.setdefault(kind, {})
+        for chunk in _chunks(key_list):
+            found = loader(chunk)
+            for key in chunk:
+                states[key] = found.get(key)
+    return write_many(by_kind, at=at)
+
+
 def write(kind: str, states: Mapping[Any, dict[str, Any] | None], *, at: datetime | None = None) -> int:
     """Record these states (``None``: the entity no longer exists) at ``at`` (now); returns how many changed.
 
     A state equal to the open row's is skipped. A second change at the very instant of the open row's start
     (two changes in one transaction) replaces that row rather than leaving an empty interval.
     """
-    if not states:
+    return write_many({kind: states}, at=at)
+
+
+def write_many(by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at: datetime | None = None) -> int:
+    """``write`` for several kinds at once (one query for their open rows, one insert)."""
+    if not any(by_kind.values()):
         return 0
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("history.write must run inside the transaction of the change it records")
     when = at or timezone.now()
-    encoded: dict[str, tuple[str | None, str, str | None]] = {}
-    for key, state in states.items():
-        text = None if state is None else canonical_text(state)
-        # An open row written before steward.canonical carries the legacy digest of non-ASCII states.
-        legacy = None if text is None else legacy_digest(state, text)
-        encoded[str(key)] = (text, GONE if text is None else digest_text(text), legacy)
-    open_rows: dict[str, tuple[int, str, datetime]] = {}
-    for chunk in _chunks(list(encoded)):
-        for pk, key, digest, valid_from in HistoryRecord.objects.filter(
-            kind=kind, key__in=chunk, valid_to__isnull=True
-        ).values_list("id", "key", "digest", "valid_from"):
-            open_rows[key] = (pk, digest, valid_from)
+    encoded: dict[tuple[str, str], tuple[str | None, str, str | None]] = {}
+    for kind, states in by_kind.items():
+        for key, state in states.items():
+            text = None if state is None else canonical_text(state)
+            # An open row written before steward.canonical carries the legacy digest of non-ASCII states.
+            legacy = None if text is None else legacy_digest(state, text)
+            encoded[(kind, str(key))] = (text, GONE if text is None else digest_text(text), legacy)
+    open_rows: dict[tuple[str, str], tuple[int, str, datetime]] = {}
+    all_keys = sorted({key for _, key in encoded})
+    for chunk in _chunks(all_keys):
+        for pk, kind, key, digest, valid_from in HistoryRecord.objects.filter(
+            kind__in=list(by_kind), key__in=chunk, valid_to__isnull=True
+        ).values_list("id", "kind", "key", "digest", "valid_from"):
+            open_rows[(kind, key)] = (pk, digest, valid_from)
     to_close: list[int] = []
     to_replace: list[int] = []
     rows: list[list[Any]] = []
-    for key, (text, digest, legacy) in encoded.items():
-        current = open_rows.get(key)
+    for (kind, key), (text, digest, legacy) in encoded.items():
+        current = open_rows.get((kind, key))
         if current is None:
             if text is None:
                 continue  # never recorded, and gone: nothing to say
@@ -167,13 +194,27 @@ def as_of(kind: str, key: Any, at: datetime) -> dict[str, Any] | None:
 
 
 def as_of_many(kind: str, keys: Iterable[Any], at: datetime) -> dict[str, dict[str, Any]]:
-    """``as_of`` for many keys at once (one query per 5,000); entities absent at ``at`` are left out."""
+    """``as_of`` for many keys at once (one query per 5,000); entities absent at ``at`` are left out.
+
+    Per key, the one row ``as_of`` reads: the last to start at or before ``at`` (a backward step on
+    ``history_as_of``, whatever the number of earlier states), kept when it is still open at ``at``."""
     found: dict[str, dict[str, Any]] = {}
+    table = connection.ops.quote_name(HistoryRecord._meta.db_table)
     for chunk in _chunks(sorted({str(k) for k in keys})):
-        qs = active_at(HistoryRecord.objects.filter(kind=kind, key__in=chunk), at)
-        for key, state in qs.values_list("key", "state"):
-            if state is not None:
-                found[key] = state
+        if connection.vendor != "postgresql":
+            qs = active_at(HistoryRecord.objects.filter(kind=kind, key__in=chunk), at)
+            found.update((key, state) for key, state in qs.values_list("key", "state") if state is not None)
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT k.key, h.state FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL ("
+                f"SELECT state, valid_to FROM {table} h WHERE h.kind = %s AND h.key = k.key AND h.valid_from <= %s"
+                " ORDER BY h.valid_from DESC LIMIT 1) h"
+                " WHERE h.state IS NOT NULL AND (h.valid_to IS NULL OR h.valid_to > %s)",
+                [chunk, kind, at, at],
+            )
+            for key, state in cursor.fetchall():
+                found[key] = json.loads(state) if isinstance(state, str) else state
     return found
 
 

@@ -14,11 +14,39 @@ from typing import Any
 
 from django.db import connection, models
 
-__all__ = ["RawJson", "concrete_field", "insert_new_rows", "insert_rows", "update_column"]
+__all__ = ["RawJson", "concrete_field", "insert_new_rows", "insert_rows", "update_column", "update_rows"]
 
 
 class RawJson(str):
     """A JSON column's value already serialised (written as is, not serialised again)."""
+
+
+# Up to this many rows go in one INSERT ... VALUES statement (one round trip); more by COPY.
+SMALL = 200
+
+
+def _cast(field: models.Field[Any, Any]) -> str:
+    """The type to cast a parameter to; text columns without their length (an explicit cast to
+    ``varchar(n)`` would silently truncate, whereas the assignment refuses an over-long value)."""
+    if isinstance(field, models.CharField | models.TextField):
+        return "text"
+    return field.cast_db_type(connection) or "text"
+
+
+def _values(
+    fields: Sequence[models.Field[Any, Any]], rows: Sequence[Sequence[Any]], json_positions: list[int]
+) -> tuple[str, list[Any]]:
+    """``(%s::type, ...), (...)`` for ``rows`` and their parameters; JSON values serialised here."""
+    one = "(" + ", ".join(f"%s::{_cast(f)}" for f in fields) + ")"
+    params: list[Any] = []
+    for row in rows:
+        if json_positions:
+            row = list(row)
+            for i in json_positions:
+                if row[i] is not None and not isinstance(row[i], RawJson):
+                    row[i] = json.dumps(row[i])
+        params.extend(row)
+    return ", ".join([one] * len(rows)), params
 
 
 def concrete_field(model: type[models.Model], name: str) -> tuple[models.Field[Any, Any], str]:
@@ -50,6 +78,15 @@ def insert_rows(
     quoted = ", ".join(connection.ops.quote_name(c) for c in db_columns)
     count = 0
     if connection.vendor == "postgresql":
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows:
+            return 0
+        if len(rows) <= SMALL:  # one round trip; COPY (and its staging table) pays only for more rows
+            conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+            values, params = _values(fields, rows, json_positions)
+            with connection.cursor() as cursor:
+                cursor.execute(f"INSERT INTO {table} ({quoted}) VALUES {values}{conflict}", params)
+                return cursor.rowcount if ignore_conflicts else len(rows)
         with connection.cursor() as cursor:
             target = table
             if ignore_conflicts:
@@ -131,13 +168,22 @@ def insert_new_rows(
     order = ", ".join(connection.ops.quote_name(concrete_field(model, name)[1]) for name in order_by)
     staging = connection.ops.quote_name(f"staging_new_{meta.db_table}_{zlib.crc32(quoted.encode()):08x}")
     pk_column = connection.ops.quote_name(concrete_field(model, meta.pk.name)[1])
+    json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    if len(rows) <= SMALL:  # one round trip
+        values, params = _values(fields, rows, json_positions)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({quoted}) SELECT * FROM (VALUES {values}) AS v ({quoted}) ORDER BY {order} "
+                f"ON CONFLICT DO NOTHING RETURNING {pk_column}",
+                params,
+            )
+            return {fields[pk_position].to_python(pk) for (pk,) in cursor.fetchall()}
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
             f"SELECT {quoted} FROM {table} WITH NO DATA"
         )
         cursor.execute(f"TRUNCATE {staging}")
-    json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
     with connection.cursor() as cursor:
         _copy(cursor, staging, quoted, rows, json_positions)
         cursor.execute(
@@ -145,6 +191,36 @@ def insert_new_rows(
             f"ON CONFLICT DO NOTHING RETURNING {pk_column}"
         )
         return {fields[pk_position].to_python(pk) for (pk,) in cursor.fetchall()}
+
+
+def update_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """Set ``columns`` (field names) per row, each row ``(pk, value, ...)``: one ``UPDATE ... FROM (VALUES ...)``
+    per 1,000 rows on PostgreSQL (Django's ``bulk_update`` builds a ``CASE`` per column and row); elsewhere
+    ``bulk_update``. JSON columns take Python values."""
+    if not rows:
+        return 0
+    meta = model._meta
+    if connection.vendor != "postgresql":
+        objs = [model(**{meta.pk.attname: row[0], **dict(zip(columns, row[1:], strict=True))}) for row in rows]
+        return model._default_manager.bulk_update(objs, list(columns), batch_size=500)
+    fields = [meta.pk, *(concrete_field(model, name)[0] for name in columns)]
+    json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    table = connection.ops.quote_name(meta.db_table)
+    names = [connection.ops.quote_name(f"c{i}") for i in range(len(fields))]
+    sets = ", ".join(
+        f"{connection.ops.quote_name(concrete_field(model, name)[1])} = v.{names[i + 1]}"
+        for i, name in enumerate(columns)
+    )
+    pk_column = connection.ops.quote_name(concrete_field(model, meta.pk.name)[1])
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 1000):
+            values, params = _values(fields, rows[start : start + 1000], json_positions)
+            cursor.execute(
+                f"UPDATE {table} AS t SET {sets} FROM (VALUES {values}) AS v ({', '.join(names)}) "
+                f"WHERE t.{pk_column} = v.{names[0]}",
+                params,
+            )
+    return len(rows)
 
 
 def update_column(model: type[models.Model], field_name: str, values: dict[Any, Any]) -> int:

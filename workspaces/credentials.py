@@ -115,6 +115,7 @@ def unseal(sealed: str) -> dict[str, str] | None:
 
 
 @lru_cache(maxsize=4)
+@lru_cache(maxsize=4)
 def _fernet(secret: str) -> Fernet:
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"steward workspace credentials").derive(
         secret.encode()

@@ -53,9 +53,22 @@ def workspace_reconcile_task(self: Any, workspace_id: str) -> str | None:
     return workspace.state if workspace is not None else None
 
 
+@shared_task(name="workspaces.reconcile_many", acks_late=True)
+def workspaces_reconcile_many_task(workspace_ids: list[str]) -> dict[str, str | None]:
+    """Reconcile a batch of workspaces (queued by the periodic pass). A connector outage is recorded on each
+    workspace it hit, with its ``retry_at``; the next periodic pass retries those (no task retry here)."""
+    from uuid import UUID
+
+    from workspaces.services import workspaces_reconcile_many
+
+    states = workspaces_reconcile_many(workspace_ids=[UUID(w) for w in workspace_ids])
+    return {str(pk): state for pk, state in states.items()}
+
+
 @shared_task(name="workspaces.reconcile_due", acks_late=True)
 def workspaces_reconcile_due_task() -> dict[str, int]:
-    """The periodic pass (beat, every ``STEWARD_WORKSPACE_RECONCILE_SECONDS``): one task per workspace due."""
+    """The periodic pass (beat, every ``STEWARD_WORKSPACE_RECONCILE_SECONDS``): one task per batch of workspaces
+    due."""
     from workspaces.services import workspaces_reconcile_due
 
     return workspaces_reconcile_due().counts()

@@ -51,6 +51,7 @@ def _search_query(request: Request) -> SearchQuery:
         owners=data.get("owner", []),
         limit=data["limit"],
         offset=data["offset"],
+        include_removed=data["include_removed"],
     )
 
 
@@ -67,6 +68,11 @@ class SearchView(APIView):
             OpenApiParameter("owner", str, many=True, description="user:alice or group:data-eng"),
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
+            OpenApiParameter(
+                "include_removed",
+                bool,
+                description="Also find datasets gone from their source (removed_at set; left out by default).",
+            ),
         ],
         responses=s.SearchResultsSerializer,
     )

@@ -85,10 +85,11 @@ class ProducerFactsSerializer(serializers.Serializer):
     )
     aliases = DatasetAliasSerializer(many=True, required=False, help_text="From the symlinks facet.")
     by = serializers.CharField(required=False, help_text="The producer account that said it last.")
-    source = serializers.DictField(  # type: ignore[assignment]  # a response key named like a DRF Field attribute
+    sources = serializers.DictField(
+        child=serializers.DictField(),
         required=False,
-        help_text="What the crawled source (docs/sources.md) said last: name, kind, description, columns "
-        "(name -> nullable, description), properties (row estimate, primary and foreign keys, view definition).",
+        help_text="What each crawled source (docs/sources.md) said last, by source id: name, source_kind, kind, "
+        "description, columns (name -> nullable, description), properties (row estimate, keys, view definition).",
     )
 
 
@@ -400,6 +401,9 @@ class SearchHitSerializer(serializers.Serializer):
     classification = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField())
     score = serializers.FloatField()
+    removed = serializers.BooleanField(
+        help_text="A dataset gone from its source (removed_at set); only with include_removed=true."
+    )
 
 
 class FacetValueSerializer(serializers.Serializer):
@@ -426,6 +430,7 @@ class SearchQueryInput(StrictSerializer):
     owner = serializers.ListField(child=serializers.CharField(max_length=160), required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
     offset = serializers.IntegerField(required=False, min_value=0, max_value=10_000, default=0)
+    include_removed = serializers.BooleanField(required=False, default=False)
 
 
 class SuggestionSerializer(serializers.Serializer):

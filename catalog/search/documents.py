@@ -35,6 +35,7 @@ class SearchDocument:
     owners: list[str] = field(default_factory=list)
     updated_at: datetime | None = None
     popularity: int = 0
+    removed: bool = False  # a dataset gone from its source (``Dataset.removed_at``): not found unless asked for
 
     @property
     def readers(self) -> list[str]:
@@ -45,7 +46,7 @@ class SearchDocument:
 def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
     rows = list(
         Dataset.objects.filter(pk__in=ids).only(
-            "id", "namespace", "name", "platform", "description", "effective_classification", "updated_at"
+            "id", "namespace", "name", "platform", "description", "effective_classification", "updated_at", "removed_at"
         )
     )
     if not rows:
@@ -87,6 +88,7 @@ def _dataset_documents(ids: list[str]) -> list[SearchDocument]:
             owners=sorted(owners[r.pk]),
             updated_at=r.updated_at,
             popularity=popularity.get(r.pk, 0),
+            removed=r.removed_at is not None,
         )
         for r in rows
     ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -54,6 +55,9 @@ Progress = Callable[[int, int | None, str], None]
 
 class SourceReader(Protocol):
     kind: str
+    description_rank: int
+    """How much this reader's descriptions weigh against another source's of the same dataset: written
+    documentation (dbt) 20, a system's own comments (PostgreSQL) 10. A person's description always wins."""
 
     def read(self, config: dict[str, Any], secret: dict[str, Any], progress: Progress | None = None) -> SourceSnapshot:
         """Read the source. ``config`` is the non-secret connection (host, port, database, schemas, paths),
@@ -63,3 +67,44 @@ class SourceReader(Protocol):
 
 class SourceError(Exception):
     """A source could not be read; the message says what to check (host, credentials, path)."""
+
+
+def column_origin(name: str, table: str, inputs: Collection[str]) -> str:
+    """The input dataset a column comes from, as ``openlineage-sql`` names its origin (``name``, made of the
+    origin's database, schema and table), or ``""`` when no input is meant.
+
+    ``openlineage-sql`` names the origin of ``orders.id`` after the qualifier, in the query's default schema, when
+    the FROM names ``shop.orders``: a name that is no input of the query (and often no relation at all). Such an
+    origin resolves to the one input whose table is ``table``; with none or several, it is dropped: column lineage
+    never names a dataset the query does not read."""
+    if name in inputs:
+        return name
+    same = [i for i in inputs if i.rsplit(".", 1)[-1] == table]
+    return same[0] if len(same) == 1 else ""
+
+
+def allowed_paths() -> list[Path]:
+    """The directories file-reading sources may read (``STEWARD_SOURCE_ALLOWED_PATHS``), resolved."""
+    from django.conf import settings  # readers stay importable without Django; only this check needs it
+
+    return [Path(p).expanduser().resolve() for p in getattr(settings, "STEWARD_SOURCE_ALLOWED_PATHS", [])]
+
+
+def path_problem(value: Any, allowed: list[Path] | None = None) -> str:
+    """Why ``value`` may not be read by a source (``""`` when it may): it must be an absolute path inside one of
+    the allowed directories once ``~``, ``..`` and symbolic links are resolved."""
+    roots = allowed_paths() if allowed is None else allowed
+    if not isinstance(value, str) or not value.strip():
+        return "A path (a string)."
+    if not roots:
+        return (
+            "Sources may read no file on this server: an administrator lists the directories they may read in "
+            "STEWARD_SOURCE_ALLOWED_PATHS."
+        )
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        return "An absolute path."
+    real = path.resolve()
+    if not any(real == root or real.is_relative_to(root) for root in roots):
+        return f"Not inside a directory sources may read (STEWARD_SOURCE_ALLOWED_PATHS: {', '.join(map(str, roots))})."
+    return ""

@@ -37,7 +37,16 @@ from typing import Any
 
 import yaml
 
-from connectors.sources.base import ColumnSnapshot, DatasetSnapshot, Progress, SourceError, SourceSnapshot
+from connectors.sources.base import (
+    ColumnSnapshot,
+    DatasetSnapshot,
+    Progress,
+    SourceError,
+    SourceSnapshot,
+    allowed_paths,
+    column_origin,
+    path_problem,
+)
 
 __all__ = ["DbtReader", "SUPPORTED_MANIFEST_VERSIONS"]
 
@@ -70,9 +79,20 @@ class DbtReader:
     """
 
     kind = "dbt"
+    description_rank = 20  # the project's documentation: above a warehouse's comments
+    # Config keys naming files or directories on the server: each must be inside STEWARD_SOURCE_ALLOWED_PATHS.
+    path_fields = ("project_dir", "manifest_path", "catalog_path", "profiles_dir")
 
     def read(self, config: dict[str, Any], secret: dict[str, Any], progress: Progress | None = None) -> SourceSnapshot:
+        allowed = allowed_paths()
+        for key in self.path_fields:
+            if config.get(key) not in (None, ""):
+                _check_path(f"config.{key}", config[key], allowed)
         manifest_path, catalog_path = _artifact_paths(config)
+        # The artifacts themselves too: a target_path or dbt_project.yml's target-path may lead out of the project.
+        _check_path("The dbt manifest", str(manifest_path), allowed)
+        if catalog_path is not None:
+            _check_path("The dbt catalog", str(catalog_path), allowed)
         manifest = _load_manifest(manifest_path)
         snapshot = SourceSnapshot()
         catalog = _load_catalog(catalog_path, snapshot.warnings)
@@ -101,6 +121,12 @@ class DbtReader:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Artifacts and the namespace
+
+
+def _check_path(what: str, value: Any, allowed: list[Path]) -> None:
+    problem = path_problem(value, allowed)
+    if problem:
+        raise SourceError(f"{what} {str(value)!r} may not be read: {problem}")
 
 
 def _artifact_paths(config: dict[str, Any]) -> tuple[Path, Path | None]:
@@ -533,11 +559,7 @@ class _Project:
                 if origin is None:
                     continue
                 name = ".".join(p for p in (origin.database or node.get("database"), origin.schema, origin.name) if p)
-                if name not in inputs:
-                    # openlineage-sql names the origin of ``orders.id`` after the qualifier (with the default
-                    # schema) when the FROM names ``shop.orders``: the one input table of that name is meant.
-                    same = [i for i in inputs if i.rsplit(".", 1)[-1] == origin.name]
-                    name = same[0] if len(same) == 1 else ""
+                name = column_origin(name, origin.name, inputs)
                 if name:
                     sources.append({"namespace": self.namespace, "name": name, "field": col.name})
             if sources:

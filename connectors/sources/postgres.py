@@ -17,7 +17,14 @@ from typing import Any
 import openlineage_sql
 import psycopg
 
-from connectors.sources.base import ColumnSnapshot, DatasetSnapshot, Progress, SourceError, SourceSnapshot
+from connectors.sources.base import (
+    ColumnSnapshot,
+    DatasetSnapshot,
+    Progress,
+    SourceError,
+    SourceSnapshot,
+    column_origin,
+)
 
 __all__ = ["PostgresReader", "namespace_of"]
 
@@ -75,6 +82,7 @@ def _names(value: Any, field: str) -> list[str]:
 
 class PostgresReader:
     kind = "postgres"
+    description_rank = 10  # table and column comments: below written documentation (dbt)
 
     def read(self, config: dict[str, Any], secret: dict[str, Any], progress: Progress | None = None) -> SourceSnapshot:
         if not config.get("database"):
@@ -217,9 +225,12 @@ def view_event(
     inputs = sorted({identity(t) for t in meta.in_tables} - {qualified})
     fields: dict[str, dict[str, Any]] = {}
     for column in meta.column_lineage:
-        sources = sorted(
-            {(identity(c.origin), c.name) for c in column.lineage if c.origin is not None and c.name},
-        )
+        resolved = {
+            (column_origin(identity(c.origin), c.origin.name, inputs), c.name)
+            for c in column.lineage
+            if c.origin is not None and c.name
+        }
+        sources = sorted((n, f) for n, f in resolved if n)  # an origin no input is meant by is dropped
         if sources:
             fields[column.descendant.name] = {
                 "inputFields": [{"namespace": namespace, "name": n, "field": f} for n, f in sources]

@@ -15,10 +15,12 @@ Notebook is dry-run applied too: its schema's 422 names the field.
 
 The namespace's objects are the same for every workspace of an owner (or project), and a pod template
 validated once stays valid: for ``cache_seconds`` (300) after this process applied a namespace's objects
-(or validated a workspace's pod template) with the same content, ``apply`` skips them, so the next
-workspace in the namespace costs 4 calls and re-applying a known workspace (new credentials) 3. A 404 in
-between (the namespace was deleted meanwhile) forgets the namespace and applies everything again. Drift of
-those objects is corrected at the latest ``cache_seconds`` later; ``cache_seconds=0`` applies all every time.
+(or validated a pod template of the same shape there: the same template, command and resources, whatever the
+workspace's id) with the same content, ``apply`` skips them; a workspace's PersistentVolumeClaim applied
+with the same content is skipped too. So the next workspace in a namespace costs 3 calls (PVC, Secret,
+Notebook) and re-applying a known workspace (new credentials) 2. A 404 in between (the namespace was
+deleted meanwhile) forgets the namespace and applies everything again. Drift of those objects is corrected
+at the latest ``cache_seconds`` later; ``cache_seconds=0`` applies all every time.
 
 Stopping sets Kubeflow's ``kubeflow-resource-stopped`` annotation (the notebook controller scales the
 StatefulSet to zero); that one annotation belongs to a second field manager, ``steward-lifecycle``, so the
@@ -173,6 +175,7 @@ class KubernetesWorkspaceConnector:
         self._lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._applied: dict[str, float] = {}  # content key -> monotonic time until which it counts as applied
+        self._key_locks: dict[str, threading.Lock] = {}  # namespace content key -> held while applying it
         self._typed: _Apis | None = None
         self._server = "(not connected)"
 
@@ -181,11 +184,15 @@ class KubernetesWorkspaceConnector:
         """Create or update every object of the workspace and make it run (see the module docstring)."""
         shared = self.layout.namespace_objects(spec)
         shared_key = _content_key(shared)
-        fresh = self._recently_applied(shared_key)
+        if not self._recently_applied(shared_key):
+            # One thread applies a namespace's objects; the others of that namespace wait for it, not repeat it.
+            with self._key_lock(shared_key):
+                if not self._recently_applied(shared_key):
+                    return self._apply_workspace(spec, shared=shared, shared_key=shared_key)
         try:
-            return self._apply_workspace(spec, shared=None if fresh else shared, shared_key=shared_key)
+            return self._apply_workspace(spec, shared=None, shared_key=shared_key)
         except WorkspaceConnectorError as exc:
-            if not fresh or exc.target_status != 404:
+            if exc.target_status != 404:
                 raise
             # The namespace went away since this process last applied it: forget and apply everything.
             self._forget(shared_key)
@@ -198,11 +205,17 @@ class KubernetesWorkspaceConnector:
             for manifest in shared:
                 self._apply(manifest)
             self._remember(shared_key)
-        validated_key = _content_key([shared_key, self.layout.validation_pod(spec)])
+        # A pod template's validity does not depend on the workspace's id (names derived from it are always valid
+        # DNS labels): the key leaves the id out, so one validation covers every workspace of that shape there.
+        validated_key = _content_key([shared_key, _without(self.layout.validation_pod(spec), str(spec.id))])
         if not self._recently_applied(validated_key):
             self._validate(spec)
             self._remember(validated_key)
-        self._apply(self.layout.pvc(spec))
+        pvc = self.layout.pvc(spec)
+        pvc_key = _content_key(["pvc", shared_key, pvc])
+        if shared is not None or not self._recently_applied(pvc_key):  # with its namespace: it may be new
+            self._apply(pvc)
+            self._remember(pvc_key)
         self._apply(self.layout.secret(spec))
         notebook = self._apply(self.layout.notebook(spec))
         if STOP_ANNOTATION in _annotations(notebook):
@@ -285,6 +298,12 @@ class KubernetesWorkspaceConnector:
                 if len(self._applied) > 10_000:
                     self._applied = {k: t for k, t in self._applied.items() if t > now}
                 self._applied[key] = now + self.cache_seconds
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            if len(self._key_locks) > 10_000:
+                self._key_locks = {}
+            return self._key_locks.setdefault(key, threading.Lock())
 
     def _forget(self, key: str) -> None:
         with self._lock:
@@ -509,6 +528,8 @@ class KubernetesWorkspaceConnector:
                     source = self.kubeconfig or "the in-cluster service account"
                     raise BackendUnavailable(f"cannot load the Kubernetes configuration from {source}: {exc}") from exc
                 self._server = configuration.host
+                # Reconcilers apply on a thread pool (workspaces_reconcile_many): keep a connection for each.
+                configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, 32)
                 self._typed = _Apis.build(k8s.ApiClient(configuration))
             return self._typed
 
@@ -536,6 +557,17 @@ class _Apis:
 
 def _content_key(content: Any) -> str:
     return digest(content)
+
+
+def _without(content: Any, text: str) -> Any:
+    """``content`` (JSON-like) with every occurrence of ``text`` in its strings replaced by a placeholder."""
+    if isinstance(content, str):
+        return content.replace(text, "{id}")
+    if isinstance(content, dict):
+        return {_without(k, text): _without(v, text) for k, v in content.items()}
+    if isinstance(content, list):
+        return [_without(v, text) for v in content]
+    return content
 
 
 def _annotations(obj: dict[str, Any]) -> dict[str, str]:

@@ -22,6 +22,8 @@ FACET_PARAM = {
     "tag": "tag",
     "owner": "owner",
 }
+# Removed datasets (gone from their source) are left out unless this is "1" (a toggle in the filters).
+INCLUDE_REMOVED = "include_removed"
 
 
 def _toggle_url(params: dict[str, list[str]], facet: str, value: str) -> str:
@@ -39,7 +41,7 @@ def _toggle_url(params: dict[str, list[str]], facet: str, value: str) -> str:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Search: query box, facets and ranked results; htmx requests get only the results area."""
-    params = {key: request.GET.getlist(key) for key in ("q", *FACET_PARAM.values())}
+    params = {key: request.GET.getlist(key) for key in ("q", *FACET_PARAM.values(), INCLUDE_REMOVED)}
     try:
         offset = max(0, min(int(request.GET.get("offset", 0)), 10_000))
     except ValueError:
@@ -53,6 +55,7 @@ def home(request: HttpRequest) -> HttpResponse:
         owners=params["owner"],
         limit=PAGE_SIZE,
         offset=offset,
+        include_removed="1" in params[INCLUDE_REMOVED],
     )
     results = get_backend().search(query, viewer_for(request.user))
     facets = [
@@ -80,6 +83,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "first": offset + 1,
         "last": offset + len(results.hits),
         "levels": {lv.code: lv for lv in levels()},
+        "include_removed": query.include_removed,
+        "include_removed_url": _toggle_url(params, INCLUDE_REMOVED, "1"),
     }
     template = "frontend/partials/search_results.html" if is_htmx(request) else "frontend/search.html"
     return render(request, template, context)

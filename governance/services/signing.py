@@ -13,7 +13,9 @@ import base64
 import hashlib
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -52,6 +54,7 @@ __all__ = [
     "public_key_id",
     "rotate",
     "sign_document",
+    "signing_keys_cached",
     "verify_token",
 ]
 
@@ -243,9 +246,30 @@ def maintain(*, now: datetime | None = None) -> dict[str, Any]:
 # --- internals ------------------------------------------------------------------------------------------
 
 
+_KEYS_CACHED: ContextVar[dict[datetime, SigningKey | None] | None] = ContextVar("signing_keys", default=None)
+
+
+@contextmanager
+def signing_keys_cached() -> Iterator[None]:
+    """Inside: the key in force at one instant is looked up once (many tokens issued for the same ``now``, as a
+    workspace reconcile pass does). Only for the duration of one such piece of work: a rotation or retirement
+    committed meanwhile is seen by the next one."""
+    token = _KEYS_CACHED.set({})
+    try:
+        yield
+    finally:
+        _KEYS_CACHED.reset(token)
+
+
 def _key_at(at: datetime) -> SigningKey | None:
+    cache = _KEYS_CACHED.get()
+    if cache is not None and at in cache:
+        return cache[at]
     in_force = Q(retired_at__isnull=True) | Q(retired_at__gt=at)
-    return SigningKey.objects.filter(in_force, signs_from__lte=at).order_by("-signs_from").first()
+    key = SigningKey.objects.filter(in_force, signs_from__lte=at).order_by("-signs_from").first()
+    if cache is not None and key is not None:
+        cache[at] = key
+    return key
 
 
 def _signing_key(at: datetime) -> SigningKey:

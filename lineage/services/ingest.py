@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Dataset, ModelVersion
@@ -41,8 +41,8 @@ from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
 from lineage.services.producers import Authorization, lineage_authorize, lineage_right_check, namespace_claims_write
 from steward import metrics
-from steward.bulk import insert_rows, update_column
-from steward.canonical import digests as canonical_digests
+from steward.bulk import RawJson, insert_rows, update_column, update_rows
+from steward.canonical import canonical_text, digest_text, legacy_digest
 from steward.errors import NotFound, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.identity import Actor
 from steward.retry import retry_races
@@ -50,6 +50,18 @@ from steward.retry import retry_races
 __all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
 
 MAX_BATCH = 1_000
+# What an event changes on its run.
+_RUN_STATE = [
+    "state",
+    "state_at",
+    "started_at",
+    "ended_at",
+    "facets",
+    "inputs",
+    "outputs",
+    "column_edges",
+    "edges_from",
+]
 # At equal event times, a terminal state wins over RUNNING, which wins over START.
 _STATE_RANK = {"START": 0, "OTHER": 0, "RUNNING": 1, "COMPLETE": 2, "ABORT": 2, "FAIL": 2}
 
@@ -64,17 +76,29 @@ class IngestResult:
     dropped_facets: list[str] = field(default_factory=list)
 
 
-def _digests(events: list[Any]) -> tuple[list[str], dict[str, str]]:
-    """Each event's key (``steward.canonical.digest``) and, for events with non-ASCII text, the key it was
-    stored under before ``steward.canonical`` (non-ASCII escaped) -> its key now: a resent old event is still a
-    duplicate."""
+def _digests(events: list[Any]) -> tuple[list[str], dict[str, str], list[str]]:
+    """Each event's key (``steward.canonical.digest``), for events with non-ASCII text the key it was stored
+    under before ``steward.canonical`` (non-ASCII escaped) -> its key now (a resent old event is still a
+    duplicate), and each event's canonical text (stored as is when the event needs no trimming)."""
     keys: list[str] = []
     legacy: dict[str, str] = {}
+    texts: list[str] = []
     for data in events:
-        current, *older = canonical_digests(data)
+        text = canonical_text(data)
+        current = digest_text(text)
+        older = legacy_digest(data, text)
         keys.append(current)
-        legacy.update((old, current) for old in older)
-    return keys, legacy
+        texts.append(text)
+        if older is not None:
+            legacy[older] = current
+    return keys, legacy, texts
+
+
+def _trim(data: Any, text: str, limit: int) -> tuple[Any, list[str]]:
+    """``facets.event_trim``, measuring the event by its canonical text (the same bytes) when it fits."""
+    if not isinstance(data, dict) or len(text.encode()) <= limit:
+        return data, []
+    return event_trim(data, limit)
 
 
 def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[IngestResult]:
@@ -83,9 +107,15 @@ def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[Inge
     lineage_right_check(actor)
     if batch and len(events) > MAX_BATCH:
         raise ValidationFailed.one("events", f"At most {MAX_BATCH} events per call; got {len(events)}.", "max_items")
-    digests, legacy = _digests(events)  # of the event as sent, so a retry is a duplicate
-    trimmed = [event_trim(data, settings.STEWARD_LINEAGE_STORED_EVENT_BYTES) for data in events]
+    digests, legacy, texts = _digests(events)  # of the event as sent, so a retry is a duplicate
+    limit = settings.STEWARD_LINEAGE_STORED_EVENT_BYTES
+    trimmed = [_trim(data, text, limit) for data, text in zip(events, texts, strict=True)]
     events = [data for data, _ in trimmed]
+    # What is stored: an untrimmed event's canonical text as it is (jsonb orders keys itself), not serialised again.
+    stored = [
+        RawJson(text) if not dropped and isinstance(data, dict) else data
+        for (data, dropped), text in zip(trimmed, texts, strict=True)
+    ]
     problems = ProblemCollector()
     parsed: list[ParsedEvent] = []
     for i, data in enumerate(events):
@@ -103,7 +133,7 @@ def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[Inge
     except PermissionDenied:
         metrics.ingestion("openlineage", refused=len(events))
         raise
-    results = _apply(actor, events, parsed, digests, batch, auth, legacy)
+    results = _apply(actor, stored, parsed, digests, batch, auth, legacy)
     for result, (_, dropped) in zip(results, trimmed, strict=True):
         result.dropped_facets = dropped
     metrics.ingestion("openlineage", accepted=len(results))
@@ -162,16 +192,17 @@ def _apply(
 
     jobs = _jobs([parsed[i] for i in todo if parsed[i].kind in ("run", "job")])
     # With the jobs locked, events a concurrent call applied meanwhile are seen, and count as duplicates here.
-    late = set(LineageEvent.objects.filter(digest__in=[digests[i] for i in todo]).values_list("digest", flat=True))
-    if late:
-        for i in [i for i in todo if digests[i] in late]:
-            results[i] = IngestResult(i, "duplicate", results[i].kind, results[i].run_id)
-        todo = [i for i in todo if digests[i] not in late]
     for i in todo:  # a JobEvent declaring inputs and outputs: static lineage, as if a run completed then
         event = parsed[i]
         if event.kind == "job" and event.inputs and event.outputs:
             event.run_id = uuid.uuid5(jobs[(event.job_namespace, event.job_name)].pk, digests[i])
             event.event_type = RunState.COMPLETE
+    # In one round trip: the events a concurrent call applied meanwhile, and the model versions these runs trained.
+    late, training = _late_and_trained([digests[i] for i in todo], {rid for i in todo if (rid := parsed[i].run_id)})
+    if late:
+        for i in [i for i in todo if digests[i] in late]:
+            results[i] = IngestResult(i, "duplicate", results[i].kind, results[i].run_id)
+        todo = [i for i in todo if digests[i] not in late]
     run_ids = {rid for i in todo if (rid := parsed[i].run_id)}
     runs = {r.pk: r for r in Run.objects.select_for_update().filter(pk__in=run_ids)}
     existing_runs = set(runs)
@@ -179,7 +210,7 @@ def _apply(
     rebuild: set[UUID] = set()
     touched_jobs: set[UUID] = set()
     roots: set[UUID] = set()
-    versions: dict[tuple[UUID, str], DatasetVersion] = {}
+    versions: dict[tuple[UUID, str], tuple[Any, ...]] = {}
     event_rows = []
     actor_id = actor.pk if getattr(actor, "pk", None) else None
     now = timezone.now()
@@ -216,23 +247,35 @@ def _apply(
         event_rows.append(
             (digests[i], event.event_type, event.kind, event.event_time, run.pk if run else None, raw[i], now, actor_id)
         )
-    new_runs = [r for pk, r in runs.items() if pk not in existing_runs]
-    Run.objects.bulk_create(new_runs, batch_size=1000)
-    Run.objects.bulk_update(
-        [r for pk, r in runs.items() if pk in existing_runs],
-        ["state", "state_at", "started_at", "ended_at", "facets", "inputs", "outputs", "column_edges", "edges_from"],
-        batch_size=500,
+    insert_rows(
+        Run,
+        ["id", "job", *_RUN_STATE, "created_at"],
+        [
+            [r.pk, r.job_id, *(getattr(r, c) for c in _RUN_STATE), now]
+            for pk, r in runs.items()
+            if pk not in existing_runs
+        ],
     )
-    Job.objects.bulk_update(
-        [j for j in jobs.values() if j.dirty],
+    update_rows(
+        Run,
+        _RUN_STATE,
+        [[r.pk, *(getattr(r, c) for c in _RUN_STATE)] for pk, r in runs.items() if pk in existing_runs],
+    )
+    update_rows(
+        Job,
         ["facets", "updated_at", "latest_completed_at"],
-        batch_size=500,
+        [[j.pk, j.facets, j.updated_at, j.latest_completed_at] for j in jobs.values() if j.dirty],
     )
     writer.flush()
     for job_id in rebuild:
         roots |= _rebuild(Job.objects.get(pk=job_id))
         touched_jobs.add(job_id)
-    DatasetVersion.objects.bulk_create(list(versions.values()), ignore_conflicts=True, batch_size=1000)
+    insert_rows(
+        DatasetVersion,
+        ["dataset", "version", "run", "schema", "created_at"],
+        list(versions.values()),
+        ignore_conflicts=True,
+    )
     insert_rows(  # a dataset event (no job to lock) sent twice at once is recorded once
         LineageEvent,
         ["digest", "event_type", "kind", "event_time", "run", "payload", "received_at", "received_by"],
@@ -242,10 +285,23 @@ def _apply(
     if roots:
         note_change(roots)
     sync_later(touched_jobs)
-    trained = list(ModelVersion.objects.filter(training_run_id__in=list(runs)).values_list("pk", flat=True))
+    trained = [pk for pk, run_id in training if run_id in runs]
     if trained:
         model_versions_refresh(trained)
     return results
+
+
+def _late_and_trained(digests: list[str], run_ids: set[UUID]) -> tuple[set[str], list[tuple[UUID, UUID]]]:
+    """Which of ``digests`` are stored, and the model versions (id, training run) trained by ``run_ids``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT digest, NULL::uuid, NULL::uuid FROM {LineageEvent._meta.db_table} WHERE digest = ANY(%s::text[]) "
+            f"UNION ALL SELECT NULL, id, training_run_id FROM {ModelVersion._meta.db_table} "
+            "WHERE training_run_id = ANY(%s::uuid[])",
+            [digests, list(run_ids)],
+        )
+        rows = cursor.fetchall()
+    return {d for d, _, _ in rows if d is not None}, [(pk, run) for d, pk, run in rows if d is None]
 
 
 def _meanings(
@@ -313,16 +369,24 @@ class _EdgeWriter:
     def __init__(self, job_ids: set[UUID]) -> None:
         self.open: dict[UUID, dict[tuple[str, str], Any]] = {j: {} for j in job_ids}
         self.open_cols: dict[UUID, dict[tuple[str, str, str, str, str], Any]] = {j: {} for j in job_ids}
-        for pk, job, s, t in Edge.objects.filter(job_id__in=job_ids, valid_to__isnull=True).values_list(
-            "pk", "job_id", "source_id", "target_id"
-        ):
-            self.open[job][(str(s), str(t))] = pk
-        for pk, job, s, sf, t, tf, kind in ColumnEdge.objects.filter(
-            job_id__in=job_ids, valid_to__isnull=True
-        ).values_list(
-            "pk", "job_id", "source_dataset_id", "source_field", "target_dataset_id", "target_field", "transformation"
-        ):
-            self.open_cols[job][(str(s), sf, str(t), tf, kind)] = pk
+        # The open dataset and column edges of these jobs, in one round trip.
+        rows = []
+        if job_ids:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT false, id, job_id, source_id, '', target_id, '', '' FROM {Edge._meta.db_table} "
+                    "WHERE job_id = ANY(%s::uuid[]) AND valid_to IS NULL UNION ALL "
+                    "SELECT true, id, job_id, source_dataset_id, source_field, target_dataset_id, target_field, "
+                    f"transformation FROM {ColumnEdge._meta.db_table} "
+                    "WHERE job_id = ANY(%s::uuid[]) AND valid_to IS NULL",
+                    [list(job_ids), list(job_ids)],
+                )
+                rows = cursor.fetchall()
+        for column, pk, job, s, sf, t, tf, kind in rows:
+            if column:
+                self.open_cols[job][(str(s), sf, str(t), tf, kind)] = pk
+            else:
+                self.open[job][(str(s), str(t))] = pk
         self.new_edges: list[list[Any]] = []
         self.new_cols: list[list[Any]] = []
         self.ended: dict[int, datetime] = {}
@@ -383,12 +447,18 @@ class _EdgeWriter:
             )
 
 
+def _key(item: Any) -> Any:
+    """A hashable stand-in for a JSON value of a run's lists (ids, or lists of strings)."""
+    return tuple(item) if isinstance(item, list) and all(isinstance(x, str) for x in item) else json.dumps(item)
+
+
 def _union(current: list, extra: list) -> list:
-    have = set(map(json.dumps, current))
+    have = set(map(_key, current))
     out = list(current)
     for item in extra:
-        if json.dumps(item) not in have:
-            have.add(json.dumps(item))
+        key = _key(item)
+        if key not in have:
+            have.add(key)
             out.append(item)
     return out
 
@@ -553,7 +623,7 @@ def _rebuild(job: Job) -> set[UUID]:
 
 
 def _versions(
-    out: dict[tuple[UUID, str], DatasetVersion], event: ParsedEvent, ids: dict[tuple[str, str], UUID], run: Run | None
+    out: dict[tuple[UUID, str], tuple[Any, ...]], event: ParsedEvent, ids: dict[tuple[str, str], UUID], run: Run | None
 ) -> None:
     refs = list(event.inputs) + list(event.outputs) + ([event.dataset] if event.dataset else [])
     for ref in refs:
@@ -564,14 +634,8 @@ def _versions(
         if version is None:
             continue
         key = (ids[ref.identity], version)
-        if key not in out:
-            out[key] = DatasetVersion(
-                dataset_id=key[0],
-                version=version,
-                run_id=run.pk if run and is_output else None,
-                schema=ref.fields or [],
-                created_at=event.event_time,
-            )
+        if key not in out:  # a DatasetVersion row
+            out[key] = (key[0], version, run.pk if run and is_output else None, ref.fields or [], event.event_time)
 
 
 @transaction.atomic

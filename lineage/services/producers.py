@@ -111,10 +111,17 @@ def lineage_authorize(
         r.namespace for e in events for r in [*e.inputs, *e.outputs, *([e.dataset] if e.dataset else [])]
     }
     wanted = job_namespaces | dataset_namespaces
-    auth = Authorization(allowed=namespaces_allowed(actor, wanted), everywhere=_is_admin(actor))
-    if auth.everywhere:
-        return auth
-    owned = set(NamespaceProducer.objects.filter(namespace__in=wanted).values_list("namespace", flat=True))
+    if _is_admin(actor):
+        return Authorization(everywhere=True)
+    # Who produces each of these namespaces, in one query: those of the caller's, and those owned at all.
+    auth = Authorization()
+    owned: set[str] = set()
+    for ns, producer_id in NamespaceProducer.objects.filter(namespace__in=wanted).values_list(
+        "namespace", "producer_id"
+    ):
+        owned.add(ns)
+        if producer_id == actor.pk:
+            auth.allowed.add(ns)
     populated = set(
         Dataset.objects.filter(namespace__in=dataset_namespaces - owned).values_list("namespace", flat=True).distinct()
     )

@@ -2,10 +2,15 @@
 
 - Incremental: each dataset's snapshot is digested; one whose digest the source stored last time is skipped
   without a write, so a second crawl of an unchanged source writes nothing (no row, no history, no audit event).
-- People win: the crawler's description (table or column comment) reaches the attribute only while it is empty
-  or still holds what the crawler said last; everything the source said is kept beside it in
-  ``Dataset.producer_facts["source"]`` (kind, description, columns' nullability and comments, properties: row
-  estimate, primary and foreign keys, view definition). Owners and tags (dbt's ``meta.owner`` and tags) go through
+- Every source's say is kept, per source: ``Dataset.producer_facts["sources"][<source id>]`` (the source's name
+  and kind, the dataset's kind, description, columns' nullability and descriptions, properties: row estimate,
+  primary and foreign keys, view definition), so a PostgreSQL crawl and a dbt crawl of one warehouse never take
+  each other's values for their own.
+- People win, then documentation, then comments: a description (dataset or column) that is neither empty nor
+  what some source or producer said is a person's and is never replaced. Otherwise it is the non-empty value of
+  the source ranked highest (``description_rank`` of its reader: dbt's documentation 20 over a warehouse's
+  comment 10; an OpenLineage producer's documentation facet counts as documentation); an empty comment never
+  erases what another source said. Owners and tags (dbt's ``meta.owner`` and tags) go through
   ``catalog.services.dataset_producer_facts_apply``, the rule lineage producers follow.
 - The schema is the source's: columns gone from it are removed from the dataset (kept in its history).
 - Datasets gone from a complete snapshot are marked removed (``Dataset.removed_at``), never deleted; the job of a
@@ -24,6 +29,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -37,13 +43,14 @@ from catalog.services.datasets import dataset_producer_facts_apply, datasets_cha
 from catalog.services.datasets.common import CHUNK, DATASET_COLUMNS, FIELD_COLUMNS, datasets_by_identity
 from catalog.signals import tags_changed
 from catalog.validation import platform_of
-from connectors.sources.base import DatasetSnapshot, Progress, SourceSnapshot
+from connectors.sources.base import DatasetSnapshot, Progress, SourceError, SourceSnapshot
 from ledger import audit
 from ledger.audit import AuditEntry
 from lineage.models import NamespaceProducer
 from lineage.services.ingest import MAX_BATCH, ingest
 from sources.actions import SOURCE_DATASET_REMOVED
 from sources.models import Source, SourceDataset
+from sources.readers import reader_for
 from steward.bulk import insert_new_rows, insert_rows
 from steward.identity import Actor, authenticated_user
 
@@ -70,10 +77,39 @@ def _snapshot_digest(snap: DatasetSnapshot) -> str:
     return _digest([snap.kind, snap.description, columns, list(snap.owners), list(snap.tags), snap.properties])
 
 
+DOCUMENTATION_RANK = 20  # an OpenLineage producer's documentation facet weighs like dbt's documentation
+_DEFAULT_RANK = 10
+
+
+@cache
+def description_rank(kind: str) -> int:
+    """How much a source kind's descriptions weigh (its reader's ``description_rank``; 10 when it says none)."""
+    try:
+        return int(getattr(reader_for(kind), "description_rank", _DEFAULT_RANK))
+    except SourceError:
+        return _DEFAULT_RANK
+
+
+def _best(current: str, candidates: list[tuple[str, int]]) -> str:
+    """The description machines agree on: the non-empty candidate ranked highest; among equals, the current
+    value if it is one of them, else the first given (the crawling source's own). ``""`` when none says one."""
+    said = [(text, rank) for text, rank in candidates if text]
+    if not said:
+        return ""
+    top = max(rank for _, rank in said)
+    best = [text for text, rank in said if rank == top]
+    return current if current in best else best[0]
+
+
+def _sources_said(facts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return dict(facts.get("sources") or {})
+
+
 def _said(snap: DatasetSnapshot, source: Source) -> dict[str, Any]:
-    """What the source says about one dataset, as kept in ``producer_facts["source"]``."""
+    """What the source says about one dataset, as kept in ``producer_facts["sources"][<source id>]``."""
     return {
         "name": source.name,
+        "source_kind": source.kind,
         "kind": snap.kind,
         "description": snap.description,
         "columns": {c.name: {"nullable": c.nullable, "description": c.description} for c in snap.columns},
@@ -136,7 +172,7 @@ def _apply_datasets(
                     platform=platform_of(snap.namespace),
                     description=snap.description,
                     effective_classification=level,
-                    producer_facts={"source": _said(snap, source)},
+                    producer_facts={"sources": {str(source.pk): _said(snap, source)}},
                     created_at=now,
                     updated_at=now,
                 )
@@ -160,22 +196,36 @@ def _apply_datasets(
             locked[ds.pk] = ds
     updated_rows: list[Dataset] = []
     changes: dict[UUID, list[str]] = {}
-    previous_columns: dict[UUID, dict[str, Any]] = {}
+    others_said: dict[UUID, _OthersSaid] = {}
+    me, my_rank = str(source.pk), description_rank(source.kind)
     for snap in snaps:
         key = (snap.namespace, snap.name)
         if key in created:
             continue
         ds = locked[existing[key].pk]
         facts = dict(ds.producer_facts or {})
-        before = facts.get("source") or {}
-        previous_columns[ds.pk] = before.get("columns") or {}
+        by_source = _sources_said(facts)
+        before = by_source.get(me) or {}
+        others = [
+            (entry, description_rank(str(entry.get("source_kind") or ""))) for k, entry in by_source.items() if k != me
+        ]
+        others_said[ds.pk] = _OthersSaid(before.get("columns") or {}, others)
         said = _said(snap, source)
         what: list[str] = []
-        if ds.description != snap.description and ds.description in ("", before.get("description", "")):
-            ds.description = snap.description
-            what.append("description")
+        machine = {"", before.get("description", ""), *(e.get("description", "") for e, _ in others)}
+        producer = str(facts.get("description") or "")
+        if ds.description in machine | {producer}:  # no person's: the best a machine says
+            wanted = _best(
+                ds.description,
+                [(snap.description, my_rank), *((e.get("description", ""), r) for e, r in others)]
+                + [(producer, DOCUMENTATION_RANK)],
+            )
+            if wanted != ds.description:
+                ds.description = wanted
+                what.append("description")
         if before != said:
-            facts["source"] = said
+            by_source[me] = said
+            facts["sources"] = by_source
             ds.producer_facts = facts
             what.append("source")
         if ds.removed_at is not None:
@@ -201,7 +251,7 @@ def _apply_datasets(
         ),
     )
     fields_touched, tags_lost = _write_fields(
-        [s for s in snaps if ids[(s.namespace, s.name)] not in new_ids], ids, previous_columns
+        [s for s in snaps if ids[(s.namespace, s.name)] not in new_ids], ids, others_said, my_rank
     )
     for ds_id in fields_touched:
         changes.setdefault(ds_id, []).append("fields")
@@ -251,11 +301,20 @@ def _apply_datasets(
     return changed
 
 
+@dataclass
+class _OthersSaid:
+    """For one existing dataset: the columns this source said last, and each other source's say with its rank."""
+
+    previous_columns: dict[str, Any]
+    others: list[tuple[dict[str, Any], int]]
+
+
 def _write_fields(
-    snaps: list[DatasetSnapshot], ids: dict[tuple[str, str], UUID], previous: dict[UUID, dict[str, Any]]
+    snaps: list[DatasetSnapshot], ids: dict[tuple[str, str], UUID], said_by: dict[UUID, _OthersSaid], my_rank: int
 ) -> tuple[set[UUID], set[UUID]]:
-    """Make existing datasets' fields the source's columns; a description a person set is kept. Returns the
-    datasets whose fields changed and those that lost a field (and so maybe a field's tags)."""
+    """Make existing datasets' fields the source's columns; a description a person set is kept, otherwise the
+    best any source says (``_best``). Returns the datasets whose fields changed and those that lost a field (and
+    so maybe a field's tags)."""
     wanted = {ids[(s.namespace, s.name)]: sorted(s.columns, key=lambda c: c.ordinal) for s in snaps}
     current: dict[UUID, dict[str, tuple]] = {}
     keys = list(wanted)
@@ -276,12 +335,16 @@ def _write_fields(
             to_delete += gone
             touched.add(ds_id)
             lost.add(ds_id)
-        said = previous.get(ds_id, {})
+        known = said_by[ds_id]
         for ordinal, c in enumerate(columns):
             stored = have.get(c.name)
-            description = c.description
-            if stored is not None and stored[5] not in ("", (said.get(c.name) or {}).get("description", "")):
-                description = stored[5]  # a person's
+            others = [(((e.get("columns") or {}).get(c.name) or {}).get("description", ""), r) for e, r in known.others]
+            mine = (known.previous_columns.get(c.name) or {}).get("description", "")
+            shown = stored[5] if stored is not None else ""
+            if shown not in {"", mine, *(text for text, _ in others)}:
+                description = shown  # a person's
+            else:
+                description = _best(shown, [(c.description, my_rank), *others])
             if stored is None or stored[3:] != (c.type[:100], ordinal, description):
                 to_write.append(
                     SchemaField(

@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.sources.base import SourceError, allowed_paths, path_problem
 from ledger import audit
 from sources import crypto
 from sources.actions import SOURCE_CREATE, SOURCE_DELETE, SOURCE_UPDATE
@@ -92,7 +93,20 @@ def next_run(schedule: str, after: datetime | None = None) -> datetime | None:
     return now + parsed.remaining_estimate(now)
 
 
-def _validate(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+def _path_fields(kind: str | None) -> tuple[str, ...]:
+    """The config keys a kind's reader reads as files on the server (``path_fields``), checked against
+    ``STEWARD_SOURCE_ALLOWED_PATHS`` here and again by the reader."""
+    from sources.readers import reader_for
+
+    if not kind:
+        return ()
+    try:
+        return tuple(getattr(reader_for(kind), "path_fields", ()))
+    except SourceError:
+        return ()
+
+
+def _validate(data: dict[str, Any], *, partial: bool, kind: str | None = None) -> dict[str, Any]:
     from sources.readers import reader_kinds
 
     problems = ProblemCollector()
@@ -117,6 +131,12 @@ def _validate(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
             secretish = sorted(k for k in config if k.lower() in ("password", "secret", "token", "credentials"))
             if secretish:
                 problems.add(f"config.{secretish[0]}", "Secrets go in credentials (stored encrypted).", "secret")
+            allowed = allowed_paths()
+            for key in _path_fields(out.get("kind") or kind):
+                if config.get(key) not in (None, ""):
+                    problem = path_problem(config[key], allowed)
+                    if problem:
+                        problems.add(f"config.{key}", problem, "path_not_allowed")
             out["config"] = config
     if "credentials" in data:
         credentials = data["credentials"]
@@ -188,7 +208,7 @@ def source_create(*, actor: Actor, data: dict[str, Any]) -> Source:
 @transaction.atomic
 def source_update(*, actor: Actor, source: Source, data: dict[str, Any]) -> Source:
     sources_check(actor)
-    values = _validate(data, partial=True)
+    values = _validate(data, partial=True, kind=source.kind)
     if "name" in values and Source.objects.filter(name=values["name"]).exclude(pk=source.pk).exists():
         _duplicate(values["name"])
     source = Source.objects.select_for_update().get(pk=source.pk)

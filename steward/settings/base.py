@@ -603,6 +603,12 @@ STEWARD_SOURCE_READERS = env_json(
     },
     "JSON {source kind: dotted path of its reader class} (connectors/sources).",
 )
+STEWARD_SOURCE_ALLOWED_PATHS = env_list(
+    "STEWARD_SOURCE_ALLOWED_PATHS",
+    [],
+    "Comma-separated directories whose files sources may read (a dbt project_dir, manifest_path...); "
+    "empty: sources read no file on the server.",
+)
 STEWARD_SOURCE_CRAWLER_USER = env_str(
     "STEWARD_SOURCE_CRAWLER_USER", "steward-crawler", "The account crawls write as (created when missing)."
 )

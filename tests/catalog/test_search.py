@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from catalog import services
 from catalog.search import get_backend
@@ -238,3 +239,44 @@ def test_camel_case_and_dotted_names_split_into_words(make_dataset, data_steward
     assert [h.qualified_name for h in _search(data_steward, q="login").hits] == ["crm.customerEmailHistory"]
     names = [s.qualified_name for s in get_backend().suggest("hist", viewer_for(data_steward))]
     assert names == ["crm.customerEmailHistory"]
+
+
+def test_removed_datasets_are_left_out_unless_asked_for_and_then_flagged(
+    corpus, client_for, data_steward, django_capture_on_commit_callbacks
+):
+    """As DataHub hides soft-deleted entities: a dataset gone from its source (``removed_at``) is not found, nor
+    counted in facets, until the search asks for removed ones; then the hit says it is removed."""
+    from django.utils import timezone
+
+    from catalog.models import Dataset
+    from catalog.services.datasets import datasets_changed
+
+    ds = Dataset.objects.get(name="sales.public.orders")
+    with django_capture_on_commit_callbacks(execute=True):
+        Dataset.objects.filter(pk=ds.pk).update(removed_at=timezone.now())
+        datasets_changed([ds.pk], recompute=())
+    found = _search(data_steward, q="orders")
+    assert [h.qualified_name for h in found.hits] == [] and found.total == 0
+    assert ("postgres", 1) in _search(data_steward).facets["platform"]  # only the customers left to count
+    found = _search(data_steward, q="orders", include_removed=True)
+    assert [(h.qualified_name, h.removed) for h in found.hits] == [("sales.public.orders", True)]
+    assert get_backend().suggest("ord", viewer_for(data_steward)) == []
+    kept = _search(data_steward, q="customers", include_removed=True).hits[0]
+    assert (kept.qualified_name, kept.removed) == ("sales.public.customers", False)
+
+    steward = client_for(data_steward)
+    assert steward.get("/api/v1/search", {"q": "orders"}).json()["total"] == 0
+    body = steward.get("/api/v1/search", {"q": "orders", "include_removed": "true"}).json()
+    assert [(r["qualified_name"], r["removed"]) for r in body["results"]] == [("sales.public.orders", True)]
+    assert steward.get("/api/v1/search", {"include_removed": "maybe"}).status_code == 400
+
+    client = Client()
+    client.force_login(data_steward)
+    page = client.get("/", {"q": "orders"}).content.decode()
+    assert "sales.public.orders" not in page and "Include removed datasets" in page
+    page = client.get("/", {"q": "orders", "include_removed": "1"}).content.decode()
+    assert "sales.public.orders" in page and 'class="badge removed"' in page
+    with django_capture_on_commit_callbacks(execute=True):  # back in its source: found again
+        Dataset.objects.filter(pk=ds.pk).update(removed_at=None)
+        datasets_changed([ds.pk], recompute=())
+    assert [h.removed for h in _search(data_steward, q="orders").hits] == [False]

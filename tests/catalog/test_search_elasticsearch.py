@@ -90,3 +90,25 @@ def test_hidden_assets_leave_no_trace_in_counts_or_suggestions(es, make_dataset,
     assert all(n == 1 for facet in results.facets.values() for _, n in facet)
     assert [s.qualified_name for s in get_backend().suggest("pay", viewer_for(data_scientist))] == ["hr.payments"]
     assert len(get_backend().suggest("pay", viewer_for(data_steward))) == 2
+
+
+def test_an_index_made_before_the_removed_field_learns_it_on_setup(es, settings, make_dataset, data_steward):
+    """An upgrade: the alias points at an index whose strict mapping has no ``removed`` field. The backend's setup
+    adds it, so indexing a removed dataset does not fail and search leaves it out, without a rebuild."""
+    from django.utils import timezone
+
+    from catalog.search.backends.elasticsearch import MAPPING, ElasticsearchSearchBackend
+
+    es.drop()
+    old = f"{es.alias}-old"
+    mapping = {**MAPPING, "properties": {k: v for k, v in MAPPING["properties"].items() if k != "removed"}}
+    es.client.indices.create(index=old, mappings=mapping)
+    es.client.indices.put_alias(index=old, name=es.alias)
+    upgraded = ElasticsearchSearchBackend(**settings.STEWARD_SEARCH_OPTIONS)
+    upgraded.setup()
+    ds = make_dataset("sales.orders")
+    Dataset.objects.filter(pk=ds.pk).update(removed_at=timezone.now())
+    upgraded.index(build_documents("dataset", [ds.pk]))
+    assert upgraded.search(SearchQuery(q="orders"), viewer_for(data_steward)).total == 0
+    [hit] = upgraded.search(SearchQuery(q="orders", include_removed=True), viewer_for(data_steward)).hits
+    assert hit.removed is True

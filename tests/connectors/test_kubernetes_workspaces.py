@@ -282,17 +282,23 @@ def test_recently_applied_namespace_objects_and_pod_templates_are_not_sent_again
 
     cached.apply(first)
     assert cached.api_calls == CALLS_PER_APPLY
-    cached.apply(second)  # same namespace: its 7 objects are not sent again; a new pod template is validated
-    assert cached.api_calls == CALLS_PER_APPLY + 4
+    # Same namespace, and a pod template of the same shape (only the workspace id differs): its 7 objects are not
+    # sent again, nor is the pod template validated again: PVC, Secret, Notebook.
+    cached.apply(second)
+    assert cached.api_calls == CALLS_PER_APPLY + 3
+    assert cluster.notebook(ns, second.id)["metadata"]["name"] == f"ws-{second.id}"
     cached.apply(WorkspaceSpec(id=first.id, owner=owner, template=JUPYTER, mounts=[customers]))
-    assert cached.api_calls == CALLS_PER_APPLY + 4 + 3  # PVC, Secret, Notebook
+    assert cached.api_calls == CALLS_PER_APPLY + 3 + 2  # Secret, Notebook (the PVC is as applied)
     assert set(cluster.secret_data(ns, first.id)) == {credential_key(customers.dataset_namespace, "crm.customers")}
+    bigger = WorkspaceSpec(id=uuid.uuid4(), owner=owner, template=JUPYTER, resources=Resources("3", "1Gi"))
+    cached.apply(bigger)  # another shape: validated (and refused by the LimitRange if over it)
+    assert cached.api_calls == CALLS_PER_APPLY + 3 + 2 + 4
 
     cluster.remove_namespace(ns)  # deleted behind the connector's back: the 404 makes it apply everything
     assert cached.apply(first).state == WorkspaceState.PROVISIONING
 
-    # The refused PVC, then the namespace's 7 objects, PVC, Secret, Notebook (the pod template is known valid).
-    assert cached.api_calls == CALLS_PER_APPLY + 4 + 3 + 1 + 7 + 3
+    # The refused Secret, then the namespace's 7 objects, PVC, Secret, Notebook (the pod template is known valid).
+    assert cached.api_calls == CALLS_PER_APPLY + 3 + 2 + 4 + 1 + 7 + 3
     assert cluster.core.read_namespaced_resource_quota("steward-quota", ns).spec.hard == QUOTA
     assert set(cluster.secret_data(ns, first.id)) == {
         credential_key(orders.dataset_namespace, "sales.public.orders"),
@@ -445,3 +451,20 @@ def test_settings_select_the_kubernetes_connector(kubeconfig):
         assert isinstance(chosen, KubernetesWorkspaceConnector)
         chosen.ping()
         assert chosen.api_calls == 1
+
+
+def test_concurrent_applies_in_a_new_namespace_send_its_objects_once(kubeconfig, cluster, owner):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cached = KubernetesWorkspaceConnector(
+        kubeconfig=kubeconfig, namespace_prefix=PREFIX, quota=QUOTA, limits=LIMITS, storage="5Gi"
+    )
+    specs = [workspace(owner) for _ in range(4)]
+
+    with ThreadPoolExecutor(4) as pool:
+        states = list(pool.map(cached.apply, specs))
+
+    assert {s.state for s in states} == {WorkspaceState.PROVISIONING}
+    # The first: 7 namespace objects, validation, PVC, Secret, Notebook; the others wait for it: 3 each.
+    assert cached.api_calls == CALLS_PER_APPLY + 3 * 3
+    assert all(cluster.notebook(f"{PREFIX}u-{owner}", s.id) for s in specs)

@@ -121,6 +121,10 @@ def test_concurrent_single_events_naming_the_same_new_datasets_lose_nothing(live
     for c in range(CLIENTS):  # each writer's own column reached the dataset it wrote
         written = (names[c:] + names[:c])[0]
         assert SchemaField.objects.filter(dataset__name=written, name=f"col_job_{c}").exists()
+    for name in names:  # the schema every event stated, whichever client created the dataset, each field once
+        stored = SchemaField.objects.filter(dataset__namespace=NS, dataset__name=name)
+        fields = list(stored.values_list("name", flat=True))
+        assert {"id", "amount"} <= set(fields) and len(fields) == len(set(fields)), (name, fields)
 
 
 def test_concurrent_batches_and_catalog_bulk_upserts_of_the_same_new_datasets(live_server, tokens):

@@ -536,8 +536,11 @@ def test_dbt_source_crawled_into_catalog_and_lineage_meets_the_postgres_crawl(
     ]
     assert (fields["full_name"]["type"], fields["full_name"]["description"]) == ("text", "First and last name.")
     assert "pii" in str(fields["full_name"]["tags"])
-    said = customers["producer"]["source"]
-    assert said["name"] == "jaffle-shop" and said["kind"] == "model"
+    # Each source's say is kept beside the other's, by source id.
+    said = customers["producer"]["sources"]
+    assert said[project["id"]]["name"] == "jaffle-shop" and said[project["id"]]["kind"] == "model"
+    assert said[warehouse["id"]]["name"] == "warehouse" and said[warehouse["id"]]["kind"] == "table"
+    said = said[project["id"]]
     assert said["properties"]["dbt_column_tests"] == {"customer_id": ["not_null", "unique"]}
     assert "customer" in customers["producer"]["unknown_tags"]
     source_table = _lookup(steward, ns, _name("shop", "orders"))
@@ -583,12 +586,6 @@ def test_dbt_source_crawled_into_catalog_and_lineage_meets_the_postgres_crawl(
     assert customers["description"] == "One row per customer with their order history."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sources applier (src branch): a dataset keeps a single producer_facts['source'], so the changed "
-    "warehouse, crawled after dbt, takes dbt's description for its own last value and replaces it with the "
-    "table's empty comment",
-)
 @pytest.mark.django_db
 def test_a_changed_warehouse_crawled_again_keeps_what_dbt_said(
     built: Built, client_for, data_steward, django_capture_on_commit_callbacks
@@ -613,13 +610,25 @@ def test_a_changed_warehouse_crawled_again_keeps_what_dbt_said(
         "Where the order is (placed, shipped, returned)."
     )
 
+    # Precedence: a person's value > dbt's documentation > the warehouse's comment.
+    with admin(DB) as conn:
+        conn.execute("COMMENT ON TABLE shop.orders IS 'orders table (loader)'")
+        conn.execute("COMMENT ON COLUMN shop.orders.customer_id IS 'FK to customers'")
+    _crawl(steward, warehouse["id"], capture)
+    orders = _lookup(steward, ns, _name("shop", "orders"))
+    assert orders["description"] == "One row per order placed in the shop."  # dbt's documentation over a comment
+    fields = {f["name"]: f["description"] for f in orders["fields"]}
+    assert fields["customer_id"] == "FK to customers"  # dbt says nothing of it: the comment fills it in
+    assert fields["status"] == "Where the order is (placed, shipped, returned)."
+    response = steward.patch(f"/api/v1/datasets/{orders['id']}", {"description": "Orders, curated"}, format="json")
+    assert response.status_code == 200, response.content
+    with admin(DB) as conn:
+        conn.execute("COMMENT ON TABLE shop.orders IS 'orders table (loader, v2)'")
+    _crawl(steward, warehouse["id"], capture)
+    _crawl(steward, _project["id"], capture)
+    assert _lookup(steward, ns, _name("shop", "orders"))["description"] == "Orders, curated"  # the person's wins
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgreSQL reader (src branch): openlineage-sql names the origin of `orders.id` in a view's "
-    "`FROM shop.orders` after the view's own schema, and the reader passes it on, so the view's column lineage "
-    "names (and ingest creates) datasets such as analytics_staging.orders that do not exist",
-)
+
 @pytest.mark.django_db
 def test_the_warehouse_crawl_names_no_dataset_that_does_not_exist(
     built: Built, client_for, data_steward, django_capture_on_commit_callbacks

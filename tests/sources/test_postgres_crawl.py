@@ -39,6 +39,12 @@ def _dataset(client: Any, ns: str, name: str) -> dict[str, Any]:
     return response.json()
 
 
+def _said(dataset: dict[str, Any]) -> dict[str, Any]:
+    """What the one source that crawled the dataset said (``producer.sources``, by source id)."""
+    [said] = dataset["producer"]["sources"].values()
+    return said
+
+
 def _graph(client: Any, ns: str, name: str, direction: str) -> dict[str, Any]:
     response = client.get(
         "/api/v1/lineage/graph", {"namespace": ns, "name": name, "direction": direction, "columns": "true", "depth": 5}
@@ -83,19 +89,19 @@ def test_crawl_change_and_crawl_again(crawled_db, client, client_for, data_stewa
     assert [f["name"] for f in customers["fields"]] == ["id", "email", "name", "region"]
     email = next(f for f in customers["fields"] if f["name"] == "email")
     assert (email["type"], email["description"]) == ("text", "Contact e-mail")
-    said = customers["producer"]["source"]
+    said = _said(customers)
     assert said["kind"] == "table" and said["name"] == "warehouse"
     assert said["properties"]["primary_key"] == ["id"]
     assert said["properties"]["row_estimate"] == 50
     assert said["columns"]["email"]["nullable"] is False and said["columns"]["name"]["nullable"] is True
     orders = _dataset(steward, ns, f"{db}.sales.orders")
-    [fk] = orders["producer"]["source"]["properties"]["foreign_keys"]
+    [fk] = _said(orders)["properties"]["foreign_keys"]
     assert fk["columns"] == ["customer_id"]
     assert fk["references"] == {"namespace": ns, "name": f"{db}.sales.customers", "columns": ["id"]}
-    assert _dataset(steward, ns, f"{db}.analytics.big_customers")["producer"]["source"]["kind"] == "materialized_view"
+    assert _said(_dataset(steward, ns, f"{db}.analytics.big_customers"))["kind"] == "materialized_view"
     view = _dataset(steward, ns, f"{db}.analytics.order_totals")
     assert view["description"] == "Spend per customer"
-    assert "sales.orders" in view["producer"]["source"]["properties"]["view_definition"]
+    assert "sales.orders" in _said(view)["properties"]["view_definition"]
 
     # Lineage from the views' SQL, table and column level; a foreign key is no lineage.
     ids = {n.split(".", 1)[1]: str(Dataset.objects.get(namespace=ns, name=n).pk) for n in _names(ns)}
@@ -151,7 +157,7 @@ def test_crawl_change_and_crawl_again(crawled_db, client, client_for, data_stewa
     assert customers["removed_at"] is None
     orders = _dataset(steward, ns, f"{db}.sales.orders")
     assert orders["description"] == "Orders, curated"  # the person's value wins
-    assert orders["producer"]["source"]["description"] == "Orders (new comment)"  # the source's, beside it
+    assert _said(orders)["description"] == "Orders (new comment)"  # the source's, beside it
     up = _graph(steward, ns, f"{db}.analytics.region_totals", "upstream")
     assert {n.split(".", 1)[1] for n in _upstream_names(up)} == {
         "analytics.region_totals",

@@ -21,7 +21,7 @@ from governance.services.signing import jwks
 from governance.token_verification import verify_token
 from steward.backends import reset_backends
 from workspaces.models import Workspace, WorkspaceEvent
-from workspaces.services import workspace_reconcile, workspaces_reconcile_due
+from workspaces.services import workspace_reconcile, workspaces_due, workspaces_reconcile_due, workspaces_reconcile_many
 
 URL = "/api/v1/workspaces"
 
@@ -228,3 +228,38 @@ def test_the_periodic_pass_removes_workspaces_steward_does_not_know(running, loc
 
     assert report.orphans_removed == 1
     assert not (local_connector / body["id"]).exists()
+
+
+def test_the_periodic_pass_reconciles_a_batch_as_one_workspace_at_a_time_does(
+    client_for, data_scientist, grant, datasets
+):
+    mine = {g.dataset.name: g for g in grant(data_scientist, *datasets)}
+    client = client_for(data_scientist)  # no after-commit reconcile: the periodic pass finds them requested
+    body = {"template": "jupyter-cpu", "datasets": [str(d.pk) for d in datasets]}
+    ids = [client.post(URL, body, format="json").json()["id"] for _ in range(2)]
+    assert set(Workspace.objects.filter(pk__in=ids).values_list("state", flat=True)) == {"requested"}
+
+    report = workspaces_reconcile_due()  # one batch task (eager here): workspaces_reconcile_many
+
+    assert report.due == 2
+    for workspace_id in ids:
+        shown = client.get(f"{URL}/{workspace_id}").json()
+        assert shown["state"] == "running"
+        transitions = [(e["from_state"], e["to_state"]) for e in reversed(shown["events"]) if e["kind"] == "transition"]
+        assert transitions == [("requested", "provisioning"), ("provisioning", "running")]
+        assert [e["kind"] for e in shown["events"]].count("mounts") == 1
+        assert set(mounted(workspace_id)) == {"sales.public.orders", "crm.public.customers"}
+    assert Workspace.objects.filter(pk__in=ids, lease_holder="").count() == 2  # claims released
+
+    Grant.objects.filter(pk=mine["crm.public.customers"].pk).update(valid_until=timezone.now() + timedelta(minutes=5))
+    later = timezone.now() + timedelta(minutes=6)
+    due, _ = workspaces_due(now=later, observed=get_connector().list_managed())
+    assert set(due) == {UUID(i) for i in ids}
+
+    states = workspaces_reconcile_many(workspace_ids=due, now=later)
+
+    assert set(states.values()) == {"running"}
+    for workspace_id in ids:
+        assert set(mounted(workspace_id)) == {"sales.public.orders"}
+        link = Workspace.objects.get(pk=workspace_id).datasets.get(dataset__name="crm.public.customers")
+        assert not link.mounted and "expired" in link.unmounted_reason

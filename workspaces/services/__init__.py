@@ -7,6 +7,7 @@ from workspaces.services.reconcile import (
     workspace_reconcile,
     workspaces_due,
     workspaces_reconcile_due,
+    workspaces_reconcile_many,
 )
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "workspace_stop",
     "workspaces_due",
     "workspaces_reconcile_due",
+    "workspaces_reconcile_many",
 ]

@@ -2,15 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
 
 from steward import metrics
 from workspaces.choices import EventKind
-from workspaces.models import Workspace, WorkspaceEvent
+from workspaces.models import Workspace, WorkspaceDataset, WorkspaceEvent
 
-__all__ = ["error_record", "event_add", "transition"]
+__all__ = ["Writes", "deferred_writes", "error_record", "event_add", "pending_writes", "transition"]
+
+
+@dataclass
+class Writes:
+    """Writes of many workspaces' reconciles, kept to be sent together (``deferred_writes``)."""
+
+    events: list[WorkspaceEvent] = field(default_factory=list)
+    workspaces: dict[object, tuple[Workspace, tuple[str, ...]]] = field(default_factory=dict)
+    links: dict[int, WorkspaceDataset] = field(default_factory=dict)
+    link_fields: set[str] = field(default_factory=set)
+
+
+_PENDING: ContextVar[Writes | None] = ContextVar("workspace_writes", default=None)
+
+
+def pending_writes() -> Writes | None:
+    """The writes being deferred in this context, if any."""
+    return _PENDING.get()
+
+
+@contextmanager
+def deferred_writes() -> Iterator[Writes]:
+    """Inside: new events, workspace saves and mount updates are kept; at the end (inside the caller's
+    transaction) they are written with one statement per table. Events keep their order."""
+    writes = Writes()
+    token = _PENDING.set(writes)
+    try:
+        yield writes
+    finally:
+        _PENDING.reset(token)
+    WorkspaceEvent.objects.bulk_create(writes.events, batch_size=1_000)
+    by_fields: dict[tuple[str, ...], list[Workspace]] = {}
+    for workspace, fields in writes.workspaces.values():
+        by_fields.setdefault(fields, []).append(workspace)
+    for fields, workspaces in by_fields.items():
+        Workspace.objects.bulk_update(workspaces, list(fields), batch_size=500)
+    if writes.links:
+        WorkspaceDataset.objects.bulk_update(list(writes.links.values()), sorted(writes.link_fields), batch_size=500)
 
 
 def event_add(
@@ -23,7 +65,7 @@ def event_add(
     from_state: str = "",
     to_state: str = "",
 ) -> WorkspaceEvent:
-    return WorkspaceEvent.objects.create(
+    event = WorkspaceEvent(
         workspace=workspace,
         at=now,
         last_at=now,
@@ -33,6 +75,12 @@ def event_add(
         from_state=from_state,
         to_state=to_state,
     )
+    writes = _PENDING.get()
+    if writes is not None:
+        writes.events.append(event)
+    else:
+        event.save(force_insert=True)
+    return event
 
 
 def transition(workspace: Workspace, to_state: str, *, message: str, now: datetime) -> bool:

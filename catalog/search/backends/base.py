@@ -47,6 +47,9 @@ class SearchQuery:
     owners: list[str] = field(default_factory=list)
     limit: int = 20
     offset: int = 0
+    # Removed datasets (gone from their source, ``Dataset.removed_at``) are left out unless asked for, as
+    # DataHub leaves soft-deleted entities out of search.
+    include_removed: bool = False
 
 
 @dataclass
@@ -61,6 +64,7 @@ class SearchHit:
     classification: str
     tags: list[str]
     score: float
+    removed: bool = False
 
 
 @dataclass

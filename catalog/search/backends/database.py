@@ -66,8 +66,10 @@ PAGE_FIELDS = (
     "description",
     "classification",
     "tags",
+    "facet_values",
 )
 MAX_WORD = 100
+REMOVED = "status:removed"
 ENTRY_COLUMNS = (
     "kind",
     "object_id",
@@ -124,6 +126,8 @@ def _facet_values(doc: SearchDocument) -> list[str]:
     if doc.platform:
         values.append(f"platform:{doc.platform}")
     values += [f"tag:{t}" for t in doc.tags] + [f"owner:{o}" for o in doc.owners]
+    if doc.removed:
+        values.append(REMOVED)  # not a facet of FACETS: filtered on, never counted
     return values
 
 
@@ -261,6 +265,8 @@ class DatabaseSearchBackend:
             qs = qs.filter(self._has_any("tag", query.tags))
         if query.owners:
             qs = qs.filter(self._has_any("owner", query.owners))
+        if not query.include_removed:
+            qs = qs.exclude(self._has_any("status", ["removed"]))
         return qs
 
     def _matches(self, qs: QuerySet, words: list[str], *, in_name: bool = False) -> QuerySet:
@@ -382,6 +388,7 @@ class DatabaseSearchBackend:
                 classification=row["classification"],
                 tags=sorted(row["tags"]),
                 score=row["score"],
+                removed=REMOVED in (row["facet_values"] or []),
             )
             for row in page
         ]
@@ -622,6 +629,11 @@ class DatabaseSearchBackend:
                     ),
                 )
             qs = qs.filter(visible)
+        qs = qs.exclude(
+            Q(entry__facet_values__contains=[REMOVED])
+            if self.is_postgres
+            else Q(entry__facet_values__icontains=f'"{REMOVED}"')
+        )
         rest = words[:-1] + ([last] if len(last) > SearchPrefix.MAX_PREFIX else [])
         if rest:
             qs = qs.filter(entry_id__in=self._matches(SearchEntry.objects.all(), rest, in_name=True).values("pk"))

@@ -55,7 +55,18 @@ _FACET_FIELDS = {
     "tag": "tags",
     "owner": "owners",
 }
-_SOURCE = ["kind", "id", "name", "qualified_name", "namespace", "platform", "description", "classification", "tags"]
+_SOURCE = [
+    "kind",
+    "id",
+    "name",
+    "qualified_name",
+    "namespace",
+    "platform",
+    "description",
+    "classification",
+    "tags",
+    "removed",
+]
 
 MAPPING: dict[str, Any] = {
     "dynamic": "strict",
@@ -69,6 +80,7 @@ MAPPING: dict[str, Any] = {
         "description": {"type": "text", "index": False},
         "classification": {"type": "keyword"},
         "hidden": {"type": "boolean"},
+        "removed": {"type": "boolean"},
         "tags": {"type": "keyword"},
         "owners": {"type": "keyword"},
         "name_exact": {"type": "keyword"},
@@ -107,6 +119,7 @@ def document_body(doc: SearchDocument) -> dict[str, Any]:
         "description": doc.description,
         "classification": doc.classification,
         "hidden": doc.hidden,
+        "removed": doc.removed,
         "tags": list(doc.tags),
         "owners": list(doc.readers),
         "name_exact": list(dict.fromkeys([doc.name.strip().lower(), doc.qualified_name.strip().lower()])),
@@ -192,7 +205,13 @@ class ElasticsearchSearchBackend:
 
     def setup(self) -> None:
         """Create the first index behind the alias when there is none (idempotent)."""
-        if self._ready or self._alias_targets():
+        if self._ready:
+            return
+        if self._alias_targets():
+            # An index made before a field was added learns it (adding a field is allowed; strict refuses unknown).
+            self._call(
+                "put mapping", self.client.indices.put_mapping, index=self.alias, properties=MAPPING["properties"]
+            )
             self._ready = True
             return
         name = self._new_index_name()
@@ -286,6 +305,8 @@ class ElasticsearchSearchBackend:
         ):
             if values:
                 filters.append({"terms": {field_name: list(values)}})
+        if not query.include_removed:  # a document indexed before the field existed is not removed
+            filters.append({"bool": {"must_not": [{"term": {"removed": True}}]}})
         return filters
 
     @staticmethod
@@ -364,6 +385,7 @@ class ElasticsearchSearchBackend:
                 classification=h["_source"]["classification"],
                 tags=sorted(h["_source"]["tags"]),
                 score=1.0 + float(h["_score"] or 0.0) if words else 0.0,
+                removed=bool(h["_source"].get("removed")),
             )
             for h in res["hits"]["hits"]
         ]
@@ -379,6 +401,7 @@ class ElasticsearchSearchBackend:
         if not words or len(words[-1]) < 2:  # typeahead starts at two characters, as on the database
             return []
         filters = self._visibility(viewer) + [{"term": {"name_prefixes": w[:MAX_PREFIX]}} for w in words]
+        filters.append({"bool": {"must_not": [{"term": {"removed": True}}]}})
         res = self._call(
             "suggest",
             self.client.search,

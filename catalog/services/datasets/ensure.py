@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from uuid import UUID
+from uuid import UUID, uuid4
 
+from django.db import connection
 from django.utils import timezone
 
 from catalog.classification import lowest
@@ -12,16 +13,49 @@ from catalog.models import Dataset, SchemaField
 from catalog.services.datasets.common import (
     CHUNK,
     DATASET_COLUMNS,
-    datasets_by_identity,
+    FIELD_COLUMNS,
     datasets_changed,
 )
 from catalog.validation import platform_of
 from ledger import audit
 from ledger.audit import AuditEntry
-from steward.bulk import insert_new_rows
+from steward.bulk import insert_new_rows, insert_rows
 from steward.identity import Actor
 
 __all__ = ["datasets_ensure"]
+
+
+def _ids_by_identity(identities: list[tuple[str, str]]) -> dict[tuple[str, str], UUID]:
+    """The ids of the existing datasets among these identities (one query per namespace and chunk; ids only)."""
+    return _existing(identities, set())[0]
+
+
+def _existing(
+    identities: list[tuple[str, str]], with_fields: set[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], UUID], dict[UUID, dict[str, tuple[str, str]]]]:
+    """The ids of the existing datasets among these identities, and the stored fields (name -> type,
+    description) of those in ``with_fields``, read together: one query per namespace and chunk."""
+    found: dict[tuple[str, str], UUID] = {}
+    have: dict[UUID, dict[str, tuple[str, str]]] = defaultdict(dict)
+    by_ns: dict[str, list[str]] = defaultdict(list)
+    for ns, name in identities:
+        by_ns[ns].append(name)
+    datasets, fields = Dataset._meta.db_table, SchemaField._meta.db_table
+    with connection.cursor() as cursor:
+        for ns, names in by_ns.items():
+            for start in range(0, len(names), CHUNK):
+                chunk = names[start : start + CHUNK]
+                cursor.execute(
+                    f"SELECT d.id, d.name, f.name, f.type, f.description FROM {datasets} d "
+                    f"LEFT JOIN {fields} f ON f.dataset_id = d.id AND d.name = ANY(%s::text[]) "
+                    "WHERE d.namespace = %s AND d.name = ANY(%s::text[])",
+                    [[n for n in chunk if (ns, n) in with_fields], ns, chunk],
+                )
+                for pk, name, field, type_, desc in cursor.fetchall():
+                    found[(ns, name)] = pk
+                    if field is not None:
+                        have[pk][field] = (type_, desc)
+    return found, have
 
 
 def datasets_ensure(
@@ -43,45 +77,50 @@ def datasets_ensure(
                 # A later mention updates what it states; one without a type or description (a column named
                 # only by column lineage) does not erase what a schema facet said.
                 before = merged.get(f["name"])
-                merged[f["name"]] = f if before is None else {**before, **{k: v for k, v in f.items() if v}}
-    existing = {key: ds.pk for key, ds in datasets_by_identity(list(wanted)).items()}
+                if before is None:
+                    merged[f["name"]] = f
+                elif before is not f and any(v and before.get(k) != v for k, v in f.items()):
+                    merged[f["name"]] = {**before, **{k: v for k, v in f.items() if v}}
+    existing, have = _existing(list(wanted), {key for key, fields in wanted.items() if fields})
     now = timezone.now()
     lowest_code = lowest().code
-    new = [
-        Dataset(
-            namespace=ns,
-            name=name,
-            platform=platform_of(ns),
-            effective_classification=lowest_code,
-            created_at=now,
-            updated_at=now,
-        )
-        for (ns, name) in wanted
-        if (ns, name) not in existing
-    ]
+    # Plain rows, no model instances: a batch creates thousands.
+    new: list[tuple[UUID, str, str]] = [(uuid4(), ns, name) for (ns, name) in wanted if (ns, name) not in existing]
     # A concurrent writer may create some of the same datasets first: theirs are kept and looked up again.
     inserted = insert_new_rows(
         Dataset,
         DATASET_COLUMNS,
-        [[getattr(ds, c) for c in DATASET_COLUMNS] for ds in new],
+        [[pk, ns, name, platform_of(ns), "", "", lowest_code, {}, {}, now, now] for pk, ns, name in new],
         order_by=("namespace", "name"),
     )
-    lost = [(ds.namespace, ds.name) for ds in new if ds.pk not in inserted]
-    new = [ds for ds in new if ds.pk in inserted]
-    ids = {**existing, **{(ds.namespace, ds.name): ds.pk for ds in new}}
-    ids |= {key: ds.pk for key, ds in datasets_by_identity(lost).items()}
-    touched: set[UUID] = {ds.pk for ds in new}
+    lost = [(ns, name) for pk, ns, name in new if pk not in inserted]
+    new = [row for row in new if row[0] in inserted]
+    ids = {**existing, **{(ns, name): pk for pk, ns, name in new}}
+    if lost:
+        ids |= _ids_by_identity(lost)
+    new_ids = {pk for pk, _, _ in new}
+    touched: set[UUID] = set(new_ids)
     with_fields = {ids[key]: fields for key, fields in wanted.items() if fields}
     if with_fields:
-        have: dict[UUID, dict[str, tuple[str, str]]] = defaultdict(dict)
-        keys = list(with_fields)
-        for start in range(0, len(keys), CHUNK):
+        # A dataset created here has no fields yet (and no one else sees it before commit): its fields are
+        # simply appended. Those of existing datasets are compared with what is stored; only a change is written.
+        fresh_rows = []
+        for ds_id in [d for d in with_fields if d in new_ids]:
+            for ordinal, f in enumerate(with_fields[ds_id].values()):
+                fresh_rows.append((ds_id, f["name"], f.get("type", ""), ordinal, f.get("description", ""), ""))
+        insert_rows(SchemaField, FIELD_COLUMNS, fresh_rows)
+        keys = [d for d in with_fields if d not in new_ids]
+        # Datasets a concurrent writer created first: their fields are read now.
+        known = set(existing.values())
+        late = [d for d in keys if d not in known]
+        for start in range(0, len(late), CHUNK):
             for ds_id, name, type_, desc in SchemaField.objects.filter(
-                dataset_id__in=keys[start : start + CHUNK]
+                dataset_id__in=late[start : start + CHUNK]
             ).values_list("dataset_id", "name", "type", "description"):
                 have[ds_id][name] = (type_, desc)
         to_write = []
-        for ds_id, by_name in with_fields.items():
+        for ds_id in keys:
+            by_name = with_fields[ds_id]
             current = have.get(ds_id, {})
             next_ordinal = len(current)
             for f in by_name.values():
@@ -110,13 +149,14 @@ def datasets_ensure(
                     continue
                 touched.add(ds_id)
         to_write.sort(key=lambda f: (str(f.dataset_id), f.name))  # one lock order for concurrent writers
-        SchemaField.objects.bulk_create(
-            to_write,
-            update_conflicts=True,
-            unique_fields=["dataset", "name"],
-            update_fields=["type", "description"],
-            batch_size=2000,
-        )
+        if to_write:
+            SchemaField.objects.bulk_create(
+                to_write,
+                update_conflicts=True,
+                unique_fields=["dataset", "name"],
+                update_fields=["type", "description"],
+                batch_size=2000,
+            )
     if new:
         audit.record_many(
             actor=actor,
@@ -124,11 +164,11 @@ def datasets_ensure(
                 AuditEntry(
                     action="catalog.dataset.create",
                     target_type="catalog.dataset",
-                    target_id=str(ds.pk),
-                    target_repr=str(ds),
-                    after={"namespace": ds.namespace, "name": ds.name, "source": source},
+                    target_id=str(pk),
+                    target_repr=f"{ns}/{name}",
+                    after={"namespace": ns, "name": name, "source": source},
                 )
-                for ds in new
+                for pk, ns, name in new
             ],
         )
     datasets_changed(touched, recompute=(), stamp=())

@@ -17,12 +17,16 @@ transaction is held while the connector works.
   until its owner asks again (``failed_version``: a failure is not retried for the same request).
 
 ``workspaces_reconcile_due`` is the periodic pass: one ``list_managed`` call, removal of workspaces the
-connector runs that Steward no longer knows, and one task per workspace that needs work, found with two
-queries over all workspaces (so a pass over 500 unchanged workspaces costs no per-workspace call).
+connector runs that Steward no longer knows, and one task per batch of (100) workspaces that need work, found
+with two queries over all workspaces (so a pass over 500 unchanged workspaces costs no per-workspace call).
+``workspaces_reconcile_many`` reconciles a batch: one claim, the plans of all that need an ``apply`` with a
+fixed number of queries, the applies on a small thread pool, and what they observed written with one
+statement per table; anything else goes through ``workspace_reconcile``'s own steps.
 """
 
 from workspaces.services.reconcile.due import PassReport, workspaces_due, workspaces_reconcile_due
 from workspaces.services.reconcile.grants import workspace_grants_follow
+from workspaces.services.reconcile.many import workspaces_reconcile_many
 from workspaces.services.reconcile.one import workspace_reconcile
 
 __all__ = [
@@ -31,4 +35,5 @@ __all__ = [
     "workspace_reconcile",
     "workspaces_due",
     "workspaces_reconcile_due",
+    "workspaces_reconcile_many",
 ]

@@ -23,7 +23,10 @@ from workspaces.choices import DesiredState, WorkspaceState
 from workspaces.constants import CREDENTIALS_RENEW_BEFORE
 from workspaces.models import Workspace, WorkspaceDataset
 
-__all__ = ["PassReport", "workspaces_due", "workspaces_reconcile_due"]
+__all__ = ["RECONCILE_BATCH", "PassReport", "workspaces_due", "workspaces_reconcile_due"]
+
+#: Workspaces per reconcile task queued by the periodic pass (``workspaces_reconcile_many``).
+RECONCILE_BATCH = 100
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +110,8 @@ def _mounts_changed(workspace_ids: list[UUID], now: datetime) -> set[UUID]:
 def workspaces_reconcile_due(
     *, now: datetime | None = None, dispatch: Callable[[UUID], object] | None = None
 ) -> PassReport:
-    """The periodic pass: find what needs work and hand each workspace to ``dispatch`` (default: a task each).
+    """The periodic pass: find what needs work and hand each workspace to ``dispatch`` (default: one task per
+    ``RECONCILE_BATCH`` workspaces, each reconciling its batch with ``workspaces_reconcile_many``).
 
     Workspaces the connector runs (within its scope: the Kubernetes namespace prefix, the local state
     directory) that Steward does not know, or knows as deleted, are removed.
@@ -137,11 +141,12 @@ def workspaces_reconcile_due(
     due, report.checked = workspaces_due(now=now, observed=observed)
     report.due = len(due)
     if dispatch is None:
-        from workspaces.tasks import workspace_reconcile_task
+        from workspaces.tasks import workspaces_reconcile_many_task
 
-        def dispatch(workspace_id: UUID) -> object:
-            return workspace_reconcile_task.delay(str(workspace_id))
-
+        # Batches: a batch's workspaces are planned with a few queries and applied concurrently.
+        for first in range(0, len(due), RECONCILE_BATCH):
+            workspaces_reconcile_many_task.delay([str(pk) for pk in due[first : first + RECONCILE_BATCH]])
+        return report
     for workspace_id in due:
         dispatch(workspace_id)
     return report

@@ -13,10 +13,11 @@ from connectors.workspaces.base import (
 )
 from governance.choices import GrantState
 from governance.selectors import grants_valid_at
+from governance.services.signing import signing_keys_cached
 from steward.canonical import digest
 from steward.errors import DomainError
 from workspaces.constants import CREDENTIALS_RENEW_BEFORE
-from workspaces.credentials import MountGrant, get_provider, seal, unseal
+from workspaces.credentials import CredentialsProvider, MountGrant, get_provider, seal, unseal
 from workspaces.models import Workspace, WorkspaceDataset
 
 
@@ -35,14 +36,38 @@ def _plan(workspace: Workspace, now: datetime) -> _Plan:
     New credentials are issued only when a mount has none or they near their end, and are stored before the
     connector is called, so a retry after a failure sends the same spec.
     """
-    links = list(workspace.datasets.select_related("dataset", "grant", "source_grant"))
-    ids = {g for link in links for g in (link.grant_id, link.source_grant_id) if g}
+    return _plans([workspace], now)[workspace.pk]
+
+
+def _plans(workspaces: list[Workspace], now: datetime) -> dict[UUID, _Plan]:
+    """``_plan`` for many workspaces with a fixed number of queries (links, valid grants, renewed credentials)."""
+    by_workspace: dict[UUID, list[WorkspaceDataset]] = {w.pk: [] for w in workspaces}
+    for link in WorkspaceDataset.objects.filter(workspace_id__in=list(by_workspace)).select_related(
+        "dataset", "grant", "source_grant"
+    ):
+        by_workspace[link.workspace_id].append(link)
+    ids = {g for links in by_workspace.values() for link in links for g in (link.grant_id, link.source_grant_id) if g}
     valid = set(grants_valid_at(at=now).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
     provider = get_provider()
+    renewed: list[WorkspaceDataset] = []
+    with signing_keys_cached():  # one signing-key lookup for all the tokens issued here
+        plans = {w.pk: _plan_links(w, by_workspace[w.pk], valid, now, provider, renewed) for w in workspaces}
+    if renewed:
+        WorkspaceDataset.objects.bulk_update(renewed, ["credentials", "credentials_expire_at"], batch_size=500)
+    return plans
+
+
+def _plan_links(
+    workspace: Workspace,
+    links: list[WorkspaceDataset],
+    valid: set[UUID],
+    now: datetime,
+    provider: CredentialsProvider,
+    renewed: list[WorkspaceDataset],
+) -> _Plan:
     mounts: list[DataMount] = []
     mounted: dict[int, WorkspaceDataset] = {}
     dropped: dict[int, tuple[WorkspaceDataset, str]] = {}
-    renewed: list[WorkspaceDataset] = []
     for link in links:
         reason = _why_not(link, valid, now)
         if reason:
@@ -79,8 +104,6 @@ def _plan(workspace: Workspace, now: datetime) -> _Plan:
                 valid_until=until,
             )
         )
-    if renewed:
-        WorkspaceDataset.objects.bulk_update(renewed, ["credentials", "credentials_expire_at"])
     spec = WorkspaceSpec(
         id=workspace.pk,
         owner=workspace.owner.get_username(),

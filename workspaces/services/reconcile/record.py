@@ -19,7 +19,7 @@ from workspaces.constants import (
     RETRY_BACKOFF_SECONDS,
 )
 from workspaces.models import Workspace, WorkspaceDataset
-from workspaces.services.events import error_record, event_add, transition
+from workspaces.services.events import error_record, event_add, pending_writes, transition
 from workspaces.services.reconcile.plan import _Plan
 
 logger = logging.getLogger(__name__)
@@ -53,9 +53,13 @@ def _record_mounts(workspace: Workspace, plan: _Plan, now: datetime) -> None:
             link.credentials, link.credentials_expire_at = "", None
             changed.append(link)
     if changed:
-        WorkspaceDataset.objects.bulk_update(
-            changed, ["mounted", "unmounted_reason", "credentials", "credentials_expire_at"]
-        )
+        fields = ["mounted", "unmounted_reason", "credentials", "credentials_expire_at"]
+        writes = pending_writes()
+        if writes is not None:
+            writes.links.update((link.pk, link) for link in changed)
+            writes.link_fields.update(fields)
+        else:
+            WorkspaceDataset.objects.bulk_update(changed, fields)
     parts = []
     if added:
         parts.append("mounted " + ", ".join(added))
@@ -97,7 +101,11 @@ def _succeeded(workspace: Workspace, *, url: str, message: str, now: datetime) -
     workspace.url, workspace.message = url, message
     workspace.attempts, workspace.retry_at = 0, None
     workspace.updated_at = now
-    workspace.save(update_fields=_RECONCILER_FIELDS)
+    writes = pending_writes()
+    if writes is not None:
+        writes.workspaces[workspace.pk] = (workspace, tuple(_RECONCILER_FIELDS))
+    else:
+        workspace.save(update_fields=_RECONCILER_FIELDS)
 
 
 def _note(workspace: Workspace, message: str, now: datetime) -> None:
