@@ -52,14 +52,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def load_datasets(keys: list[str]) -> dict[str, dict[str, Any]]:
-    ids = _uuids(keys)
-    owners: dict[UUID, list[str]] = defaultdict(list)
-    dataset_tags: dict[UUID, list[str]] = defaultdict(list)
-    field_tags: dict[int, list[str]] = defaultdict(list)
-    # Owners (users and groups) and tags in one round trip.
-    users = Dataset.owner_users.through._meta.db_table
-    groups = Dataset.owner_groups.through._meta.db_table
+def _owner_and_tag_rows(ids: list[UUID], users: str, groups: str) -> list[tuple[Any, ...]]:
+    """Owners (users and groups) and tags of ``ids`` in one round trip (PostgreSQL)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT 0, o.dataset_id, NULL::integer, u.username FROM {users} o "
@@ -68,9 +62,42 @@ def load_datasets(keys: list[str]) -> dict[str, dict[str, Any]]:
             f"JOIN {Group._meta.db_table} g ON g.id = o.group_id WHERE o.dataset_id = ANY(%s::uuid[]) UNION ALL "
             f"SELECT 2, a.dataset_id, a.field_id, t.key FROM {TagAssignment._meta.db_table} a "
             f"JOIN {Tag._meta.db_table} t ON t.id = a.tag_id WHERE a.dataset_id = ANY(%s::uuid[])",
-            [ids.values] * 3,
+            [ids] * 3,
         )
-        rows = cursor.fetchall()
+        return cursor.fetchall()
+
+
+def load_datasets(keys: list[str]) -> dict[str, dict[str, Any]]:
+    ids = _uuids(keys)
+    owners: dict[UUID, list[str]] = defaultdict(list)
+    dataset_tags: dict[UUID, list[str]] = defaultdict(list)
+    field_tags: dict[int, list[str]] = defaultdict(list)
+    # Owners (users and groups) and tags in one round trip.
+    users = Dataset.owner_users.through._meta.db_table
+    groups = Dataset.owner_groups.through._meta.db_table
+    if connection.vendor != "postgresql":  # the embedded SQLite default: three plain queries
+        rows = [
+            *(
+                (0, d, None, n)
+                for d, n in Dataset.owner_users.through.objects.filter(dataset_id__in=ids.values).values_list(
+                    "dataset_id", "user__username"
+                )
+            ),
+            *(
+                (1, d, None, n)
+                for d, n in Dataset.owner_groups.through.objects.filter(dataset_id__in=ids.values).values_list(
+                    "dataset_id", "group__name"
+                )
+            ),
+            *(
+                (2, d, f, n)
+                for d, f, n in TagAssignment.objects.filter(dataset_id__in=ids.values).values_list(
+                    "dataset_id", "field_id", "tag__key"
+                )
+            ),
+        ]
+    else:
+        rows = _owner_and_tag_rows(ids.values, users, groups)
     for kind, ds_id, field_id, name in rows:
         if kind == 0:
             owners[ds_id].append(name)

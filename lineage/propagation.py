@@ -30,7 +30,7 @@ from uuid import UUID
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from catalog.models import Dataset, TagAssignment
+from catalog.models import Dataset, SchemaField, Tag, TagAssignment
 from catalog.search import index_later
 from catalog.services.classification import dataset_recompute_effective
 from lineage.models import ColumnEdge, ColumnTransformation, Declassification, Edge, PropagatedTag, PropagationChange
@@ -319,8 +319,6 @@ def _t(model: type[models.Model]) -> str:
 
 def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | None:
     """``recompute`` in SQL; returns None (having changed nothing) when the region has column lineage."""
-    from catalog.models import SchemaField, Tag
-
     edge, col, prop, ds_t = _t(Edge), _t(ColumnEdge), _t(PropagatedTag), _t(Dataset)
     assign, tag_t, field_t = _t(TagAssignment), _t(Tag), _t(SchemaField)
     decl, decl_tags = _t(Declassification), connection.ops.quote_name(Declassification.tags.through._meta.db_table)

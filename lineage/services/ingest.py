@@ -293,6 +293,10 @@ def _apply(
 
 def _late_and_trained(digests: list[str], run_ids: set[UUID]) -> tuple[set[str], list[tuple[UUID, UUID]]]:
     """Which of ``digests`` are stored, and the model versions (id, training run) trained by ``run_ids``."""
+    if connection.vendor != "postgresql":  # the embedded SQLite default: two plain queries
+        stored = set(LineageEvent.objects.filter(digest__in=digests).values_list("digest", flat=True))
+        models = ModelVersion.objects.filter(training_run_id__in=list(run_ids)).values_list("id", "training_run_id")
+        return stored, [(pk, run) for pk, run in models if run is not None]
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT digest, NULL::uuid, NULL::uuid FROM {LineageEvent._meta.db_table} WHERE digest = ANY(%s::text[]) "
@@ -370,8 +374,27 @@ class _EdgeWriter:
         self.open: dict[UUID, dict[tuple[str, str], Any]] = {j: {} for j in job_ids}
         self.open_cols: dict[UUID, dict[tuple[str, str, str, str, str], Any]] = {j: {} for j in job_ids}
         # The open dataset and column edges of these jobs, in one round trip.
-        rows = []
-        if job_ids:
+        rows: list[Any] = []
+        if job_ids and connection.vendor != "postgresql":  # the embedded SQLite default: two plain queries
+            open_edges = Edge.objects.filter(job_id__in=list(job_ids), valid_to__isnull=True)
+            rows += [
+                (False, pk, j, s, "", t, "", "")
+                for pk, j, s, t in open_edges.values_list("id", "job_id", "source_id", "target_id")
+            ]
+            open_cols = ColumnEdge.objects.filter(job_id__in=list(job_ids), valid_to__isnull=True)
+            rows += [
+                (True, *r)
+                for r in open_cols.values_list(
+                    "id",
+                    "job_id",
+                    "source_dataset_id",
+                    "source_field",
+                    "target_dataset_id",
+                    "target_field",
+                    "transformation",
+                )
+            ]
+        elif job_ids:
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT false, id, job_id, source_id, '', target_id, '', '' FROM {Edge._meta.db_table} "

@@ -318,6 +318,12 @@ CELERY_BROKER_URL = env_str(
     "Celery broker: redis://..., amqp://..., or filesystem:// (embedded, no server).",
 )
 CELERY_BROKER_DIR = STATE_DIR / "broker"
+# Declared whatever the broker, so the README's table lists it.
+_CELERY_VISIBILITY_TIMEOUT = env_int(
+    "STEWARD_CELERY_VISIBILITY_TIMEOUT",
+    3600,
+    "Redis broker: seconds before a task a killed worker held is delivered again (docs/architecture.md).",
+)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
@@ -335,11 +341,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         # Redis: a message a worker took and never acknowledged (the worker was killed) goes back to the queue
         # this many seconds after delivery. Longer than any task runs or waits for a retry countdown (5 min),
         # or a slow task would run twice at once (harmless, every task is idempotent, but wasted).
-        "visibility_timeout": env_int(
-            "STEWARD_CELERY_VISIBILITY_TIMEOUT",
-            3600,
-            "Redis broker: seconds before a task a killed worker held is delivered again (docs/architecture.md).",
-        )
+        "visibility_timeout": _CELERY_VISIBILITY_TIMEOUT
     }
 )
 CELERY_TASK_DEFAULT_QUEUE = env_str(

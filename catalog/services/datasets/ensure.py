@@ -40,6 +40,19 @@ def _existing(
     by_ns: dict[str, list[str]] = defaultdict(list)
     for ns, name in identities:
         by_ns[ns].append(name)
+    if connection.vendor != "postgresql":  # the embedded SQLite default: plain ORM queries
+        for ns, names in by_ns.items():
+            for start in range(0, len(names), CHUNK):
+                chunk = names[start : start + CHUNK]
+                rows = Dataset.objects.filter(namespace=ns, name__in=chunk).values_list("id", "name")
+                found.update({(ns, name): pk for pk, name in rows})
+        wanted_ids = [found[key] for key in with_fields if key in found]
+        for start in range(0, len(wanted_ids), CHUNK):
+            for pk, field, type_, desc in SchemaField.objects.filter(
+                dataset_id__in=wanted_ids[start : start + CHUNK]
+            ).values_list("dataset_id", "name", "type", "description"):
+                have[pk][field] = (type_, desc)
+        return found, have
     datasets, fields = Dataset._meta.db_table, SchemaField._meta.db_table
     with connection.cursor() as cursor:
         for ns, names in by_ns.items():
