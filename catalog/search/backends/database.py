@@ -238,6 +238,12 @@ class DatabaseSearchBackend:
             self.clear()
             for batch in batches:
                 self.index(batch, fresh=True)
+            if self.is_postgres:
+                # Fresh statistics with the new rows: the planner's row estimates and ``_table_rows`` (which picks
+                # walks) would otherwise describe the old (or, after a first fill, an empty) table until autovacuum.
+                with connection.cursor() as cursor:
+                    cursor.execute(f"ANALYZE {SearchEntry._meta.db_table}, {SearchPrefix._meta.db_table}")
+                self._rows_at = None
 
     def setup(self) -> None:
         """Nothing to do: migrations create the tables, the tsvector column and the indexes."""
