@@ -49,7 +49,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import bench_env, fresh_database, manage, percentiles, processes, save
+from bench._harness import PG_ADMIN_URL, bench_env, fresh_database, manage, percentiles, processes, save
 
 DB = os.environ.get("STEWARD_BENCH_COMPLIANCE_DB", "steward_bench_compliance")
 NS = "postgres://warehouse.internal:5432"
@@ -489,6 +489,31 @@ def table_sizes(url: str) -> dict[str, dict]:
         return out
 
 
+def reconstruct_only(count: int, workers: int) -> None:
+    """Time reconstructions on a database seeded and kept by an earlier run (a 10M seed takes tens of minutes:
+    seed while the machine is busy, time when it is quiet)."""
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + DB
+    env = bench_env(url)
+    sizes = table_sizes(url)
+    with psycopg.connect(url) as conn:
+        ids = [
+            str(r[0])
+            for r in conn.execute("SELECT id FROM catalog_resultrecord ORDER BY random() LIMIT %s", [count]).fetchall()
+        ]
+    if not ids:
+        raise SystemExit(f"{DB} holds no results: run once with STEWARD_BENCH_KEEP_DB=1 first")
+    officer = make_token(env, f"bench-officer-{int(time.time())}", "compliance-officer")
+    result: dict = {"tables": sizes}
+    with processes(env, web_workers=workers) as base:
+        load_rec = [round(x, 2) for x in os.getloadavg()]
+        result["reconstruction"] = time_reconstruction(base, {"Authorization": f"Bearer {officer}"}, ids)
+        result["reconstruction"]["load_average_before_after"] = [load_rec, [round(x, 2) for x in os.getloadavg()]]
+    r = result["reconstruction"]
+    if "p50_ms" in r:
+        print(f"[bench] reconstruct: p50 {r['p50_ms']} p95 {r['p95_ms']} p99 {r['p99_ms']} ms, load {load_rec}")
+    print(f"[bench] saved {save('compliance_reconstruct', result)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, help="sets both --results and --history (e.g. 1000000)")
@@ -511,7 +536,15 @@ def main() -> None:
         default=1_000_000,
         help="with --copy: how many results go through POST /api/v1/results (timed); the rest by COPY",
     )
+    parser.add_argument(
+        "--reconstruct-only",
+        action="store_true",
+        help="time reconstructions on the database an earlier run kept (STEWARD_BENCH_KEEP_DB=1): no seeding",
+    )
     args = parser.parse_args()
+    if args.reconstruct_only:
+        reconstruct_only(args.reconstruct, args.workers)
+        return
     results_n = args.results or args.scale or 20_000
     history_n = args.history or args.scale or 20_000
     datasets = max(1, history_n // args.revisions)
