@@ -67,6 +67,16 @@ _AUTH_CACHE: dict[str, tuple[float, int, Any]] = {}
 _AUTH_CACHE_LIMIT = 10_000
 
 
+def _remembered(secret: str, generation: int) -> Any:
+    """The user remembered for this token at ``generation`` (still within its lifetime), else ``None``."""
+    if settings.STEWARD_DECISION_AUTH_CACHE_SECONDS <= 0:
+        return None
+    hit = _AUTH_CACHE.get(hashlib.sha256(secret.encode()).hexdigest())
+    if hit is not None and hit[0] > time.monotonic() and hit[1] == generation:
+        return hit[2]
+    return None
+
+
 def _authenticate(secret: str, generation: int | None) -> Any:
     """The user of an active API token, or ``None``. Remembered while the decision ``generation`` (which any
     change to a token, a user's activity or roles, or group memberships moves) stays the same, for at most
@@ -157,6 +167,21 @@ class DecisionFastPath:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and length > limit:
             return 413, payload_too_large(length, limit)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        # From memory at the generation this process's index was built at, read back once at the end together with
+        # the denials' audit append (``decision_index.assumed_generation``): one round trip. If it moved, or the
+        # token is not remembered at that generation, or the call is refused, it is answered the sure way below.
+        assumed = decision_index.installed_generation()
+        if assumed is not None:
+            user = _remembered(secret, assumed)
+            if user is not None and not getattr(user, "_steward_token_scopes", None):
+                try:
+                    with decision_index.assumed_generation(assumed):
+                        answer = handler(user, jsonbody.loads(raw))
+                        decision_index.confirm()  # when the handler did not (it always does)
+                    return 200, answer
+                except (decision_index.GenerationMoved, DomainError):
+                    pass
         # One read of the decision generation serves the token check and the decisions of this call.
         with decision_index.pinned_generation() as generation:
             user = _authenticate(secret, generation)
@@ -167,7 +192,6 @@ class DecisionFastPath:
             if scopes:  # a scoped token (lineage:write) may not ask for decisions
                 detail = f"This API token is limited to {', '.join(sorted(scopes))} and may do nothing else."
                 return 403, _error(403, "permission_denied", detail)
-            raw = environ["wsgi.input"].read(length) if length else b""
             try:
                 return 200, handler(user, jsonbody.loads(raw))
             except DomainError as exc:
