@@ -4,9 +4,10 @@ A process keeps one ``DecisionIndex``: every grant's window (``valid_from``, ``v
 ``suspended_at``) by (subject, dataset), users by name and id with their activity, and the datasets that grants
 name, by namespace and name. It is tagged with the decision generation (``governance.models.generation``), a
 counter PostgreSQL triggers move in the same transaction as any change to those rows. Before a decision trusts
-the index it reads the generation (one prepared single-row SELECT; the decision API's fast path reads it once
-per request for the token check and the decisions together); a different value means the index is stale and
-the decision goes to the database. So a change is seen by the very next decision that starts after it commits,
+the index it reads the generation (one prepared single-row SELECT run by libpq directly; the decision API's
+fast path reads it back once per request, after deciding, in the same statement as the audit append of the
+denials: ``assumed_generation``/``confirm``); a different value means the index is stale and the decision goes
+to the database. So a change is seen by the very next decision that starts after it commits,
 in every process, exactly as without the index.
 
 Decisions still compare times at decision time: the index holds windows, never answers, so a grant is never

@@ -12,8 +12,14 @@ these calls never use: sessions and CSRF (a bearer token is not a cookie), messa
 headers on a JSON answer, URL resolution, DRF's request and response objects. Anything else, including
 session-authenticated calls to the same URLs, goes on to Django unchanged. One difference: the token's user
 and roles are remembered (``STEWARD_DECISION_AUTH_CACHE_SECONDS``, 60 at most) while the decision generation
-(``governance.decision_index``), read once per call, is unchanged; any change to a token, a user or a group
-membership moves it, so nothing is honoured after it changed.
+(``governance.decision_index``) is unchanged; any change to a token, a user or a group membership moves it, so
+nothing is honoured after it changed.
+
+One round trip per call: a call whose token is remembered at the generation of the process's index is answered
+from memory as if that generation were current, and the generation is read back at the end, in the same statement
+as the audit append of its denials (``decision_index.assumed_generation`` / ``confirm``). The read back comes
+after the call started, so a change committed before it is never missed; if the generation moved, nothing was
+appended and the call is answered again the sure way (the generation read first, then the database).
 """
 
 from __future__ import annotations
