@@ -185,32 +185,49 @@ def seed_history_copy(url: str, *, revisions: int, start: datetime) -> dict:
         for r in range(revisions)
     )
     t0 = time.perf_counter()
-    rows = 0
     with psycopg.connect(url) as conn:
         keys = conn.execute("SELECT id::text, name FROM catalog_dataset ORDER BY id").fetchall()
-        with _indexes_dropped(conn, "governance_historyrecord") as timing:
-            with conn.cursor().copy(
-                "COPY governance_historyrecord (kind, key, valid_from, valid_to, state, digest) FROM STDIN"
-            ) as copy:
-                buf: list[str] = []
-                for key, name in keys:
-                    for r in range(revisions):
-                        text = templates[r].replace(marker, name)
-                        valid_to = stamps[r + 1] if r + 1 < revisions else "\\N"
-                        buf.append(f"catalog.dataset\t{key}\t{stamps[r]}\t{valid_to}\t{text}\t{digest_text(text)}\n")
-                    rows += revisions
-                    if len(buf) >= 20_000:
-                        copy.write("".join(buf))
-                        buf.clear()
-                copy.write("".join(buf))
-            conn.commit()
-            copied = time.perf_counter() - t0
+
+        def lines() -> Iterator[str]:
+            for key, name in keys:
+                for r in range(revisions):
+                    text = templates[r].replace(marker, name)
+                    valid_to = stamps[r + 1] if r + 1 < revisions else "\\N"
+                    yield f"catalog.dataset\t{key}\t{stamps[r]}\t{valid_to}\t{text}\t{digest_text(text)}\n"
+
+        rows, timing = _copy_into(
+            conn, "governance_historyrecord", "kind, key, valid_from, valid_to, state, digest", lines()
+        )
+    return _seeded(rows, t0, timing, "COPY (text, streamed), indexes built after")
+
+
+def _copy_into(conn: psycopg.Connection, table: str, columns: str, lines: Iterator[str]) -> tuple[int, dict]:
+    """Stream ``lines`` (COPY text rows) into ``table`` with its indexes dropped and rebuilt after; commits.
+    Returns the rows written and the timing (``copy_s``, ``index_s``)."""
+    t0 = time.perf_counter()
+    rows = 0
+    with _indexes_dropped(conn, table) as timing:
+        with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            buf: list[str] = []
+            for line in lines:
+                buf.append(line)
+                rows += 1
+                if len(buf) >= 20_000:
+                    copy.write("".join(buf))
+                    buf.clear()
+            copy.write("".join(buf))
+        conn.commit()
+        timing["copy_s"] = round(time.perf_counter() - t0, 2)
+    return rows, timing
+
+
+def _seeded(rows: int, t0: float, timing: dict, method: str) -> dict:
     return {
         "rows": rows,
         "seconds": round(time.perf_counter() - t0, 2),
-        "copy_s": round(copied, 2),
+        "copy_s": timing["copy_s"],
         "index_s": timing["index_s"],
-        "method": "COPY (text, streamed), indexes built after",
+        "method": method,
     }
 
 
@@ -230,41 +247,31 @@ def seed_results_copy(url: str, count: int, *, start: datetime, end: datetime, r
         for row in deployments:
             by_env.setdefault(row[3], []).append(row)
         received = datetime.now(UTC).isoformat()
-        written = skipped = 0
-        with _indexes_dropped(conn, "catalog_resultrecord") as timing:
-            with conn.cursor().copy(
-                "COPY catalog_resultrecord (id, model_id, deployment_id, model_version_id, produced_at, input_ref,"
-                " output_digest, received_at, received_by_id) FROM STDIN"
-            ) as copy:
-                buf: list[str] = []
-                n = 0
-                while written < count:
+
+        def lines() -> Iterator[str]:
+            n = 0
+            for _ in range(count):
+                while True:  # a time some deployment of the environment serves
                     at = start + timedelta(microseconds=rng.randrange(span_us))
                     env = "prod" if rng.random() < 0.9 else "staging"
                     serving = [d for d in by_env.get(env, []) if d[4] <= at and (d[5] is None or at < d[5])]
                     n += 1
-                    if not serving:
-                        skipped += 1
-                        continue
-                    d = serving[0]
-                    buf.append(
-                        f"{uuid.UUID(int=rng.getrandbits(128), version=4)}\t{d[2]}\t{d[0]}\t{d[1]}\t{at.isoformat()}\t"
-                        f"s3://requests/2027/{n:09d}.json\tsha256:{rng.getrandbits(256):064x}\t{received}\t{user_id}\n"
-                    )
-                    written += 1
-                    if len(buf) >= 20_000:
-                        copy.write("".join(buf))
-                        buf.clear()
-                copy.write("".join(buf))
-            conn.commit()
-            copied = time.perf_counter() - t0
-    return {
-        "rows": written,
-        "seconds": round(time.perf_counter() - t0, 2),
-        "copy_s": round(copied, 2),
-        "index_s": timing["index_s"],
-        "method": "COPY (text, streamed), indexes and foreign keys built after",
-    }
+                    if serving:
+                        break
+                d = serving[0]
+                yield (
+                    f"{uuid.UUID(int=rng.getrandbits(128), version=4)}\t{d[2]}\t{d[0]}\t{d[1]}\t{at.isoformat()}\t"
+                    f"s3://requests/2027/{n:09d}.json\tsha256:{rng.getrandbits(256):064x}\t{received}\t{user_id}\n"
+                )
+
+        written, timing = _copy_into(
+            conn,
+            "catalog_resultrecord",
+            "id, model_id, deployment_id, model_version_id, produced_at, input_ref, output_digest, received_at,"
+            " received_by_id",
+            lines(),
+        )
+    return _seeded(written, t0, timing, "COPY (text, streamed), indexes and foreign keys built after")
 
 
 def make_token(env: dict[str, str], username: str, role: str) -> str:
