@@ -18,7 +18,8 @@ Heavy ingestion (``--workload heavy``, issue 18): 20,000 RunEvents of about 6.6 
 single >= 300 events/s, batches >= 3,000 events/s. Merged into bench/results/lineage.json as ``ingestion_heavy``.
 
 Usage: python bench/lineage.py [--events 100000] [--datasets 200000] [--edges 1000000] [--downstream 100000]
-       python bench/lineage.py --workload heavy [--heavy-events 20000] [--heavy-single 4000]
+       python bench/lineage.py --workload heavy [--heavy-events 20000] [--heavy-single 4000] [--heavy-db NAME]
+       (in-process split of the heavy workload between web and worker: python bench/lineage_profile.py)
 """
 
 from __future__ import annotations

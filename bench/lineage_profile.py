@@ -2,11 +2,14 @@
 
 On a throw-away PostgreSQL database (and the Redis broker, a queue of its own, as under gunicorn), the heavy
 events of ``bench/lineage.py`` go through the ingestion service (``lineage.services.ingest.ingest``) one at a
-time, through the view (Django test client, bearer token: authentication, DRF parsing, the response) one at a
-time, and in batches; each phase reports ms per event and queries per event (``CaptureQueriesContext``), and
-``--cprofile`` prints the functions that take the most time. No timed assertions: figures for docs/benchmarks.md.
+time on an empty catalog; then the tasks they queued run in-process one by one, as the Celery worker would (the
+worker's share of the work); then the same events again (duplicates), new events through the view (Django test
+client, bearer token: authentication, DRF parsing, the response) one at a time, in batches, and as new runs over
+known datasets. Each phase reports ms per event, statements and round trips per event
+(``CaptureQueriesContext`` and an execute wrapper); ``--cprofile`` prints the functions that take the most time.
+No timed assertions: figures for docs/benchmarks.md (label them with the load average printed beside them).
 
-Usage: python bench/lineage_profile.py [--events 500] [--batch 250] [--cprofile] [--db steward_bench_ingest_profile]
+Usage: python bench/lineage_profile.py [--events 500] [--batch 250] [--cprofile] [--db NAME] [--keep]
 """
 
 from __future__ import annotations
@@ -118,6 +121,36 @@ def _phase(name: str, count: int, run: Callable[[], None], profile: bool, top_qu
     return out
 
 
+def _worker_phase(events: int) -> dict:
+    """Run every task queued so far (as the Celery worker would, in-process), timed: the worker's share."""
+    import base64
+
+    import redis
+    from celery import current_app
+    from django.conf import settings
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    tasks: dict[str, int] = {}
+    t0 = time.perf_counter()
+    while (raw := broker.rpop(queue)) is not None:
+        message = json.loads(raw)
+        name = message["headers"]["task"]
+        args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+        current_app.tasks[name](*args, **kwargs)
+        tasks[name] = tasks.get(name, 0) + 1
+    elapsed = time.perf_counter() - t0
+    out = {
+        "phase": "worker: the tasks queued by the new-catalog phase",
+        "events": events,
+        "tasks": tasks,
+        "worker_ms_per_event": round(elapsed * 1000 / events, 2),
+        "load": round(os.getloadavg()[0], 2),
+    }
+    print(f"[profile] worker: {out['worker_ms_per_event']} ms/event for {tasks}, load {out['load']}", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500, help="events per phase")
@@ -153,6 +186,8 @@ def main() -> None:
                 args.cprofile,
             )
         )
+        # 1b. what the worker then does for them: the queued tasks, run in-process one by one, as a worker would
+        results.append(_worker_phase(n))
         # 2. the same events again: every one a duplicate
         results.append(
             _phase("service single (duplicates)", n, lambda: [ingest(actor=user, events=[e]) for e in chunk], False)
