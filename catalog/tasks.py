@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from django.conf import settings
 
@@ -31,14 +33,18 @@ def search_index_task(kind: str, ids: list[str]) -> int:
     retry_backoff=True,
     retry_backoff_max=300,
     max_retries=None,
+    bind=True,
 )
-def search_index_pending_task(kind: str) -> int:
+def search_index_pending_task(self: Any, kind: str) -> int:
     """(Re)index every asset of ``kind`` pending in the coalesced set (``catalog.search.index_later``), in
     batches; returns how many. Idempotent."""
     from catalog.services.search import search_index
 
     return coalesced_take(
-        f"search_index:{kind}", settings.STEWARD_SEARCH_INDEX_BATCH, lambda ids: search_index(kind=kind, ids=ids)
+        f"search_index:{kind}",
+        settings.STEWARD_SEARCH_INDEX_BATCH,
+        lambda ids: search_index(kind=kind, ids=ids),
+        claim=self.request.id or "direct",
     )
 
 

@@ -184,23 +184,30 @@ def coalesced_begin(name: str) -> None:
         client.delete(f"{_key(name)}:queued")
 
 
-def coalesced_take(name: str, count: int, handle: Callable[[list[str]], Any]) -> int:
+def coalesced_take(name: str, count: int, handle: Callable[[list[str]], Any], *, claim: str) -> int:
     """In a coalesced task: clear the queued flag, then ``handle`` the pending members of ``name``, ``count`` at
     a time, until none is left (members added meanwhile are taken too, or queue another task); returns how many.
-    A batch whose handling raises is put back before the error propagates (the task's retry finds it again)."""
+
+    At least once, even if the worker dies: the pending set is taken whole by renaming it to a key of this
+    task's own (``claim``: the task id, which a retry and a redelivery after a lost worker keep), and a member
+    leaves that key only after ``handle`` returned for it. A retry or redelivery therefore finds what it had
+    taken and not finished, and handles it first."""
+    import redis
+
     client = _broker_redis()
     if client is None:
         return 0
     key = _key(name)
+    work = f"{key}:taking:{claim}"
     client.delete(f"{key}:queued")
     taken = 0
     while True:
-        batch = [m.decode() if isinstance(m, bytes) else str(m) for m in (client.spop(key, count) or [])]
-        if not batch:
-            return taken
-        try:
+        if not client.exists(work):
+            try:
+                client.rename(key, work)
+            except redis.ResponseError:  # no such key: nothing pending
+                return taken
+        while batch := [m.decode() if isinstance(m, bytes) else str(m) for m in client.srandmember(work, count)]:
             handle(batch)
-        except BaseException:
-            client.sadd(key, *batch)
-            raise
-        taken += len(batch)
+            client.srem(work, *batch)
+            taken += len(batch)

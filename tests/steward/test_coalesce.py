@@ -46,28 +46,36 @@ def test_writers_while_a_task_is_queued_add_to_it_and_queue_nothing(on_redis, dj
     assert task.sent == 1
 
     seen: list[str] = []
-    assert coalesced_take("things", 2, seen.extend) == 4
+    assert coalesced_take("things", 2, seen.extend, claim="t1") == 4
     assert sorted(seen) == ["a", "b", "c", "d"]
     # Once the task has started, the next write queues another.
     with django_capture_on_commit_callbacks(execute=True):
         enqueue_coalesced_on_commit(task, "things", ["e"])
     assert task.sent == 2
-    assert coalesced_take("things", 10, seen.extend) == 1
+    assert coalesced_take("things", 10, seen.extend, claim="t2") == 1
 
 
-def test_a_batch_whose_handling_fails_is_put_back(on_redis, django_capture_on_commit_callbacks):
+def test_what_a_failed_or_killed_task_took_is_handled_by_its_retry(on_redis, django_capture_on_commit_callbacks):
     task = _Task()
     with django_capture_on_commit_callbacks(execute=True):
-        enqueue_coalesced_on_commit(task, "things", ["a", "b"])
+        enqueue_coalesced_on_commit(task, "things", ["a", "b", "c"])
 
-    def fail(batch: list[str]) -> None:
-        raise RuntimeError("index down")
+    def die(batch: list[str]) -> None:
+        raise SystemExit("worker killed")  # as a lost worker: nothing of the task's own runs after this
 
-    with pytest.raises(RuntimeError):
-        coalesced_take("things", 10, fail)
+    with pytest.raises(SystemExit):
+        coalesced_take("things", 10, die, claim="t1")
+    # Another task finds nothing pending: what t1 took is t1's ...
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_coalesced_on_commit(task, "things", ["d"])
+    other: list[str] = []
+    assert coalesced_take("things", 10, other.extend, claim="t2") == 1
+    assert other == ["d"]
+    # ... and t1's retry (or its redelivery, with the same task id) handles it.
     seen: list[str] = []
-    assert coalesced_take("things", 10, seen.extend) == 2
-    assert sorted(seen) == ["a", "b"]
+    assert coalesced_take("things", 10, seen.extend, claim="t1") == 3
+    assert sorted(seen) == ["a", "b", "c"]
+    assert coalesced_take("things", 10, seen.extend, claim="t1") == 0
 
 
 def test_a_memberless_drain_is_queued_once_until_it_begins(on_redis, django_capture_on_commit_callbacks):
