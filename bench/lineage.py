@@ -18,7 +18,8 @@ Heavy ingestion (``--workload heavy``, issue 18): 20,000 RunEvents of about 6.6 
 single >= 300 events/s, batches >= 3,000 events/s. Merged into bench/results/lineage.json as ``ingestion_heavy``.
 
 Usage: python bench/lineage.py [--events 100000] [--datasets 200000] [--edges 1000000] [--downstream 100000]
-       python bench/lineage.py --workload heavy [--heavy-events 20000] [--heavy-single 4000]
+       python bench/lineage.py --workload heavy [--heavy-events 20000] [--heavy-single 4000] [--heavy-db NAME]
+       (in-process split of the heavy workload between web and worker: python bench/lineage_profile.py)
 """
 
 from __future__ import annotations
@@ -477,19 +478,24 @@ def main() -> None:
     )
     parser.add_argument("--heavy-events", type=int, default=20_000)
     parser.add_argument("--heavy-single", type=int, default=4_000, help="events sent through the single endpoint")
+    parser.add_argument(
+        "--heavy-db",
+        default="steward_bench_lineage_heavy",
+        help="name of the throw-away database of the heavy workload (dropped and created; one per concurrent run)",
+    )
     args = parser.parse_args()
     result: dict = {}
     if args.workload == "heavy":
         import json
 
-        url = fresh_database("steward_bench_lineage_heavy")  # not the standard run's: another may be running
+        url = fresh_database(args.heavy_db)  # not the standard run's: another may be running
         heavy = bench_ingestion_heavy(bench_env(url), url, args.heavy_events, args.heavy_single, args.batch)
         previous = RESULTS / "lineage.json"
         merged = json.loads(previous.read_text()) if previous.exists() else {}
         merged = {k: v for k, v in merged.items() if k not in ("benchmark", "at", "machine")}
         path = save("lineage", {**merged, "ingestion_heavy": heavy})
         print(f"[bench] saved {path}")
-        fresh_database("steward_bench_lineage_heavy")
+        fresh_database(args.heavy_db)
         return
 
     url = fresh_database("steward_bench_lineage")

@@ -37,7 +37,7 @@ from lineage.models import ColumnEdge, ColumnTransformation, Declassification, E
 from steward import metrics
 from steward.bulk import insert_rows
 from steward.lookups import UUIDs
-from steward.tasks import enqueue_on_commit
+from steward.tasks import enqueue_coalesced_on_commit
 
 __all__ = ["DrainResult", "drain", "note_change", "recompute"]
 
@@ -53,7 +53,8 @@ Provenance = tuple[UUID, str, UUID, str, UUID]
 def note_change(datasets: Iterable[UUID | str], tags: Iterable[int] = ()) -> None:
     """Record, in the caller's transaction, that the regions downstream of ``datasets`` need recomputing.
 
-    Queues a drain after commit. ``tags`` limits the work to those tags (empty: every tag).
+    Queues a drain after commit, unless one is queued and not started yet (with a Redis broker: it will take
+    this change too). ``tags`` limits the work to those tags (empty: every tag).
     """
     ids = sorted({str(d) for d in datasets})
     if not ids:
@@ -62,7 +63,9 @@ def note_change(datasets: Iterable[UUID | str], tags: Iterable[int] = ()) -> Non
 
     from lineage.tasks import propagation_drain_task
 
-    enqueue_on_commit(propagation_drain_task, recovery="the periodic drain will apply the change.")
+    enqueue_coalesced_on_commit(
+        propagation_drain_task, "propagation_drain", recovery="the periodic drain will apply the change."
+    )
 
 
 @dataclass

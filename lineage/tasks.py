@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from steward.errors import BackendUnavailable
+from steward.tasks import coalesced_begin
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +17,7 @@ def propagation_drain_task() -> int:
     """Apply pending propagation changes; safe to run any number of times (also every minute by beat)."""
     from lineage.propagation import drain
 
+    coalesced_begin("propagation_drain")  # changes committed from now on queue another drain
     return drain().changes
 
 
