@@ -353,7 +353,7 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
             cur.execute(sql, {**params, **(extra or {})})
             return cur.rowcount
 
-        run("DROP TABLE IF EXISTS prop_region, prop_blocked, prop_reach")
+        run("DROP TABLE IF EXISTS prop_region, prop_blocked, prop_reach, prop_held")
         run(
             f"""CREATE TEMPORARY TABLE prop_region ON COMMIT DROP AS
             WITH RECURSIVE r(id) AS (
@@ -412,11 +412,16 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
                 SELECT p.dataset_id, p.field, p.tag_id, p.origin_dataset_id, p.origin_field
                 FROM {prop} p WHERE p.valid_to IS NULL {prop_tag}"""
         if _inflow_by_holders(cur, params, region, held):
-            inflow = f"""held AS (
-                SELECT h.* FROM ({held}) h WHERE NOT EXISTS (SELECT 1 FROM prop_region o WHERE o.id = h.ds)
-            ), inflow AS (
-                SELECT e.source_id, e.target_id, e.job_id FROM {edge} e JOIN prop_region r ON r.id = e.target_id
-                WHERE e.valid_to IS NULL AND e.source_id IN (SELECT DISTINCT ds FROM held)
+            # In a table of their own, analysed: the planner then drives the edges from the (few) holders
+            # instead of hashing the region's in-edges against them.
+            run(
+                f"""CREATE TEMPORARY TABLE prop_held ON COMMIT DROP AS
+                SELECT h.* FROM ({held}) h WHERE NOT EXISTS (SELECT 1 FROM prop_region o WHERE o.id = h.ds)"""
+            )
+            run("ANALYZE prop_held")
+            inflow = f"""held AS (SELECT * FROM prop_held), inflow AS (
+                SELECT e.source_id, e.target_id, e.job_id FROM (SELECT DISTINCT ds FROM prop_held) s
+                JOIN {edge} e ON e.source_id = s.ds AND e.valid_to IS NULL JOIN prop_region r ON r.id = e.target_id
             )"""
         else:
             inflow = f"""inflow AS (
@@ -481,6 +486,6 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
         )
         added_rows = cur.fetchall()
         run("RESET enable_seqscan")
-        run("DROP TABLE prop_region, prop_blocked, prop_reach")
+        run("DROP TABLE IF EXISTS prop_region, prop_blocked, prop_reach, prop_held")
     touched = {row[0] for row in ended_rows} | {row[0] for row in added_rows}
     return _after_write(roots, touched, region=region, added=len(added_rows), ended=len(ended_rows))
