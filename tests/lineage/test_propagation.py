@@ -266,9 +266,7 @@ def test_search_finds_datasets_by_their_propagated_tags(emit, tags, tag, admin_u
 
 
 @pytest.mark.parametrize("inflow", ["edges", "holders"])
-def test_tags_flowing_in_from_upstream_survive_a_recompute_downstream(
-    emit, tags, tag, monkeypatch, admin_user, inflow
-):
+def test_tags_flowing_in_from_upstream_survive_a_recompute_downstream(emit, tags, tag, monkeypatch, admin_user, inflow):
     """A change downstream of a tagged dataset recomputes only its own region; the tag entering that region
     from upstream stays, keeps its origin, and reaches the new dataset (both ways of finding the inflow)."""
     from lineage import propagation
