@@ -18,7 +18,7 @@ Heavy ingestion (``--workload heavy``, issue 18): 20,000 RunEvents of about 6.6 
 single >= 300 events/s, batches >= 3,000 events/s. Merged into bench/results/lineage.json as ``ingestion_heavy``.
 
 Usage: python bench/lineage.py [--events 100000] [--datasets 200000] [--edges 1000000] [--downstream 100000]
-       python bench/lineage.py --phases propagation,graph   (only those: no ingestion, no neo4j)
+       python bench/lineage.py --phases propagation,graph [--database NAME]   (only those: no ingestion, no neo4j)
        python bench/lineage.py --workload heavy [--heavy-events 20000] [--heavy-single 4000]
 """
 
@@ -483,6 +483,9 @@ def main() -> None:
         help="comma-separated, of ingestion, propagation, graph (sql backend), neo4j; e.g. --phases propagation,graph"
         " seeds the graph once and measures only those (results merged into bench/results/lineage.json)",
     )
+    parser.add_argument(
+        "--database", default="steward_bench_lineage", help="name of the throw-away database (dropped and created)"
+    )
     parser.add_argument("--heavy-events", type=int, default=20_000)
     parser.add_argument("--heavy-single", type=int, default=4_000, help="events sent through the single endpoint")
     args = parser.parse_args()
@@ -505,7 +508,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
     if "ingestion" in phases:
-        url = fresh_database("steward_bench_lineage")
+        url = fresh_database(args.database)
         env = bench_env(url)
         print("[bench] migrating a fresh database", flush=True)
         manage(env, "migrate", "-v0")
@@ -519,10 +522,10 @@ def main() -> None:
             )
     if not phases & {"propagation", "graph", "neo4j"}:
         _save_merged(result, partial=phases != {"ingestion", "propagation", "graph", "neo4j"})
-        fresh_database("steward_bench_lineage")
+        fresh_database(args.database)
         return
 
-    url = fresh_database("steward_bench_lineage")
+    url = fresh_database(args.database)
     env = bench_env(url)
     manage(env, "migrate", "-v0")
     headers = {"Authorization": f"Bearer {_token(env)}"}
@@ -566,7 +569,7 @@ def main() -> None:
             print(f"[bench] graph (neo4j) depth 5: p95 {result['graph_neo4j']['p95_ms']} ms", flush=True)
         _wipe_neo4j(args.neo4j_url)  # the projection of a dropped database would only confuse the next user
     _save_merged(result, partial=phases != {"ingestion", "propagation", "graph", "neo4j"})
-    fresh_database("steward_bench_lineage")
+    fresh_database(args.database)
 
 
 class _Skipped(Exception):
