@@ -289,19 +289,33 @@ def _recompute_python(roots: set[UUID], tags: set[int] | None) -> DrainResult:
         ],
         ((ds, field, tag, od, of, vd, vf, job, now, None) for (ds, field, tag), (od, of, vd, vf, job) in to_add),
     )
-    touched = {key[0] for key in old if old[key][1] != new.get(key)} | {key[0] for key, _ in to_add}
-    return _after_write(roots, touched, region=len(region), added=len(to_add), ended=len(to_end))
+    ended_keys = [key for key in old if old[key][1] != new.get(key)]
+    return _after_write(roots, ended_keys, [key for key, _ in to_add], region=len(region))
 
 
-def _after_write(roots: set[UUID], touched: set[UUID], *, region: int, added: int, ended: int) -> DrainResult:
-    """Effective classifications, search and model versions of the datasets whose propagated tags changed."""
-    reclassified = dataset_recompute_effective(touched)
-    index_later("dataset", touched)
+def _after_write(
+    roots: set[UUID],
+    ended: list[tuple[UUID, str, int]],
+    added: list[tuple[UUID, str, int]],
+    *,
+    region: int,
+) -> DrainResult:
+    """Effective classifications, search and model versions of the datasets whose propagated tags changed.
+
+    ``ended`` and ``added`` are the (dataset, field, tag) of the rows ended and written. A row ended and written
+    again for the same key only changed its provenance: the dataset's tags, hence its level and its search
+    document, stay the same, so only datasets that gained or lost a tag are reclassified and re-indexed.
+    """
+    ended_keys, added_keys = set(ended), set(added)
+    touched = {key[0] for key in ended_keys} | {key[0] for key in added_keys}
+    changed = {key[0] for key in ended_keys ^ added_keys}
+    reclassified = dataset_recompute_effective(changed)
+    index_later("dataset", changed)
     if touched:
         from lineage.services.models import model_versions_reading, model_versions_refresh
 
         model_versions_refresh(model_versions_reading(touched | roots))
-    return DrainResult(region=region, added=added, ended=ended, reclassified=len(reclassified))
+    return DrainResult(region=region, added=len(added), ended=len(ended), reclassified=len(reclassified))
 
 
 # --- the set-based path (PostgreSQL, regions without column lineage) ---------------------------------------
@@ -470,7 +484,7 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
                 SELECT 1 FROM prop_reach x WHERE x.vd IS NOT NULL AND x.ds = p.dataset_id AND x.field = p.field
                 AND x.tag = p.tag_id AND x.od = p.origin_dataset_id AND x.of = p.origin_field
                 AND x.vd = p.via_dataset_id AND x.vf = p.via_field AND x.job = p.job_id)
-            RETURNING p.dataset_id""",
+            RETURNING p.dataset_id, p.field, p.tag_id""",
             {**params, "now": now},
         )
         ended_rows = cur.fetchall()
@@ -481,11 +495,10 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
             WHERE x.vd IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM {prop} p WHERE p.valid_to IS NULL AND p.dataset_id = x.ds AND p.field = x.field
                 AND p.tag_id = x.tag)
-            RETURNING dataset_id""",
+            RETURNING dataset_id, field, tag_id""",
             {"now": now},
         )
         added_rows = cur.fetchall()
         run("RESET enable_seqscan")
         run("DROP TABLE IF EXISTS prop_region, prop_blocked, prop_reach, prop_held")
-    touched = {row[0] for row in ended_rows} | {row[0] for row in added_rows}
-    return _after_write(roots, touched, region=region, added=len(added_rows), ended=len(ended_rows))
+    return _after_write(roots, [tuple(r) for r in ended_rows], [tuple(r) for r in added_rows], region=region)
