@@ -49,7 +49,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import bench_env, fresh_database, manage, percentiles, processes, save
+from bench._harness import PG_ADMIN_URL, bench_env, fresh_database, manage, percentiles, processes, save
 
 DB = os.environ.get("STEWARD_BENCH_COMPLIANCE_DB", "steward_bench_compliance")
 NS = "postgres://warehouse.internal:5432"
@@ -185,32 +185,49 @@ def seed_history_copy(url: str, *, revisions: int, start: datetime) -> dict:
         for r in range(revisions)
     )
     t0 = time.perf_counter()
-    rows = 0
     with psycopg.connect(url) as conn:
         keys = conn.execute("SELECT id::text, name FROM catalog_dataset ORDER BY id").fetchall()
-        with _indexes_dropped(conn, "governance_historyrecord") as timing:
-            with conn.cursor().copy(
-                "COPY governance_historyrecord (kind, key, valid_from, valid_to, state, digest) FROM STDIN"
-            ) as copy:
-                buf: list[str] = []
-                for key, name in keys:
-                    for r in range(revisions):
-                        text = templates[r].replace(marker, name)
-                        valid_to = stamps[r + 1] if r + 1 < revisions else "\\N"
-                        buf.append(f"catalog.dataset\t{key}\t{stamps[r]}\t{valid_to}\t{text}\t{digest_text(text)}\n")
-                    rows += revisions
-                    if len(buf) >= 20_000:
-                        copy.write("".join(buf))
-                        buf.clear()
-                copy.write("".join(buf))
-            conn.commit()
-            copied = time.perf_counter() - t0
+
+        def lines() -> Iterator[str]:
+            for key, name in keys:
+                for r in range(revisions):
+                    text = templates[r].replace(marker, name)
+                    valid_to = stamps[r + 1] if r + 1 < revisions else "\\N"
+                    yield f"catalog.dataset\t{key}\t{stamps[r]}\t{valid_to}\t{text}\t{digest_text(text)}\n"
+
+        rows, timing = _copy_into(
+            conn, "governance_historyrecord", "kind, key, valid_from, valid_to, state, digest", lines()
+        )
+    return _seeded(rows, t0, timing, "COPY (text, streamed), indexes built after")
+
+
+def _copy_into(conn: psycopg.Connection, table: str, columns: str, lines: Iterator[str]) -> tuple[int, dict]:
+    """Stream ``lines`` (COPY text rows) into ``table`` with its indexes dropped and rebuilt after; commits.
+    Returns the rows written and the timing (``copy_s``, ``index_s``)."""
+    t0 = time.perf_counter()
+    rows = 0
+    with _indexes_dropped(conn, table) as timing:
+        with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            buf: list[str] = []
+            for line in lines:
+                buf.append(line)
+                rows += 1
+                if len(buf) >= 20_000:
+                    copy.write("".join(buf))
+                    buf.clear()
+            copy.write("".join(buf))
+        conn.commit()
+        timing["copy_s"] = round(time.perf_counter() - t0, 2)
+    return rows, timing
+
+
+def _seeded(rows: int, t0: float, timing: dict, method: str) -> dict:
     return {
         "rows": rows,
         "seconds": round(time.perf_counter() - t0, 2),
-        "copy_s": round(copied, 2),
+        "copy_s": timing["copy_s"],
         "index_s": timing["index_s"],
-        "method": "COPY (text, streamed), indexes built after",
+        "method": method,
     }
 
 
@@ -230,41 +247,31 @@ def seed_results_copy(url: str, count: int, *, start: datetime, end: datetime, r
         for row in deployments:
             by_env.setdefault(row[3], []).append(row)
         received = datetime.now(UTC).isoformat()
-        written = skipped = 0
-        with _indexes_dropped(conn, "catalog_resultrecord") as timing:
-            with conn.cursor().copy(
-                "COPY catalog_resultrecord (id, model_id, deployment_id, model_version_id, produced_at, input_ref,"
-                " output_digest, received_at, received_by_id) FROM STDIN"
-            ) as copy:
-                buf: list[str] = []
-                n = 0
-                while written < count:
+
+        def lines() -> Iterator[str]:
+            n = 0
+            for _ in range(count):
+                while True:  # a time some deployment of the environment serves
                     at = start + timedelta(microseconds=rng.randrange(span_us))
                     env = "prod" if rng.random() < 0.9 else "staging"
                     serving = [d for d in by_env.get(env, []) if d[4] <= at and (d[5] is None or at < d[5])]
                     n += 1
-                    if not serving:
-                        skipped += 1
-                        continue
-                    d = serving[0]
-                    buf.append(
-                        f"{uuid.UUID(int=rng.getrandbits(128), version=4)}\t{d[2]}\t{d[0]}\t{d[1]}\t{at.isoformat()}\t"
-                        f"s3://requests/2027/{n:09d}.json\tsha256:{rng.getrandbits(256):064x}\t{received}\t{user_id}\n"
-                    )
-                    written += 1
-                    if len(buf) >= 20_000:
-                        copy.write("".join(buf))
-                        buf.clear()
-                copy.write("".join(buf))
-            conn.commit()
-            copied = time.perf_counter() - t0
-    return {
-        "rows": written,
-        "seconds": round(time.perf_counter() - t0, 2),
-        "copy_s": round(copied, 2),
-        "index_s": timing["index_s"],
-        "method": "COPY (text, streamed), indexes and foreign keys built after",
-    }
+                    if serving:
+                        break
+                d = serving[0]
+                yield (
+                    f"{uuid.UUID(int=rng.getrandbits(128), version=4)}\t{d[2]}\t{d[0]}\t{d[1]}\t{at.isoformat()}\t"
+                    f"s3://requests/2027/{n:09d}.json\tsha256:{rng.getrandbits(256):064x}\t{received}\t{user_id}\n"
+                )
+
+        written, timing = _copy_into(
+            conn,
+            "catalog_resultrecord",
+            "id, model_id, deployment_id, model_version_id, produced_at, input_ref, output_digest, received_at,"
+            " received_by_id",
+            lines(),
+        )
+    return _seeded(written, t0, timing, "COPY (text, streamed), indexes and foreign keys built after")
 
 
 def make_token(env: dict[str, str], username: str, role: str) -> str:
@@ -489,6 +496,31 @@ def table_sizes(url: str) -> dict[str, dict]:
         return out
 
 
+def reconstruct_only(count: int, workers: int) -> None:
+    """Time reconstructions on a database seeded and kept by an earlier run (a 10M seed takes tens of minutes:
+    seed while the machine is busy, time when it is quiet)."""
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + DB
+    env = bench_env(url)
+    sizes = table_sizes(url)
+    with psycopg.connect(url) as conn:
+        ids = [
+            str(r[0])
+            for r in conn.execute("SELECT id FROM catalog_resultrecord ORDER BY random() LIMIT %s", [count]).fetchall()
+        ]
+    if not ids:
+        raise SystemExit(f"{DB} holds no results: run once with STEWARD_BENCH_KEEP_DB=1 first")
+    officer = make_token(env, f"bench-officer-{int(time.time())}", "compliance-officer")
+    result: dict = {"tables": sizes}
+    with processes(env, web_workers=workers) as base:
+        load_rec = [round(x, 2) for x in os.getloadavg()]
+        result["reconstruction"] = time_reconstruction(base, {"Authorization": f"Bearer {officer}"}, ids)
+        result["reconstruction"]["load_average_before_after"] = [load_rec, [round(x, 2) for x in os.getloadavg()]]
+    r = result["reconstruction"]
+    if "p50_ms" in r:
+        print(f"[bench] reconstruct: p50 {r['p50_ms']} p95 {r['p95_ms']} p99 {r['p99_ms']} ms, load {load_rec}")
+    print(f"[bench] saved {save('compliance_reconstruct', result)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, help="sets both --results and --history (e.g. 1000000)")
@@ -511,7 +543,15 @@ def main() -> None:
         default=1_000_000,
         help="with --copy: how many results go through POST /api/v1/results (timed); the rest by COPY",
     )
+    parser.add_argument(
+        "--reconstruct-only",
+        action="store_true",
+        help="time reconstructions on the database an earlier run kept (STEWARD_BENCH_KEEP_DB=1): no seeding",
+    )
     args = parser.parse_args()
+    if args.reconstruct_only:
+        reconstruct_only(args.reconstruct, args.workers)
+        return
     results_n = args.results or args.scale or 20_000
     history_n = args.history or args.scale or 20_000
     datasets = max(1, history_n // args.revisions)

@@ -271,7 +271,8 @@ def main() -> None:
 
     url = database_url(args.database) if args.reuse else fresh_database(args.database)
     es_url = os.environ.get("STEWARD_ELASTICSEARCH_URL", "http://127.0.0.1:59200")
-    es_options = json.dumps({"url": es_url, "index": f"bench-{args.database}"})
+    # Bulk loading a million documents on a busy machine can take longer than the client's default 10 s a call.
+    es_options = json.dumps({"url": es_url, "index": f"bench-{args.database}", "timeout": 120})
     env_for = {
         "database": bench_env(url, STEWARD_SEARCH_BACKEND="database"),
         "elasticsearch": bench_env(url, STEWARD_SEARCH_BACKEND="elasticsearch", STEWARD_SEARCH_OPTIONS=es_options),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,6 +130,23 @@ def workspace_templates(db) -> None:
 
 
 CHROMIUM = os.environ.get("STEWARD_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture
+def local_workspaces(settings: Any, tmp_path: Path) -> Iterator[Path]:
+    """Workspaces on the local connector (Python's http.server as every workspace) in a private state directory;
+    every workspace process is removed afterwards. Yields the state directory."""
+    from connectors.workspaces import get_connector
+    from tests.workspace_processes import kill_leftovers
+
+    state_dir = tmp_path / "workspaces"
+    settings.STEWARD_WORKSPACE_CONNECTOR = "local"
+    settings.STEWARD_WORKSPACE_OPTIONS = {"state_dir": str(state_dir), "use_installed": False, "stop_timeout": 5}
+    yield state_dir
+    connector = get_connector()
+    for workspace_id in list(connector.list_managed()):
+        connector.delete(workspace_id)
+    assert kill_leftovers(state_dir) == []
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,19 +84,3 @@ def cli(cast: Cast, tmp_path: Path) -> Callable[..., Ran]:
         return Ran(done.returncode, done.stdout, done.stderr)
 
     return run
-
-
-@pytest.fixture
-def local_workspaces(settings: Any, tmp_path: Path) -> Iterator[Path]:
-    """Workspaces on the local connector in a private state directory; every process is removed afterwards."""
-    from connectors.workspaces import get_connector
-    from tests.workspace_processes import kill_leftovers
-
-    state_dir = tmp_path / "workspaces"
-    settings.STEWARD_WORKSPACE_CONNECTOR = "local"
-    settings.STEWARD_WORKSPACE_OPTIONS = {"state_dir": str(state_dir), "use_installed": False, "stop_timeout": 5}
-    yield state_dir
-    connector = get_connector()
-    for workspace_id in list(connector.list_managed()):
-        connector.delete(workspace_id)
-    assert kill_leftovers(state_dir) == []

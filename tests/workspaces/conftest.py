@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,10 +12,8 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from catalog.models import Dataset
-from connectors.workspaces import get_connector
 from governance.models import Grant
 from governance.services.access_requests import access_request_create
-from tests.workspace_processes import kill_leftovers
 
 NS = "postgres://warehouse:5432"
 
@@ -44,17 +42,9 @@ def grant(django_capture_on_commit_callbacks) -> Callable[..., list[Grant]]:
 
 
 @pytest.fixture
-def local_connector(settings, tmp_path: Path) -> Iterator[Path]:
-    """Steward on the local connector with its own state directory (Python's http.server as every workspace);
-    every workspace process is removed afterwards. Yields the state directory."""
-    state_dir = tmp_path / "workspaces"
-    settings.STEWARD_WORKSPACE_CONNECTOR = "local"
-    settings.STEWARD_WORKSPACE_OPTIONS = {"state_dir": str(state_dir), "use_installed": False, "stop_timeout": 5}
-    yield state_dir
-    connector = get_connector()
-    for workspace_id in list(connector.list_managed()):
-        connector.delete(workspace_id)
-    assert kill_leftovers(state_dir) == []
+def local_connector(local_workspaces: Path) -> Path:
+    """Steward on the local connector (``local_workspaces`` of tests/conftest.py); yields the state directory."""
+    return local_workspaces
 
 
 @pytest.fixture
