@@ -220,10 +220,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
     parser.add_argument("--profile", action="store_true", help="also profile 2,000 single decisions in-process")
+    parser.add_argument("--database", default=DB, help=f"throw-away database to seed (dropped first; {DB})")
     args = parser.parse_args()
     rng = random.Random(11)
 
-    url, env, token, asks, seed_s = prepare(DB, users=args.users, datasets=args.datasets, grants=args.grants, rng=rng)
+    url, env, token, asks, seed_s = prepare(
+        args.database, users=args.users, datasets=args.datasets, grants=args.grants, rng=rng
+    )
     single = mix(asks, args.requests, rng)
     single_bodies = [json.dumps(body).encode() for _, body in single]
     batch_bodies = [
@@ -289,7 +292,7 @@ def main() -> None:
     path = save("authorize", result)
     print(f"[bench] saved {path}")
     if os.environ.get("STEWARD_BENCH_KEEP_DB") != "1":
-        fresh_database(DB)
+        fresh_database(args.database)
 
 
 def profile(env: dict[str, str], bodies: list[bytes], token: str) -> dict:

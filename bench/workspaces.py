@@ -21,10 +21,13 @@ own and are removed afterwards.
 batches of ``--batch`` through ``workspaces_reconcile_many`` (``--threads`` connector calls at once), ``--workers``
 batches at once; ``--mode single`` is the path before (one ``workspace_reconcile`` per workspace on ``--workers``
 threads). ``--clone`` creates one workspace per owner through the service and copies the rest by SQL (setup for
-5,000 in minutes, not tens of minutes; not timed either way).
+5,000 in minutes, not tens of minutes; not timed either way). ``list_managed_s`` is the part of a pass spent in
+the connector's ``list_managed``: a whole list the first time, then (the watch, issue 18) the Notebooks' names
+alone; ``--no-watch`` lists every Notebook whole in each pass, as before.
 
 Usage: python bench/workspaces.py [--workspaces 500] [--owners 50] [--workers 2] [--mode many|single]
                                   [--batch 100] [--threads 8] [--clone] [--output workspaces] [--kubeconfig PATH]
+                                  [--no-watch]
     python bench/workspaces.py --workspaces 5000 --owners 100 --clone
 """
 
@@ -58,10 +61,11 @@ def _default_kubeconfig() -> str:
 NS = "postgres://warehouse.bench:5432"
 
 
-def _setup_django(database_url: str, kubeconfig: str, prefix: str) -> None:
+def _setup_django(database_url: str, kubeconfig: str, prefix: str, *, watch: bool = True) -> None:
     env = bench_env(
         database_url,
         STEWARD_WORKSPACE_CONNECTOR="kubernetes",
+        STEWARD_K8S_WATCH="1" if watch else "0",
         STEWARD_K8S_KUBECONFIG=kubeconfig,
         STEWARD_K8S_NAMESPACE_PREFIX=prefix,
         STEWARD_K8S_STORAGE="1Gi",
@@ -191,8 +195,22 @@ def _pass(workers: int, total: int, *, mode: str = "many", batch: int = 100, thr
     connector = get_connector()
     calls_before = connector.api_calls
     due: list[uuid.UUID] = []
+    listed: list[float] = []
+    list_managed = connector.list_managed
+
+    def timed_list_managed() -> dict:
+        t = time.perf_counter()
+        try:
+            return list_managed()
+        finally:
+            listed.append(time.perf_counter() - t)
+
+    connector.list_managed = timed_list_managed  # type: ignore[method-assign]
     started = time.perf_counter()
-    report = workspaces_reconcile_due(dispatch=due.append)
+    try:
+        report = workspaces_reconcile_due(dispatch=due.append)
+    finally:
+        del connector.list_managed
     found = time.perf_counter() - started
 
     def reconcile(workspace_id: uuid.UUID) -> str:
@@ -221,6 +239,7 @@ def _pass(workers: int, total: int, *, mode: str = "many", batch: int = 100, thr
         "due": report.due,
         "wall_s": round(wall, 2),
         "find_due_s": round(found, 3),
+        "list_managed_s": round(sum(listed), 3),
         "api_calls": calls,
         "api_calls_per_workspace": round(calls / total, 3),
         "workspaces_per_s": round(report.due / wall, 1) if report.due else 0,
@@ -300,12 +319,15 @@ def main() -> None:
     parser.add_argument("--clone", action="store_true", help="create one per owner, copy the rest by SQL")
     parser.add_argument("--output", default="workspaces", help="results file name under bench/results")
     parser.add_argument("--kubeconfig", default=_default_kubeconfig())
+    parser.add_argument(
+        "--no-watch", action="store_true", help="list every Notebook whole in each pass (STEWARD_K8S_WATCH=0)"
+    )
     args = parser.parse_args()
     if not Path(args.kubeconfig).is_file():
         sys.exit(f"no kubeconfig at {args.kubeconfig}: start the test servers (make services) or pass --kubeconfig")
     prefix = f"bw{uuid.uuid4().hex[:6]}-"
     database = fresh_database(os.environ.get("STEWARD_BENCH_WORKSPACES_DB", "steward_bench_workspaces"))
-    _setup_django(database, args.kubeconfig, prefix)
+    _setup_django(database, args.kubeconfig, prefix, watch=not args.no_watch)
     load_before = _load_average()
     try:
         t0 = time.perf_counter()
@@ -336,6 +358,7 @@ def main() -> None:
         "mode": args.mode,
         "batch": args.batch,
         "threads": args.threads,
+        "watch": not args.no_watch,
         "setup_s": setup_s,
         "from_scratch": scratch,
         "after_one_grant_change_each": changed,

@@ -30,6 +30,7 @@ __all__ = [
     "GENESIS",
     "AuditEntry",
     "ChainWalk",
+    "alone_call",
     "as_system",
     "canonical",
     "head_hash",
@@ -185,9 +186,24 @@ def record_alone(*, actor: Actor | None, entries: Iterable[AuditEntry], at: date
     entries = list(entries)
     if not entries:
         return 0
-    if connection.vendor != "postgresql" or len(entries) > _ALONE_LIMIT:
+    call = alone_call(actor=actor, entries=entries, at=at)
+    if call is None:
         with transaction.atomic():
             return len(record_many(actor=actor, entries=entries, at=at))
+    expression, params = call
+    execute_prepared(f"SELECT {expression}", params, fetch="one")
+    return len(entries)
+
+
+def alone_call(
+    *, actor: Actor | None, entries: list[AuditEntry], at: datetime | None = None
+) -> tuple[str, list[Any]] | None:
+    """``record_alone``'s append as an SQL expression and its parameters, for a caller to put in a statement of
+    its own (the decision API checks its decision generation in the same round trip); ``None`` where the events
+    must go the slow way (not PostgreSQL, more than ``_ALONE_LIMIT`` events, or a text the marker cannot be told
+    from)."""
+    if connection.vendor != "postgresql" or not entries or len(entries) > _ALONE_LIMIT:
+        return None
     for entry in entries:
         actions.check(entry.action)
     system_reason = _AS_SYSTEM.get()
@@ -199,6 +215,7 @@ def record_alone(*, actor: Actor | None, entries: Iterable[AuditEntry], at: date
     rid = current_request_id()
     request_id = "" if rid == "-" else rid
     marker = uuid.uuid4().hex * 2  # stands for the previous hash (64 hex digits) while the text is built
+    at_text = when.isoformat()
     rows = []
     for entry in entries:
         target_id, target_repr = str(entry.target_id), entry.target_repr[:600]
@@ -209,7 +226,7 @@ def record_alone(*, actor: Actor | None, entries: Iterable[AuditEntry], at: date
                 "actor_id": actor_id,
                 "actor_name": actor_name,
                 "after": entry.after,
-                "at": when.isoformat(),
+                "at": at_text,
                 "before": entry.before,
                 "prev": marker,
                 "reason": reason,
@@ -221,8 +238,7 @@ def record_alone(*, actor: Actor | None, entries: Iterable[AuditEntry], at: date
         )  # what _digest_values hashes, the marker in place of the previous hash
         head, found, tail = text.partition(f'"prev":"{marker}"')
         if not found or marker in tail or marker in head:  # the marker cannot be told from the data: the slow way
-            with transaction.atomic():
-                return len(record_many(actor=actor, entries=entries, at=at))
+            return None
         rows.append(
             [
                 entry.action,
@@ -237,12 +253,10 @@ def record_alone(*, actor: Actor | None, entries: Iterable[AuditEntry], at: date
             ]
         )
     # The events travel as one JSON document (one parameter, dumped in C) rather than as nine text arrays.
-    execute_prepared(
-        "SELECT steward_audit_append(%s::timestamptz, %s::bigint, %s::text, %s::text, %s::jsonb)",
+    return (
+        "steward_audit_append(%s::timestamptz, %s::bigint, %s::text, %s::text, %s::jsonb)",
         [when, actor_id, actor_name, request_id, json.dumps(rows, ensure_ascii=False)],
-        fetch="one",
     )
-    return len(entries)
 
 
 def _canonical_event(prev_hash: str, event: AuditEvent, before: Any, after: Any) -> str:

@@ -113,6 +113,8 @@ def viewer_for(user: Any) -> Viewer:
         return Viewer(None, frozenset(), frozenset())
     groups = list(user.groups.values_list("name", flat=True))
     principals = frozenset({f"user:{user.username}", *(f"group:{g}" for g in groups)})
-    viewer = Viewer(user.pk, principals, roles_of(user))
+    # The roles from the same group names (``roles_of`` would read them again).
+    roles = getattr(user, "_steward_roles", None) or seed_roles(user, groups)
+    viewer = Viewer(user.pk, principals, roles)
     user._steward_viewer = viewer
     return viewer

@@ -77,12 +77,24 @@ def _safe(count: Callable[[], None]) -> None:
         logger.exception("could not update a metric")
 
 
+# Labelled children looked up once (``labels()`` costs more than the increment on the decision API's hot path).
+_LABELLED: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (metric, *labels)
+    child = _LABELLED.get(key)
+    if child is None:
+        child = _LABELLED[key] = metric.labels(*labels)
+    return child
+
+
 def decisions(allowed: int, denied: int) -> None:
     def count() -> None:
         if allowed:
-            DECISIONS.labels("allow").inc(allowed)
+            _child(DECISIONS, "allow").inc(allowed)
         if denied:
-            DECISIONS.labels("deny").inc(denied)
+            _child(DECISIONS, "deny").inc(denied)
 
     _safe(count)
 
@@ -106,7 +118,7 @@ def backend_error(kind: str, backend: str) -> None:
 
 
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
-    _safe(lambda: REQUEST_SECONDS.labels(endpoint, method, str(status)).observe(seconds))
+    _safe(lambda: _child(REQUEST_SECONDS, endpoint, method, str(status)).observe(seconds))
 
 
 class MetricsMiddleware:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 __all__ = ["execute_prepared"]
 
@@ -22,18 +22,19 @@ _NEVER_AUTOMATIC = 2**31 - 1
 def execute_prepared(sql: str, params: Sequence[Any], *, fetch: str = "all") -> Any:
     """Run ``sql`` (``%s`` placeholders) with ``params``; return all rows (``fetch="all"``), the first row
     (``"one"``) or nothing (``"none"``)."""
-    if connection.vendor != "postgresql" or connection.queries_logged:
-        with connection.cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of ``connection`` looks the thread's wrapper up again
+    if db.vendor != "postgresql" or db.queries_logged:
+        with db.cursor() as cursor:
             cursor.execute(sql, params)
             return _fetch(cursor, fetch)
     import psycopg
 
-    connection.ensure_connection()
-    raw = connection.connection
+    db.ensure_connection()
+    raw = db.connection
     if raw.prepare_threshold is None:
         # Django turns psycopg's preparation off (None); a threshold nothing reaches prepares only what asks.
         raw.prepare_threshold = _NEVER_AUTOMATIC
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+    with db.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, prepare=True, binary=True)
         return _fetch(cursor, fetch)
 

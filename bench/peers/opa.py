@@ -215,12 +215,15 @@ def main() -> None:
     parser.add_argument("--batch-concurrency", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--database", default=DB, help=f"throw-away database to seed (dropped first; {DB})")
     args = parser.parse_args()
     rng = random.Random(22)
 
     binary = build_opa()
     version = subprocess.run([binary, "version"], capture_output=True, text=True).stdout.splitlines()[0]
-    url, env, _token, asks, seed_s = prepare(DB, users=args.users, datasets=args.datasets, grants=args.grants, rng=rng)
+    url, env, _token, asks, seed_s = prepare(
+        args.database, users=args.users, datasets=args.datasets, grants=args.grants, rng=rng
+    )
     document = grants_document(url)
     questions = [body for _, body in mix(asks, 500, rng)]
     single = [
@@ -316,7 +319,7 @@ def main() -> None:
     path = save("opa", result)
     print(f"[opa] saved {path}")
     if os.environ.get("STEWARD_BENCH_KEEP_DB") != "1":
-        fresh_database(DB)
+        fresh_database(args.database)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from catalog.api import serializers as s
 from catalog.classification import levels
 from catalog.search import get_backend
-from catalog.search.backends.base import SearchQuery
+from catalog.search.backends.base import SearchHit, SearchQuery
 from steward.api.params import parse_body
 from steward.errors import ValidationFailed
 from steward.identity import viewer_for
@@ -55,6 +55,24 @@ def _search_query(request: Request) -> SearchQuery:
     )
 
 
+def _hit(hit: SearchHit) -> dict[str, Any]:
+    """A hit as ``SearchHitSerializer`` writes it (the schema), built directly: the serializer's field machinery
+    took a few milliseconds per page of 20."""
+    return {
+        "kind": hit.kind,
+        "id": str(hit.id),
+        "name": hit.name,
+        "qualified_name": hit.qualified_name,
+        "namespace": hit.namespace,
+        "platform": hit.platform,
+        "description": hit.description,
+        "classification": hit.classification,
+        "tags": list(hit.tags),
+        "score": float(hit.score),
+        "removed": bool(hit.removed),
+    }
+
+
 class SearchView(APIView):
     """Ranked search over datasets and models with facet counts; hidden assets never appear."""
 
@@ -82,7 +100,7 @@ class SearchView(APIView):
             {
                 "total": results.total,
                 "total_is_exact": results.exact,
-                "results": s.SearchHitSerializer(results.hits, many=True).data,
+                "results": [_hit(hit) for hit in results.hits],
                 "facets": {
                     name: [{"value": v, "count": n} for v, n in values] for name, values in results.facets.items()
                 },

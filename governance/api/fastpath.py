@@ -5,14 +5,21 @@ Measured on the 2-core benchmark machine, Django's request cycle alone (nine mid
 So ``POST /api/v1/authorize`` and ``/api/v1/authorize/batch`` with a JSON body and a bearer API token
 (``stw_...``) are answered here, before Django's handler, by the same code the DRF views call: the same token
 authentication (``token_authenticate``), parsing and decisions (``decide_one`` / ``decide_batch``, denials
-audited), the same error format, the request id (``X-Request-ID``), the body size limit and Django's
-``request_started``/``request_finished`` signals (which manage database connections). What is skipped is what
+audited), the same error format, the request id (``X-Request-ID``), the body size limit and what Django's
+``request_started``/``request_finished`` receivers do for the database connection (``_tidy``: closed when broken or
+past ``CONN_MAX_AGE``), done directly. What is skipped is what
 these calls never use: sessions and CSRF (a bearer token is not a cookie), messages, clickjacking and security
 headers on a JSON answer, URL resolution, DRF's request and response objects. Anything else, including
 session-authenticated calls to the same URLs, goes on to Django unchanged. One difference: the token's user
 and roles are remembered (``STEWARD_DECISION_AUTH_CACHE_SECONDS``, 60 at most) while the decision generation
-(``governance.decision_index``), read once per call, is unchanged; any change to a token, a user or a group
-membership moves it, so nothing is honoured after it changed.
+(``governance.decision_index``) is unchanged; any change to a token, a user or a group membership moves it, so
+nothing is honoured after it changed.
+
+One round trip per call: a call whose token is remembered at the generation of the process's index is answered
+from memory as if that generation were current, and the generation is read back at the end, in the same statement
+as the audit append of its denials (``decision_index.assumed_generation`` / ``confirm``). The read back comes
+after the call started, so a change committed before it is never missed; if the generation moved, nothing was
+appended and the call is answered again the sure way (the generation read first, then the database).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core import signals
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from accounts.services import TOKEN_PREFIX, token_authenticate
@@ -67,6 +75,16 @@ _AUTH_CACHE: dict[str, tuple[float, int, Any]] = {}
 _AUTH_CACHE_LIMIT = 10_000
 
 
+def _remembered(secret: str, generation: int) -> Any:
+    """The user remembered for this token at ``generation`` (still within its lifetime), else ``None``."""
+    if settings.STEWARD_DECISION_AUTH_CACHE_SECONDS <= 0:
+        return None
+    hit = _AUTH_CACHE.get(hashlib.sha256(secret.encode()).hexdigest())
+    if hit is not None and hit[0] > time.monotonic() and hit[1] == generation:
+        return hit[2]
+    return None
+
+
 def _authenticate(secret: str, generation: int | None) -> Any:
     """The user of an active API token, or ``None``. Remembered while the decision ``generation`` (which any
     change to a token, a user's activity or roles, or group memberships moves) stays the same, for at most
@@ -95,6 +113,20 @@ def _authenticate(secret: str, generation: int | None) -> Any:
     return token.user
 
 
+def _tidy(db: BaseDatabaseWrapper) -> None:
+    """What Django's ``request_started``/``request_finished`` receivers do for the one connection this path uses,
+    without sending the signals (their dispatch cost a fifth of a decision's CPU): close it if it is broken or
+    older than ``CONN_MAX_AGE`` (``close_old_connections``), empty its query log under ``DEBUG``
+    (``reset_queries``). A connection inside a transaction is left alone (only a test's is, between requests).
+    The other receivers (caches, the URLconf) serve what this path does not use."""
+    if db.in_atomic_block:
+        return
+    if db.queries_logged:
+        db.queries_log.clear()
+    if db.connection is not None:
+        db.close_if_unusable_or_obsolete()
+
+
 def _error(status: int, code: str, detail: str, problems: Iterable[tuple[str | None, str, str]] = ()) -> dict:
     errors = [{"field": f, "code": c, "message": m} for f, m, c in problems]
     return {"status": status, "code": code, "detail": detail, "errors": errors}
@@ -121,7 +153,8 @@ class DecisionFastPath:
         started = time.perf_counter()
         rid = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
         bound = bind_request_id(rid)
-        signals.request_started.send(sender=self.__class__, environ=environ)
+        db = connections[DEFAULT_DB_ALIAS]
+        _tidy(db)
         extra: list[tuple[str, str]] = []
         try:
             status, payload = self._answer(environ, handler, secret.strip(), extra)
@@ -129,7 +162,7 @@ class DecisionFastPath:
             logger.exception("decision fast path failed: %s", environ.get("PATH_INFO"))
             status, payload = 500, _error(500, "server_error", "Internal server error.")
         finally:
-            signals.request_finished.send(sender=self.__class__)
+            _tidy(db)
             unbind_request_id(bound)
         body = json.dumps(payload, default=_json_default, separators=(",", ":"), ensure_ascii=False).encode()
         headers = [
@@ -157,6 +190,21 @@ class DecisionFastPath:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and length > limit:
             return 413, payload_too_large(length, limit)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        # From memory at the generation this process's index was built at, read back once at the end together with
+        # the denials' audit append (``decision_index.assumed_generation``): one round trip. If it moved, or the
+        # token is not remembered at that generation, or the call is refused, it is answered the sure way below.
+        assumed = decision_index.installed_generation()
+        if assumed is not None:
+            user = _remembered(secret, assumed)
+            if user is not None and not getattr(user, "_steward_token_scopes", None):
+                try:
+                    with decision_index.assumed_generation(assumed):
+                        answer = handler(user, jsonbody.loads(raw))
+                        decision_index.confirm()  # when the handler did not (it always does)
+                    return 200, answer
+                except (decision_index.GenerationMoved, DomainError):
+                    pass
         # One read of the decision generation serves the token check and the decisions of this call.
         with decision_index.pinned_generation() as generation:
             user = _authenticate(secret, generation)
@@ -167,7 +215,6 @@ class DecisionFastPath:
             if scopes:  # a scoped token (lineage:write) may not ask for decisions
                 detail = f"This API token is limited to {', '.join(sorted(scopes))} and may do nothing else."
                 return 403, _error(403, "permission_denied", detail)
-            raw = environ["wsgi.input"].read(length) if length else b""
             try:
                 return 200, handler(user, jsonbody.loads(raw))
             except DomainError as exc:

@@ -461,6 +461,11 @@ _KUBERNETES = {
         300,
         "Seconds a namespace's shared objects (and a validated pod template) count as applied; 0: every apply.",
     ),
+    "watch": env_bool(
+        "STEWARD_K8S_WATCH",
+        True,
+        "Keep the managed Notebooks by a watch, so a periodic pass lists only their names; 0: a whole list each pass.",
+    ),
 }
 # Options of the local connector (connectors/workspaces/local.py): one process per workspace on this host.
 _LOCAL = {"state_dir": str(STATE_DIR / "workspaces")}

@@ -468,3 +468,25 @@ def test_concurrent_applies_in_a_new_namespace_send_its_objects_once(kubeconfig,
     # The first: 7 namespace objects, validation, PVC, Secret, Notebook; the others wait for it: 3 each.
     assert cached.api_calls == CALLS_PER_APPLY + 3 * 3
     assert all(cluster.notebook(f"{PREFIX}u-{owner}", s.id) for s in specs)
+
+
+def test_list_managed_follows_changes_made_elsewhere_with_one_call(kubeconfig, connector, owner):
+    watching = KubernetesWorkspaceConnector(kubeconfig=kubeconfig, namespace_prefix=PREFIX, quota=QUOTA, limits=LIMITS)
+    first, second, third = workspace(owner), workspace(owner), workspace(owner)
+    connector.apply(first)
+    connector.apply(second)
+    assert set(watching.list_managed()) >= {first.id, second.id}  # a whole list; the watch starts from it
+    calls = watching.api_calls
+
+    # Changed by another process meanwhile: a workspace stopped, one deleted, one added.
+    connector.stop(first.id)
+    connector.delete(second.id)
+    connector.apply(third)
+    managed = watching.list_managed()
+
+    assert watching.api_calls - calls == 1  # the names the API server lists, to check the watch against
+    assert managed[first.id].state == WorkspaceState.STOPPED
+    assert second.id not in managed
+    assert managed[third.id].state == WorkspaceState.PROVISIONING
+    unwatched = KubernetesWorkspaceConnector(kubeconfig=kubeconfig, namespace_prefix=PREFIX, watch=False)
+    assert unwatched.list_managed() == managed

@@ -270,3 +270,37 @@ def test_a_remembered_api_token_is_refused_by_the_next_call_once_revoked_or_its_
     assert _call(body, secret)[0] == 200
     token_revoke(actor=proxy, token=proxy.api_tokens.get())
     assert _call(body, secret)[0] == 401
+
+
+def test_answers_from_memory_check_the_generation_once_and_honour_a_revocation_committed_before_them(index, settings):
+    """The fast path answers from memory at the index's generation and reads it back at the end, with the audit
+    append of a denial in the same statement: a revocation committed elsewhere before the call is honoured, and a
+    denial is audited once, however many times the call had to be answered."""
+    from ledger.models import AuditEvent
+
+    settings.STEWARD_DECISION_AUTH_CACHE_SECONDS = 300
+    proxy = make_user("gate2", "service")
+    User.objects.create(username="vera")
+    ds = Dataset.objects.create(namespace=NS, name="sales.public.v", platform="postgres")
+    now = datetime.now(UTC)
+    grant = Grant.objects.create(
+        user=User.objects.get(username="vera"),
+        dataset=ds,
+        valid_from=now - timedelta(hours=1),
+        valid_until=now + timedelta(days=1),
+        approved_level="C2",
+    )
+    allowed = {"subject": "vera", "action": "read", "asset": {"namespace": NS, "name": ds.name}}
+    unknown = {"subject": "vera", "action": "read", "asset": {"namespace": NS, "name": "sales.public.none"}}
+    secret = token_create(actor=proxy, user=proxy, name="gate2")[1]
+    assert _call(allowed, secret)[1]["decision"] == "allow"  # builds the index, remembers the token
+    assert _call(allowed, secret)[1]["decision"] == "allow"  # from memory
+    assert _call(unknown, secret)[1]["reason"] == "unknown_asset"
+    assert AuditEvent.objects.filter(action="governance.decision.deny").count() == 1
+    with psycopg.connect(_dsn(), autocommit=True) as other:
+        other.execute("UPDATE governance_grant SET revoked_at = now() WHERE id = %s", [grant.pk])
+    status, answer = _call(allowed, secret)  # the index is stale: answered again from the database
+    assert (status, answer["decision"], answer["reason"]) == (200, "deny", "revoked")
+    assert AuditEvent.objects.filter(action="governance.decision.deny").count() == 2
+    assert _call(allowed, secret)[1]["reason"] == "revoked"  # from the rebuilt index
+    assert AuditEvent.objects.filter(action="governance.decision.deny").count() == 3

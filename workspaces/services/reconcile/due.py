@@ -9,6 +9,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
+from django.db.models import F, Q
 from django.utils import timezone
 
 from connectors.workspaces import get_connector
@@ -55,11 +56,23 @@ def workspaces_due(*, now: datetime, observed: dict[UUID, WorkspaceStatus] | Non
     ``observed``: ``list_managed``'s answer, or ``None`` when the connector could not be asked (then only
     workspaces with work to do are due, and each records the error). Two queries for any number.
     """
-    rows = list(
+    return _due(_rows(), now=now, observed=observed)
+
+
+_Row = tuple[UUID, str, str, int, int | None, datetime | None]
+
+
+def _rows() -> list[_Row]:
+    """Every workspace of the current connector that is not deleted, as ``workspaces_due`` reads it."""
+    return list(
         Workspace.objects.filter(connector=settings.STEWARD_WORKSPACE_CONNECTOR)
         .exclude(state=WorkspaceState.DELETED)
+        .order_by()
         .values_list("pk", "desired_state", "state", "version", "failed_version", "retry_at")
     )
+
+
+def _due(rows: list[_Row], *, now: datetime, observed: dict[UUID, WorkspaceStatus] | None) -> tuple[list[UUID], int]:
     due: list[UUID] = []
     settled: list[UUID] = []
     for pk, desired, state, version, failed_version, retry_at in rows:
@@ -88,23 +101,34 @@ def workspaces_due(*, now: datetime, observed: dict[UUID, WorkspaceStatus] | Non
 
 def _mounts_changed(workspace_ids: list[UUID], now: datetime) -> set[UUID]:
     """Running workspaces whose mounts should change: a grant became invalid (or valid), or credentials near
-    their end."""
-    links = list(
-        WorkspaceDataset.objects.filter(workspace_id__in=workspace_ids).values_list(
-            "workspace_id", "grant_id", "source_grant_id", "mounted", "credentials_expire_at", "grant__valid_until"
-        )
+    their end.
+
+    One query that returns only the links that changed (each link's grants checked with an index lookup in the
+    database): a pass over 5,000 unchanged workspaces reads no link, rather than all 10,000 and their grants.
+    The links are found through their workspace (this connector's, not deleted: the rows ``workspaces_due``
+    read), not by a list of thousands of ids.
+    """
+    valid = grants_valid_at(at=now).values("pk")
+    links = (
+        WorkspaceDataset.objects.filter(workspace__connector=settings.STEWARD_WORKSPACE_CONNECTOR)
+        .exclude(workspace__state=WorkspaceState.DELETED)
+        .order_by()
     )
-    ids = {g for row in links for g in (row[1], row[2]) if g}
-    valid = set(grants_valid_at(at=now).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
-    changed: set[UUID] = set()
-    for workspace_id, grant_id, source_id, mounted, expires, until in links:
-        ok = grant_id in valid and (source_id is None or source_id in valid)
-        renew = (
-            mounted and expires is not None and expires - now < CREDENTIALS_RENEW_BEFORE and until and expires < until
-        )
-        if ok != mounted or renew:
-            changed.add(workspace_id)
-    return changed
+    ok = Q(grant_id__in=valid) & (Q(source_grant_id__isnull=True) | Q(source_grant_id__in=valid))
+    not_ok = (
+        ~Q(grant_id__in=valid)
+        | Q(grant_id__isnull=True)
+        | (Q(source_grant_id__isnull=False) & ~Q(source_grant_id__in=valid))
+    )
+    renew = Q(
+        mounted=True,
+        credentials_expire_at__isnull=False,
+        credentials_expire_at__lt=now + CREDENTIALS_RENEW_BEFORE,
+        grant__valid_until__isnull=False,
+    ) & Q(credentials_expire_at__lt=F("grant__valid_until"))
+    changed = links.filter((ok & Q(mounted=False)) | (not_ok & Q(mounted=True)) | renew)
+    wanted = set(workspace_ids)
+    return {pk for pk in changed.values_list("workspace_id", flat=True).distinct() if pk in wanted}
 
 
 def workspaces_reconcile_due(
@@ -124,12 +148,9 @@ def workspaces_reconcile_due(
     except BackendUnavailable as exc:
         logger.warning("workspace connector unreachable in the periodic pass: %s", exc)
         observed, report.reachable = None, False
+    rows = _rows()  # read once: the workspaces Steward knows (for the orphans) and what is due
     if observed:
-        active = set(
-            Workspace.objects.filter(pk__in=list(observed), connector=settings.STEWARD_WORKSPACE_CONNECTOR)
-            .exclude(state=WorkspaceState.DELETED)
-            .values_list("pk", flat=True)
-        )
+        active = {row[0] for row in rows}
         for orphan in set(observed) - active:
             try:
                 connector.delete(orphan)
@@ -138,7 +159,7 @@ def workspaces_reconcile_due(
                 continue
             report.orphans_removed += 1
             logger.info("orphan workspace removed", extra={"workspace": str(orphan)})
-    due, report.checked = workspaces_due(now=now, observed=observed)
+    due, report.checked = _due(rows, now=now, observed=observed)
     report.due = len(due)
     if dispatch is None:
         from workspaces.tasks import workspaces_reconcile_many_task
