@@ -62,6 +62,43 @@ def manage(env: dict[str, str], *args: str) -> str:
     return out.stdout
 
 
+# Process groups of the servers started by ``processes`` and still running: a SIGTERM (``timeout``, a CI
+# cancel) or SIGHUP to the bench stops them before the bench exits, instead of leaving them running.
+_children: list[subprocess.Popen] = []
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM each process group, wait up to 30 s in all, then SIGKILL what is left."""
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 30
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def _on_terminate(signum: int, _frame: object) -> None:
+    _stop(list(_children))
+    _children.clear()
+    # Exit as a process killed by this signal would (the shell's 128 + signal), after the ``finally`` blocks.
+    raise SystemExit(128 + signum)
+
+
+def _install_terminate_handler() -> None:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) in (signal.SIG_DFL, None):
+            signal.signal(signum, _on_terminate)
+
+
 @contextmanager
 def processes(
     env: dict[str, str],
@@ -75,6 +112,7 @@ def processes(
 
     ``worker_class="gthread"`` (with ``threads``) keeps client connections alive between requests; the default
     sync worker closes each one."""
+    _install_terminate_handler()
     port = free_port()
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -107,6 +145,7 @@ def processes(
             start_new_session=True,
         )
     ]
+    _children.extend(procs)
     if celery:
         procs.append(
             subprocess.Popen(
@@ -118,6 +157,7 @@ def processes(
                 start_new_session=True,
             )
         )
+        _children.append(procs[-1])
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -131,13 +171,10 @@ def processes(
             raise RuntimeError("gunicorn did not start; see bench/results/logs/gunicorn.log")
         yield base
     finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        live = [proc for proc in procs if proc in _children]
+        for proc in live:
+            _children.remove(proc)
+        _stop(live)
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

@@ -18,6 +18,7 @@ Heavy ingestion (``--workload heavy``, issue 18): 20,000 RunEvents of about 6.6 
 single >= 300 events/s, batches >= 3,000 events/s. Merged into bench/results/lineage.json as ``ingestion_heavy``.
 
 Usage: python bench/lineage.py [--events 100000] [--datasets 200000] [--edges 1000000] [--downstream 100000]
+       python bench/lineage.py --phases propagation,graph [--database NAME]   (only those: no ingestion, no neo4j)
        python bench/lineage.py --workload heavy [--heavy-events 20000] [--heavy-single 4000] [--heavy-db NAME]
        (in-process split of the heavy workload between web and worker: python bench/lineage_profile.py)
 """
@@ -25,6 +26,7 @@ Usage: python bench/lineage.py [--events 100000] [--datasets 200000] [--edges 10
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -476,6 +478,15 @@ def main() -> None:
         default="standard",
         help="heavy: only the heavy ingestion workload (issue 18), merged into bench/results/lineage.json",
     )
+    parser.add_argument(
+        "--phases",
+        default="ingestion,propagation,graph,neo4j",
+        help="comma-separated, of ingestion, propagation, graph (sql backend), neo4j; e.g. --phases propagation,graph"
+        " seeds the graph once and measures only those (results merged into bench/results/lineage.json)",
+    )
+    parser.add_argument(
+        "--database", default="steward_bench_lineage", help="name of the throw-away database (dropped and created)"
+    )
     parser.add_argument("--heavy-events", type=int, default=20_000)
     parser.add_argument("--heavy-single", type=int, default=4_000, help="events sent through the single endpoint")
     parser.add_argument(
@@ -498,37 +509,61 @@ def main() -> None:
         fresh_database(args.heavy_db)
         return
 
-    url = fresh_database("steward_bench_lineage")
-    env = bench_env(url)
-    print("[bench] migrating a fresh database", flush=True)
-    manage(env, "migrate", "-v0")
-    headers = {"Authorization": f"Bearer {_token(env)}"}
-    with processes(env) as base:
-        result["ingestion"] = bench_ingestion(base, headers, args.events, args.batch)
-        print(
-            f"[bench] ingestion: {result['ingestion']['batch_events_per_s']:,} events/s (batches), single "
-            f"p95 {result['ingestion']['single_event_endpoint']['p95_ms']} ms",
-            flush=True,
-        )
+    phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    unknown = phases - {"ingestion", "propagation", "graph", "neo4j"}
+    if unknown:
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    if "ingestion" in phases:
+        url = fresh_database(args.database)
+        env = bench_env(url)
+        print("[bench] migrating a fresh database", flush=True)
+        manage(env, "migrate", "-v0")
+        headers = {"Authorization": f"Bearer {_token(env)}"}
+        with processes(env) as base:
+            result["ingestion"] = bench_ingestion(base, headers, args.events, args.batch)
+            print(
+                f"[bench] ingestion: {result['ingestion']['batch_events_per_s']:,} events/s (batches), single "
+                f"p95 {result['ingestion']['single_event_endpoint']['p95_ms']} ms",
+                flush=True,
+            )
+    if not phases & {"propagation", "graph", "neo4j"}:
+        _save_merged(result, partial=phases != {"ingestion", "propagation", "graph", "neo4j"})
+        fresh_database(args.database)
+        return
 
-    url = fresh_database("steward_bench_lineage")
+    url = fresh_database(args.database)
     env = bench_env(url)
     manage(env, "migrate", "-v0")
     headers = {"Authorization": f"Bearer {_token(env)}"}
     source, hubs = seed_graph(url, args.datasets, args.edges, args.downstream, random.Random(5))
-    with processes(env) as base:
-        result["propagation"] = {
-            "datasets": args.datasets,
-            "edges": args.edges,
-            **bench_propagation(base, headers, url, source, args.downstream),
-        }
-        result["graph_sql"] = bench_graph(base, headers, hubs, args.requests)
-        print(f"[bench] graph (sql) depth 5: p95 {result['graph_sql']['p95_ms']} ms", flush=True)
+    if phases & {"propagation", "graph"}:
+        with processes(env) as base:
+            if "propagation" in phases:
+                load_before = os.getloadavg()
+                result["propagation"] = {
+                    "datasets": args.datasets,
+                    "edges": args.edges,
+                    **bench_propagation(base, headers, url, source, args.downstream),
+                    "load_before": [round(x, 2) for x in load_before],
+                    "load_after": [round(x, 2) for x in os.getloadavg()],
+                }
+            if "graph" in phases:
+                load_before = os.getloadavg()
+                result["graph_sql"] = {
+                    **bench_graph(base, headers, hubs, args.requests),
+                    "load_before": [round(x, 2) for x in load_before],
+                    "load_after": [round(x, 2) for x in os.getloadavg()],
+                }
+                print(f"[bench] graph (sql) depth 5: p95 {result['graph_sql']['p95_ms']} ms", flush=True)
     neo_env = bench_env(url, STEWARD_GRAPH_BACKEND="neo4j", STEWARD_NEO4J_URL=args.neo4j_url)
     try:
+        if "neo4j" not in phases:
+            raise _Skipped
         t0 = time.perf_counter()
         manage(neo_env, "graph_rebuild")
         rebuild_s = time.perf_counter() - t0
+    except _Skipped:
+        pass
     except Exception as exc:
         print(f"[bench] neo4j not measured: {exc}", flush=True)
     else:
@@ -539,9 +574,23 @@ def main() -> None:
             }
             print(f"[bench] graph (neo4j) depth 5: p95 {result['graph_neo4j']['p95_ms']} ms", flush=True)
         _wipe_neo4j(args.neo4j_url)  # the projection of a dropped database would only confuse the next user
-    path = save("lineage", result)
+    _save_merged(result, partial=phases != {"ingestion", "propagation", "graph", "neo4j"})
+    fresh_database(args.database)
+
+
+class _Skipped(Exception):
+    """A phase left out by ``--phases``."""
+
+
+def _save_merged(result: dict, *, partial: bool) -> None:
+    """Save the results; a run of some phases only keeps the other phases' figures of the last full run."""
+    import json
+
+    previous = RESULTS / "lineage.json"
+    merged = json.loads(previous.read_text()) if partial and previous.exists() else {}
+    merged = {k: v for k, v in merged.items() if k not in ("benchmark", "at", "machine")}
+    path = save("lineage", {**merged, **result})
     print(f"[bench] saved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
-    fresh_database("steward_bench_lineage")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ __all__ = [
     "dataset_platforms",
     "DatasetPage",
     "dataset_lookup",
+    "dataset_lookup_id",
     "dataset_tag_keys",
     "deployment_get",
     "deployment_list",
@@ -180,13 +181,18 @@ def dataset_get(*, user: Any, pk: UUID | str, with_fields: bool = True) -> Datas
 def dataset_lookup(*, user: Any, namespace: str, name: str) -> Dataset:
     """By identity, else by an alias (a ``symlinks`` facet's identifier); the same 404 for a dataset the
     viewer may not see as for none."""
+    return dataset_get(user=user, pk=dataset_lookup_id(user=user, namespace=namespace, name=name))
+
+
+def dataset_lookup_id(*, user: Any, namespace: str, name: str) -> UUID:
+    """``dataset_lookup``'s id alone (same visibility and 404), for callers that need nothing else."""
     visible = _datasets(viewer_for(user))
     found = visible.filter(namespace=namespace, name=name).values_list("pk", flat=True).first()
     if found is None:
         found = visible.filter(aliases__namespace=namespace, aliases__name=name).values_list("pk", flat=True).first()
     if found is None:
         raise NotFound(f"No dataset {namespace}/{name}.")
-    return dataset_get(user=user, pk=found)
+    return found
 
 
 def dataset_tag_keys(ids: list[UUID]) -> dict[UUID, set[str]]:

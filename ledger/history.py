@@ -147,11 +147,8 @@ def write_many(by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at
             encoded[(kind, str(key))] = (text, GONE if text is None else digest_text(text), legacy)
     open_rows: dict[tuple[str, str], tuple[int, str, datetime]] = {}
     all_keys = sorted({key for _, key in encoded})
-    for chunk in _chunks(all_keys):
-        for pk, kind, key, digest, valid_from in HistoryRecord.objects.filter(
-            kind__in=list(by_kind), key__in=chunk, valid_to__isnull=True
-        ).values_list("id", "kind", "key", "digest", "valid_from"):
-            open_rows[(kind, key)] = (pk, digest, valid_from)
+    for pk, kind, key, digest, valid_from in _open_rows(list(by_kind), all_keys):
+        open_rows[(kind, key)] = (pk, digest, valid_from)
     to_close: list[int] = []
     to_replace: list[int] = []
     rows: list[list[Any]] = []
@@ -167,12 +164,38 @@ def write_many(by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at
         rows.append([kind, key, when, None, None if text is None else RawJson(text), digest])
     if not rows:
         return 0
-    for start in range(0, len(to_replace), _CHUNK):
-        HistoryRecord.objects.filter(pk__in=to_replace[start : start + _CHUNK]).delete()
-    for start in range(0, len(to_close), _CHUNK):
-        HistoryRecord.objects.filter(pk__in=to_close[start : start + _CHUNK]).update(valid_to=when)
+    if connection.vendor == "postgresql":  # one array parameter per statement, however many rows
+        table = connection.ops.quote_name(HistoryRecord._meta.db_table)
+        with connection.cursor() as cursor:
+            if to_replace:
+                cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])", [to_replace])
+            if to_close:
+                cursor.execute(f"UPDATE {table} SET valid_to = %s WHERE id = ANY(%s::bigint[])", [when, to_close])
+    else:
+        for start in range(0, len(to_replace), _CHUNK):
+            HistoryRecord.objects.filter(pk__in=to_replace[start : start + _CHUNK]).delete()
+        for start in range(0, len(to_close), _CHUNK):
+            HistoryRecord.objects.filter(pk__in=to_close[start : start + _CHUNK]).update(valid_to=when)
     insert_rows(HistoryRecord, _COLUMNS, rows)
     return len(rows)
+
+
+def _open_rows(kinds: list[str], keys: list[str]) -> Iterable[tuple[int, str, str, str, datetime]]:
+    """(id, kind, key, digest, valid_from) of the open rows of these kinds and keys."""
+    if connection.vendor == "postgresql":  # the keys as one text[] (no placeholder per key to build and split)
+        table = connection.ops.quote_name(HistoryRecord._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, kind, key, digest, valid_from FROM {table} WHERE kind = ANY(%s::text[])"
+                " AND key = ANY(%s::text[]) AND valid_to IS NULL",
+                [kinds, keys],
+            )
+            yield from cursor.fetchall()
+        return
+    for chunk in _chunks(keys):
+        yield from HistoryRecord.objects.filter(kind__in=kinds, key__in=chunk, valid_to__isnull=True).values_list(
+            "id", "kind", "key", "digest", "valid_from"
+        )
 
 
 def active_at(qs: QuerySet, at: datetime, *, start: str = "valid_from", end: str = "valid_to") -> QuerySet:

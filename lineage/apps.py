@@ -21,7 +21,10 @@ class LineageConfig(AppConfig):
 
         registry.add_tag_source(
             TagSource(
-                levels=receivers.propagated_levels, holders=receivers.propagated_holders, keys=receivers.propagated_keys
+                levels=receivers.propagated_levels,
+                holders=receivers.propagated_holders,
+                keys=receivers.propagated_keys,
+                levels_sql=receivers.propagated_levels_sql,
             )
         )
         tags_changed.connect(receivers.on_tags_changed, dispatch_uid="lineage.on_tags_changed")

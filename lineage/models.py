@@ -192,14 +192,23 @@ class PropagatedTag(models.Model):
     or another propagated tag), through ``job``. Following ``via`` always reaches the origin.
     """
 
-    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="propagated_tags")
+    # Rows are derived (the engine writes them from the edges and tags it has just read, under its lock), and a
+    # big propagation writes or ends 100k of them at once, so every per-row cost counts: ``dataset`` and ``tag``
+    # lead the composite indexes below and need no single-column index of their own, and the provenance pointers
+    # (origin, via, job) are not checked by the database at commit (three row locks per inserted row); deleting
+    # a dataset or job still deletes the rows naming it (Django's cascade), and re-propagates downstream of it.
+    dataset = models.ForeignKey(
+        "catalog.Dataset", on_delete=models.CASCADE, related_name="propagated_tags", db_index=False
+    )
     field = models.CharField(max_length=255, blank=True)
-    tag = models.ForeignKey("catalog.Tag", on_delete=models.CASCADE, related_name="+")
-    origin_dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="+")
+    tag = models.ForeignKey("catalog.Tag", on_delete=models.CASCADE, related_name="+", db_index=False)
+    origin_dataset = models.ForeignKey(
+        "catalog.Dataset", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     origin_field = models.CharField(max_length=255, blank=True)
-    via_dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="+")
+    via_dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="+", db_constraint=False)
     via_field = models.CharField(max_length=255, blank=True)
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     valid_from = models.DateTimeField()
     valid_to = models.DateTimeField(null=True, blank=True)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.db import connection, models, transaction
@@ -291,19 +292,33 @@ def _recompute_python(roots: set[UUID], tags: set[int] | None) -> DrainResult:
         ],
         ((ds, field, tag, od, of, vd, vf, job, now, None) for (ds, field, tag), (od, of, vd, vf, job) in to_add),
     )
-    touched = {key[0] for key in old if old[key][1] != new.get(key)} | {key[0] for key, _ in to_add}
-    return _after_write(roots, touched, region=len(region), added=len(to_add), ended=len(to_end))
+    ended_keys = [key for key in old if old[key][1] != new.get(key)]
+    return _after_write(roots, ended_keys, [key for key, _ in to_add], region=len(region))
 
 
-def _after_write(roots: set[UUID], touched: set[UUID], *, region: int, added: int, ended: int) -> DrainResult:
-    """Effective classifications, search and model versions of the datasets whose propagated tags changed."""
-    reclassified = dataset_recompute_effective(touched)
-    index_later("dataset", touched)
+def _after_write(
+    roots: set[UUID],
+    ended: list[tuple[UUID, str, int]],
+    added: list[tuple[UUID, str, int]],
+    *,
+    region: int,
+) -> DrainResult:
+    """Effective classifications, search and model versions of the datasets whose propagated tags changed.
+
+    ``ended`` and ``added`` are the (dataset, field, tag) of the rows ended and written. A row ended and written
+    again for the same key only changed its provenance: the dataset's tags, hence its level and its search
+    document, stay the same, so only datasets that gained or lost a tag are reclassified and re-indexed.
+    """
+    ended_keys, added_keys = set(ended), set(added)
+    touched = {key[0] for key in ended_keys} | {key[0] for key in added_keys}
+    changed = {key[0] for key in ended_keys ^ added_keys}
+    reclassified = dataset_recompute_effective(changed)
+    index_later("dataset", changed)
     if touched:
         from lineage.services.models import model_versions_reading, model_versions_refresh
 
         model_versions_refresh(model_versions_reading(touched | roots))
-    return DrainResult(region=region, added=added, ended=ended, reclassified=len(reclassified))
+    return DrainResult(region=region, added=len(added), ended=len(ended), reclassified=len(reclassified))
 
 
 # --- the set-based path (PostgreSQL, regions without column lineage) ---------------------------------------
@@ -318,6 +333,26 @@ def _after_write(roots: set[UUID], touched: set[UUID], *, region: int, added: in
 
 def _t(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
+
+
+#: How ``_recompute_sql`` finds the tags flowing into a region: "auto" (the cheaper way), "edges" (from the
+#: region's in-edges) or "holders" (from the tags' holders outside the region). Both give the same rows.
+INFLOW = "auto"
+
+
+def _inflow_by_holders(cur: Any, params: dict, region: int, held: str) -> bool:
+    """Whether to find the inflow from the holders of the tags concerned rather than from the region's in-edges:
+    yes when the holders (counted up to the number of in-edges the region is expected to have) are fewer."""
+    if INFLOW != "auto":
+        return INFLOW == "holders"
+    cur.execute(
+        f"""SELECT GREATEST(e.reltuples, 0) / GREATEST(d.reltuples, 1) FROM pg_class e, pg_class d
+        WHERE e.oid = '{_t(Edge)}'::regclass AND d.oid = '{_t(Dataset)}'::regclass"""
+    )
+    per_dataset = float(cur.fetchone()[0] or 0) or 5.0  # never analysed: assume a few in-edges each
+    cap = max(1_000, int(region * per_dataset))
+    cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM ({held}) h LIMIT %(cap)s) x", {**params, "cap": cap})
+    return cur.fetchone()[0] < cap
 
 
 def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | None:
@@ -335,7 +370,7 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
             cur.execute(sql, {**params, **(extra or {})})
             return cur.rowcount
 
-        run("DROP TABLE IF EXISTS prop_region, prop_blocked, prop_reach")
+        run("DROP TABLE IF EXISTS prop_region, prop_blocked, prop_reach, prop_held")
         run(
             f"""CREATE TEMPORARY TABLE prop_region ON COMMIT DROP AS
             WITH RECURSIVE r(id) AS (
@@ -383,20 +418,37 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
             ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING"""
         )
         # Tags entering across the region's boundary, from datasets outside it (direct or propagated there).
+        # Two ways to the same rows; the cheaper one is taken (``_inflow_by_holders``): from the region's
+        # in-edges, keeping those whose source lies outside (in a region downstream of a hub, hundreds of
+        # thousands of in-edges, nearly all from inside), or from the datasets outside the region holding a
+        # tag concerned, following their out-edges into the region (usually few: one tag's holders).
         run("SET LOCAL enable_seqscan = off")  # index probes, whatever the statistics say (see the writes)
-        run(
-            f"""INSERT INTO prop_reach
-            WITH inflow AS (
+        held = f"""SELECT d.ds, d.field, d.tag, d.ds AS od, d.field AS of
+                FROM ({direct_tags} WHERE true {assign_tag}) d
+                UNION ALL
+                SELECT p.dataset_id, p.field, p.tag_id, p.origin_dataset_id, p.origin_field
+                FROM {prop} p WHERE p.valid_to IS NULL {prop_tag}"""
+        if _inflow_by_holders(cur, params, region, held):
+            # In a table of their own, analysed: the planner then drives the edges from the (few) holders
+            # instead of hashing the region's in-edges against them.
+            run(
+                f"""CREATE TEMPORARY TABLE prop_held ON COMMIT DROP AS
+                SELECT h.* FROM ({held}) h WHERE NOT EXISTS (SELECT 1 FROM prop_region o WHERE o.id = h.ds)"""
+            )
+            run("ANALYZE prop_held")
+            inflow = f"""held AS (SELECT * FROM prop_held), inflow AS (
+                SELECT e.source_id, e.target_id, e.job_id FROM (SELECT DISTINCT ds FROM prop_held) s
+                JOIN {edge} e ON e.source_id = s.ds AND e.valid_to IS NULL JOIN prop_region r ON r.id = e.target_id
+            )"""
+        else:
+            inflow = f"""inflow AS (
                 SELECT e.source_id, e.target_id, e.job_id FROM {edge} e JOIN prop_region r ON r.id = e.target_id
                 WHERE e.valid_to IS NULL AND NOT EXISTS (SELECT 1 FROM prop_region o WHERE o.id = e.source_id)
             ), outside AS (SELECT DISTINCT source_id AS id FROM inflow),
-            held AS (
-                SELECT d.ds, d.field, d.tag, d.ds AS od, d.field AS of
-                FROM ({direct_tags} JOIN outside o ON o.id = a.dataset_id WHERE true {assign_tag}) d
-                UNION ALL
-                SELECT p.dataset_id, p.field, p.tag_id, p.origin_dataset_id, p.origin_field
-                FROM {prop} p JOIN outside o ON o.id = p.dataset_id WHERE p.valid_to IS NULL {prop_tag}
-            )
+            held AS (SELECT h.* FROM ({held}) h JOIN outside o ON o.id = h.ds)"""
+        run(
+            f"""INSERT INTO prop_reach
+            WITH {inflow}
             SELECT DISTINCT ON (i.target_id, h.tag) i.target_id, '', h.tag, h.od, h.of, i.source_id, h.field,
                 i.job_id, 0
             FROM inflow i JOIN held h ON h.ds = i.source_id
@@ -435,7 +487,7 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
                 SELECT 1 FROM prop_reach x WHERE x.vd IS NOT NULL AND x.ds = p.dataset_id AND x.field = p.field
                 AND x.tag = p.tag_id AND x.od = p.origin_dataset_id AND x.of = p.origin_field
                 AND x.vd = p.via_dataset_id AND x.vf = p.via_field AND x.job = p.job_id)
-            RETURNING p.dataset_id""",
+            RETURNING p.dataset_id, p.field, p.tag_id""",
             {**params, "now": now},
         )
         ended_rows = cur.fetchall()
@@ -446,11 +498,10 @@ def _recompute_sql(roots: set[UUID], tags: set[int] | None) -> DrainResult | Non
             WHERE x.vd IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM {prop} p WHERE p.valid_to IS NULL AND p.dataset_id = x.ds AND p.field = x.field
                 AND p.tag_id = x.tag)
-            RETURNING dataset_id""",
+            RETURNING dataset_id, field, tag_id""",
             {"now": now},
         )
         added_rows = cur.fetchall()
         run("RESET enable_seqscan")
-        run("DROP TABLE prop_region, prop_blocked, prop_reach")
-    touched = {row[0] for row in ended_rows} | {row[0] for row in added_rows}
-    return _after_write(roots, touched, region=region, added=len(added_rows), ended=len(ended_rows))
+        run("DROP TABLE IF EXISTS prop_region, prop_blocked, prop_reach, prop_held")
+    return _after_write(roots, [tuple(r) for r in ended_rows], [tuple(r) for r in added_rows], region=region)

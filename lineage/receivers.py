@@ -6,6 +6,9 @@ from collections import defaultdict
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
+
+from catalog.models import Tag
 from lineage.models import Edge, PropagatedTag
 from lineage.propagation import note_change
 from steward.lookups import UUIDs
@@ -37,6 +40,14 @@ def propagated_levels(ids: list[UUID]) -> dict[UUID, set[str]]:
     ):
         levels[ds].add(implied)
     return levels
+
+
+def propagated_levels_sql() -> str:
+    """``propagated_levels`` as SQL over ``%(ids)s`` (``TagSource.levels_sql``)."""
+    quote = connection.ops.quote_name
+    return f"""SELECT p.dataset_id, t.implied_level FROM {quote(PropagatedTag._meta.db_table)} p
+        JOIN {quote(Tag._meta.db_table)} t ON t.id = p.tag_id
+        WHERE p.dataset_id = ANY(%(ids)s::uuid[]) AND p.valid_to IS NULL AND t.implied_level <> ''"""
 
 
 def propagated_holders(tag_id: int) -> set[UUID]:

@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from catalog import history as catalog_history
 from catalog.classification import hidden_codes
 from catalog.models import Dataset, Tag, TagAssignment
-from catalog.selectors import dataset_get, dataset_lookup, visible_q
+from catalog.selectors import dataset_get, dataset_lookup_id, visible_q
 from ledger import history
 from lineage.graph import get_backend
 from lineage.graph.base import DIRECTIONS
@@ -27,6 +27,7 @@ from lineage.models import (
 )
 from steward.errors import NotFound, ValidationFailed
 from steward.identity import PRIVILEGED_READERS, roles_of, viewer_for
+from steward.lookups import UUIDs
 
 __all__ = [
     "dataset_explain",
@@ -54,9 +55,14 @@ def _levels_at(datasets: dict[UUID, Dataset], at: datetime | None) -> dict[UUID,
     A dataset with no history row at ``at`` (history began after it, or it did not exist yet) keeps its
     current level: the best we know, rather than no level at all.
     """
-    levels = {pk: ds.effective_classification for pk, ds in datasets.items()}
-    if at is not None and datasets:
-        for key, state in history.as_of_many(catalog_history.DATASET_LEVEL, datasets, at).items():
+    return _levels_of({pk: ds.effective_classification for pk, ds in datasets.items()}, at)
+
+
+def _levels_of(current: dict[UUID, str], at: datetime | None) -> dict[UUID, str]:
+    """``_levels_at`` from each dataset's current level."""
+    levels = dict(current)
+    if at is not None and current:
+        for key, state in history.as_of_many(catalog_history.DATASET_LEVEL, current, at).items():
             level = state.get("effective_classification")
             if level:
                 levels[UUID(key)] = level
@@ -130,15 +136,16 @@ def lineage_graph(
     limit = settings.STEWARD_LINEAGE_DEFAULT_NODES if limit is None else limit
     if not 1 <= limit <= max_nodes:
         raise ValidationFailed.one("limit", f"Must be between 1 and {max_nodes}.", "out_of_range")
-    root = dataset_lookup(user=user, namespace=namespace, name=name)
-    walk = get_backend().walk(root=root.pk, direction=direction, depth=depth, columns=columns, at=at, limit=limit)
+    root = dataset_lookup_id(user=user, namespace=namespace, name=name)
+    walk = get_backend().walk(root=root, direction=direction, depth=depth, columns=columns, at=at, limit=limit)
     viewer = viewer_for(user)
     ids = list(walk.datasets)
-    visible = {
-        ds.pk: ds
-        for ds in Dataset.objects.filter(visible_q(Dataset, viewer))
-        .filter(pk__in=ids)
-        .only("pk", "namespace", "name", "platform", "effective_classification")
+    # Plain rows, not model instances: an answer holds hundreds of datasets and jobs.
+    visible: dict[UUID, tuple[str, str, str, str]] = {
+        pk: (ds_namespace, ds_name, platform, level)
+        for pk, ds_namespace, ds_name, platform, level in Dataset.objects.filter(visible_q(Dataset, viewer))
+        .filter(pk__any_of=UUIDs(ids))
+        .values_list("pk", "namespace", "name", "platform", "effective_classification")
     }
     # Datasets the caller may not see stay in the picture as anonymous nodes (so the paths through them are
     # honest), numbered per answer; a job is named only when every dataset it touches here is visible.
@@ -153,7 +160,12 @@ def lineage_graph(
     job_visible: dict[UUID, bool] = {}
     for s, t, j in walk.edges:
         job_visible[j] = job_visible.get(j, True) and s in visible and t in visible
-    jobs = {j.pk: j for j in Job.objects.filter(pk__in=list(job_visible)).only("pk", "namespace", "name")}
+    jobs = {
+        pk: (job_namespace, job_name)
+        for pk, job_namespace, job_name in Job.objects.filter(pk__any_of=UUIDs(job_visible)).values_list(
+            "pk", "namespace", "name"
+        )
+    }
     hidden_jobs = {
         j: f"job:hidden:{n}" for n, j in enumerate(sorted((j for j, ok in job_visible.items() if not ok), key=str), 1)
     }
@@ -161,26 +173,28 @@ def lineage_graph(
     def job_id(j: UUID) -> str:
         return hidden_jobs.get(j, f"job:{j}")
 
-    levels = _levels_at(visible, at)
+    levels = _levels_of({pk: row[3] for pk, row in visible.items()}, at)
     nodes: list[dict[str, Any]] = [
         {
             "id": f"dataset:{pk}",
             "kind": "dataset",
             "dataset_id": str(pk),
-            "namespace": ds.namespace,
-            "name": ds.name,
-            "platform": ds.platform,
+            "namespace": ds_namespace,
+            "name": ds_name,
+            "platform": platform,
             "classification": levels[pk],
             "depth": walk.datasets[pk],
         }
-        for pk, ds in sorted(visible.items(), key=lambda item: (walk.datasets[item[0]], item[1].name))
+        for pk, (ds_namespace, ds_name, platform, _) in sorted(
+            visible.items(), key=lambda item: (walk.datasets[item[0]], item[1][1])
+        )
     ]
     nodes += [
         {"id": node, "kind": "dataset", "hidden": True, "depth": walk.datasets[pk]} for pk, node in hidden_ids.items()
     ]
     nodes += [
-        {"id": f"job:{pk}", "kind": "job", "job_id": str(pk), "namespace": j.namespace, "name": j.name}
-        for pk, j in sorted(jobs.items(), key=lambda item: item[1].name)
+        {"id": f"job:{pk}", "kind": "job", "job_id": str(pk), "namespace": job_namespace, "name": job_name}
+        for pk, (job_namespace, job_name) in sorted(jobs.items(), key=lambda item: item[1][1])
         if pk not in hidden_jobs
     ]
     nodes += [{"id": node, "kind": "job", "hidden": True} for node in hidden_jobs.values()]
@@ -196,7 +210,7 @@ def lineage_graph(
             seen.add(key)
             unique.append(e)
     result: dict[str, Any] = {
-        "root": f"dataset:{root.pk}",
+        "root": f"dataset:{root}",
         "direction": direction,
         "depth": depth,
         "at": at.isoformat() if at else None,

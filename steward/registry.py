@@ -42,6 +42,9 @@ class TagSource:
     """Tag id -> the datasets holding that tag this way."""
     keys: Callable[[list[UUID]], dict[UUID, set[str]]]
     """Dataset ids -> the keys of their extra tags."""
+    levels_sql: Callable[[], str] | None = None
+    """Optional, PostgreSQL: ``levels`` as one ``SELECT dataset_id, level_code`` over the datasets in the ``uuid[]``
+    parameter ``%(ids)s`` (blank codes left out), for a set-based recompute of effective classifications."""
 
 
 @dataclass

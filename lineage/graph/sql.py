@@ -48,8 +48,11 @@ class SqlGraphBackend:
         def expand(
             frontier: list[UUID], only: list[UUID] | None, cap: int, room: tuple[set[UUID], int] | None = None
         ) -> tuple[list[tuple[UUID, UUID, UUID]], bool]:
-            if room is not None and connection.vendor == "postgresql" and len(frontier) <= _CHUNK:
-                return _expand_with_room(near, far, at, frontier, cap, *room)
+            if connection.vendor == "postgresql" and len(frontier) <= _CHUNK:
+                if room is not None:
+                    return _expand_with_room(near, far, at, frontier, cap, *room)
+                if only is not None:
+                    return _expand_within(near, far, at, frontier, cap, only)
             rows: list[tuple[UUID, UUID, UUID]] = []
             more = False
             for start in range(0, len(frontier), _CHUNK):
@@ -120,3 +123,25 @@ def _expand_with_room(
         rows = cursor.fetchall()
     # A level with ``cap`` edges or more was read only in part: the answer is cut (as in ``breadth_first``).
     return [(n, f, j) for n, f, j, _ in rows], bool(rows) and rows[0][3] >= cap
+
+
+def _expand_within(
+    near: str, far: str, at: datetime | None, frontier: list[UUID], cap: int, only: list[UUID]
+) -> tuple[list[tuple[UUID, UUID, UUID]], bool]:
+    """One level's edges towards datasets in ``only``, and whether any other edge leaves the frontier, in one
+    query (once the walk is full: it looks only for edges between datasets it already holds)."""
+    active = (
+        "e.valid_to IS NULL" if at is None else "e.valid_from <= %(at)s AND (e.valid_to IS NULL OR e.valid_to > %(at)s)"
+    )
+    table = connection.ops.quote_name(Edge._meta.db_table)
+    sql = f"""
+        SELECT e.{near}, e.{far}, e.job_id, false FROM {table} e
+        WHERE {active} AND e.{near} = ANY(%(frontier)s::uuid[]) AND e.{far} = ANY(%(only)s::uuid[])
+        UNION ALL
+        (SELECT NULL, NULL, NULL, true FROM {table} e
+         WHERE {active} AND e.{near} = ANY(%(frontier)s::uuid[]) AND NOT e.{far} = ANY(%(only)s::uuid[]) LIMIT 1)"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"frontier": list(frontier), "only": list(only), "at": at})
+        rows = cursor.fetchall()
+    found = [(n, f, j) for n, f, j, other in rows if not other]
+    return found[:cap], any(other for *_, other in rows)

@@ -263,3 +263,21 @@ def test_search_finds_datasets_by_their_propagated_tags(emit, tags, tag, admin_u
     found = get_backend().search(SearchQuery(tags=["email"]), viewer_for(admin_user))
     assert {h.qualified_name for h in found.hits} == {"raw", "clean"}
     assert {h.qualified_name: h.classification for h in found.hits} == {"raw": "C3", "clean": "C3"}
+
+
+@pytest.mark.parametrize("inflow", ["edges", "holders"])
+def test_tags_flowing_in_from_upstream_survive_a_recompute_downstream(emit, tags, tag, monkeypatch, admin_user, inflow):
+    """A change downstream of a tagged dataset recomputes only its own region; the tag entering that region
+    from upstream stays, keeps its origin, and reaches the new dataset (both ways of finding the inflow)."""
+    from lineage import propagation
+
+    monkeypatch.setattr(propagation, "INFLOW", inflow)
+    emit(complete("load", ["raw"], ["clean"]), complete("report", ["clean"], ["summary"]))
+    tag("raw", "email")
+    emit(complete("export", ["summary"], ["extract"]), complete("other", ["elsewhere"], ["summary"]))
+    assert tag_keys("clean") == tag_keys("summary") == tag_keys("extract") == {"email"}
+    assert tag_keys("elsewhere") == set()
+    assert level("extract") == "C3"
+    why = dataset_explain(user=admin_user, pk=ds("extract").pk, tag="email")
+    assert why["source"]["name"] == "raw"
+    assert [hop["to"]["name"] for hop in why["path"]] == ["clean", "summary", "extract"]
