@@ -65,6 +65,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 # Process groups of the servers started by ``processes`` and still running: a SIGTERM (``timeout``, a CI
 # cancel) or SIGHUP to the bench stops them before the bench exits, instead of leaving them running.
 _children: list[subprocess.Popen] = []
+_owner_pid = os.getpid()  # forked children (client pools) inherit the handler: only this process stops servers
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -87,6 +88,8 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 
 
 def _on_terminate(signum: int, _frame: object) -> None:
+    if os.getpid() != _owner_pid:  # a forked client process being terminated by its pool: not the servers' owner
+        raise SystemExit(128 + signum)
     _stop(list(_children))
     _children.clear()
     # Exit as a process killed by this signal would (the shell's 128 + signal), after the ``finally`` blocks.
