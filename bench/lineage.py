@@ -402,6 +402,15 @@ def _count_tagged(url: str) -> int:
         ).fetchone()[0]
 
 
+def _wait_worker_idle(broker: redis.Redis, url: str) -> None:
+    """Until the bench worker's queue (``bench_env``: one per database) is empty and nothing is pending or being
+    taken in its coalesced search-indexing sets (``steward.tasks``): queued and running indexing both done."""
+    queue = f"bench-{url.rsplit('/', 1)[-1]}"
+    time.sleep(1)  # the drain queues its indexing just after it commits
+    while broker.llen(queue) > 0 or broker.keys(f"steward:coalesce:{queue}:search_index:*"):
+        time.sleep(0.5)
+
+
 def bench_propagation(base: str, headers: dict[str, str], url: str, source: str, expected: int) -> dict:
     session = requests.Session()
     session.headers.update(headers)
@@ -412,11 +421,11 @@ def bench_propagation(base: str, headers: dict[str, str], url: str, source: str,
         time.sleep(0.2)
     add_s = time.perf_counter() - t0
     print(f"[bench] tag reached {expected:,} datasets in {add_s:.1f} s", flush=True)
-    # The worker then re-indexes the reclassified datasets for search; let that backlog clear first.
+    # The worker then re-indexes the reclassified datasets for search; let that backlog clear first (the removal's
+    # drain would otherwise wait behind it on the one worker).
     t_idx = time.perf_counter()
     broker = redis.Redis.from_url(REDIS_URL)
-    while broker.llen("celery") > 0:
-        time.sleep(0.5)
+    _wait_worker_idle(broker, url)
     index_s = time.perf_counter() - t_idx
     t1 = time.perf_counter()
     session.delete(f"{base}/api/v1/datasets/{ds['id']}/tags/pii.email", timeout=600).raise_for_status()
@@ -424,8 +433,7 @@ def bench_propagation(base: str, headers: dict[str, str], url: str, source: str,
         time.sleep(0.2)
     remove_s = time.perf_counter() - t1
     print(f"[bench] tag withdrawn from {expected:,} datasets in {remove_s:.1f} s", flush=True)
-    while broker.llen("celery") > 0:  # the re-indexing again: graph queries should not compete with it
-        time.sleep(0.5)
+    _wait_worker_idle(broker, url)  # the re-indexing again: graph queries should not compete with it
     return {
         "affected_datasets": expected,
         "tag_add_s": round(add_s, 2),
