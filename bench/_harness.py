@@ -88,8 +88,8 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 
 
 def _on_terminate(signum: int, _frame: object) -> None:
-    if os.getpid() != _owner_pid:  # a forked client process being terminated by its pool: not the servers' owner
-        raise SystemExit(128 + signum)
+    if os.getpid() != _owner_pid:  # a forked client process terminated by its pool: die as it would have by default
+        os._exit(128 + signum)
     _stop(list(_children))
     _children.clear()
     # Exit as a process killed by this signal would (the shell's 128 + signal), after the ``finally`` blocks.
