@@ -380,7 +380,8 @@ class KubernetesWorkspaceConnector:
         return _notebook_status(self.url_template, notebook)
 
     # --- lookups ------------------------------------------------------------------------------------
-    def _list_notebooks(self, selector: str) -> Iterator[dict[str, Any]]:
+    def _notebook_pages(self, selector: str) -> Iterator[dict[str, Any]]:
+        """The list answers (pages of 500) of the Notebooks matching ``selector``, in order."""
         apis = self._apis()
         token: str | None = None
         while True:
@@ -396,36 +397,23 @@ class KubernetesWorkspaceConnector:
                     **self._opts(),
                 ),
             )
-            yield from page.get("items", [])
+            yield page
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return
 
+    def _list_notebooks(self, selector: str) -> Iterator[dict[str, Any]]:
+        for page in self._notebook_pages(selector):
+            yield from page.get("items", [])
+
     def _list_all_notebooks(self) -> tuple[str, list[dict[str, Any]]]:
         """Every managed Notebook of the cluster, whole (pages of 500), and the list's resourceVersion."""
-        apis = self._apis()
-        token: str | None = None
         notebooks: list[dict[str, Any]] = []
         resource_version = ""
-        while True:
-            page = self._request(
-                "list Notebooks",
-                partial(
-                    apis.custom.list_cluster_custom_object,
-                    *_KUBEFLOW,
-                    "notebooks",
-                    label_selector=_MANAGED,
-                    limit=500,
-                    _continue=token,
-                    **self._opts(),
-                ),
-            )
+        for page in self._notebook_pages(_MANAGED):
             notebooks.extend(page.get("items", []))
-            meta = page.get("metadata") or {}
-            resource_version = resource_version or meta.get("resourceVersion", "")
-            token = meta.get("continue")
-            if not token:
-                return resource_version, notebooks
+            resource_version = resource_version or (page.get("metadata") or {}).get("resourceVersion", "")
+        return resource_version, notebooks
 
     def _notebook_names(self) -> Counter[str]:
         """The names of every managed Notebook of the cluster: a Table without its objects (one small answer)."""
