@@ -523,20 +523,27 @@ class DatabaseSearchBackend:
         computes 2,200. A query matching fewer than ``exact_limit`` reads every bucket, which together cost what
         the whole index does."""
         limit = self.exact_limit + 1
-        parts: list[str] = []
-        params: list = []
-        for bucket in range(SAMPLE_BUCKETS if bucketed else 1):
-            qs = matched
-            if bucketed:
-                # Spelt as the partial indexes' predicates are, so the planner picks each bucket's own index.
-                in_bucket = f'mod("catalog_searchentry"."id" / {BUCKET_RUN}, {SAMPLE_BUCKETS}) = {bucket}'
-                qs = qs.alias(_bucket=RawSQL(in_bucket, [], output_field=BooleanField())).filter(_bucket=True)
-            part_sql, part_params = qs.values("facet_values", "popularity").query.sql_with_params()
-            parts.append(part_sql.replace(" FROM ", f"{extra} FROM ", 1))
-            params += [*extra_params, *part_params]
+
+        def in_bucket(bucket: int) -> str:  # spelt as the partial indexes' predicates are: each bucket's own index
+            return f'mod("catalog_searchentry"."id" / {BUCKET_RUN}, {SAMPLE_BUCKETS}) = {bucket}'
+
+        qs = matched
+        if bucketed:
+            qs = qs.alias(_bucket=RawSQL(in_bucket(0), [], output_field=BooleanField())).filter(_bucket=True)
+        # Compiled once; the other buckets' parts differ only in the bucket number (the ORM's compiling of the
+        # filters, eight times over, was a third of a search's Python time).
+        part_sql, part_params = qs.values("facet_values", "popularity").query.sql_with_params()
+        part_sql = part_sql.replace(" FROM ", f"{extra} FROM ", 1)
+        params = [*extra_params, *part_params]
         if not bucketed:
-            return f"{parts[0]} LIMIT {limit}", params
-        return "SELECT * FROM (" + " UNION ALL ".join(f"({p})" for p in parts) + f") AS b LIMIT {limit}", params
+            return f"{part_sql} LIMIT {limit}", params
+        if part_sql.count(in_bucket(0)) != 1:  # not the expected shape: no sample by buckets
+            return f"{part_sql.replace(in_bucket(0), 'true')} LIMIT {limit}", params
+        parts = [part_sql.replace(in_bucket(0), in_bucket(b)) for b in range(SAMPLE_BUCKETS)]
+        return (
+            "SELECT * FROM (" + " UNION ALL ".join(f"({p})" for p in parts) + f") AS b LIMIT {limit}",
+            params * SAMPLE_BUCKETS,
+        )
 
     @property
     def exact_limit(self) -> int:
