@@ -42,6 +42,9 @@ def _setup(db: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from steward.gctune import tune
+
+    tune()  # as gunicorn's and the Celery worker's processes do once loaded (steward/wsgi.py, steward/celery.py)
 
 
 def _top_queries(captured: list[dict], count: int, top: int = 15) -> None:
