@@ -5,8 +5,10 @@ events of ``bench/lineage.py`` go through the ingestion service (``lineage.servi
 time on an empty catalog; then the tasks they queued run in-process one by one, as the Celery worker would (the
 worker's share of the work); then the same events again (duplicates), new events through the view (Django test
 client, bearer token: authentication, DRF parsing, the response) one at a time, in batches, and as new runs over
-known datasets. Each phase reports ms per event, statements and round trips per event
-(``CaptureQueriesContext`` and an execute wrapper); ``--cprofile`` prints the functions that take the most time.
+known datasets. Each phase reports ms per event (wall, and this process's own CPU, steadier on a busy machine),
+statements and round trips per event (``CaptureQueriesContext`` and an execute wrapper); ``--cprofile`` prints the
+functions that take the most time. The process tunes its garbage collector as gunicorn's workers do
+(``steward/gctune.py``); ``STEWARD_GC_THRESHOLD=`` (empty) measures with Python's defaults.
 No timed assertions: figures for docs/benchmarks.md (label them with the load average printed beside them).
 
 Usage: python bench/lineage_profile.py [--events 500] [--batch 250] [--cprofile] [--db NAME] [--keep]
@@ -88,18 +90,21 @@ def _phase(name: str, count: int, run: Callable[[], None], profile: bool, top_qu
     connection.queries_log.clear()  # a deque of 9,000: a phase's count is only right from empty
     trips = _RoundTrips()
     with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(trips):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if prof:
             prof.enable()
         run()
         if prof:
             prof.disable()
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     out = {
         "phase": name,
         "events": count,
         "ms_per_event": round(elapsed * 1000 / count, 2),
         "events_per_s": round(count / elapsed, 1),
+        # This process's own CPU (the web worker's share; the database's is apart): steadier than the wall time
+        # on a busy machine.
+        "cpu_ms_per_event": round(cpu * 1000 / count, 2),
         "queries_per_event": round(len(queries) / count, 2),
         "round_trips_per_event": round(
             (trips.trips + sum(q["sql"] == "COMMIT" for q in queries.captured_queries)) / count, 2
@@ -107,7 +112,8 @@ def _phase(name: str, count: int, run: Callable[[], None], profile: bool, top_qu
         "load": round(os.getloadavg()[0], 2),
     }
     print(
-        f"[profile] {name}: {out['ms_per_event']} ms/event ({out['events_per_s']} events/s), "
+        f"[profile] {name}: {out['ms_per_event']} ms/event ({out['events_per_s']} events/s, "
+        f"{out['cpu_ms_per_event']} ms CPU here), "
         f"{out['queries_per_event']} statements/event in {out['round_trips_per_event']} round trips, "
         f"load {out['load']}",
         flush=True,
@@ -236,6 +242,10 @@ def main() -> None:
         broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
         print(f"[profile] tasks queued on {queue}: {broker.llen(queue)} (deleted)")
         broker.delete(queue)
+        # The coalesced sets and their "queued" flags too: left behind, the next run's writes would see a task
+        # queued already and queue none (steward.tasks.enqueue_coalesced_on_commit).
+        for key in broker.scan_iter(f"steward:coalesce:{queue}:*"):
+            broker.delete(key)
         from django.db import connections
 
         connections.close_all()
