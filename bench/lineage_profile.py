@@ -160,6 +160,50 @@ def _worker_phase(events: int) -> dict:
     return out
 
 
+def _pipeline_ab(user: object, events: list[dict], rounds: int) -> dict:
+    """Single events over known datasets with ``lineage.services.ingest.PIPELINE_EVENTS`` 20 (a small call's final
+    writes in one psycopg pipeline) and 0 (one round trip each), alternating in rounds: wall ms per event."""
+    import statistics
+
+    from lineage.services import ingest as service
+
+    default = service.PIPELINE_EVENTS
+    times: dict[int, list[float]] = {default: [], 0: []}
+    year = 2028
+    try:
+        for r in range(rounds):
+            for mode in (default, 0) if r % 2 == 0 else (0, default):
+                service.PIPELINE_EVENTS = mode
+                batch = []
+                for k in range(0, len(events) - 1, 2):
+                    run_id = str(uuid.uuid4())
+                    for e in events[k : k + 2]:
+                        copy = json.loads(json.dumps(e))
+                        copy["run"]["runId"] = run_id
+                        copy["eventTime"] = copy["eventTime"].replace("2026-", f"{year}-", 1)
+                        batch.append(copy)
+                year += 1
+                t0 = time.perf_counter()
+                for e in batch:
+                    service.ingest(actor=user, events=[e])
+                times[mode].append((time.perf_counter() - t0) * 1000 / len(batch))
+    finally:
+        service.PIPELINE_EVENTS = default
+    out = {
+        "phase": "service single (known datasets): final writes pipelined vs not, interleaved",
+        "pipelined_ms_per_event": round(statistics.median(times[default]), 2),
+        "unpipelined_ms_per_event": round(statistics.median(times[0]), 2),
+        "rounds": rounds,
+        "load": round(os.getloadavg()[0], 2),
+    }
+    print(
+        f"[profile] pipelined {out['pipelined_ms_per_event']} vs not {out['unpipelined_ms_per_event']} ms/event "
+        f"(median of {rounds} interleaved rounds), load {out['load']}",
+        flush=True,
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500, help="events per phase")
@@ -237,6 +281,9 @@ def main() -> None:
                 False,
             )
         )
+        # 6. the final writes pipelined (one round trip) or not, in interleaved rounds of new runs over known
+        # datasets (so that a change in the machine's load hits both alike)
+        results.append(_pipeline_ab(user, chunk, rounds=6))
     finally:
         queue = settings.CELERY_TASK_DEFAULT_QUEUE
         broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
