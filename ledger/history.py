@@ -131,8 +131,13 @@ def write(kind: str, states: Mapping[Any, dict[str, Any] | None], *, at: datetim
     return write_many({kind: states}, at=at)
 
 
-def write_many(by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at: datetime | None = None) -> int:
-    """``write`` for several kinds at once (one query for their open rows, one insert)."""
+def write_many(
+    by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at: datetime | None = None, fresh: bool = False
+) -> int:
+    """``write`` for several kinds at once (one query for their open rows, one insert).
+
+    ``fresh``: the caller created every one of these entities in this transaction (new primary keys), so none has
+    a row yet and the open rows are not read (a bulk create writes its first states in one statement)."""
     if not any(by_kind.values()):
         return 0
     if not transaction.get_connection().in_atomic_block:
@@ -147,7 +152,7 @@ def write_many(by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at
             encoded[(kind, str(key))] = (text, GONE if text is None else digest_text(text), legacy)
     open_rows: dict[tuple[str, str], tuple[int, str, datetime]] = {}
     all_keys = sorted({key for _, key in encoded})
-    for pk, kind, key, digest, valid_from in _open_rows(list(by_kind), all_keys):
+    for pk, kind, key, digest, valid_from in () if fresh else _open_rows(list(by_kind), all_keys):
         open_rows[(kind, key)] = (pk, digest, valid_from)
     to_close: list[int] = []
     to_replace: list[int] = []
