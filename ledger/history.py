@@ -183,6 +183,15 @@ def write_many(by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at
     return len(rows)
 
 
+_PROBE_SETTINGS = ("enable_hashjoin", "enable_mergejoin", "enable_seqscan")
+# Turn them off for the transaction, reading their values (then restored, not reset: a caller may have set them).
+_PROBES_ON = "SELECT " + ", ".join(
+    [f"current_setting('{name}')" for name in _PROBE_SETTINGS]
+    + [f"set_config('{name}', 'off', true)" for name in _PROBE_SETTINGS]
+)
+_PROBES_OFF = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in _PROBE_SETTINGS)
+
+
 def write_shared(
     kind: str, groups: Iterable[tuple[dict[str, Any], Iterable[Any]]], *, at: datetime | None = None
 ) -> int:
@@ -222,6 +231,10 @@ def write_shared(
     table = connection.ops.quote_name(HistoryRecord._meta.db_table)
     pairs = "unnest(%(keys)s::text[], %(which)s::int[]) AS n(key, i)"
     with connection.cursor() as cursor:
+        # Index probes per key (the open-row index), whatever the statistics say: a hash join would read every
+        # open row of the kind (millions in a large catalog) to match a few thousand keys.
+        cursor.execute(_PROBES_ON)
+        before = cursor.fetchone()[: len(_PROBE_SETTINGS)]
         cursor.execute(
             f"""WITH closed AS (
                 UPDATE {table} h SET valid_to = %(when)s FROM {pairs}
@@ -242,7 +255,9 @@ def write_shared(
                 SELECT 1 FROM {table} h WHERE h.kind = %(kind)s AND h.key = n.key AND h.valid_to IS NULL)""",
             params,
         )
-        return cursor.rowcount
+        written = cursor.rowcount
+        cursor.execute(_PROBES_OFF, [value for pair in zip(_PROBE_SETTINGS, before, strict=True) for value in pair])
+        return written
 
 
 def _open_rows(kinds: list[str], keys: list[str]) -> Iterable[tuple[int, str, str, str, datetime]]:
