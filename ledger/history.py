@@ -183,25 +183,15 @@ def write_many(by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at
     return len(rows)
 
 
-_PROBE_SETTINGS = ("enable_hashjoin", "enable_mergejoin", "enable_seqscan")
-# Turn them off for the transaction, reading their values (then restored, not reset: a caller may have set them).
-_PROBES_ON = "SELECT " + ", ".join(
-    [f"current_setting('{name}')" for name in _PROBE_SETTINGS]
-    + [f"set_config('{name}', 'off', true)" for name in _PROBE_SETTINGS]
-)
-_PROBES_OFF = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in _PROBE_SETTINGS)
-
-
 def write_shared(
     kind: str, groups: Iterable[tuple[dict[str, Any], Iterable[Any]]], *, at: datetime | None = None
 ) -> int:
     """``write`` of states that many keys share: each ``(state, keys)`` records ``state`` for every key of ``keys``
     (e.g. one effective level for thousands of datasets); returns how many changed. Same rules as ``write``.
 
-    Each state is encoded (canonical text, digest) once. On PostgreSQL the keys go as one array, with the index
-    of their state in a second: one ``UPDATE`` closes the open rows whose digest differs, one ``INSERT … SELECT``
-    opens the new rows where no open row is left (a row opened at this very instant is replaced, as ``write``
-    does). Elsewhere it is ``write``.
+    Each state is encoded (canonical text, digest) once, not once per key. On PostgreSQL the new rows are one
+    ``INSERT … SELECT`` over an array of keys and an array of indexes into the few states (no per-row formatting
+    in Python); the open rows are read and closed by id arrays, as ``write`` does. Elsewhere it is ``write``.
     """
     states: list[dict[str, Any]] = []
     by_key: dict[str, int] = {}
@@ -218,46 +208,39 @@ def write_shared(
         raise RuntimeError("history.write must run inside the transaction of the change it records")
     when = at or timezone.now()
     texts = [canonical_text(state) for state in states]
-    params = {
-        "kind": kind,
-        "when": when,
-        "keys": list(by_key),
-        "which": [i + 1 for i in by_key.values()],  # SQL arrays count from 1
-        "texts": texts,
-        "digests": [digest_text(text) for text in texts],
-        # An open row written before steward.canonical carries the legacy digest of non-ASCII states.
-        "legacy": [legacy_digest(state, text) or "" for state, text in zip(states, texts, strict=True)],
-    }
+    digests = [digest_text(text) for text in texts]
+    # An open row written before steward.canonical carries the legacy digest of non-ASCII states.
+    legacies = [legacy_digest(state, text) for state, text in zip(states, texts, strict=True)]
+    to_close: list[int] = []
+    to_replace: list[int] = []
+    for pk, _, key, digest, valid_from in _open_rows([kind], list(by_key)):
+        i = by_key[key]
+        if digest == digests[i] or digest == legacies[i]:
+            del by_key[key]  # unchanged: no row
+        else:
+            (to_replace if valid_from >= when else to_close).append(pk)
+    if not by_key:
+        return 0
     table = connection.ops.quote_name(HistoryRecord._meta.db_table)
-    pairs = "unnest(%(keys)s::text[], %(which)s::int[]) AS n(key, i)"
     with connection.cursor() as cursor:
-        # Index probes per key (the open-row index), whatever the statistics say: a hash join would read every
-        # open row of the kind (millions in a large catalog) to match a few thousand keys.
-        cursor.execute(_PROBES_ON)
-        before = cursor.fetchone()[: len(_PROBE_SETTINGS)]
-        cursor.execute(
-            f"""WITH closed AS (
-                UPDATE {table} h SET valid_to = %(when)s FROM {pairs}
-                WHERE h.kind = %(kind)s AND h.key = n.key AND h.valid_to IS NULL
-                  AND h.digest <> (%(digests)s::text[])[n.i] AND h.digest <> (%(legacy)s::text[])[n.i]
-                RETURNING h.id, h.valid_from
-            ) SELECT id FROM closed WHERE valid_from >= %(when)s""",
-            params,
-        )
-        replaced = [row[0] for row in cursor.fetchall()]
-        if replaced:  # opened at this very instant (two changes in one transaction): replaced, not closed
-            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])", [replaced])
+        if to_replace:  # opened at this very instant (two changes in one transaction): replaced, not closed
+            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])", [to_replace])
+        if to_close:
+            cursor.execute(f"UPDATE {table} SET valid_to = %s WHERE id = ANY(%s::bigint[])", [when, to_close])
         cursor.execute(
             f"""INSERT INTO {table} (kind, key, valid_from, valid_to, state, digest)
-            SELECT %(kind)s, n.key, %(when)s, NULL, ((%(texts)s::text[])[n.i])::jsonb, (%(digests)s::text[])[n.i]
-            FROM {pairs}
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {table} h WHERE h.kind = %(kind)s AND h.key = n.key AND h.valid_to IS NULL)""",
-            params,
+            SELECT %(kind)s, n.key, %(when)s, NULL, (%(states)s::jsonb[])[n.i], (%(digests)s::text[])[n.i]
+            FROM unnest(%(keys)s::text[], %(which)s::int[]) AS n(key, i)""",
+            {
+                "kind": kind,
+                "when": when,
+                "keys": list(by_key),
+                "which": [i + 1 for i in by_key.values()],  # SQL arrays count from 1
+                "states": texts,
+                "digests": digests,
+            },
         )
-        written = cursor.rowcount
-        cursor.execute(_PROBES_OFF, [value for pair in zip(_PROBE_SETTINGS, before, strict=True) for value in pair])
-        return written
+    return len(by_key)
 
 
 def _open_rows(kinds: list[str], keys: list[str]) -> Iterable[tuple[int, str, str, str, datetime]]:
