@@ -27,7 +27,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -117,7 +117,7 @@ def _top(captured: list[dict], top: int = 12) -> None:
 
 
 def _drain(label: str, profile: bool) -> dict:
-    from django.db import connection, transaction
+    from django.db import connection
 
     import lineage.propagation as propagation
 
@@ -147,7 +147,6 @@ def _drain(label: str, profile: bool) -> dict:
         if prof:
             prof.disable()
         elapsed = time.perf_counter() - t0
-    _ = transaction
     steps = {k: round(v, 2) for k, v in sorted(_STEPS.items(), key=lambda kv: -kv[1])}
     steps["commit"] = round(commit["s"], 2)
     out = {"drain_s": round(elapsed, 2), "result": vars(result), "steps_s": steps, "load": round(load, 2)}
@@ -163,7 +162,6 @@ def _drain(label: str, profile: bool) -> dict:
 
 
 def _graph(hubs: list[str], requests_total: int, user: Any) -> dict:
-    from django.db import connection
     from rest_framework.test import APIClient
 
     client = APIClient()
@@ -182,7 +180,6 @@ def _graph(hubs: list[str], requests_total: int, user: Any) -> dict:
         assert res.status_code == 200, res.content[:300]
         queries.append(len(captured))
         nodes.add(len(res.json()["nodes"]))
-    _ = connection
     times.sort()
     out = {
         "requests": requests_total,
@@ -212,6 +209,7 @@ def main() -> None:
 
     from catalog.models import Dataset
     from catalog.services import dataset_tag_add, dataset_tag_remove, tag_create
+
     user = User.objects.create_user("bench")
     user.groups.add(Group.objects.get(name="admin"))
     actor = user
