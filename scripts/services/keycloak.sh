@@ -123,7 +123,7 @@ start() {
   log "starting keycloak $VERSION on 127.0.0.1:$PORT (java $(java_major "$jh") at $jh)"
   echo "=== $(date -Is) start: keycloak $VERSION, $URL, java $jh" >>"$LOGFILE"
   t0="$(date +%s.%N)"
-  # kc.sh execs the JVM (so $! is the JVM); setsid detaches it from the caller.
+  # setsid detaches kc.sh (and the JVMs it starts) from the caller.
   (cd "$DIR" && JAVA_HOME="$jh" JAVA_OPTS_KC_HEAP="-Xms64m -Xmx512m" \
     JAVA_OPTS_APPEND="-Djava.io.tmpdir=$HOME_DIR/data/tmp -XX:-UsePerfData -XX:ErrorFile=$DIR/hs_err_pid%p.log" \
     KC_BOOTSTRAP_ADMIN_USERNAME="$ADMIN_USER" KC_BOOTSTRAP_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
@@ -134,6 +134,11 @@ start() {
   pid=$!
   echo "$pid" >"$PIDFILE"
   wait_ready "$pid"
+  # In dev mode kc.sh runs a build JVM first and then starts the server JVM as its child (not by exec),
+  # so the pid to stop is the one listening on the port; kc.sh exits when it does.
+  local listener
+  listener="$(ss -Hltnp "sport = :$PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2)"
+  if [[ -n "$listener" ]] && ours "$listener"; then pid="$listener"; echo "$pid" >"$PIDFILE"; fi
   log "keycloak ready: $URL/realms/$REALM (pid $pid, $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s)"
 }
 
