@@ -93,8 +93,7 @@ def test_a_typo_still_finds_the_dataset(corpus, data_steward):
     found = _search(data_steward, q="custmers")
     assert "sales.public.customers" in [h.qualified_name for h in found.hits]
     assert found.fuzzy, "the results say they are for close words, not the words typed"
-    if settings_backend() == "database":
-        assert found.corrected.startswith("customer")
+    assert found.corrected.startswith("customer")
     assert not _search(data_steward, q="customers").fuzzy
 
 
