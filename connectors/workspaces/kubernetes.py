@@ -421,21 +421,14 @@ class KubernetesWorkspaceConnector:
 
     def _notebook_names(self) -> Counter[str]:
         """The names of every managed Notebook of the cluster: a Table without its objects (one small answer)."""
-        api = self._apis().api_client
 
         def call() -> Any:
-            request = api.param_serialize(
+            return self._send(
                 "GET",
                 "/apis/{}/{}/notebooks".format(*_KUBEFLOW),
-                query_params=[("labelSelector", _MANAGED), ("includeObject", "None")],
-                header_params={"Accept": _TABLE},
-                auth_settings=["BearerToken"],
+                [("labelSelector", _MANAGED), ("includeObject", "None")],
+                accept=_TABLE,
             )
-            response = api.call_api(*request, _request_timeout=self._opts()["_request_timeout"])
-            if not 200 <= response.status <= 299:
-                response.read()
-                raise ApiException.from_response(http_resp=response, body=None, data=None)
-            return response.response
 
         table = self._request("list Notebook names", call)
         columns = [c.get("format") for c in table.get("columnDefinitions") or []]
@@ -500,7 +493,13 @@ class KubernetesWorkspaceConnector:
         return applied
 
     def _send(
-        self, method: str, path: str, query: list[tuple[str, str]], body: dict[str, Any], content_type: str
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Any:
         """One request by path through the client's ApiClient (its configuration, credentials and connection pool),
         without the typed API classes: building ``CoreV1Api`` and the others imports their modules, which took
@@ -511,7 +510,7 @@ class KubernetesWorkspaceConnector:
             method,
             path,
             query_params=query,
-            header_params={"Accept": "application/json", "Content-Type": content_type},
+            header_params={"Accept": accept, "Content-Type": content_type},
             body=body,
             auth_settings=["BearerToken"],
         )
