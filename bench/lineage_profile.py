@@ -82,12 +82,27 @@ class _RoundTrips:
         return execute(sql, params, many, context)
 
 
+def _backend_cpu() -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend (same machine: ``/proc``), or None."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def _phase(name: str, count: int, run: Callable[[], None], profile: bool, top_queries: bool = True) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     prof = cProfile.Profile() if profile else None
     connection.queries_log.clear()  # a deque of 9,000: a phase's count is only right from empty
+    db0 = _backend_cpu()
     trips = _RoundTrips()
     with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(trips):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -97,6 +112,7 @@ def _phase(name: str, count: int, run: Callable[[], None], profile: bool, top_qu
         if prof:
             prof.disable()
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    db1 = _backend_cpu()
     out = {
         "phase": name,
         "events": count,
@@ -105,6 +121,8 @@ def _phase(name: str, count: int, run: Callable[[], None], profile: bool, top_qu
         # This process's own CPU (the web worker's share; the database's is apart): steadier than the wall time
         # on a busy machine.
         "cpu_ms_per_event": round(cpu * 1000 / count, 2),
+        # The PostgreSQL backend's CPU for this connection (its share of the two cores; clock ticks of 10 ms).
+        "db_cpu_ms_per_event": None if db0 is None or db1 is None else round((db1 - db0) * 1000 / count, 2),
         "queries_per_event": round(len(queries) / count, 2),
         "round_trips_per_event": round(
             (trips.trips + sum(q["sql"] == "COMMIT" for q in queries.captured_queries)) / count, 2
@@ -113,7 +131,7 @@ def _phase(name: str, count: int, run: Callable[[], None], profile: bool, top_qu
     }
     print(
         f"[profile] {name}: {out['ms_per_event']} ms/event ({out['events_per_s']} events/s, "
-        f"{out['cpu_ms_per_event']} ms CPU here), "
+        f"{out['cpu_ms_per_event']} ms CPU here, {out['db_cpu_ms_per_event']} ms CPU in PostgreSQL), "
         f"{out['queries_per_event']} statements/event in {out['round_trips_per_event']} round trips, "
         f"load {out['load']}",
         flush=True,
@@ -204,6 +222,38 @@ def _pipeline_ab(user: object, events: list[dict], rounds: int) -> dict:
     return out
 
 
+def _renewed(events: list[dict], year: int) -> list[dict]:
+    """The same events as new runs (new run ids, ``year`` instead of 2026): their datasets known, schemas unchanged."""
+    out = []
+    for k in range(0, len(events) - 1, 2):
+        run_id = str(uuid.uuid4())
+        for e in events[k : k + 2]:
+            copy = json.loads(json.dumps(e))
+            copy["run"]["runId"] = run_id
+            copy["eventTime"] = copy["eventTime"].replace("2026-", f"{year}-", 1)
+            out.append(copy)
+    return out
+
+
+def _batches_only(user: object, events: list[dict], size: int, profile: bool) -> list[dict]:
+    """``--batches-only``: the events in calls of ``size`` on an empty catalog (creating the datasets, as the first
+    batches of ``bench/lineage.py --workload heavy`` do), then again as new runs over the known datasets."""
+    from lineage.services.ingest import ingest
+
+    def calls(chunk: list[dict]) -> Callable[[], None]:
+        def run() -> None:
+            for start in range(0, len(chunk), size):
+                ingest(actor=user, events=chunk[start : start + size], batch=True)
+
+        return run
+
+    again = _renewed(events, 2027)
+    return [
+        _phase(f"service batches of {size} (new catalog)", len(events), calls(events), profile),
+        _phase(f"service batches of {size} (known datasets, new runs)", len(again), calls(again), profile),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=500, help="events per phase")
@@ -211,6 +261,12 @@ def main() -> None:
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--db", default="steward_bench_ingest_profile")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards (to explain queries)")
+    parser.add_argument(
+        "--batches-only",
+        action="store_true",
+        help="only the batch path: --events events in calls of --batch on an empty catalog, then as new runs over "
+        "the datasets they created (for before/after comparisons of /lineage/batch)",
+    )
     args = parser.parse_args()
     _setup(args.db)
 
@@ -226,9 +282,13 @@ def main() -> None:
     user.groups.add(Group.objects.get(name="admin"))
     token = token_create(actor=user, user=user, name="bench")[1]
     n = args.events
-    events = generate_heavy_events(6 * n)
+    events = generate_heavy_events(n if args.batches_only else 6 * n)
     results = []
     try:
+        if args.batches_only:
+            results += _batches_only(user, events, args.batch, args.cprofile)
+            print(*results, sep="\n")
+            return
         # 1. service, one event per call, on an empty catalog (creating most datasets)
         chunk = events[:n]
         results.append(

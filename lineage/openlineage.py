@@ -67,15 +67,16 @@ def _time(value: Any, path: str, problems: ProblemCollector) -> datetime | None:
 
 def _text(data: dict, key: str, path: str, problems: ProblemCollector, max_length: int) -> str | None:
     value = data.get(key)
-    where = f"{path}.{key}" if path else key
     if not isinstance(value, str) or not value.strip():
-        problems.add(where, "Required: a non-blank string.", "required")
+        problems.add(f"{path}.{key}" if path else key, "Required: a non-blank string.", "required")
         return None
     if len(value) > max_length:
-        problems.add(where, f"Too long: {len(value)} characters, at most {max_length}.", "max_length")
+        problems.add(
+            f"{path}.{key}" if path else key, f"Too long: {len(value)} characters, at most {max_length}.", "max_length"
+        )
         return None
     if CONTROL_RE.search(value):  # as the catalog API refuses them
-        problems.add(where, "Contains control characters.", "invalid")
+        problems.add(f"{path}.{key}" if path else key, "Contains control characters.", "invalid")
         return None
     return value
 
@@ -119,7 +120,12 @@ def _job(data: dict, problems: ProblemCollector) -> tuple[str, str, dict]:
     return namespace, name, facets
 
 
-def _dataset(data: Any, path: str, problems: ProblemCollector) -> DatasetRef | None:
+# A schema facet already parsed in this call, by dataset: ``(facet, fields)`` (a dataset named by several events of a
+# batch, or by both events of a run, usually carries the same facet each time).
+SchemaCache = dict[tuple[str, str], tuple[Any, list[dict[str, str]]]]
+
+
+def _dataset(data: Any, path: str, problems: ProblemCollector, schemas: SchemaCache | None = None) -> DatasetRef | None:
     obj = _object(data, path, problems)
     if obj is None:
         return None
@@ -131,7 +137,14 @@ def _dataset(data: Any, path: str, problems: ProblemCollector) -> DatasetRef | N
     ref = DatasetRef(namespace=namespace, name=name)
     schema = facets.get("schema")
     if schema is not None:
-        ref.fields = _schema_fields(schema, f"{path}.facets.schema", problems)
+        seen = None if schemas is None else schemas.get((namespace, name))
+        if seen is not None and seen[0] == schema:  # the same facet again: the same fields (shared, never changed)
+            ref.fields = seen[1]
+        else:
+            before = len(problems.problems)
+            ref.fields = _schema_fields(schema, f"{path}.facets.schema", problems)
+            if schemas is not None and ref.fields is not None and len(problems.problems) == before:
+                schemas[(namespace, name)] = (schema, ref.fields)
     version = facets.get("version")
     if isinstance(version, dict) and version.get("datasetVersion") is not None:
         ref.version = str(version["datasetVersion"])[:255]
@@ -283,6 +296,26 @@ def _transformation(item: dict) -> str:
 def _input_fields(items: list, where: str, problems: ProblemCollector, kind: str | None) -> list[tuple]:
     sources: dict[tuple[str, str, str], str] = {}
     for j, item in enumerate(items):
+        if type(item) is dict:  # the common case, checked at once: three valid strings
+            namespace, name, column = item.get("namespace"), item.get("name"), item.get("field")
+            if (
+                type(namespace) is str
+                and type(name) is str
+                and type(column) is str
+                and 0 < len(namespace) <= MAX_NAMESPACE
+                and 0 < len(name) <= MAX_NAME
+                and 0 < len(column) <= MAX_FIELD_NAME
+                and namespace.strip()
+                and name.strip()
+                and column.strip()
+                and not _NAMESPACE_CONTROL_RE.search(namespace)
+                and not CONTROL_RE.search(name)
+                and not CONTROL_RE.search(column)
+            ):
+                key = (namespace, name, column)
+                found = kind or _transformation(item)
+                sources[key] = "DIRECT" if sources.get(key) == "DIRECT" else found  # DIRECT wins a duplicate
+                continue
         item_path = f"{where}[{j}]"
         if not isinstance(item, dict):
             problems.add(item_path, "Must be an object {namespace, name, field}.", "invalid_type")
@@ -324,19 +357,20 @@ def _column_lineage(facet: Any, path: str, problems: ProblemCollector) -> dict[s
     return out
 
 
-def _datasets(data: dict, key: str, problems: ProblemCollector) -> list[DatasetRef]:
+def _datasets(data: dict, key: str, problems: ProblemCollector, schemas: SchemaCache | None) -> list[DatasetRef]:
     items = data.get(key)
     if items is None:
         return []
     if not isinstance(items, list):
         problems.add(key, "Must be a list of datasets.", "invalid_type")
         return []
-    refs = [_dataset(item, f"{key}[{i}]", problems) for i, item in enumerate(items)]
+    refs = [_dataset(item, f"{key}[{i}]", problems, schemas) for i, item in enumerate(items)]
     return [r for r in refs if r is not None]
 
 
-def parse_event(data: Any, problems: ProblemCollector) -> ParsedEvent | None:
-    """Classify and validate one event; problems are added to ``problems`` (the caller raises)."""
+def parse_event(data: Any, problems: ProblemCollector, schemas: SchemaCache | None = None) -> ParsedEvent | None:
+    """Classify and validate one event; problems are added to ``problems`` (the caller raises). ``schemas``: one
+    dict for the events of a call (``SchemaCache``), so that a schema facet seen before is not parsed again."""
     if not isinstance(data, dict):
         problems.add(None, "An OpenLineage event must be a JSON object.", "invalid_type")
         return None
@@ -361,7 +395,7 @@ def parse_event(data: Any, problems: ProblemCollector) -> ParsedEvent | None:
                     problems.add("run.runId", f"Not a UUID: {str(raw_id)[:64]!r}.", "invalid_uuid")
             run_facets = _object(run.get("facets"), "run.facets", problems, required=False) or {}
         job_ns, job_name, job_facets = _job(data, problems)
-        inputs, outputs = _datasets(data, "inputs", problems), _datasets(data, "outputs", problems)
+        inputs, outputs = _datasets(data, "inputs", problems, schemas), _datasets(data, "outputs", problems, schemas)
         if problems.problems or event_time is None:
             return None
         return ParsedEvent(
@@ -377,13 +411,13 @@ def parse_event(data: Any, problems: ProblemCollector) -> ParsedEvent | None:
             outputs=outputs,
         )
     if "dataset" in data:
-        dataset = _dataset(data.get("dataset"), "dataset", problems)
+        dataset = _dataset(data.get("dataset"), "dataset", problems, schemas)
         if problems.problems or event_time is None or dataset is None:
             return None
         return ParsedEvent(kind="dataset", event_time=event_time, dataset=dataset)
     if "job" in data:
         job_ns, job_name, job_facets = _job(data, problems)
-        inputs, outputs = _datasets(data, "inputs", problems), _datasets(data, "outputs", problems)
+        inputs, outputs = _datasets(data, "inputs", problems, schemas), _datasets(data, "outputs", problems, schemas)
         if problems.problems or event_time is None:
             return None
         return ParsedEvent(

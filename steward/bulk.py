@@ -8,7 +8,6 @@ values. Runs on the caller's connection, so it commits or rolls back with the ca
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -58,6 +57,35 @@ def _values(
     return ", ".join([one] * len(rows)), params
 
 
+def _unnest(
+    fields: Sequence[models.Field[Any, Any]], rows: Sequence[Sequence[Any]], json_positions: list[int], names: str
+) -> tuple[str, list[Any]]:
+    """``SELECT ... FROM unnest(%s::type[], ...) AS v (names)`` for ``rows``, one array parameter per column
+    (however many rows: one statement, no staging table); JSON values serialised here and cast back per row."""
+    columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
+    for i in json_positions:
+        columns[i] = [v if v is None or isinstance(v, RawJson) else json.dumps(v) for v in columns[i]]
+    # Binary arrays (psycopg formats a text array in Python, element by element); a column of nulls only has no
+    # element type to send in binary.
+    arrays = ", ".join(
+        f"%{'s' if all(v is None for v in columns[i]) else 'b'}::{'text' if i in json_positions else _cast(f)}[]"
+        for i, f in enumerate(fields)
+    )
+    quoted = names.split(", ")
+    select = ", ".join(f"v.{q}::jsonb" if i in json_positions else f"v.{q}" for i, q in enumerate(quoted))
+    return f"SELECT {select} FROM unnest({arrays}) AS v ({names})", columns
+
+
+def _bound_cursor() -> Any:
+    """A Django cursor (logged and wrapped as any) whose parameters psycopg sends apart from the statement
+    (server-side binding): the arrays of ``_unnest`` are not quoted into the SQL text, which costs more in Python
+    than the insert costs PostgreSQL. PostgreSQL only."""
+    import psycopg
+
+    connection.ensure_connection()
+    return connection._prepare_cursor(psycopg.Cursor(connection.connection))  # type: ignore[attr-defined]
+
+
 @contextmanager
 def pipelined(enabled: bool = True) -> Iterator[None]:
     """Send the statements run inside in one go (psycopg's pipeline mode, PostgreSQL): writes whose results
@@ -97,8 +125,9 @@ def insert_rows(
     """Insert ``rows`` into ``model``'s table; ``columns`` are field names (``dataset`` → ``dataset_id``).
 
     Returns how many rows were inserted. With ``ignore_conflicts``, rows that would violate a unique constraint
-    (an id already stored) are skipped, as Django's ``bulk_create(ignore_conflicts=True)`` does: on PostgreSQL the
-    rows are copied into a session-local staging table, then moved with ``INSERT ... ON CONFLICT DO NOTHING``.
+    (an id already stored) are skipped, as Django's ``bulk_create(ignore_conflicts=True)`` does: on PostgreSQL one
+    ``INSERT ... SELECT ... FROM unnest(...) ON CONFLICT DO NOTHING`` (an array per column) for many rows, where
+    ``COPY`` (which cannot skip a conflict) writes those without ``ignore_conflicts``.
     """
     meta = model._meta
     fields = [concrete_field(model, name)[0] for name in columns]
@@ -119,22 +148,13 @@ def insert_rows(
                     cursor.execute(f"INSERT INTO {table} ({quoted}) VALUES {values}{conflict}", params)
                     count += max(cursor.rowcount, 0) if ignore_conflicts else len(rows[start : start + SMALL])
             return count
+        if ignore_conflicts:  # COPY cannot skip a conflict: one INSERT ... SELECT over one array per column
+            select, arrays = _unnest(fields, rows, json_positions, quoted)
+            with _bound_cursor() as cursor:
+                cursor.execute(f"INSERT INTO {table} ({quoted}) {select} ON CONFLICT DO NOTHING", arrays)
+                return max(cursor.rowcount, 0)
         with connection.cursor() as cursor:
-            target = table
-            if ignore_conflicts:
-                # Kept for the session (CREATE costs more than the COPY of a small batch), emptied at commit; the
-                # TRUNCATE covers a second call in one transaction.
-                target = connection.ops.quote_name(f"staging_{meta.db_table}")
-                cursor.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS AS "
-                    f"SELECT {quoted} FROM {table} WITH NO DATA"
-                )
-                cursor.execute(f"TRUNCATE {target}")
-            count = _copy(cursor, target, quoted, rows, json_positions)
-            if ignore_conflicts:
-                cursor.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {target} ON CONFLICT DO NOTHING")
-                count = cursor.rowcount
-        return count
+            return _copy(cursor, table, quoted, rows, json_positions)
     placeholders = ", ".join(["%s"] * len(columns))
     prepared = []
     for row in rows:
@@ -198,7 +218,6 @@ def insert_new_rows(
     table = connection.ops.quote_name(meta.db_table)
     quoted = ", ".join(connection.ops.quote_name(concrete_field(model, name)[1]) for name in columns)
     order = ", ".join(connection.ops.quote_name(concrete_field(model, name)[1]) for name in order_by)
-    staging = connection.ops.quote_name(f"staging_new_{meta.db_table}_{zlib.crc32(quoted.encode()):08x}")
     pk_column = connection.ops.quote_name(concrete_field(model, meta.pk.name)[1])
     json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
     if len(rows) <= SMALL:  # one round trip
@@ -210,17 +229,11 @@ def insert_new_rows(
                 params,
             )
             return {fields[pk_position].to_python(pk) for (pk,) in cursor.fetchall()}
-    with connection.cursor() as cursor:
+    select, arrays = _unnest(fields, rows, json_positions, quoted)  # one statement, however many rows
+    with _bound_cursor() as cursor:
         cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
-            f"SELECT {quoted} FROM {table} WITH NO DATA"
-        )
-        cursor.execute(f"TRUNCATE {staging}")
-    with connection.cursor() as cursor:
-        _copy(cursor, staging, quoted, rows, json_positions)
-        cursor.execute(
-            f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {staging} ORDER BY {order} "
-            f"ON CONFLICT DO NOTHING RETURNING {pk_column}"
+            f"INSERT INTO {table} ({quoted}) {select} ORDER BY {order} ON CONFLICT DO NOTHING RETURNING {pk_column}",
+            arrays,
         )
         return {fields[pk_position].to_python(pk) for (pk,) in cursor.fetchall()}
 

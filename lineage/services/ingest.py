@@ -36,7 +36,7 @@ from lineage.models import (
     Run,
     RunState,
 )
-from lineage.openlineage import ParsedEvent, parse_event
+from lineage.openlineage import ParsedEvent, SchemaCache, parse_event
 from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
 from lineage.services.producers import Authorization, lineage_authorize, lineage_right_check, namespace_claims_write
@@ -121,9 +121,10 @@ def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[Inge
     ]
     problems = ProblemCollector()
     parsed: list[ParsedEvent] = []
+    schemas: SchemaCache = {}
     for i, data in enumerate(events):
         sub = ProblemCollector()
-        event = parse_event(data, sub)
+        event = parse_event(data, sub, schemas)
         for p in sub.problems:
             problems.add(_where(p.field, i, batch), p.message, p.code)
         if event is not None:
@@ -182,9 +183,16 @@ def _apply(
         event = parsed[i]
         for ref in [*event.inputs, *event.outputs, *([event.dataset] if event.dataset else [])]:
             items.append((ref.namespace, ref.name, ref.fields))
+            if not ref.column_lineage:
+                continue
+            # The columns each source dataset is named with, one item per dataset (in the order first named).
+            named: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
             for sources in ref.column_lineage.values():
                 for ns, name, column, _ in sources:
-                    items.append((ns, name, [{"name": column, "type": ""}]))
+                    columns = named.setdefault((ns, name), {})
+                    if column not in columns:
+                        columns[column] = {"name": column, "type": ""}
+            items.extend((ns, name, list(columns.values())) for (ns, name), columns in named.items())
             if set(ref.column_lineage) - {""}:  # "" holds dataset-level inputs: no output field
                 items.append((ref.namespace, ref.name, [{"name": f, "type": ""} for f in ref.column_lineage if f]))
     if auth is not None:
@@ -209,6 +217,7 @@ def _apply(
     run_ids = {rid for i in todo if (rid := parsed[i].run_id)}
     runs = {r.pk: r for r in Run.objects.select_for_update().filter(pk__in=run_ids)}
     existing_runs = set(runs)
+    id_texts = {key: str(pk) for key, pk in ids.items()}  # runs list dataset ids as text
     writer = _EdgeWriter({job.pk for job in jobs.values()})
     rebuild: set[UUID] = set()
     touched_jobs: set[UUID] = set()
@@ -224,7 +233,7 @@ def _apply(
             job = jobs[(event.job_namespace, event.job_name)]
             if event.run_id is not None:
                 try:
-                    run = _run(runs, job, event, event.run_id, ids)
+                    run = _run(runs, job, event, event.run_id, id_texts)
                 except ValidationFailed as exc:  # the whole call rolls back
                     problem = exc.problems[0]
                     raise ValidationFailed.one(_where(problem.field, i, batch), problem.message, problem.code) from None
@@ -307,11 +316,15 @@ def _write(
         list(versions.values()),
         ignore_conflicts=True,
     )
-    insert_rows(  # a dataset event (no job to lock) sent twice at once is recorded once
+    # A run or job event cannot be stored already: its job is locked, and the late check under that lock found the
+    # events a concurrent call stored (and were it otherwise, the unique digest fails the call and ``retry_races``
+    # runs it again). So they go straight in (COPY, no staging table); a dataset event (no job to lock) sent twice
+    # at once is recorded once.
+    insert_rows(
         LineageEvent,
         ["digest", "event_type", "kind", "event_time", "run", "payload", "received_at", "received_by"],
         event_rows,
-        ignore_conflicts=True,
+        ignore_conflicts=any(row[2] == "dataset" for row in event_rows),
     )
 
 
@@ -510,16 +523,17 @@ def _union(current: list, extra: list) -> list:
     return out
 
 
-def _run(runs: dict[UUID, Run], job: Job, event: ParsedEvent, run_id: UUID, ids: dict[tuple[str, str], UUID]) -> Run:
-    """Merge ``event`` (whose run is ``run_id``) into its run (in ``runs``; written by the caller)."""
-    inputs = [str(ids[r.identity]) for r in event.inputs]
-    outputs = [str(ids[r.identity]) for r in event.outputs]
+def _run(runs: dict[UUID, Run], job: Job, event: ParsedEvent, run_id: UUID, ids: dict[tuple[str, str], str]) -> Run:
+    """Merge ``event`` (whose run is ``run_id``) into its run (in ``runs``; written by the caller); ``ids``: the
+    datasets' ids as text, by identity."""
+    inputs = [ids[r.identity] for r in event.inputs]
+    outputs = [ids[r.identity] for r in event.outputs]
     column_edges: list[list[str]] = []
     for ref in event.outputs:
         for out_field, sources in ref.column_lineage.items():
             for ns, name, in_field, kind in sources:
-                source_id = str(ids[(ns, name)])
-                column_edges.append([source_id, in_field, str(ids[ref.identity]), out_field, kind])
+                source_id = ids[(ns, name)]
+                column_edges.append([source_id, in_field, ids[ref.identity], out_field, kind])
                 if source_id not in inputs:
                     inputs.append(source_id)  # column lineage implies dataset lineage
     run = runs.get(run_id)

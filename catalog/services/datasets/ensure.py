@@ -95,7 +95,9 @@ def datasets_ensure(
                 before = merged.get(f["name"])
                 if before is None:
                     merged[f["name"]] = f
-                elif before is not f and any(v and before.get(k) != v for k, v in f.items()):
+                elif before is f or before == f:  # the same mention again (the common case in a batch)
+                    continue
+                elif any(v and before.get(k) != v for k, v in f.items()):
                     merged[f["name"]] = {**before, **{k: v for k, v in f.items() if v}}
     existing, have = _existing(list(wanted), {key for key, fields in wanted.items() if fields})
     now = timezone.now()
