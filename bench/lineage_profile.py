@@ -6,12 +6,15 @@ time on an empty catalog; then the tasks they queued run in-process one by one, 
 worker's share of the work); then the same events again (duplicates), new events through the view (Django test
 client, bearer token: authentication, DRF parsing, the response) one at a time, in batches, and as new runs over
 known datasets. Each phase reports ms per event (wall, and this process's own CPU, steadier on a busy machine),
-statements and round trips per event (``CaptureQueriesContext`` and an execute wrapper); ``--cprofile`` prints the
-functions that take the most time. The process tunes its garbage collector as gunicorn's workers do
+statements and round trips per event (``CaptureQueriesContext`` and an execute wrapper) and the CPU of the
+connection's PostgreSQL backend (read from ``/proc``: the database's share, which ``ms CPU here`` leaves out);
+``--cprofile`` prints the functions that take the most time. ``--batches-only``: only ``/lineage/batch``'s service
+path, ``--events`` events in calls of ``--batch`` on an empty catalog, then again as new runs over known datasets
+(for before/after comparisons: run it from two checkouts, interleaved). The process tunes its garbage collector as gunicorn's workers do
 (``steward/gctune.py``); ``STEWARD_GC_THRESHOLD=`` (empty) measures with Python's defaults.
 No timed assertions: figures for docs/benchmarks.md (label them with the load average printed beside them).
 
-Usage: python bench/lineage_profile.py [--events 500] [--batch 250] [--cprofile] [--db NAME] [--keep]
+Usage: python bench/lineage_profile.py [--events 500] [--batch 250] [--cprofile] [--db NAME] [--keep] [--batches-only]
 """
 
 from __future__ import annotations
