@@ -316,15 +316,15 @@ def _write(
         list(versions.values()),
         ignore_conflicts=True,
     )
-    # A run or job event cannot be stored already: its job is locked, and the late check under that lock found the
-    # events a concurrent call stored (and were it otherwise, the unique digest fails the call and ``retry_races``
-    # runs it again). So they go straight in (COPY, no staging table); a dataset event (no job to lock) sent twice
-    # at once is recorded once.
+    # On PostgreSQL a run or job event cannot be stored already: its job is locked, and the late check under that
+    # lock found the events a concurrent call stored (were it otherwise, the unique digest would fail the call and
+    # ``retry_races`` run it again). So they go straight in (COPY, no conflict handling); a dataset event (no job to
+    # lock) sent twice at once is recorded once. SQLite locks no rows: every event skips a conflict there.
     insert_rows(
         LineageEvent,
         ["digest", "event_type", "kind", "event_time", "run", "payload", "received_at", "received_by"],
         event_rows,
-        ignore_conflicts=any(row[2] == "dataset" for row in event_rows),
+        ignore_conflicts=connection.vendor != "postgresql" or any(row[2] == "dataset" for row in event_rows),
     )
 
 
