@@ -10,8 +10,8 @@ statements and round trips per event (``CaptureQueriesContext`` and an execute w
 connection's PostgreSQL backend (read from ``/proc``: the database's share, which ``ms CPU here`` leaves out);
 ``--cprofile`` prints the functions that take the most time. ``--batches-only``: only ``/lineage/batch``'s service
 path, ``--events`` events in calls of ``--batch`` on an empty catalog, then again as new runs over known datasets
-(for before/after comparisons: run it from two checkouts, interleaved). The process tunes its garbage collector as gunicorn's workers do
-(``steward/gctune.py``); ``STEWARD_GC_THRESHOLD=`` (empty) measures with Python's defaults.
+(for before/after comparisons: run it from two checkouts, interleaved). The process tunes its garbage collector
+as gunicorn's workers do (``steward/gctune.py``); ``STEWARD_GC_THRESHOLD=`` (empty) measures with Python's defaults.
 No timed assertions: figures for docs/benchmarks.md (label them with the load average printed beside them).
 
 Usage: python bench/lineage_profile.py [--events 500] [--batch 250] [--cprofile] [--db NAME] [--keep] [--batches-only]
