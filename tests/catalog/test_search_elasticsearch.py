@@ -135,3 +135,20 @@ def test_an_index_made_before_the_removed_field_learns_it_on_setup(es, settings,
     assert upgraded.search(SearchQuery(q="orders"), viewer_for(data_steward)).total == 0
     [hit] = upgraded.search(SearchQuery(q="orders", include_removed=True), viewer_for(data_steward)).hits
     assert hit.removed is True
+
+
+def test_counts_are_fresh_after_a_write_though_counting_is_cached(es, make_dataset, data_steward):
+    """Totals and facet counts may be answered from the shard request cache; a write that reaches the index empties
+    it, so they never lag behind the hits."""
+    viewer = viewer_for(data_steward)
+    make_dataset("sales.orders")
+    for _ in range(2):  # the second time, the counting request is answered from the cache
+        first = get_backend().search(SearchQuery(q="orders"), viewer)
+    stats = es.client.indices.stats(index=es.alias, metric="request_cache")["_all"]["total"]["request_cache"]
+    assert stats["hit_count"] >= 1
+    assert (first.total, dict(first.facets["tag"])) == (1, {})
+    make_dataset("lake.orders_2019", tags=["finance"])
+    again = get_backend().search(SearchQuery(q="orders"), viewer)
+    assert (again.total, dict(again.facets["tag"])) == (2, {"finance": 1})
+    second_page = get_backend().search(SearchQuery(q="orders", offset=1, limit=1), viewer)
+    assert [h.qualified_name for h in second_page.hits] == ["lake.orders_2019"]
