@@ -152,3 +152,10 @@ def test_counts_are_fresh_after_a_write_though_counting_is_cached(es, make_datas
     assert (again.total, dict(again.facets["tag"])) == (2, {"finance": 1})
     second_page = get_backend().search(SearchQuery(q="orders", offset=1, limit=1), viewer)
     assert [h.qualified_name for h in second_page.hits] == ["lake.orders_2019"]
+
+
+def test_a_search_before_any_index_exists_says_the_backend_is_unavailable(es, client_for, data_steward):
+    es.drop()  # as after switching backends, before `manage.py search_reindex`
+    res = client_for(data_steward).get("/api/v1/search", {"q": "orders"})
+    assert res.status_code == 503 and res.json()["code"] == "backend_unavailable"
+    assert "search_reindex" in res.json()["detail"]

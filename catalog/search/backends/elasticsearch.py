@@ -425,6 +425,10 @@ class ElasticsearchSearchBackend:
                 status = int(r.get("status") or 500)
                 if status in (429, 502, 503, 504):
                     raise BackendUnavailable(f"elasticsearch search: HTTP {status}")
+                if status == 404:  # no index behind the alias yet, as ``check`` reports it
+                    raise BackendUnavailable(
+                        f"elasticsearch has no index {self.alias!r}; run `manage.py search_reindex`"
+                    )
                 raise RuntimeError(f"elasticsearch search failed: {r['error']}")
         return out
 
