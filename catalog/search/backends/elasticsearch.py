@@ -155,7 +155,7 @@ def document_body(doc: SearchDocument) -> dict[str, Any]:
 
 class ElasticsearchSearchBackend:
     """Search in an Elasticsearch 8.x cluster (options: ``url``, ``index``, ``refresh``, ``timeout``,
-    ``exact_limit``)."""
+    ``max_retries``, ``exact_limit``, ``request_cache``)."""
 
     def __init__(self, **options: Any) -> None:
         self.options = options
