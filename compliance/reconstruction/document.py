@@ -18,7 +18,7 @@ from django.utils import timezone
 from catalog.history import DATASET, DEPLOYMENT, MODEL, MODEL_VERSION
 from compliance.reconstruction.access import access
 from compliance.reconstruction.changes import changes_since
-from compliance.reconstruction.evidence import audit, policy
+from compliance.reconstruction.evidence import audit, policies
 from compliance.reconstruction.inputs import dataset_states, history_start, input_names
 from compliance.reconstruction.lineage import lineage
 from compliance.reconstruction.resolve import Query, iso, resolve, training
@@ -32,13 +32,16 @@ def reconstruct(query: Query, *, now: datetime | None = None) -> Reconstruction:
     """The reconstruction document (plain JSON values) for ``query``; 400/404 on bad or unknown input."""
     now = now or timezone.now()
     at, record, mv, deployments = resolve(query, now)
-    mv_state = history.as_of(MODEL_VERSION, mv.pk, at)
-    model_state = history.as_of(MODEL, mv.model_id, at)
-    deployment_states = history.as_of_many(DEPLOYMENT, [d.pk for d in deployments], at)
+    states = history.as_of_each(
+        [(MODEL_VERSION, mv.pk, at), (MODEL, mv.model_id, at), *((DEPLOYMENT, d.pk, at) for d in deployments)]
+    )
+    mv_state = states.get((MODEL_VERSION, str(mv.pk), at))
+    model_state = states.get((MODEL, str(mv.model_id), at))
+    deployment_states = {str(d.pk): states[(DEPLOYMENT, str(d.pk), at)] for d in deployments if (DEPLOYMENT, str(d.pk), at) in states}
     run, trained_at = training(mv, mv_state)
     input_ids = sorted(str(i) for i in (run.inputs if run else []))
-    at_training = dataset_states(input_ids, trained_at)
-    at_time = dataset_states(input_ids, at) if at != trained_at else at_training
+    by_instant = dataset_states(input_ids, [trained_at, at])
+    at_training, at_time = by_instant[trained_at], by_instant[at]
     trained_by = (mv_state or {}).get("trained_by")
     access_by_input = access(trained_by, input_ids, trained_at)
     grant_ids = [g["id"] for a in access_by_input.values() for g in a["grants"]]
@@ -112,7 +115,7 @@ def reconstruct(query: Query, *, now: datetime | None = None) -> Reconstruction:
             "inputs": inputs,
         },
         "lineage": lineage(input_ids, trained_at, query.lineage_depth) if input_ids else None,
-        "policy": {"at_time": policy(at), "at_training": policy(trained_at)},
+        "policy": dict(zip(("at_time", "at_training"), policies(at, trained_at), strict=True)),
         "audit": audit(targets, at),
         "allowed": run is not None and all(item["access"]["allowed"] for item in inputs),
         "findings": findings,
