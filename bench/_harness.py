@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import requests
@@ -110,37 +111,32 @@ def processes(
     celery: bool = True,
     worker_class: str = "sync",
     threads: int = 1,
+    server: str = "gunicorn",
 ) -> Iterator[str]:
-    """Run gunicorn (and a Celery worker) against ``env``; yields the base URL; stops both by pid.
+    """Run the web server (and a Celery worker) against ``env``; yields the base URL; stops both by pid.
 
-    ``worker_class="gthread"`` (with ``threads``) keeps client connections alive between requests; the default
-    sync worker closes each one."""
+    ``server="gunicorn"``: ``worker_class="gthread"`` (with ``threads``) keeps client connections alive between
+    requests; the default sync worker closes each one. ``server="granian"``: granian's WSGI interface (HTTP in
+    Rust, keep-alive), ``web_workers`` processes with ``threads`` blocking threads each (``worker_class`` unused)."""
     _install_terminate_handler()
     port = free_port()
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    if server == "granian":
+        command = [
+            *(sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", str(web_workers), "--blocking-threads", str(threads), "--log-level", "warning"),
+            "steward.wsgi:application",
+        ]
+    else:
+        command = [
+            *(sys.executable, "-m", "gunicorn", "steward.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(web_workers)),
+            *("--timeout", "300", "--max-requests", "0", "--log-level", "warning", "-k", worker_class),
+            *("--threads", str(threads)),
+        ]
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "steward.wsgi",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                str(web_workers),
-                "--timeout",
-                "300",
-                "--max-requests",
-                "0",
-                "--log-level",
-                "warning",
-                "-k",
-                worker_class,
-                "--threads",
-                str(threads),
-            ],
+            command,
             cwd=ROOT,
             env=env,
             stdout=(logs / "gunicorn.log").open("w"),
@@ -171,7 +167,7 @@ def processes(
             except requests.RequestException:
                 time.sleep(0.3)
         else:
-            raise RuntimeError("gunicorn did not start; see bench/results/logs/gunicorn.log")
+            raise RuntimeError(f"{server} did not start; see bench/results/logs/gunicorn.log")
         yield base
     finally:
         live = [proc for proc in procs if proc in _children]
@@ -233,3 +229,10 @@ def save(name: str, result: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
+
+
+def server_text(args: Any) -> str:
+    """How a bench's ``--server``/``--workers``/``--threads`` serve Steward, for its results."""
+    if args.server == "granian":
+        return f"granian --interface wsgi --workers {args.workers} --blocking-threads {args.threads}"
+    return f"gunicorn -k gthread -w {args.workers} --threads {args.threads}"

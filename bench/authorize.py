@@ -13,12 +13,16 @@
 Goals (this 2-core machine): single >= 2,000 decisions/s with p99 <= 10 ms; batch >= 20,000 decisions/s.
 Each server process answers from its decision index (``governance/decision_index.py``), checked against the
 decision generation on every call; the warm-up lets every process build it first (as a long-running server has).
-The server is gunicorn (``--workers`` gthread workers with keep-alive); the load generator shares the machine,
-so its CPU is part of the figures. The load average before and after each phase is saved with the results.
-Results: bench/results/authorize.json.
+The server is gunicorn (``--workers`` gthread workers of ``--threads`` threads, keep-alive), or with ``--server
+granian`` granian's WSGI server (HTTP parsing in Rust; ``--workers`` processes of ``--threads`` blocking threads):
+a check of how much of a call is the HTTP server's. The load generator shares the machine, so its CPU is part of
+the figures. ``--profile`` also runs the fast path in-process (no HTTP) for single calls and for batches: CPU and
+wall time per call and the functions that take the most time. The load average before and after each phase is
+saved with the results. Results: bench/results/authorize.json.
 
 Usage: python bench/authorize.py [--users 10000] [--grants 100000] [--datasets 1000] [--requests 20000]
-                                  [--concurrency 3] [--batches 60] [--workers 2] [--profile]
+                                  [--concurrency 3] [--batches 60] [--workers 2] [--threads 2]
+                                  [--server gunicorn|granian] [--profile] [--database NAME]
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import bench_env, fresh_database, manage, percentiles, processes, save
+from bench._harness import bench_env, fresh_database, manage, percentiles, processes, save, server_text
 
 DB = "steward_bench_authorize"
 NS = "postgres://warehouse.internal:5432"
@@ -218,6 +222,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1_000)
     parser.add_argument("--batch-concurrency", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--server",
+        choices=["gunicorn", "granian"],
+        default="gunicorn",
+        help="gunicorn -k gthread, or granian's WSGI server (HTTP in Rust); --workers x --threads each",
+    )
     parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
     parser.add_argument("--profile", action="store_true", help="also profile 2,000 single decisions in-process")
     parser.add_argument("--database", default=DB, help=f"throw-away database to seed (dropped first; {DB})")
@@ -244,7 +254,12 @@ def main() -> None:
     }
     server = {"STEWARD_LOG_LEVEL": "WARNING"}
     with processes(
-        {**env, **server}, web_workers=args.workers, celery=False, worker_class="gthread", threads=args.threads
+        {**env, **server},
+        web_workers=args.workers,
+        celery=False,
+        worker_class="gthread",
+        threads=args.threads,
+        server=args.server,
     ) as base:
         warm(base, single_bodies, batch_bodies, args.concurrency, args.batch_concurrency)
         load_before = loadavg()
@@ -281,37 +296,42 @@ def main() -> None:
         "met": one["decisions_per_s"] >= 2000 and one["p99_ms"] <= 10 and many["decisions_per_s"] >= 20000,
     }
     result["settings"] = {
-        "server": f"gunicorn -k gthread -w {args.workers} --threads {args.threads} (keep-alive)",
+        "server": f"{server_text(args)} (keep-alive)",
         "clients": f"{args.concurrency} processes (single), {args.batch_concurrency} (batch), http.client keep-alive",
         "mix": "60% allowed, 20% no grant, 20% expired; subject by username, asset by namespace and name",
         "database": "PostgreSQL (scripts/services/postgres.sh; fsync off on the test server)",
         "cpus": os.cpu_count(),
     }
     if args.profile:
-        result["profile"] = profile(env, single_bodies[:3000], token)
+        result["profile"] = profile(env, single_bodies[:3000], token, batch_bodies[:5])
     path = save("authorize", result)
     print(f"[bench] saved {path}")
     if os.environ.get("STEWARD_BENCH_KEEP_DB") != "1":
         fresh_database(args.database)
 
 
-def profile(env: dict[str, str], bodies: list[bytes], token: str) -> dict:
-    """Profile single decisions in-process through the served WSGI application (the fast path), no HTTP:
-    per-call wall and CPU time, and the functions that take the most time (cProfile, by own time)."""
+def profile(env: dict[str, str], bodies: list[bytes], token: str, batches: list[bytes]) -> dict:
+    """Profile single decisions, then batches, in-process through the served WSGI application (the fast path), no
+    HTTP: per-call wall and CPU time, and the functions that take the most time (cProfile, by own time)."""
     env = {**env, "STEWARD_DECISION_INDEX": "inline"}  # built by the first call, as a served process has it
-    out = manage_stdin(env, PROFILE_SCRIPT.replace("TOKEN", token), b"\n".join(bodies))
-    lines = out.splitlines()
-    summary = json.loads(next(line for line in lines if line.startswith("{")))
+    stdin = b"\n".join(bodies) + b"\n\n" + b"\n".join(batches)  # JSON bodies hold no newline
+    out = manage_stdin(env, PROFILE_SCRIPT.replace("TOKEN", token), stdin)
     print(out)
-    return {**summary, "top_by_own_time": [line for line in lines if "(" in line and "/" in line][:20]}
+    summary: dict = {}
+    for part, text in zip(("single", "batch"), out.split("=== batch ===\n"), strict=False):
+        lines = text.splitlines()
+        found = json.loads(next(line for line in lines if line.startswith("{")))
+        summary[part] = {**found, "top_by_own_time": [line for line in lines if "(" in line and "/" in line][:20]}
+    return summary
 
 
 PROFILE_SCRIPT = """
 import cProfile, io, json, pstats, sys, time
 from steward.wsgi import application
-bodies = sys.stdin.buffer.read().split(b"\\n")
-def call(body):
-    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/authorize", "CONTENT_TYPE": "application/json",
+singles, batches = sys.stdin.buffer.read().split(b"\\n\\n")
+bodies, batches = singles.split(b"\\n"), batches.split(b"\\n")
+def call(body, path="/api/v1/authorize"):
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "CONTENT_TYPE": "application/json",
                "CONTENT_LENGTH": str(len(body)), "HTTP_AUTHORIZATION": "Bearer TOKEN", "wsgi.input": io.BytesIO(body),
                "SERVER_NAME": "bench", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
     b"".join(application(environ, lambda status, headers: None))
@@ -327,6 +347,21 @@ prof = cProfile.Profile()
 prof.enable()
 for b in bodies[1100:]:
     call(b)
+prof.disable()
+s = io.StringIO()
+pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(20)
+print(s.getvalue())
+print("=== batch ===")
+call(batches[0], "/api/v1/authorize/batch")
+t, c = time.perf_counter(), time.process_time()
+for b in batches[1:3]:
+    call(b, "/api/v1/authorize/batch")
+print(json.dumps({"in_process_wall_ms_per_batch": round((time.perf_counter() - t) * 1000 / 2, 3),
+                  "in_process_cpu_ms_per_batch": round((time.process_time() - c) * 1000 / 2, 3)}))
+prof = cProfile.Profile()
+prof.enable()
+for b in batches[3:]:
+    call(b, "/api/v1/authorize/batch")
 prof.disable()
 s = io.StringIO()
 pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(20)

@@ -5,8 +5,10 @@ events of ``bench/lineage.py`` go through the ingestion service (``lineage.servi
 time on an empty catalog; then the tasks they queued run in-process one by one, as the Celery worker would (the
 worker's share of the work); then the same events again (duplicates), new events through the view (Django test
 client, bearer token: authentication, DRF parsing, the response) one at a time, in batches, and as new runs over
-known datasets. Each phase reports ms per event, statements and round trips per event
-(``CaptureQueriesContext`` and an execute wrapper); ``--cprofile`` prints the functions that take the most time.
+known datasets. Each phase reports ms per event (wall, and this process's own CPU, steadier on a busy machine),
+statements and round trips per event (``CaptureQueriesContext`` and an execute wrapper); ``--cprofile`` prints the
+functions that take the most time. The process tunes its garbage collector as gunicorn's workers do
+(``steward/gctune.py``); ``STEWARD_GC_THRESHOLD=`` (empty) measures with Python's defaults.
 No timed assertions: figures for docs/benchmarks.md (label them with the load average printed beside them).
 
 Usage: python bench/lineage_profile.py [--events 500] [--batch 250] [--cprofile] [--db NAME] [--keep]
@@ -42,6 +44,9 @@ def _setup(db: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from steward.gctune import tune
+
+    tune()  # as gunicorn's and the Celery worker's processes do once loaded (steward/wsgi.py, steward/celery.py)
 
 
 def _top_queries(captured: list[dict], count: int, top: int = 15) -> None:
@@ -85,18 +90,21 @@ def _phase(name: str, count: int, run: Callable[[], None], profile: bool, top_qu
     connection.queries_log.clear()  # a deque of 9,000: a phase's count is only right from empty
     trips = _RoundTrips()
     with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(trips):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if prof:
             prof.enable()
         run()
         if prof:
             prof.disable()
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     out = {
         "phase": name,
         "events": count,
         "ms_per_event": round(elapsed * 1000 / count, 2),
         "events_per_s": round(count / elapsed, 1),
+        # This process's own CPU (the web worker's share; the database's is apart): steadier than the wall time
+        # on a busy machine.
+        "cpu_ms_per_event": round(cpu * 1000 / count, 2),
         "queries_per_event": round(len(queries) / count, 2),
         "round_trips_per_event": round(
             (trips.trips + sum(q["sql"] == "COMMIT" for q in queries.captured_queries)) / count, 2
@@ -104,7 +112,8 @@ def _phase(name: str, count: int, run: Callable[[], None], profile: bool, top_qu
         "load": round(os.getloadavg()[0], 2),
     }
     print(
-        f"[profile] {name}: {out['ms_per_event']} ms/event ({out['events_per_s']} events/s), "
+        f"[profile] {name}: {out['ms_per_event']} ms/event ({out['events_per_s']} events/s, "
+        f"{out['cpu_ms_per_event']} ms CPU here), "
         f"{out['queries_per_event']} statements/event in {out['round_trips_per_event']} round trips, "
         f"load {out['load']}",
         flush=True,
@@ -148,6 +157,50 @@ def _worker_phase(events: int) -> dict:
         "load": round(os.getloadavg()[0], 2),
     }
     print(f"[profile] worker: {out['worker_ms_per_event']} ms/event for {tasks}, load {out['load']}", flush=True)
+    return out
+
+
+def _pipeline_ab(user: object, events: list[dict], rounds: int) -> dict:
+    """Single events over known datasets with ``lineage.services.ingest.PIPELINE_EVENTS`` 20 (a small call's final
+    writes in one psycopg pipeline) and 0 (one round trip each), alternating in rounds: wall ms per event."""
+    import statistics
+
+    from lineage.services import ingest as service
+
+    default = service.PIPELINE_EVENTS
+    times: dict[int, list[float]] = {default: [], 0: []}
+    year = 2028
+    try:
+        for r in range(rounds):
+            for mode in (default, 0) if r % 2 == 0 else (0, default):
+                service.PIPELINE_EVENTS = mode
+                batch = []
+                for k in range(0, len(events) - 1, 2):
+                    run_id = str(uuid.uuid4())
+                    for e in events[k : k + 2]:
+                        copy = json.loads(json.dumps(e))
+                        copy["run"]["runId"] = run_id
+                        copy["eventTime"] = copy["eventTime"].replace("2026-", f"{year}-", 1)
+                        batch.append(copy)
+                year += 1
+                t0 = time.perf_counter()
+                for e in batch:
+                    service.ingest(actor=user, events=[e])
+                times[mode].append((time.perf_counter() - t0) * 1000 / len(batch))
+    finally:
+        service.PIPELINE_EVENTS = default
+    out = {
+        "phase": "service single (known datasets): final writes pipelined vs not, interleaved",
+        "pipelined_ms_per_event": round(statistics.median(times[default]), 2),
+        "unpipelined_ms_per_event": round(statistics.median(times[0]), 2),
+        "rounds": rounds,
+        "load": round(os.getloadavg()[0], 2),
+    }
+    print(
+        f"[profile] pipelined {out['pipelined_ms_per_event']} vs not {out['unpipelined_ms_per_event']} ms/event "
+        f"(median of {rounds} interleaved rounds), load {out['load']}",
+        flush=True,
+    )
     return out
 
 
@@ -228,11 +281,18 @@ def main() -> None:
                 False,
             )
         )
+        # 6. the final writes pipelined (one round trip) or not, in interleaved rounds of new runs over known
+        # datasets (so that a change in the machine's load hits both alike)
+        results.append(_pipeline_ab(user, chunk, rounds=6))
     finally:
         queue = settings.CELERY_TASK_DEFAULT_QUEUE
         broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
         print(f"[profile] tasks queued on {queue}: {broker.llen(queue)} (deleted)")
         broker.delete(queue)
+        # The coalesced sets and their "queued" flags too: left behind, the next run's writes would see a task
+        # queued already and queue none (steward.tasks.enqueue_coalesced_on_commit).
+        for key in broker.scan_iter(f"steward:coalesce:{queue}:*"):
+            broker.delete(key)
         from django.db import connections
 
         connections.close_all()

@@ -269,7 +269,7 @@ def main() -> None:
     if not backends or set(backends) - {"database", "elasticsearch"}:
         parser.error("--backend: choose database and/or elasticsearch")
 
-    url = database_url(args.database) if args.reuse else fresh_database(args.database)
+    url = existing_database(args.database) if args.reuse else fresh_database(args.database)
     es_url = os.environ.get("STEWARD_ELASTICSEARCH_URL", "http://127.0.0.1:59200")
     # Bulk loading a million documents on a busy machine can take longer than the client's default 10 s a call.
     es_options = json.dumps({"url": es_url, "index": f"bench-{args.database}", "timeout": 120})
@@ -434,8 +434,22 @@ def database_url(name: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
+def existing_database(name: str) -> str:
+    """``--reuse``: the kept database's URL, created empty when there is none (a ``--seed direct`` run keeps
+    only the search indexes: its catalog holds no datasets, and the database is dropped at the end)."""
+    from bench._harness import PG_ADMIN_URL
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}" OWNER steward')
+    return database_url(name)
+
+
 def rebuild_all(backends: list[str], env_for: dict, size: int, url: str) -> dict:
-    """Rebuild each backend's index from the kept datasets (``--reuse``), timed."""
+    """Rebuild each backend's index from the kept datasets (``--reuse``), timed; ``--rebuild none`` queries
+    the indexes as a previous run left them (also those of ``--seed direct``, which wrote no datasets)."""
+    if not backends:
+        return {}
     with psycopg.connect(url, autocommit=True) as conn:
         have = conn.execute("SELECT count(*) FROM catalog_dataset").fetchone()[0]
     if have < size:

@@ -33,6 +33,8 @@ __all__ = [
     "TAG",
     "capture_datasets",
     "capture_models",
+    "new_dataset_state",
+    "record_new_datasets",
     "register",
 ]
 
@@ -208,6 +210,42 @@ def load_model_versions(keys: list[str]) -> dict[str, dict[str, Any]]:
 
 def load_deployments(keys: list[str]) -> dict[str, dict[str, Any]]:
     return {str(d.pk): d.snapshot() for d in Deployment.objects.filter(pk__any_of=_uuids(keys))}
+
+
+def new_dataset_state(
+    *, namespace: str, name: str, platform: str, classification: str, fields: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The state ``load_datasets`` reads for a dataset just created by a producer (no description, owners, tags,
+    properties or producer facts yet) whose ``fields`` (``name``, ``type``, ``ordinal``, ``description``,
+    ``classification``) were inserted with it: what ``record_new_datasets`` writes without reading it back."""
+    return {
+        "namespace": namespace,
+        "name": name,
+        "platform": platform,
+        "description": "",
+        "classification": classification,
+        "owners": [],
+        "tags": [],
+        "properties": {},
+        "fields": [{**f, "tags": []} for f in sorted(fields, key=lambda f: (f["ordinal"], f["name"]))],
+    }
+
+
+def record_new_datasets(
+    states: dict[UUID, dict[str, Any]], levels: dict[UUID, str], *, at: datetime | None = None
+) -> None:
+    """The first history rows of datasets created in this transaction (``new_dataset_state`` and their effective
+    level), in one statement: no open rows to read, nothing to load back (``capture_datasets`` would read both)."""
+    if not states:
+        return
+    history.write_many(
+        {
+            DATASET: {str(pk): state for pk, state in states.items()},
+            DATASET_LEVEL: {str(pk): {"effective_classification": levels[pk]} for pk in states},
+        },
+        at=at,
+        fresh=True,
+    )
 
 
 def capture_datasets(ids: Iterable[Any], *, at: datetime | None = None) -> None:

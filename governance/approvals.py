@@ -70,8 +70,9 @@ def fillable_slot_q(user: Any) -> Q:
     roles = roles_of(user)
     q = Q(role__in=[r for r in _ROLE_SLOTS if r in roles])
     own_user = Dataset.owner_users.through.objects.filter(dataset_id=OuterRef("dataset_id"), user_id=user.pk)
+    # The user's groups as a subquery, not a list read first: one statement (the nav badge runs this on every page).
     own_group = Dataset.owner_groups.through.objects.filter(
-        dataset_id=OuterRef("dataset_id"), group_id__in=group_ids_of(user)
+        dataset_id=OuterRef("dataset_id"), group_id__in=user.groups.values("pk")
     )
     q |= Q(role=ApproverRole.OWNER) & (Exists(own_user) | Exists(own_group))
     if Role.DATA_STEWARD in roles:

@@ -8,7 +8,9 @@ So ``as_of(kind, key, t)`` is one index lookup, exact to the microsecond, whatev
 How a change is recorded, inside the change's own transaction (like ``ledger.audit``):
 - ``capture(kind, keys)``: the owning app registered a *loader* (``register(kind, loader)``) that reads
   the current states of many entities in a few queries; keys it does not return are deleted;
-- ``write(kind, {key: state})``: the caller already has the states (bulk paths, propagation).
+- ``write(kind, {key: state})``: the caller already has the states (bulk paths);
+- ``write_shared(kind, [(state, keys)])``: many keys share a few states (a propagation re-levelling a region):
+  each state is encoded once, and on PostgreSQL the rows are written set-based, whatever the number of keys.
 Both skip entities whose state did not change (compared by the SHA-256 of the canonical JSON), so calling
 them again is harmless, and ``drift(kind)`` tells whether the open rows still match the live tables.
 
@@ -49,6 +51,7 @@ __all__ = [
     "timeline",
     "write",
     "write_many",
+    "write_shared",
 ]
 
 Loader = Callable[[list[str]], Mapping[str, dict[str, Any]]]
@@ -133,8 +136,13 @@ def write(kind: str, states: Mapping[Any, dict[str, Any] | None], *, at: datetim
     return write_many({kind: states}, at=at)
 
 
-def write_many(by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at: datetime | None = None) -> int:
-    """``write`` for several kinds at once (one query for their open rows, one insert)."""
+def write_many(
+    by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at: datetime | None = None, fresh: bool = False
+) -> int:
+    """``write`` for several kinds at once (one query for their open rows, one insert).
+
+    ``fresh``: the caller created every one of these entities in this transaction (new primary keys), so none has
+    a row yet and the open rows are not read (a bulk create writes its first states in one statement)."""
     if not any(by_kind.values()):
         return 0
     if not transaction.get_connection().in_atomic_block:
@@ -149,7 +157,7 @@ def write_many(by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at
             encoded[(kind, str(key))] = (text, GONE if text is None else digest_text(text), legacy)
     open_rows: dict[tuple[str, str], tuple[int, str, datetime]] = {}
     all_keys = sorted({key for _, key in encoded})
-    for pk, kind, key, digest, valid_from in _open_rows(list(by_kind), all_keys):
+    for pk, kind, key, digest, valid_from in () if fresh else _open_rows(list(by_kind), all_keys):
         open_rows[(kind, key)] = (pk, digest, valid_from)
     to_close: list[int] = []
     to_replace: list[int] = []
@@ -180,6 +188,66 @@ def write_many(by_kind: Mapping[str, Mapping[Any, dict[str, Any] | None]], *, at
             HistoryRecord.objects.filter(pk__in=to_close[start : start + _CHUNK]).update(valid_to=when)
     insert_rows(HistoryRecord, _COLUMNS, rows)
     return len(rows)
+
+
+def write_shared(
+    kind: str, groups: Iterable[tuple[dict[str, Any], Iterable[Any]]], *, at: datetime | None = None
+) -> int:
+    """``write`` of states that many keys share: each ``(state, keys)`` records ``state`` for every key of ``keys``
+    (e.g. one effective level for thousands of datasets); returns how many changed. Same rules as ``write``.
+
+    Each state is encoded (canonical text, digest) once, not once per key. On PostgreSQL the new rows are one
+    ``INSERT … SELECT`` over an array of keys and an array of indexes into the few states (no per-row formatting
+    in Python); the open rows are read and closed by id arrays, as ``write`` does. Elsewhere it is ``write``.
+    """
+    states: list[dict[str, Any]] = []
+    by_key: dict[str, int] = {}
+    for state, keys in groups:
+        index = len(states)
+        states.append(state)
+        for key in keys:
+            by_key[str(key)] = index
+    if not by_key:
+        return 0
+    if connection.vendor != "postgresql":
+        return write(kind, {key: states[i] for key, i in by_key.items()}, at=at)
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("history.write must run inside the transaction of the change it records")
+    when = at or timezone.now()
+    texts = [canonical_text(state) for state in states]
+    digests = [digest_text(text) for text in texts]
+    # An open row written before steward.canonical carries the legacy digest of non-ASCII states.
+    legacies = [legacy_digest(state, text) for state, text in zip(states, texts, strict=True)]
+    to_close: list[int] = []
+    to_replace: list[int] = []
+    for pk, _, key, digest, valid_from in _open_rows([kind], list(by_key)):
+        i = by_key[key]
+        if digest == digests[i] or digest == legacies[i]:
+            del by_key[key]  # unchanged: no row
+        else:
+            (to_replace if valid_from >= when else to_close).append(pk)
+    if not by_key:
+        return 0
+    table = connection.ops.quote_name(HistoryRecord._meta.db_table)
+    with connection.cursor() as cursor:
+        if to_replace:  # opened at this very instant (two changes in one transaction): replaced, not closed
+            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])", [to_replace])
+        if to_close:
+            cursor.execute(f"UPDATE {table} SET valid_to = %s WHERE id = ANY(%s::bigint[])", [when, to_close])
+        cursor.execute(
+            f"""INSERT INTO {table} (kind, key, valid_from, valid_to, state, digest)
+            SELECT %(kind)s, n.key, %(when)s, NULL, (%(states)s::jsonb[])[n.i], (%(digests)s::text[])[n.i]
+            FROM unnest(%(keys)s::text[], %(which)s::int[]) AS n(key, i)""",
+            {
+                "kind": kind,
+                "when": when,
+                "keys": list(by_key),
+                "which": [i + 1 for i in by_key.values()],  # SQL arrays count from 1
+                "states": texts,
+                "digests": digests,
+            },
+        )
+    return len(by_key)
 
 
 def _open_rows(kinds: list[str], keys: list[str]) -> Iterable[tuple[int, str, str, str, datetime]]:

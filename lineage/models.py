@@ -110,8 +110,10 @@ class Edge(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["source", "valid_to"], name="edge_source_open"),
-            models.Index(fields=["target", "valid_to"], name="edge_target_open"),
+            # Covering (PostgreSQL): a graph hop and the propagation walk read (near, far, job) of the open edges
+            # from the index alone, without visiting the heap (index-only scans).
+            models.Index(fields=["source", "valid_to"], name="edge_source_open", include=["target", "job"]),
+            models.Index(fields=["target", "valid_to"], name="edge_target_open", include=["source", "job"]),
             models.Index(fields=["job", "valid_to"], name="edge_job_open"),
         ]
         constraints = [

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, models
 
-__all__ = ["RawJson", "concrete_field", "insert_new_rows", "insert_rows", "update_column", "update_rows"]
+__all__ = [
+    "RawJson",
+    "concrete_field",
+    "insert_new_rows",
+    "insert_rows",
+    "pipelined",
+    "update_column",
+    "update_rows",
+]
 
 
 class RawJson(str):
@@ -49,6 +58,27 @@ def _values(
     return ", ".join([one] * len(rows)), params
 
 
+@contextmanager
+def pipelined(enabled: bool = True) -> Iterator[None]:
+    """Send the statements run inside in one go (psycopg's pipeline mode, PostgreSQL): writes whose results
+    nobody reads cost one round trip together instead of one each; a read inside waits for what was sent before
+    it. An error surfaces at the latest when the block ends, and rolls back the caller's transaction as usual.
+    COPY cannot run in a pipeline: ``insert_rows`` uses ``INSERT ... VALUES`` there (and cannot count the rows an
+    ``ignore_conflicts`` insert skipped: it returns 0); ``insert_new_rows`` and other reads belong outside.
+    Elsewhere (SQLite), or when not ``enabled``, statements run one by one."""
+    if not enabled or connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
+
+
+def _in_pipeline() -> bool:
+    raw = connection.connection
+    return raw is not None and raw.pgconn.pipeline_status != 0
+
+
 def concrete_field(model: type[models.Model], name: str) -> tuple[models.Field[Any, Any], str]:
     """``model``'s field ``name`` and its column; only concrete columns can be bulk-written."""
     field = model._meta.get_field(name)
@@ -81,12 +111,14 @@ def insert_rows(
         rows = rows if isinstance(rows, list) else list(rows)
         if not rows:
             return 0
-        if len(rows) <= SMALL:  # one round trip; COPY (and its staging table) pays only for more rows
+        if len(rows) <= SMALL or _in_pipeline():  # one round trip; COPY pays only for more rows (and cannot pipeline)
             conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-            values, params = _values(fields, rows, json_positions)
             with connection.cursor() as cursor:
-                cursor.execute(f"INSERT INTO {table} ({quoted}) VALUES {values}{conflict}", params)
-                return cursor.rowcount if ignore_conflicts else len(rows)
+                for start in range(0, len(rows), SMALL):
+                    values, params = _values(fields, rows[start : start + SMALL], json_positions)
+                    cursor.execute(f"INSERT INTO {table} ({quoted}) VALUES {values}{conflict}", params)
+                    count += max(cursor.rowcount, 0) if ignore_conflicts else len(rows[start : start + SMALL])
+            return count
         with connection.cursor() as cursor:
             target = table
             if ignore_conflicts:

@@ -10,3 +10,8 @@ django_application = get_wsgi_application()
 from governance.api.fastpath import DecisionFastPath  # noqa: E402
 
 application = DecisionFastPath(django_application)
+
+# Loaded: freeze what lives for the whole process and raise the collector's thresholds (steward/gctune.py).
+from steward.gctune import tune  # noqa: E402
+
+tune()

@@ -18,6 +18,7 @@
 Goals: single >= 0.5x OPA's rate with p99 <= 2x OPA's; batches >= OPA's rate. Results: bench/results/opa.json.
 
 Usage: python bench/peers/opa.py [--rounds 3] [--requests 6000] [--batches 20] [--concurrency 3] [--workers 2]
+                                  [--threads 2] [--server gunicorn|granian] [--database NAME]
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._harness import RESULTS, free_port, fresh_database, processes, save  # noqa: E402
+from bench._harness import RESULTS, free_port, fresh_database, processes, save, server_text  # noqa: E402
 from bench.authorize import drive, loadavg, mix, prepare, warm  # noqa: E402
 
 DB = "steward_bench_opa"
@@ -214,6 +215,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--batch-concurrency", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--server",
+        choices=["gunicorn", "granian"],
+        default="gunicorn",
+        help="gunicorn -k gthread, or granian's WSGI server (HTTP in Rust); --workers x --threads each",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--database", default=DB, help=f"throw-away database to seed (dropped first; {DB})")
     args = parser.parse_args()
@@ -246,6 +253,7 @@ def main() -> None:
             celery=False,
             worker_class="gthread",
             threads=args.threads,
+            server=args.server,
         ) as base:
             warm_single = [json.dumps(q).encode() for q in questions]
             warm_batch = [json.dumps({"requests": b}).encode() for b in batches[0][:2]]
@@ -306,7 +314,7 @@ def main() -> None:
         "met": ratios["single_rate"] >= 0.5 and ratios["single_p99"] <= 2 and ratios["batch_rate"] >= 1,
     }
     result["settings"] = {
-        "steward": f"gunicorn -k gthread -w {args.workers} --threads {args.threads} (keep-alive), decision index on",
+        "steward": f"{server_text(args)} (keep-alive), decision index on",
         "opa": "opa run --server (GOMAXPROCS = all cores), data document + Rego policy (bench/peers/opa.py POLICY)",
         "clients": f"{args.concurrency} processes (single), {args.batch_concurrency} (batch), http.client keep-alive",
         "mix": "60% allowed, 20% no grant, 20% expired; subject by username, asset by namespace and name",

@@ -39,7 +39,12 @@ def dataset_recompute_effective(ids: Iterable[UUID]) -> list[UUID]:
     for start in range(0, len(id_list), 20_000):
         changed.update(_recompute_batch(id_list[start : start + 20_000]))
     if changed:
-        history.write(DATASET_LEVEL, {pk: {"effective_classification": code} for pk, code in changed.items()})
+        by_level: dict[str, list[UUID]] = defaultdict(list)
+        for pk, code in changed.items():
+            by_level[code].append(pk)
+        history.write_shared(
+            DATASET_LEVEL, [({"effective_classification": code}, pks) for code, pks in by_level.items()]
+        )
         effective_classification_changed.send(sender=Dataset, datasets=list(changed), levels=changed)
     return list(changed)
 

@@ -36,6 +36,11 @@ spec's applies never touch it and starting again is that manager applying nothin
 ``delete`` removes the Notebook, Secret and PVC; the namespace and its shared objects stay (other
 workspaces may use them; deleting a namespace also needs a controller-manager to finish).
 
+Applies and the pod validation are sent by REST path through the official client's ``ApiClient`` (its
+configuration, credentials and connection pool), not through its typed API classes: building ``CoreV1Api`` imports
+a module that took 2-4 s per process, all of it inside a new worker's first pass; deletes and lookups, which are
+rare, still use the typed APIs, each built on first use.
+
 Errors: connection failures, timeouts, 5xx and 429 raise ``BackendUnavailable`` (retry later); 4xx answers
 (400, 403, 404, 409, 422) raise ``WorkspaceConnectorError`` with the API server's message, and with the
 offending fields (in ``WorkspaceSpec`` terms where they map, e.g. ``resources.cpu``) from a 422's causes.
@@ -57,9 +62,8 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 from uuid import UUID
 
@@ -102,16 +106,16 @@ _KUBEFLOW = ("kubeflow.org", "v1")
 #: Every Notebook a Steward installation manages (each installation keeps those under its namespace prefix).
 _MANAGED = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_WORKSPACE}"
 
-#: kind -> (typed API in ``_Apis``, snake_case resource name, namespaced)
+#: kind -> (API group path, plural, namespaced): the REST paths ``_apply`` sends server-side applies to.
 _BUILTIN: dict[str, tuple[str, str, bool]] = {
-    "Namespace": ("core", "namespace", False),
-    "ResourceQuota": ("core", "resource_quota", True),
-    "LimitRange": ("core", "limit_range", True),
-    "ServiceAccount": ("core", "service_account", True),
-    "PersistentVolumeClaim": ("core", "persistent_volume_claim", True),
-    "Secret": ("core", "secret", True),
-    "NetworkPolicy": ("networking", "network_policy", True),
-    "RoleBinding": ("rbac", "role_binding", True),
+    "Namespace": ("/api/v1", "namespaces", False),
+    "ResourceQuota": ("/api/v1", "resourcequotas", True),
+    "LimitRange": ("/api/v1", "limitranges", True),
+    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
+    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
+    "Secret": ("/api/v1", "secrets", True),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
 }
 #: kind -> (plural, namespaced) in kubeflow.org/v1
 _CUSTOM: dict[str, tuple[str, bool]] = {"Notebook": ("notebooks", True), "Profile": ("profiles", False)}
@@ -342,18 +346,18 @@ class KubernetesWorkspaceConnector:
     def _validate(self, spec: WorkspaceSpec) -> None:
         """Let the API server validate the pod template: a dry-run create of the Pod it would become."""
         pod = self.layout.validation_pod(spec)
-        apis = self._apis()
-        where = f"{pod['metadata']['namespace']}/{workspace_name(spec.id)}"
+        namespace = pod["metadata"]["namespace"]
+        where = f"{namespace}/{workspace_name(spec.id)}"
         try:
             self._request(
                 f"validate the pod of workspace {where}",
-                # The client serialises a plain dict body as is; its annotations name only the V1Pod model.
-                lambda: apis.core.create_namespaced_pod(
-                    pod["metadata"]["namespace"],
-                    pod,  # type: ignore[arg-type]
-                    dry_run="All",
-                    field_validation="Strict",
-                    **self._opts(),
+                partial(
+                    self._send,
+                    "POST",
+                    f"/api/v1/namespaces/{namespace}/pods",
+                    [("dryRun", "All"), ("fieldValidation", "Strict")],
+                    pod,
+                    "application/json",
                 ),
             )
         except WorkspaceConnectorError as exc:
@@ -417,21 +421,14 @@ class KubernetesWorkspaceConnector:
 
     def _notebook_names(self) -> Counter[str]:
         """The names of every managed Notebook of the cluster: a Table without its objects (one small answer)."""
-        api = self._apis().custom.api_client
 
         def call() -> Any:
-            request = api.param_serialize(
+            return self._send(
                 "GET",
                 "/apis/{}/{}/notebooks".format(*_KUBEFLOW),
-                query_params=[("labelSelector", _MANAGED), ("includeObject", "None")],
-                header_params={"Accept": _TABLE},
-                auth_settings=["BearerToken"],
+                [("labelSelector", _MANAGED), ("includeObject", "None")],
+                accept=_TABLE,
             )
-            response = api.call_api(*request, _request_timeout=self._opts()["_request_timeout"])
-            if not 200 <= response.status <= 299:
-                response.read()
-                raise ApiException.from_response(http_resp=response, body=None, data=None)
-            return response.response
 
         table = self._request("list Notebook names", call)
         columns = [c.get("format") for c in table.get("columnDefinitions") or []]
@@ -479,36 +476,49 @@ class KubernetesWorkspaceConnector:
         kind = manifest["kind"]
         meta = manifest["metadata"]
         name, namespace = meta["name"], meta.get("namespace")
-        kwargs: dict[str, Any] = {
-            "body": manifest,
-            "field_manager": manager,
-            "force": True,
-            "field_validation": "Strict",
-            "_content_type": _APPLY,
-            **self._opts(),
-        }
+        query = [("fieldManager", manager), ("force", "true"), ("fieldValidation", "Strict")]
         if dry_run:
-            kwargs["dry_run"] = "All"
-        apis = self._apis()
-        call: Callable[[], Any]
+            query.append(("dryRun", "All"))
         if kind in _CUSTOM:
             plural, namespaced = _CUSTOM[kind]
-            if namespaced:
-                call = partial(apis.custom.patch_namespaced_custom_object, *_KUBEFLOW, namespace, plural, name)
-            else:
-                call = partial(apis.custom.patch_cluster_custom_object, *_KUBEFLOW, plural, name)
+            prefix = "/apis/{}/{}".format(*_KUBEFLOW)
         else:
-            api_name, resource, namespaced = _BUILTIN[kind]
-            api = getattr(apis, api_name)
-            if namespaced:
-                call = partial(getattr(api, f"patch_namespaced_{resource}"), name, namespace)
-            else:
-                call = partial(getattr(api, f"patch_{resource}"), name)
+            prefix, plural, namespaced = _BUILTIN[kind]
+        path = f"{prefix}/namespaces/{namespace}/{plural}/{name}" if namespaced else f"{prefix}/{plural}/{name}"
+        call = partial(self._send, "PATCH", path, query, manifest, _APPLY)
         where = f"{namespace}/{name}" if namespace else name
-        applied = self._request(f"{'dry-run ' if dry_run else ''}apply {kind} {where}", partial(call, **kwargs))
+        applied = self._request(f"{'dry-run ' if dry_run else ''}apply {kind} {where}", call)
         if kind == "Notebook" and not dry_run:
             self._seen.put(applied)  # what this process wrote is seen at once, not when the watch brings it
         return applied
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> Any:
+        """One request by path through the client's ApiClient (its configuration, credentials and connection pool),
+        without the typed API classes: building ``CoreV1Api`` and the others imports their modules, which took
+        seconds per process (4 s on the loaded benchmark machine), all of it in the first pass of a new worker.
+        Raises ``ApiException`` for an answer outside 2xx, as the typed calls do; returns the raw response."""
+        api = self._apis().api_client
+        request = api.param_serialize(
+            method,
+            path,
+            query_params=query,
+            header_params={"Accept": accept, "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = api.call_api(*request, _request_timeout=self._opts()["_request_timeout"])
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
     def _opts(self) -> dict[str, Any]:
         # Raw responses: we read plain JSON (faster than the generated models, and the same for every kind).
@@ -589,29 +599,30 @@ class KubernetesWorkspaceConnector:
                 self._server = configuration.host
                 # Reconcilers apply on a thread pool (workspaces_reconcile_many): keep a connection for each.
                 configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, 32)
-                self._typed = _Apis.build(k8s.ApiClient(configuration))
+                self._typed = _Apis(k8s.ApiClient(configuration))
             return self._typed
 
 
-@dataclass(frozen=True)
 class _Apis:
-    """The official client's typed APIs, sharing one ApiClient (one connection pool)."""
+    """The official client's typed APIs, sharing one ApiClient (one connection pool), each built on first use:
+    building one imports its module, which costs seconds for ``CoreV1Api``, so the calls every workspace makes
+    (applies, validation) go by path (``KubernetesWorkspaceConnector._send``) and only deletes and lookups load
+    the core API."""
 
-    core: k8s.CoreV1Api
-    networking: k8s.NetworkingV1Api
-    rbac: k8s.RbacAuthorizationV1Api
-    custom: k8s.CustomObjectsApi
-    version: k8s.VersionApi
+    def __init__(self, api_client: k8s.ApiClient) -> None:
+        self.api_client = api_client
 
-    @classmethod
-    def build(cls, api_client: k8s.ApiClient) -> _Apis:
-        return cls(
-            core=k8s.CoreV1Api(api_client),
-            networking=k8s.NetworkingV1Api(api_client),
-            rbac=k8s.RbacAuthorizationV1Api(api_client),
-            custom=k8s.CustomObjectsApi(api_client),
-            version=k8s.VersionApi(api_client),
-        )
+    @cached_property
+    def core(self) -> k8s.CoreV1Api:
+        return k8s.CoreV1Api(self.api_client)
+
+    @cached_property
+    def custom(self) -> k8s.CustomObjectsApi:
+        return k8s.CustomObjectsApi(self.api_client)
+
+    @cached_property
+    def version(self) -> k8s.VersionApi:
+        return k8s.VersionApi(self.api_client)
 
 
 #: One Notebook as last seen: its resourceVersion, its workspace id (``None``: a label value that is not one) and

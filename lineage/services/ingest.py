@@ -41,7 +41,7 @@ from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
 from lineage.services.producers import Authorization, lineage_authorize, lineage_right_check, namespace_claims_write
 from steward import metrics
-from steward.bulk import RawJson, insert_rows, update_column, update_rows
+from steward.bulk import RawJson, insert_rows, pipelined, update_column, update_rows
 from steward.canonical import canonical_text, digest_text, legacy_digest
 from steward.errors import NotFound, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.identity import Actor
@@ -50,6 +50,9 @@ from steward.retry import retry_races
 __all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
 
 MAX_BATCH = 1_000
+# Calls of at most this many new events send their final writes in one round trip (``steward.bulk.pipelined``);
+# bigger ones write by COPY, which cannot be pipelined.
+PIPELINE_EVENTS = 20
 # What an event changes on its run.
 _RUN_STATE = [
     "state",
@@ -247,6 +250,34 @@ def _apply(
         event_rows.append(
             (digests[i], event.event_type, event.kind, event.event_time, run.pk if run else None, raw[i], now, actor_id)
         )
+    # Every write from here on goes in one round trip when the call is small (a rebuild reads and counts rows as it
+    # goes: not pipelined).
+    with pipelined(len(todo) <= PIPELINE_EVENTS and not rebuild):
+        _write(actor_id, now, runs, existing_runs, jobs, writer, rebuild, roots, touched_jobs, versions, event_rows)
+    if roots:
+        note_change(roots)
+    sync_later(touched_jobs)
+    trained = [pk for pk, run_id in training if run_id in runs]
+    if trained:
+        model_versions_refresh(trained)
+    return results
+
+
+def _write(
+    actor_id: Any,
+    now: datetime,
+    runs: dict[UUID, Run],
+    existing_runs: set[UUID],
+    jobs: dict[tuple[str, str], Job],
+    writer: _EdgeWriter,
+    rebuild: set[UUID],
+    roots: set[UUID],
+    touched_jobs: set[UUID],
+    versions: dict[tuple[UUID, str], tuple[Any, ...]],
+    event_rows: list[tuple[Any, ...]],
+) -> None:
+    """The writes of ``_apply``: runs, jobs, edges (a job rebuilt from its runs adds to ``roots`` and
+    ``touched_jobs``), dataset versions and the events themselves."""
     insert_rows(
         Run,
         ["id", "job", *_RUN_STATE, "created_at"],
@@ -282,13 +313,6 @@ def _apply(
         event_rows,
         ignore_conflicts=True,
     )
-    if roots:
-        note_change(roots)
-    sync_later(touched_jobs)
-    trained = [pk for pk, run_id in training if run_id in runs]
-    if trained:
-        model_versions_refresh(trained)
-    return results
 
 
 def _late_and_trained(digests: list[str], run_ids: set[UUID]) -> tuple[set[str], list[tuple[UUID, UUID]]]:

@@ -9,7 +9,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 VERSION="${STEWARD_ES_VERSION:-8.19.8}"
 PORT="${STEWARD_ES_PORT:-59200}"
-TRANSPORT_PORT="${STEWARD_ES_TRANSPORT_PORT:-59300}"
+# A range: the node-to-node port is unused by a single node, and a fixed one inside the ephemeral range can be
+# taken by another server's outgoing connection (kube-apiserver to etcd took 59300 once), which aborts the start.
+TRANSPORT_PORT="${STEWARD_ES_TRANSPORT_PORT:-59300-59399}"
 HEAP="${STEWARD_ES_HEAP:-512m}"
 TIMEOUT="${STEWARD_ES_TIMEOUT:-180}"
 RUN_USER="${STEWARD_ES_USER:-steward-es}"

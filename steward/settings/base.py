@@ -520,6 +520,12 @@ STEWARD_LINEAGE_STORED_EVENT_BYTES = env_int(
     1_048_576,
     "Above this size (bytes), facets Steward does not use are dropped from a stored event, largest first.",
 )
+STEWARD_GC_THRESHOLD = env_str(
+    "STEWARD_GC_THRESHOLD",
+    "50000,50,100",
+    "Garbage-collector thresholds of the web and Celery worker processes (steward/gctune.py; objects alive once "
+    "the app is loaded are frozen); empty: Python's defaults.",
+)
 STEWARD_CLASSIFICATION_LEVELS = env_json(
     "STEWARD_CLASSIFICATION_LEVELS",
     [

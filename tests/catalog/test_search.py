@@ -93,8 +93,7 @@ def test_a_typo_still_finds_the_dataset(corpus, data_steward):
     found = _search(data_steward, q="custmers")
     assert "sales.public.customers" in [h.qualified_name for h in found.hits]
     assert found.fuzzy, "the results say they are for close words, not the words typed"
-    if settings_backend() == "database":
-        assert found.corrected.startswith("customer")
+    assert found.corrected.startswith("customer")
     assert not _search(data_steward, q="customers").fuzzy
 
 
@@ -280,3 +279,32 @@ def test_removed_datasets_are_left_out_unless_asked_for_and_then_flagged(
         Dataset.objects.filter(pk=ds.pk).update(removed_at=None)
         datasets_changed([ds.pk], recompute=())
     assert [h.removed for h in _search(data_steward, q="orders").hits] == [False]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_hidden_assets_stay_hidden_and_settings_do_not_leak(search_backend, request):
+    """Outside a transaction (as the web server runs) the database backend sends its planner settings with each
+    statement (``SET LOCAL …; SELECT …``): same visibility, and the settings end with the statement."""
+    from django.db import connection
+
+    if search_backend != "database":
+        pytest.skip("the database backend's own statement path")
+    from django.contrib.auth.models import Group
+
+    for name in ("data-scientist", "data-owner", "data-steward", "privacy-officer", "compliance-officer", "admin"):
+        Group.objects.get_or_create(name=name)  # from a migration; an earlier transactional test's flush removed them
+    request.getfixturevalue("corpus")
+    data_scientist = request.getfixturevalue("data_scientist")
+    data_steward = request.getfixturevalue("data_steward")
+    assert not connection.in_atomic_block
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        before = cursor.fetchone()[0]
+    for q in ("payroll", "salaries", "hr", ""):
+        assert "hr.payroll" not in [h.qualified_name for h in _search(data_scientist, q=q, limit=50).hits]
+    assert _search(data_scientist, classifications=["C4"]).total == 0
+    assert [h.qualified_name for h in _search(data_steward, q="payroll").hits] == ["hr.payroll"]
+    assert [h.qualified_name for h in _search(data_scientist, q="custmer").hits][0] == "sales.public.customers"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] == before

@@ -92,6 +92,29 @@ def test_hidden_assets_leave_no_trace_in_counts_or_suggestions(es, make_dataset,
     assert len(get_backend().suggest("pay", viewer_for(data_steward))) == 2
 
 
+def test_a_correction_never_names_a_word_only_hidden_assets_have(es, make_dataset, data_scientist, data_steward):
+    """The term suggester reads every document's words; a correction is shown only with hits the viewer may see."""
+    make_dataset("hr.payroll_confidential", tags=["secret.source"], owners=["group:admin"])
+    make_dataset("sales.orders")
+    hidden_typo = get_backend().search(SearchQuery(q="confidentail"), viewer_for(data_scientist))
+    assert (hidden_typo.total, hidden_typo.fuzzy, hidden_typo.corrected) == (0, False, "")
+    seen = get_backend().search(SearchQuery(q="confidentail"), viewer_for(data_steward))
+    assert (seen.total, seen.corrected) == (1, "confidential")
+    # Only the unknown word is replaced; a known word prefix is kept as typed.
+    both = get_backend().search(SearchQuery(q="ordrs sal"), viewer_for(data_scientist))
+    assert ([h.qualified_name for h in both.hits], both.corrected) == (["sales.orders"], "orders sal")
+
+
+def test_facets_beyond_the_exact_limit_count_a_sample_of_the_best_ranked(es, settings, make_dataset, data_steward):
+    for i in range(6):
+        make_dataset(f"bulk.t{i}")
+    make_dataset("bulk")
+    settings.STEWARD_SEARCH_OPTIONS = {**settings.STEWARD_SEARCH_OPTIONS, "exact_limit": 2}
+    capped = get_backend().search(SearchQuery(q="bulk"), viewer_for(data_steward))
+    assert (capped.total, capped.exact, capped.hits[0].qualified_name) == (2, False, "bulk")
+    assert dict(capped.facets["kind"]) == {"dataset": 3}  # exact_limit + 1 counted, flagged by exact=False
+
+
 def test_an_index_made_before_the_removed_field_learns_it_on_setup(es, settings, make_dataset, data_steward):
     """An upgrade: the alias points at an index whose strict mapping has no ``removed`` field. The backend's setup
     adds it, so indexing a removed dataset does not fail and search leaves it out, without a rebuild."""

@@ -12,7 +12,7 @@ import gzip
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -47,7 +47,9 @@ from openlineage.client.transport.http_common import DEFAULT_RETRY_CONFIG
 from rest_framework.test import APIClient
 
 from accounts.services import token_create
+from catalog.history import DATASET, DATASET_LEVEL
 from catalog.services import dataset_classify
+from ledger import history
 from ledger.models import AuditEvent
 from lineage.models import DatasetVersion, Edge, LineageEvent
 from lineage.models import Run as RunRow
@@ -495,6 +497,39 @@ def test_a_batch_applies_every_event_and_reports_each_one(pipeline_client, stewa
         ("clean", "report", "summary"),
     }
     assert [f["name"] for f in body(lookup(steward, "lookup"))["fields"]] == ["code"]
+
+
+def test_datasets_created_and_changed_by_ingestion_have_exact_history(pipeline_client, steward):
+    """New datasets' first history states are written from what ingestion inserted (not read back): they must
+    equal what the catalog reads, for datasets with a schema, without one, and named only by column lineage."""
+    events = [
+        run_event(
+            "load",
+            "COMPLETE",
+            inputs=[dataset("src", fields=["id", "email"])],
+            outputs=[dataset("dst", fields=["uid", "mail"], columns={"mail": [("src", "email"), ("side", "x")]})],
+            when=at(1),
+        ),
+        {"eventTime": at(2), "dataset": dataset("bare"), "producer": "x", "schemaURL": "x"},
+    ]
+    body(pipeline_client.post(BATCH, {"events": events}, format="json"))
+    # Then a known dataset gains a field (captured from the tables, as before).
+    body(pipeline_client.post(BATCH, {"events": [complete("more", ["src"], ["dst2"], when=at(3))]}, format="json"))
+    body(
+        pipeline_client.post(
+            INGEST,
+            {"eventTime": at(4), "dataset": dataset("src", fields=["id", "email", "phone"]), "producer": "x"},
+            format="json",
+        ),
+        201,
+    )
+
+    assert history.drift(DATASET) == [] and history.drift(DATASET_LEVEL) == []
+    src = body(lookup(steward, "src"))
+    state = history.as_of(DATASET, src["id"], datetime.now(UTC))
+    assert [f["name"] for f in state["fields"]] == ["id", "email", "phone"]
+    side = body(lookup(steward, "side"))
+    assert [f["name"] for f in history.as_of(DATASET, side["id"], datetime.now(UTC))["fields"]] == ["x"]
 
 
 def test_one_invalid_event_rejects_the_whole_batch(pipeline_client, steward):

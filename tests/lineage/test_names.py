@@ -108,3 +108,41 @@ def test_nested_schema_fields_become_dotted_names(emit):
         ("address.geo", "struct"),
         ("address.geo.lat", "double"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ([{"name": "a"}, {"name": "a"}], ("fields[1].name", "duplicate")),
+        ([{"name": "a"}, {"name": "  "}], ("fields[1].name", "required")),
+        ([{"name": "a"}, "b"], ("fields[1]", "invalid_type")),
+        ([{"name": "a"}, {"name": "n" * 256}], ("fields[1].name", "max_length")),
+        ([{"name": "a"}, {"name": 3}], ("fields[1].name", "required")),
+    ],
+    ids=["duplicate", "blank", "not-an-object", "over-long", "not-a-string"],
+)
+def test_each_bad_schema_field_is_refused_naming_it(emit, fields, problem):
+    out = dataset("out")
+    out["facets"]["schema"] = {"fields": fields}
+    field, code = problem
+    assert refused(emit, run_event("copy", "COMPLETE", outputs=[out])) == {
+        f"events[0].outputs[0].facets.schema.{field}": code
+    }
+
+
+def test_schema_fields_keep_their_order_type_and_description(emit):
+    out = dataset("described")
+    out["facets"]["schema"] = {
+        "fields": [
+            {"name": "id", "type": "BIGINT", "description": "Key."},
+            {"name": "note", "type": None},
+            {"name": "t" * 5, "type": "x" * 150},
+        ]
+    }
+    emit(run_event("copy", "COMPLETE", outputs=[out]))
+    fields = Dataset.objects.get(name="described").fields.order_by("ordinal")
+    assert [(f.name, f.type, f.description) for f in fields] == [
+        ("id", "BIGINT", "Key."),
+        ("note", "", ""),
+        ("ttttt", "x" * 100, ""),
+    ]

@@ -72,8 +72,8 @@ class SearchResults:
     """``total`` and facet counts are exact when ``exact``; otherwise lower bounds (a backend's cap).
 
     When the words as typed matched nothing and the backend matched close words instead, ``fuzzy`` is true and
-    ``corrected`` holds the words it used (empty when the engine does not say which, as Elasticsearch's
-    fuzziness), so the page can say "showing results for …" instead of correcting silently."""
+    ``corrected`` holds the words it used, so the page can say "showing results for …" instead of correcting
+    silently."""
 
     total: int
     hits: list[SearchHit]

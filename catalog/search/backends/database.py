@@ -73,9 +73,12 @@ MAX_WORD = 100
 # ``BUCKET_RUN`` ids dealt round to ``SAMPLE_BUCKETS`` buckets.
 SAMPLE_BUCKETS = 8
 BUCKET_RUN = 8192
-# How an index walk (``_walking``) runs: the ordered index only, in this process.
-WALK = (("enable_bitmapscan", "off"), ("enable_seqscan", "off"), ("max_parallel_workers_per_gather", "0"))
-WALK_SETTINGS = "".join(f"SET LOCAL {name} = {value}; " for name, value in WALK)
+# Every read of a search (``_fetch``) runs in this process: no parallel workers. Their start (a process forked per
+# worker, 10-40 ms on a busy machine) costs more than the reads themselves, which stop after a page or a sample of
+# ``exact_limit`` + 1 matches; a ``Limit`` over a ``Gather`` cannot stop the workers' bucket scans early either.
+SERIAL = (("max_parallel_workers_per_gather", "0"),)
+# How an index walk runs: the ordered index only.
+WALK = (("enable_bitmapscan", "off"), ("enable_seqscan", "off"), *SERIAL)
 REMOVED = "status:removed"
 ENTRY_COLUMNS = (
     "kind",
@@ -139,6 +142,16 @@ def _facet_values(doc: SearchDocument) -> list[str]:
     if doc.removed:
         values.append(REMOVED)  # not a facet of FACETS: filtered on, never counted
     return values
+
+
+def _decoded(names: Sequence[str], rows: Sequence[tuple]) -> list[dict]:
+    """Rows of raw SQL as the ORM's ``values()`` would give them: dicts, the JSON lists decoded."""
+    out = [dict(zip(names, row, strict=True)) for row in rows]
+    for row in out:
+        for key in ("tags", "facet_values"):
+            if isinstance(row.get(key), str):
+                row[key] = json.loads(row[key])
+    return out
 
 
 class DatabaseSearchBackend:
@@ -470,9 +483,7 @@ class DatabaseSearchBackend:
             )
             sql += f" UNION ALL SELECT 'x', json_agg(row_to_json(x))::text, 0 FROM ({exact_sql}) x"
             all_params = (*all_params, *exact_params)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, all_params)
-            rows = cursor.fetchall()
+        _, rows = self._fetch(sql, all_params)
         stats = Stats(facets={name: [] for name in FACETS})
         page_json = "null"
         exact_rows: list[dict] | None = None
@@ -512,20 +523,27 @@ class DatabaseSearchBackend:
         computes 2,200. A query matching fewer than ``exact_limit`` reads every bucket, which together cost what
         the whole index does."""
         limit = self.exact_limit + 1
-        parts: list[str] = []
-        params: list = []
-        for bucket in range(SAMPLE_BUCKETS if bucketed else 1):
-            qs = matched
-            if bucketed:
-                # Spelt as the partial indexes' predicates are, so the planner picks each bucket's own index.
-                in_bucket = f'mod("catalog_searchentry"."id" / {BUCKET_RUN}, {SAMPLE_BUCKETS}) = {bucket}'
-                qs = qs.alias(_bucket=RawSQL(in_bucket, [], output_field=BooleanField())).filter(_bucket=True)
-            part_sql, part_params = qs.values("facet_values", "popularity").query.sql_with_params()
-            parts.append(part_sql.replace(" FROM ", f"{extra} FROM ", 1))
-            params += [*extra_params, *part_params]
+
+        def in_bucket(bucket: int) -> str:  # spelt as the partial indexes' predicates are: each bucket's own index
+            return f'mod("catalog_searchentry"."id" / {BUCKET_RUN}, {SAMPLE_BUCKETS}) = {bucket}'
+
+        qs = matched
+        if bucketed:
+            qs = qs.alias(_bucket=RawSQL(in_bucket(0), [], output_field=BooleanField())).filter(_bucket=True)
+        # Compiled once; the other buckets' parts differ only in the bucket number (the ORM's compiling of the
+        # filters, eight times over, was a third of a search's Python time).
+        part_sql, part_params = qs.values("facet_values", "popularity").query.sql_with_params()
+        part_sql = part_sql.replace(" FROM ", f"{extra} FROM ", 1)
+        params = [*extra_params, *part_params]
         if not bucketed:
-            return f"{parts[0]} LIMIT {limit}", params
-        return "SELECT * FROM (" + " UNION ALL ".join(f"({p})" for p in parts) + f") AS b LIMIT {limit}", params
+            return f"{part_sql} LIMIT {limit}", params
+        if part_sql.count(in_bucket(0)) != 1:  # not the expected shape: no sample by buckets
+            return f"{part_sql.replace(in_bucket(0), 'true')} LIMIT {limit}", params
+        parts = [part_sql.replace(in_bucket(0), in_bucket(b)) for b in range(SAMPLE_BUCKETS)]
+        return (
+            "SELECT * FROM (" + " UNION ALL ".join(f"({p})" for p in parts) + f") AS b LIMIT {limit}",
+            params * SAMPLE_BUCKETS,
+        )
 
     @property
     def exact_limit(self) -> int:
@@ -606,7 +624,7 @@ class DatabaseSearchBackend:
                 # the name index's GIN, which intersects every word, finds it faster than one word's prefix rows).
                 rows = self._by_prefix(tier, want)
             if rows is None:
-                rows = self._walking(query) if walk else list(query)
+                rows = self._rows(query, WALK if walk else SERIAL) if self.is_postgres else list(query)
             for row in rows[skip:]:
                 row["score"] = tier.score
                 page.append(row)
@@ -633,43 +651,36 @@ class DatabaseSearchBackend:
             f"FROM {SearchPrefix._meta.db_table} WHERE prefix = %s) p ON p.entry_id = {entries}.id WHERE ",
         )
         sql += f" ORDER BY p.p_popularity DESC, p.p_length, {entries}.qualified_name LIMIT %s"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [tier.prefix, *params, want])
-            names = [c.name for c in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        for row in rows:  # as the ORM would give them: the JSON lists decoded
-            for key in ("tags", "facet_values"):
-                if isinstance(row[key], str):
-                    row[key] = json.loads(row[key])
-        return rows
+        return _decoded(*self._fetch(sql, [tier.prefix, *params, want]))
 
-    def _walking(self, query: QuerySet) -> list[dict]:
-        """Run ``query`` with bitmap and sequential scans off: PostgreSQL walks the ordered index, stops early.
-        Parallel workers are off too: the walk's cost estimate (a filtered scan of the whole index) is high enough
-        for a parallel plan, whose workers take longer to start (20–40 ms) than the walk itself takes (1–3 ms).
+    def _rows(self, query: QuerySet, settings: Sequence[tuple[str, str]]) -> list[dict]:
+        """PostgreSQL: the rows of a ``values(*PAGE_FIELDS)`` query run under ``settings`` (``_fetch``)."""
+        sql, params = query.query.sql_with_params()
+        return _decoded(*self._fetch(sql, params, settings))
+
+    @staticmethod
+    def _fetch(sql: str, params: Sequence[Any], settings: Sequence[tuple[str, str]] = SERIAL) -> tuple[list, list]:
+        """PostgreSQL: run ``sql`` under these planner ``settings`` (``SERIAL``: no parallel workers; ``WALK``: walk
+        the ordered index too, stopping early); returns the column names and the rows.
 
         Outside a transaction, one round trip: ``SET LOCAL …; SELECT …`` sent together runs as one implicit
         transaction, so the settings end with it. Inside one (tests, callers' atomic blocks) they are set and
         restored around the query."""
         if not connection.in_atomic_block:
-            sql, params = query.query.sql_with_params()
+            prefix = "".join(f"SET LOCAL {name} = {value}; " for name, value in settings)
             with connection.cursor() as cursor:
-                cursor.execute(f"{WALK_SETTINGS}{sql}", params)
+                cursor.execute(f"{prefix}{sql}", params)
                 while cursor.description is None and cursor.cursor.nextset():
                     pass
-                names = [c.name for c in cursor.description]
-                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-            for row in rows:  # as the ORM would give them: the JSON list decoded
-                if isinstance(row["tags"], str):
-                    row["tags"] = json.loads(row["tags"])
-            return rows
-        names = [name for name, _ in WALK]
+                return [c.name for c in cursor.description], cursor.fetchall()
+        names = [name for name, _ in settings]
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT " + ", ".join(f"current_setting('{n}')" for n in names))
             before = cursor.fetchone()
-            cursor.execute("SELECT " + ", ".join(f"set_config('{n}', '{v}', true)" for n, v in WALK))
+            cursor.execute("SELECT " + ", ".join(f"set_config('{n}', '{v}', true)" for n, v in settings))
             try:
-                return list(query)
+                cursor.execute(sql, params)
+                return [c.name for c in cursor.description], cursor.fetchall()
             finally:
                 cursor.execute(
                     "SELECT " + ", ".join(f"set_config('{n}', %s, true)" for n in names),

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 from uuid import UUID, uuid4
 
 from django.db import connection
 from django.utils import timezone
 
 from catalog.classification import lowest
+from catalog.history import new_dataset_state, record_new_datasets
 from catalog.models import Dataset, SchemaField
+from catalog.search import index_later
 from catalog.services.datasets.common import (
     CHUNK,
     DATASET_COLUMNS,
@@ -114,13 +117,19 @@ def datasets_ensure(
     new_ids = {pk for pk, _, _ in new}
     touched: set[UUID] = set(new_ids)
     with_fields = {ids[key]: fields for key, fields in wanted.items() if fields}
+    # The fields written with each new dataset, as its first history state lists them.
+    new_fields: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     if with_fields:
         # A dataset created here has no fields yet (and no one else sees it before commit): its fields are
         # simply appended. Those of existing datasets are compared with what is stored; only a change is written.
         fresh_rows = []
         for ds_id in [d for d in with_fields if d in new_ids]:
             for ordinal, f in enumerate(with_fields[ds_id].values()):
-                fresh_rows.append((ds_id, f["name"], f.get("type", ""), ordinal, f.get("description", ""), ""))
+                row = (ds_id, f["name"], f.get("type", ""), ordinal, f.get("description", ""), "")
+                fresh_rows.append(row)
+                new_fields[ds_id].append(
+                    {"name": row[1], "type": row[2], "ordinal": ordinal, "description": row[4], "classification": ""}
+                )
         insert_rows(SchemaField, FIELD_COLUMNS, fresh_rows)
         keys = [d for d in with_fields if d not in new_ids]
         # Datasets a concurrent writer created first: their fields are read now.
@@ -184,5 +193,16 @@ def datasets_ensure(
                 for pk, ns, name in new
             ],
         )
-    datasets_changed(touched, recompute=(), stamp=())
+    # New datasets: their first history states are known here (no read back); changed ones are captured.
+    record_new_datasets(
+        {
+            pk: new_dataset_state(
+                namespace=ns, name=name, platform=platform_of(ns), classification="", fields=new_fields[pk]
+            )
+            for pk, ns, name in new
+        },
+        dict.fromkeys(new_ids, lowest_code),
+    )
+    datasets_changed(touched - new_ids, recompute=(), stamp=())
+    index_later("dataset", new_ids)
     return ids
