@@ -41,11 +41,12 @@ __all__ = [
     "as_of",
     "as_of_each",
     "as_of_many",
-    "changes_since_each",
     "capture",
     "capture_many",
     "changes_since",
+    "changes_since_each",
     "drift",
+    "first_recorded",
     "kinds",
     "register",
     "timeline",
@@ -315,11 +316,12 @@ Lookup = tuple[str, str, datetime]  # (kind, key, at)
 
 
 def as_of_each(lookups: Iterable[tuple[str, Any, datetime]]) -> dict[Lookup, dict[str, Any]]:
-    """``as_of`` for any mix of kinds, keys and instants in one query (PostgreSQL): the answer is keyed by
-    ``(kind, str(key), at)``; lookups whose entity was absent at its instant are left out.
+    """``as_of`` for any mix of kinds, keys and instants at once: the answer is keyed by ``(kind, str(key), at)``;
+    lookups whose entity was absent at their instant are left out.
 
-    A reconstruction asks for a model version, its model and deployments, and every input at two instants:
-    one round trip instead of one per kind and instant."""
+    On PostgreSQL one query per 5,000 lookups (the ``as_of_many`` backward step, per lookup, over arrays of kinds,
+    keys and instants); elsewhere one ``as_of_many`` per kind and instant. A reconstruction asks for a model
+    version, its model and deployments at one instant, and for every input at two: one round trip each."""
     wanted = sorted({(kind, str(key), at) for kind, key, at in lookups})
     found: dict[Lookup, dict[str, Any]] = {}
     if not wanted:
@@ -348,14 +350,18 @@ def as_of_each(lookups: Iterable[tuple[str, Any, datetime]]) -> dict[Lookup, dic
     return found
 
 
-def changes_since_each(kinds_keys: Mapping[str, Iterable[Any]], at: datetime) -> dict[str, dict[str, list[Any]]]:
-    """``changes_since`` for several kinds in one query: ``{kind: {key: [(valid_from, state), ...]}}``, oldest first."""
+Change = tuple[datetime, dict[str, Any] | None]  # (valid_from, state; None: deleted)
+
+
+def changes_since_each(kinds_keys: Mapping[str, Iterable[Any]], at: datetime) -> dict[str, dict[str, list[Change]]]:
+    """``changes_since`` for several kinds in one query: ``{kind: {key: [(valid_from, state), ...]}}``, each key's
+    changes oldest first; every kind asked is in the answer, keys that did not change are not."""
     q = Q()
     for kind, keys in kinds_keys.items():
         key_list = sorted({str(k) for k in keys})
-        if key_list:
-            q |= Q(kind=kind, key__in=key_list)
-    changed: dict[str, dict[str, list[Any]]] = {kind: {} for kind in kinds_keys}
+        for chunk in _chunks(key_list):
+            q |= Q(kind=kind, key__in=chunk)
+    changed: dict[str, dict[str, list[Change]]] = {kind: {} for kind in kinds_keys}
     if not q:
         return changed
     rows = (
@@ -366,6 +372,16 @@ def changes_since_each(kinds_keys: Mapping[str, Iterable[Any]], at: datetime) ->
     for kind, key, valid_from, state in rows:
         changed[kind].setdefault(key, []).append((valid_from, state))
     return changed
+
+
+def first_recorded(kind: str, key: Any) -> datetime | None:
+    """When history of ``(kind, key)`` begins (the entity may have existed before it was recorded); None: never."""
+    return (
+        HistoryRecord.objects.filter(kind=kind, key=str(key))
+        .order_by("valid_from")
+        .values_list("valid_from", flat=True)
+        .first()
+    )
 
 
 def timeline(kind: str, key: Any) -> list[HistoryRecord]:

@@ -15,37 +15,53 @@ from compliance.reconstruction.types import DatasetState, DatasetVersionView, In
 from ledger import history
 from lineage.models import DatasetVersion, PropagatedTag
 
-__all__ = ["dataset_states", "history_start", "input_names"]
+__all__ = ["PropagatedRow", "dataset_states", "history_start", "input_names", "propagated_tags"]
 
 
-def dataset_states(ids: list[str], instants: list[datetime]) -> dict[datetime, dict[str, DatasetState]]:
-    """Each dataset as it was at each instant: attributes and schema (history), effective level, tags, version.
+PropagatedRow = tuple[Any, str, str, Any, str, datetime, datetime | None]
+"""A propagated tag's interval: dataset id, field, tag key, origin dataset id, origin field, valid from, to."""
 
-    Three queries whatever the number of instants (a reconstruction asks for training time and the result's time)."""
-    lookups = [(kind, ds_id, at) for at in instants for ds_id in ids for kind in (DATASET, DATASET_LEVEL)]
-    recorded = history.as_of_each(lookups)
-    first, last = min(instants), max(instants)
-    propagated_rows = list(
-        PropagatedTag.objects.filter(dataset_id__in=ids, valid_from__lte=last)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=first))
+
+def propagated_tags(ids: list[str], since: datetime) -> list[PropagatedRow]:
+    """The propagated tags of these datasets that were still in force at or after ``since`` (in tag key and field
+    order): what ``dataset_states`` shows at any later instant and ``changes_since`` lists as added or withdrawn
+    after one, read once for both."""
+    if not ids:
+        return []
+    return list(
+        PropagatedTag.objects.filter(dataset_id__in=ids)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=since))
         .order_by("tag__key", "field")
         .values_list("dataset_id", "field", "tag__key", "origin_dataset_id", "origin_field", "valid_from", "valid_to")
     )
+
+
+def dataset_states(
+    ids: list[str], instants: list[datetime], propagated: list[PropagatedRow]
+) -> dict[datetime, dict[str, DatasetState]]:
+    """Each dataset as it was at each instant: attributes and schema (history), effective level, tags, version.
+
+    Two queries whatever the number of instants (a reconstruction asks for training time and the result's time):
+    the recorded states at every instant, and the versions written by the last one; ``propagated`` comes from
+    ``propagated_tags`` (since the first instant at least). Each instant's answer is sorted out here."""
+    if not ids:
+        return {at: {} for at in instants}
+    recorded = history.as_of_each(
+        [(kind, ds_id, at) for at in instants for ds_id in ids for kind in (DATASET, DATASET_LEVEL)]
+    )
     version_rows = list(
-        DatasetVersion.objects.filter(dataset_id__in=ids, created_at__lte=last)
+        DatasetVersion.objects.filter(dataset_id__in=ids, created_at__lte=max(instants))
         .order_by("dataset_id", "-created_at", "-pk")
         .values_list("dataset_id", "version", "run_id", "created_at")
     )
-    return {
-        at: _states_at(ids, at, recorded, propagated_rows, version_rows) for at in dict.fromkeys(instants)
-    }
+    return {at: _states_at(ids, at, recorded, propagated, version_rows) for at in dict.fromkeys(instants)}
 
 
 def _states_at(
     ids: list[str],
     at: datetime,
     recorded: dict[history.Lookup, dict[str, Any]],
-    propagated_rows: list[tuple[Any, ...]],
+    propagated_rows: list[PropagatedRow],
     version_rows: list[tuple[Any, ...]],
 ) -> dict[str, DatasetState]:
     propagated: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -87,8 +103,8 @@ def _states_at(
 
 def history_start(kind: str, key: Any) -> str:
     """When history of an entity begins (it may have existed before Steward recorded it)."""
-    rows = history.timeline(kind, key)
-    return rows[0].valid_from.isoformat() if rows else "no recorded time"
+    start = history.first_recorded(kind, key)
+    return start.isoformat() if start else "no recorded time"
 
 
 def input_names(inputs: list[InputItem]) -> dict[str, str]:
