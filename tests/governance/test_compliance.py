@@ -6,7 +6,7 @@
 2023-03  result R1 (served by v1)                   2025-03  crm.customers reclassified C4 after the fact
 2023-04  the web.clicks grant is revoked            2026-01  reconstructions asked
 2023-06  column email tagged (C3), column phone added
-2024-03  a new policy version (between v2's training and R2)
+2023-09  web.clicks gets an upstream (raw.clicks)    2024-03  a new policy version (between v2's training and R2)
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ T_DEPLOY_1 = datetime(2023, 2, 10, 8, 0, tzinfo=UTC)
 T_RESULT_1 = datetime(2023, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 T_REVOKE = datetime(2023, 4, 1, 9, 0, tzinfo=UTC)
 T_TAG = datetime(2023, 6, 1, 9, 0, tzinfo=UTC)
+T_UPSTREAM = datetime(2023, 9, 1, 9, 0, tzinfo=UTC)
 T_ACCESS_2 = datetime(2024, 1, 15, 9, 0, tzinfo=UTC)
 T_TRAIN_2 = datetime(2024, 1, 16, 10, 0, tzinfo=UTC)
 T_DEPLOY_2 = datetime(2024, 2, 1, 8, 0, tzinfo=UTC)
@@ -150,6 +151,11 @@ def timeline(
                 }
             ),
         )
+        drain()
+    with travel(T_UPSTREAM):
+        event = complete("load-clicks", ["raw.clicks"], ["web.clicks"], run_id=str(uuid.uuid4()))
+        event["eventTime"] = iso(T_UPSTREAM)
+        ingest(actor=make_producer(data_steward, NS, "etl"), events=[event], batch=True)
         drain()
     with travel(T_ACCESS_2):
         request = ok(ask(data_scientist, [customers, clicks], purpose="model-training", duration="P7D"), 201)
@@ -266,6 +272,14 @@ def test_result_2_is_served_by_v2_trained_on_the_tagged_column(timeline, client_
     old = [g for g in clicks["access"]["grants"] if g["id"] == timeline["grants_1"][timeline["clicks"]]]
     assert old and old[0]["revoked_by_then"] and not old[0]["valid_at_training"]
     assert clicks["access"]["allowed"]
+    # By v2's training, web.clicks had an upstream: the lineage of both inputs, walked from both at once.
+    lineage = r["lineage"]
+    assert not lineage["truncated"]
+    assert {d["name"] for d in lineage["datasets"]} == {"crm.customers", "web.clicks", "raw.clicks"}
+    named = {d["id"]: d["name"] for d in lineage["datasets"]}
+    assert [(named[e["source"]], e["job"]["name"], named[e["target"]]) for e in lineage["edges"]] == [
+        ("raw.clicks", "load-clicks", "web.clicks")
+    ]
     # Trained under the 2023 policy; the result came under the 2024 one (published in between, so not a change).
     policy = r["policy"]
     assert (policy["at_training"]["version"], policy["at_time"]["version"]) == (
@@ -275,6 +289,22 @@ def test_result_2_is_served_by_v2_trained_on_the_tagged_column(timeline, client_
     assert "2024 wording" in policy["at_time"]["document"]["purposes"]["model-training"]
     assert "2023 wording" in policy["at_training"]["document"]["purposes"]["model-training"]
     assert kinds(r) == [("direct_level_changed", iso(T_RECLASSIFY)), ("reclassified", iso(T_RECLASSIFY))]
+
+
+@pytest.mark.django_db
+def test_the_lineage_node_limit_applies_to_each_input_not_to_all_together(
+    timeline, client_for, compliance_officer, settings
+):
+    """Three datasets upstream of v2's two inputs, a limit of two: each input's own walk fits (web.clicks and
+    raw.clicks; crm.customers alone), so nothing is cut, as when each input was walked on its own."""
+    client = client_for(compliance_officer)
+    whole = reconstruct(client, result=timeline["result_2"])["bundle"]["reconstruction"]["lineage"]
+    settings.STEWARD_LINEAGE_DEFAULT_NODES = 2
+    limited = reconstruct(client, result=timeline["result_2"])["bundle"]["reconstruction"]["lineage"]
+    assert limited == whole and len(whole["datasets"]) == 3 and not limited["truncated"]
+    settings.STEWARD_LINEAGE_DEFAULT_NODES = 1
+    cut = reconstruct(client, result=timeline["result_2"])["bundle"]["reconstruction"]["lineage"]
+    assert cut["truncated"] and {d["name"] for d in cut["datasets"]} == {"crm.customers", "web.clicks"}
 
 
 @pytest.mark.django_db
