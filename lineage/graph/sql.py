@@ -15,7 +15,7 @@ from django.db.models import Q
 
 from lineage.graph.base import Expand, Walk, breadth_first
 from lineage.models import ColumnEdge, Edge
-from steward.lookups import UUIDs
+from steward.lookups import UUIDs, uuid_array
 
 __all__ = ["SqlGraphBackend"]
 
@@ -124,8 +124,8 @@ def _expand_with_room(
         SELECT near, far, job, (SELECT count(*) FROM level) FROM level
         WHERE far = ANY(%(admitted)s::uuid[]) OR far IN (SELECT far FROM fresh)"""
     params: dict[str, Any] = {
-        "frontier": list(frontier),
-        "admitted": list(admitted),
+        "frontier": uuid_array(frontier),
+        "admitted": uuid_array(admitted),
         "fresh": max(room, 0) + 1,
         "cap": cap,
         "at": at,
@@ -153,7 +153,7 @@ def _expand_within(
         (SELECT NULL, NULL, NULL, true FROM {table} e
          WHERE {active} AND e.{near} = ANY(%(frontier)s::uuid[]) AND NOT e.{far} = ANY(%(only)s::uuid[]) LIMIT 1)"""
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"frontier": list(frontier), "only": list(only), "at": at})
+        cursor.execute(sql, {"frontier": uuid_array(frontier), "only": uuid_array(only), "at": at})
         rows = cursor.fetchall()
     found = [(n, f, j) for n, f, j, other in rows if not other]
     return found[:cap], any(other for *_, other in rows)
