@@ -37,6 +37,18 @@ class SqlGraphBackend:
             self._columns(walk, at)
         return walk
 
+    def walk_from(self, *, roots: list[UUID], direction: str, depth: int, at: datetime | None, limit: int) -> Walk:
+        """One walk from several datasets at once: every dataset within ``depth`` hops of any of them, at its least
+        hops from the nearest, at most ``limit`` of them all together, one query per hop for all the roots.
+
+        When it is not truncated, its datasets and edges are those of the walks from each root put together (each
+        of those holds a part of it, so none was cut either): a reconstruction walks from every training input."""
+        walk = Walk(root=roots[0], datasets=dict.fromkeys(roots, 0))
+        for way in ("downstream", "upstream") if direction == "both" else (direction,):
+            near, far = ("source_id", "target_id") if way == "downstream" else ("target_id", "source_id")
+            breadth_first(walk, way, depth, limit, self._expander(near, far, at))
+        return walk
+
     @staticmethod
     def _expander(near: str, far: str, at: datetime | None) -> Expand:
         active = (
