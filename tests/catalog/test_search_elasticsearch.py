@@ -115,9 +115,10 @@ def test_facets_beyond_the_exact_limit_count_a_sample_of_the_best_ranked(es, set
     assert dict(capped.facets["kind"]) == {"dataset": 3}  # exact_limit + 1 counted, flagged by exact=False
 
 
-def test_an_index_made_before_the_removed_field_learns_it_on_setup(es, settings, make_dataset, data_steward):
-    """An upgrade: the alias points at an index whose strict mapping has no ``removed`` field. The backend's setup
-    adds it, so indexing a removed dataset does not fail and search leaves it out, without a rebuild."""
+def test_an_index_made_before_the_removed_field_learns_it_on_setup(es, settings, make_dataset, data_steward, caplog):
+    """An upgrade: the alias points at an index whose strict mapping has no ``removed`` field (and no index sort).
+    The backend's setup adds the field, so indexing a removed dataset does not fail and search leaves it out,
+    without a rebuild; the missing sort is logged with what to run."""
     from django.utils import timezone
 
     from catalog.search.backends.elasticsearch import MAPPING, ElasticsearchSearchBackend
@@ -129,12 +130,20 @@ def test_an_index_made_before_the_removed_field_learns_it_on_setup(es, settings,
     es.client.indices.put_alias(index=old, name=es.alias)
     upgraded = ElasticsearchSearchBackend(**settings.STEWARD_SEARCH_OPTIONS)
     upgraded.setup()
+    assert "has no index sort" in caplog.text and "search_reindex" in caplog.text
     ds = make_dataset("sales.orders")
     Dataset.objects.filter(pk=ds.pk).update(removed_at=timezone.now())
     upgraded.index(build_documents("dataset", [ds.pk]))
     assert upgraded.search(SearchQuery(q="orders"), viewer_for(data_steward)).total == 0
     [hit] = upgraded.search(SearchQuery(q="orders", include_removed=True), viewer_for(data_steward)).hits
     assert hit.removed is True
+
+
+def test_a_sorted_index_sets_up_without_a_warning(es, settings, caplog):
+    from catalog.search.backends.elasticsearch import ElasticsearchSearchBackend
+
+    ElasticsearchSearchBackend(**settings.STEWARD_SEARCH_OPTIONS).setup()  # the fixture's index: made sorted
+    assert "index sort" not in caplog.text
 
 
 def test_counts_are_fresh_after_a_write_though_counting_is_cached(es, make_dataset, data_steward):

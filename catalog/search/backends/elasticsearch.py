@@ -241,6 +241,18 @@ class ElasticsearchSearchBackend:
             self._call(
                 "put mapping", self.client.indices.put_mapping, index=self.alias, properties=MAPPING["properties"]
             )
+            # The index sort cannot be added to an existing index: say once per process how to get it.
+            found = self._call(
+                "get settings", self.client.indices.get_settings, index=self.alias, name="index.sort.field"
+            )
+            if not all(
+                found.get(t, {}).get("settings", {}).get("index", {}).get("sort") for t in self._alias_targets()
+            ):
+                logger.warning(
+                    "search index %r has no index sort: answers are right but slower at scale; run "
+                    "`manage.py search_reindex` (no downtime) to rebuild it sorted",
+                    self.alias,
+                )
             self._ready = True
             return
         name = self._new_index_name()
