@@ -11,7 +11,7 @@ bench's hubs) through the Django test client: p50/p95 and queries per request.
 No timed assertions: figures for docs/benchmarks.md (the load average is printed beside them).
 
 Usage: python bench/propagation_profile.py [--datasets 200000] [--edges 1000000] [--downstream 100000]
-       [--graph 200] [--db NAME] [--keep] [--cprofile]
+       [--graph 200] [--db NAME] [--keep] [--cprofile] [--graph-only]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import bench_env, fresh_database
+from bench._harness import PG_ADMIN_URL, bench_env, fresh_database
 from bench.lineage import NS, seed_graph
 
 _STEPS: dict[str, float] = defaultdict(float)
@@ -79,8 +79,8 @@ def _instrument() -> None:
     _timed(propagation, "recompute", "recompute (all)")
 
 
-def _setup(db: str) -> str:
-    url = fresh_database(db)
+def _setup(db: str, reuse: bool = False) -> str:
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db if reuse else fresh_database(db)
     os.environ.update(bench_env(url))
     import django
 
@@ -161,7 +161,7 @@ def _drain(label: str, profile: bool) -> dict:
     return out
 
 
-def _graph(hubs: list[str], requests_total: int, user: Any) -> dict:
+def _graph(hubs: list[str], requests_total: int, user: Any, profile: bool = False) -> dict:
     from rest_framework.test import APIClient
 
     client = APIClient()
@@ -169,6 +169,7 @@ def _graph(hubs: list[str], requests_total: int, user: Any) -> dict:
     times: list[float] = []
     queries: list[int] = []
     nodes: set[int] = set()
+    cpu0 = time.process_time()
     for i in range(requests_total):
         with _statements() as captured:
             t0 = time.perf_counter()
@@ -180,9 +181,11 @@ def _graph(hubs: list[str], requests_total: int, user: Any) -> dict:
         assert res.status_code == 200, res.content[:300]
         queries.append(len(captured))
         nodes.add(len(res.json()["nodes"]))
+    cpu_ms = (time.process_time() - cpu0) * 1000 / requests_total  # this process's CPU: less sensitive to load
     times.sort()
     out = {
         "requests": requests_total,
+        "cpu_ms_per_request": round(cpu_ms, 1),
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
         "queries_per_request": round(sum(queries) / len(queries), 1),
@@ -190,6 +193,18 @@ def _graph(hubs: list[str], requests_total: int, user: Any) -> dict:
         "load": round(os.getloadavg()[0], 2),
     }
     print(f"[profile] graph view depth 5, in-process: {out}", flush=True)
+    if profile:  # where a request's time goes, over as many requests again
+        prof = cProfile.Profile()
+        prof.enable()
+        for i in range(requests_total):
+            client.get(
+                "/api/v1/lineage/graph",
+                {"namespace": NS, "name": hubs[i % len(hubs)], "direction": "downstream", "depth": 5},
+            )
+        prof.disable()
+        text = io.StringIO()
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(30)
+        print(text.getvalue(), flush=True)
     return out
 
 
@@ -202,8 +217,22 @@ def main() -> None:
     parser.add_argument("--db", default="steward_bench_propagation_profile")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards (to explain queries)")
     parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument(
+        "--graph-only",
+        action="store_true",
+        help="only the graph view requests, on the database a --keep run left (no seeding, no drains; kept)",
+    )
     args = parser.parse_args()
-    url = _setup(args.db)
+    url = _setup(args.db, reuse=args.graph_only)
+    if args.graph_only:
+        from django.contrib.auth.models import User
+
+        from steward.gctune import tune
+
+        tune()  # the collector as the web workers run it (steward/wsgi.py)
+        hubs = [f"g.t{i}" for i in range(11, 31)]  # seed_graph's hubs: the first 20 of its third layer
+        _graph(hubs, args.graph, User.objects.get(username="bench"), args.cprofile)
+        return
 
     from django.contrib.auth.models import Group, User
 
@@ -225,7 +254,7 @@ def main() -> None:
         dataset_tag_remove(actor=actor, dataset=dataset, key="pii.email")
         _drain("tag removed", args.cprofile)
         if args.graph:
-            _graph(hubs, args.graph, user)
+            _graph(hubs, args.graph, user, args.cprofile)
     finally:
         if not args.keep:
             from django.db import connections

@@ -77,8 +77,11 @@ def roles_of(user: Actor | None) -> frozenset[str]:
 
 
 def seed_roles(user: Any, group_names: Iterable[str]) -> frozenset[str]:
-    """Cache the user's roles from their group names (already loaded, e.g. with the user by token auth)."""
-    names = {name for name in group_names if name in Role.values}
+    """Cache the user's roles from their group names (all of them, already loaded, e.g. with the user by token
+    auth); the names are kept too, for ``viewer_for``'s principals, and are as fresh as the roles."""
+    groups = frozenset(group_names)
+    user._steward_groups = groups
+    names = {name for name in groups if name in Role.values}
     names.add(Role.DATA_SCIENTIST)
     if user.is_superuser:
         names.add(Role.ADMIN)
@@ -111,10 +114,13 @@ def viewer_for(user: Any) -> Viewer:
         return cached
     if user is None or not user.is_authenticated:
         return Viewer(None, frozenset(), frozenset())
-    groups = list(user.groups.values_list("name", flat=True))
+    # The roles and the group names they came from (token auth loads both with the user: no query here).
+    roles = getattr(user, "_steward_roles", None)
+    groups = getattr(user, "_steward_groups", None)
+    if roles is None or groups is None:
+        groups = frozenset(user.groups.values_list("name", flat=True))
+        roles = seed_roles(user, groups)  # the roles from the same group names
     principals = frozenset({f"user:{user.username}", *(f"group:{g}" for g in groups)})
-    # The roles from the same group names (``roles_of`` would read them again).
-    roles = getattr(user, "_steward_roles", None) or seed_roles(user, groups)
     viewer = Viewer(user.pk, principals, roles)
     user._steward_viewer = viewer
     return viewer

@@ -16,7 +16,17 @@ from uuid import UUID
 from django.db import models
 from django.db.models import Lookup
 
-__all__ = ["AnyOf", "UUIDs", "register"]
+__all__ = ["AnyOf", "UUIDs", "register", "uuid_array"]
+
+
+def uuid_array(values: Iterable[Any]) -> str:
+    """PostgreSQL's text form of a ``uuid[]`` for a ``%s::uuid[]`` parameter: ``{hex,hex,...}``.
+
+    psycopg dumps a list of UUIDs item by item (each one formatted, then tested by a regular expression for
+    quoting), and Django's client-side binding quotes the result again: 10 ms for 3,300 ids on this machine, where
+    this string costs 1 ms to build and libpq escapes it in C (4 ms with the server's parse). A lineage graph
+    answer sends about 30,000 ids in its parameters, a propagation drain hundreds of thousands."""
+    return "{" + ",".join([v.hex if type(v) is UUID else UUID(str(v)).hex for v in values]) + "}"
 
 
 class UUIDs:
@@ -42,8 +52,8 @@ class AnyOf(Lookup):
         values = self.rhs.values
         if not values:
             return "1 = 0", tuple(lhs_params)
-        if connection.vendor == "postgresql":  # psycopg sends a list of UUIDs as one uuid[]
-            return f"{lhs} = ANY(%s)", (*lhs_params, values)
+        if connection.vendor == "postgresql":  # one uuid[] parameter, in its text form (``uuid_array``)
+            return f"{lhs} = ANY(%s::uuid[])", (*lhs_params, uuid_array(values))
         values = [field.get_db_prep_value(v, connection, prepared=False) for v in values]
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", (*lhs_params, *values)
 

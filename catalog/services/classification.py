@@ -13,7 +13,7 @@ from catalog.history import DATASET_LEVEL
 from catalog.models import Dataset, SchemaField, Tag, TagAssignment
 from catalog.signals import effective_classification_changed
 from ledger import history
-from steward.lookups import UUIDs
+from steward.lookups import UUIDs, uuid_array
 from steward.registry import registry
 
 __all__ = ["dataset_recompute_effective", "datasets_holding_tag"]
@@ -105,6 +105,6 @@ def _recompute_batch_sql(ids: list[UUID]) -> dict[UUID, str]:
             UPDATE {dataset} d SET effective_classification = b.code FROM best b
             WHERE d.id = b.id AND d.effective_classification IS DISTINCT FROM b.code
             RETURNING d.id, d.effective_classification""",
-            {"ids": list(ids), "codes": [lvl.code for lvl in levels()]},
+            {"ids": uuid_array(ids), "codes": [lvl.code for lvl in levels()]},
         )
         return dict(cursor.fetchall())

@@ -20,11 +20,12 @@ from ledger import history
 __all__ = ["access"]
 
 
-def access(user_name: str | None, dataset_ids: list[str], at: datetime) -> dict[str, AccessSection]:
-    """For each input, the decision for the training user at ``at`` and every grant they held on it by then."""
+def access(user_name: str | None, dataset_ids: list[str], at: datetime) -> tuple[dict[str, AccessSection], list[Grant]]:
+    """For each input, the decision for the training user at ``at`` and every grant they held on it by then;
+    and those grants (``changes_since`` says which were revoked or suspended later)."""
     user = get_user_model().objects.filter(username=user_name).first() if user_name else None
     if user is None:
-        return {d: {"allowed": False, "reason": "unknown_subject", "grants": []} for d in dataset_ids}
+        return {d: {"allowed": False, "reason": "unknown_subject", "grants": []} for d in dataset_ids}, []
     decisions = decide_many(
         [DecisionQuery(user_id=user.pk, dataset_id=UUID(d), at=at) for d in dataset_ids], now=timezone.now()
     )
@@ -35,9 +36,9 @@ def access(user_name: str | None, dataset_ids: list[str], at: datetime) -> dict[
     valid = set(
         grants_valid_at(at=at, user_id=user.pk, dataset_ids=[UUID(d) for d in dataset_ids]).values_list("pk", flat=True)
     )
-    grant_states = history.as_of_many(GRANT, [g.pk for g in grants], at)
-    request_ids = {str(g.request_id) for g in grants if g.request_id}
-    requests = history.as_of_many(ACCESS_REQUEST, request_ids, at)
+    states = history.as_of_each(
+        [*((GRANT, g.pk, at) for g in grants), *((ACCESS_REQUEST, g.request_id, at) for g in grants if g.request_id)]
+    )
     by_dataset: dict[str, list[GrantView]] = defaultdict(list)
     for g in grants:
         revoked = g.revoked_at is not None and g.revoked_at <= at
@@ -52,13 +53,15 @@ def access(user_name: str | None, dataset_ids: list[str], at: datetime) -> dict[
                 "valid_at_training": g.pk in valid,
                 "revoked_by_then": revoked,
                 "suspended_then": in_window and not revoked and g.pk not in valid,
-                "state_then": grant_states.get(str(g.pk)),
+                "state_then": states.get((GRANT, str(g.pk), at)),
                 "request": (
-                    {"id": str(g.request_id), "state_then": requests.get(str(g.request_id))} if g.request_id else None
+                    {"id": str(g.request_id), "state_then": states.get((ACCESS_REQUEST, str(g.request_id), at))}
+                    if g.request_id
+                    else None
                 ),
             }
         )
-    return {
+    sections: dict[str, AccessSection] = {
         d: {
             "allowed": decision.allowed,
             "reason": decision.reason,
@@ -67,3 +70,4 @@ def access(user_name: str | None, dataset_ids: list[str], at: datetime) -> dict[
         }
         for d, decision in zip(dataset_ids, decisions, strict=True)
     }
+    return sections, grants

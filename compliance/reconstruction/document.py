@@ -18,8 +18,8 @@ from django.utils import timezone
 from catalog.history import DATASET, DEPLOYMENT, MODEL, MODEL_VERSION
 from compliance.reconstruction.access import access
 from compliance.reconstruction.changes import changes_since
-from compliance.reconstruction.evidence import audit, policy
-from compliance.reconstruction.inputs import dataset_states, history_start, input_names
+from compliance.reconstruction.evidence import audit, policies, policy_timeline
+from compliance.reconstruction.inputs import dataset_states, history_start, input_names, propagated_tags
 from compliance.reconstruction.lineage import lineage
 from compliance.reconstruction.resolve import Query, iso, resolve, training
 from compliance.reconstruction.types import InputItem, Reconstruction
@@ -32,22 +32,27 @@ def reconstruct(query: Query, *, now: datetime | None = None) -> Reconstruction:
     """The reconstruction document (plain JSON values) for ``query``; 400/404 on bad or unknown input."""
     now = now or timezone.now()
     at, record, mv, deployments = resolve(query, now)
-    mv_state = history.as_of(MODEL_VERSION, mv.pk, at)
-    model_state = history.as_of(MODEL, mv.model_id, at)
-    deployment_states = history.as_of_many(DEPLOYMENT, [d.pk for d in deployments], at)
+    states = history.as_of_each(
+        [(MODEL_VERSION, mv.pk, at), (MODEL, mv.model_id, at), *((DEPLOYMENT, d.pk, at) for d in deployments)]
+    )
+    mv_state = states.get((MODEL_VERSION, str(mv.pk), at))
+    model_state = states.get((MODEL, str(mv.model_id), at))
     run, trained_at = training(mv, mv_state)
     input_ids = sorted(str(i) for i in (run.inputs if run else []))
-    at_training = dataset_states(input_ids, trained_at)
-    at_time = dataset_states(input_ids, at) if at != trained_at else at_training
+    propagated = propagated_tags(input_ids, min(trained_at, at))
+    by_instant = dataset_states(input_ids, [trained_at, at], propagated)
+    at_training, at_time = by_instant[trained_at], by_instant[at]
     trained_by = (mv_state or {}).get("trained_by")
-    access_by_input = access(trained_by, input_ids, trained_at)
-    grant_ids = [g["id"] for a in access_by_input.values() for g in a["grants"]]
-    request_ids = {g["request"]["id"] for a in access_by_input.values() for g in a["grants"] if g["request"]}
+    access_by_input, grants = access(trained_by, input_ids, trained_at)
+    grant_ids = [str(g.pk) for g in grants]
+    request_ids = {str(g.request_id) for g in grants if g.request_id}
     targets = {str(mv.pk), str(mv.model_id), *input_ids, *grant_ids, *request_ids, *(str(d.pk) for d in deployments)}
     if record is not None:
         targets.add(str(record.pk))
     if run is not None:
         targets.update({str(run.pk), str(run.job_id)})
+    policy_versions = policy_timeline(now)
+    policy_at_time, policy_at_training = policies(policy_versions, at, trained_at)
     inputs: list[InputItem] = [
         {
             "dataset": ds_id,
@@ -94,7 +99,7 @@ def reconstruct(query: Query, *, now: datetime | None = None) -> Reconstruction:
         ),
         "model": {"id": str(mv.model_id), "state": model_state},
         "model_version": {"id": str(mv.pk), "state": mv_state},
-        "deployments": [{"id": str(d.pk), "state": deployment_states.get(str(d.pk))} for d in deployments],
+        "deployments": [{"id": str(d.pk), "state": states.get((DEPLOYMENT, str(d.pk), at))} for d in deployments],
         "training": {
             "run": (
                 {
@@ -112,9 +117,9 @@ def reconstruct(query: Query, *, now: datetime | None = None) -> Reconstruction:
             "inputs": inputs,
         },
         "lineage": lineage(input_ids, trained_at, query.lineage_depth) if input_ids else None,
-        "policy": {"at_time": policy(at), "at_training": policy(trained_at)},
+        "policy": {"at_time": policy_at_time, "at_training": policy_at_training},
         "audit": audit(targets, at),
         "allowed": run is not None and all(item["access"]["allowed"] for item in inputs),
         "findings": findings,
-        "changes_since": changes_since(at, at_time, mv, deployments, grant_ids, now),
+        "changes_since": changes_since(at, at_time, mv, deployments, grants, propagated, policy_versions),
     }

@@ -10,6 +10,7 @@ from django.conf import settings
 from catalog.models import Dataset
 from compliance.reconstruction.types import LineageSection
 from lineage.graph import get_backend
+from lineage.graph.sql import SqlGraphBackend
 from lineage.models import Job
 
 __all__ = ["lineage"]
@@ -21,15 +22,17 @@ def lineage(roots: list[str], at: datetime, depth: int) -> LineageSection:
     datasets: set[UUID] = {UUID(r) for r in roots}
     edges: set[tuple[UUID, UUID, UUID]] = set()
     truncated = False
+    limit = settings.STEWARD_LINEAGE_DEFAULT_NODES
+    if isinstance(backend, SqlGraphBackend) and len(roots) > 1:
+        # One walk from all the inputs (one query per hop, not per hop and input). Not cut, it is the union of the
+        # walks from each input; cut, those walks are what the answer shows (each with its own limit).
+        walk = backend.walk_from(roots=sorted(datasets), direction="upstream", depth=depth, at=at, limit=limit)
+        if not walk.truncated:
+            datasets.update(walk.datasets)
+            edges.update(walk.edges)
+            roots = []
     for root in roots:
-        walk = backend.walk(
-            root=UUID(root),
-            direction="upstream",
-            depth=depth,
-            columns=False,
-            at=at,
-            limit=settings.STEWARD_LINEAGE_DEFAULT_NODES,
-        )
+        walk = backend.walk(root=UUID(root), direction="upstream", depth=depth, columns=False, at=at, limit=limit)
         datasets.update(walk.datasets)
         edges.update(walk.edges)
         truncated = truncated or walk.truncated

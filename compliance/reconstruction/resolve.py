@@ -38,11 +38,12 @@ def resolve(query: Query, now: datetime) -> tuple[datetime, ResultRecord | None,
     if query.result is not None:
         if query.at is not None:
             raise ValidationFailed.one("at", "A result fixes the time; leave at out.", "not_allowed")
-        record = ResultRecord.objects.select_related("deployment").filter(pk=query.result).first()
+        record = (
+            ResultRecord.objects.select_related("deployment", "model_version__model").filter(pk=query.result).first()
+        )
         if record is None:
             raise NotFound(f"No result record {query.result}.")
-        recorded = ModelVersion.objects.select_related("model").get(pk=record.model_version_id)
-        return record.produced_at, record, recorded, [record.deployment] if record.deployment else []
+        return record.produced_at, record, record.model_version, [record.deployment] if record.deployment else []
     if query.at is None:
         raise ValidationFailed.one(
             "at", "Required with model_version (an ISO 8601 time with a UTC offset).", "required"
@@ -58,7 +59,7 @@ def resolve(query: Query, now: datetime) -> tuple[datetime, ResultRecord | None,
     )
     if mv is None:
         raise NotFound(f"No model version {query.model_version}.")
-    if history.as_of(MODEL_VERSION, mv.pk, query.at) is None and mv.created_at > query.at:
+    if mv.created_at > query.at and history.as_of(MODEL_VERSION, mv.pk, query.at) is None:
         raise ValidationFailed.one(
             "at", f"Model version {mv} was registered only at {mv.created_at.isoformat()}.", "before_existence"
         )

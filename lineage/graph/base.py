@@ -45,10 +45,12 @@ def breadth_first(walk: Walk, way: str, depth: int, limit: int, expand: Expand) 
     Each dataset is expanded once, at its least hop. Within a level, datasets are admitted in id order, so a
     truncated answer is the same every time. Once the limit is reached, a level only looks for edges between
     datasets already admitted, so the work stays proportional to ``limit``, not to the size of the graph.
+    Every dataset already in ``walk`` at hop 0 is a root too (``SqlGraphBackend.walk_from``: several at once).
     """
-    hops: dict[UUID, int] = {walk.root: 0}
+    starts = sorted({walk.root, *(d for d, hop in walk.datasets.items() if hop == 0)}, key=lambda d: d.int)
+    hops: dict[UUID, int] = dict.fromkeys(starts, 0)
     admitted = set(walk.datasets) | {walk.root}  # both directions count towards the limit
-    frontier = [walk.root]
+    frontier = starts
     cap = max(20 * limit, 10_000)
     for level in range(depth):
         if not frontier:

@@ -15,7 +15,7 @@ from django.db.models import Q
 
 from lineage.graph.base import Expand, Walk, breadth_first
 from lineage.models import ColumnEdge, Edge
-from steward.lookups import UUIDs
+from steward.lookups import UUIDs, uuid_array
 
 __all__ = ["SqlGraphBackend"]
 
@@ -35,6 +35,18 @@ class SqlGraphBackend:
             breadth_first(walk, way, depth, limit, self._expander(near, far, at))
         if columns and walk.edges:
             self._columns(walk, at)
+        return walk
+
+    def walk_from(self, *, roots: list[UUID], direction: str, depth: int, at: datetime | None, limit: int) -> Walk:
+        """One walk from several datasets at once: every dataset within ``depth`` hops of any of them, at its least
+        hops from the nearest, at most ``limit`` of them all together, one query per hop for all the roots.
+
+        When it is not truncated, its datasets and edges are those of the walks from each root put together (each
+        of those holds a part of it, so none was cut either): a reconstruction walks from every training input."""
+        walk = Walk(root=roots[0], datasets=dict.fromkeys(roots, 0))
+        for way in ("downstream", "upstream") if direction == "both" else (direction,):
+            near, far = ("source_id", "target_id") if way == "downstream" else ("target_id", "source_id")
+            breadth_first(walk, way, depth, limit, self._expander(near, far, at))
         return walk
 
     @staticmethod
@@ -112,8 +124,8 @@ def _expand_with_room(
         SELECT near, far, job, (SELECT count(*) FROM level) FROM level
         WHERE far = ANY(%(admitted)s::uuid[]) OR far IN (SELECT far FROM fresh)"""
     params: dict[str, Any] = {
-        "frontier": list(frontier),
-        "admitted": list(admitted),
+        "frontier": uuid_array(frontier),
+        "admitted": uuid_array(admitted),
         "fresh": max(room, 0) + 1,
         "cap": cap,
         "at": at,
@@ -141,7 +153,7 @@ def _expand_within(
         (SELECT NULL, NULL, NULL, true FROM {table} e
          WHERE {active} AND e.{near} = ANY(%(frontier)s::uuid[]) AND NOT e.{far} = ANY(%(only)s::uuid[]) LIMIT 1)"""
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"frontier": list(frontier), "only": list(only), "at": at})
+        cursor.execute(sql, {"frontier": uuid_array(frontier), "only": uuid_array(only), "at": at})
         rows = cursor.fetchall()
     found = [(n, f, j) for n, f, j, other in rows if not other]
     return found[:cap], any(other for *_, other in rows)

@@ -115,9 +115,10 @@ def test_facets_beyond_the_exact_limit_count_a_sample_of_the_best_ranked(es, set
     assert dict(capped.facets["kind"]) == {"dataset": 3}  # exact_limit + 1 counted, flagged by exact=False
 
 
-def test_an_index_made_before_the_removed_field_learns_it_on_setup(es, settings, make_dataset, data_steward):
-    """An upgrade: the alias points at an index whose strict mapping has no ``removed`` field. The backend's setup
-    adds it, so indexing a removed dataset does not fail and search leaves it out, without a rebuild."""
+def test_an_index_made_before_the_removed_field_learns_it_on_setup(es, settings, make_dataset, data_steward, caplog):
+    """An upgrade: the alias points at an index whose strict mapping has no ``removed`` field (and no index sort).
+    The backend's setup adds the field, so indexing a removed dataset does not fail and search leaves it out,
+    without a rebuild; the missing sort is logged with what to run."""
     from django.utils import timezone
 
     from catalog.search.backends.elasticsearch import MAPPING, ElasticsearchSearchBackend
@@ -129,9 +130,41 @@ def test_an_index_made_before_the_removed_field_learns_it_on_setup(es, settings,
     es.client.indices.put_alias(index=old, name=es.alias)
     upgraded = ElasticsearchSearchBackend(**settings.STEWARD_SEARCH_OPTIONS)
     upgraded.setup()
+    assert "has no index sort" in caplog.text and "search_reindex" in caplog.text
     ds = make_dataset("sales.orders")
     Dataset.objects.filter(pk=ds.pk).update(removed_at=timezone.now())
     upgraded.index(build_documents("dataset", [ds.pk]))
     assert upgraded.search(SearchQuery(q="orders"), viewer_for(data_steward)).total == 0
     [hit] = upgraded.search(SearchQuery(q="orders", include_removed=True), viewer_for(data_steward)).hits
     assert hit.removed is True
+
+
+def test_a_sorted_index_sets_up_without_a_warning(es, settings, caplog):
+    from catalog.search.backends.elasticsearch import ElasticsearchSearchBackend
+
+    ElasticsearchSearchBackend(**settings.STEWARD_SEARCH_OPTIONS).setup()  # the fixture's index: made sorted
+    assert "index sort" not in caplog.text
+
+
+def test_counts_are_fresh_after_a_write_though_counting_is_cached(es, make_dataset, data_steward):
+    """Totals and facet counts may be answered from the shard request cache; a write that reaches the index empties
+    it, so they never lag behind the hits."""
+    viewer = viewer_for(data_steward)
+    make_dataset("sales.orders")
+    for _ in range(2):  # the second time, the counting request is answered from the cache
+        first = get_backend().search(SearchQuery(q="orders"), viewer)
+    stats = es.client.indices.stats(index=es.alias, metric="request_cache")["_all"]["total"]["request_cache"]
+    assert stats["hit_count"] >= 1
+    assert (first.total, dict(first.facets["tag"])) == (1, {})
+    make_dataset("lake.orders_2019", tags=["finance"])
+    again = get_backend().search(SearchQuery(q="orders"), viewer)
+    assert (again.total, dict(again.facets["tag"])) == (2, {"finance": 1})
+    second_page = get_backend().search(SearchQuery(q="orders", offset=1, limit=1), viewer)
+    assert [h.qualified_name for h in second_page.hits] == ["lake.orders_2019"]
+
+
+def test_a_search_before_any_index_exists_says_the_backend_is_unavailable(es, client_for, data_steward):
+    es.drop()  # as after switching backends, before `manage.py search_reindex`
+    res = client_for(data_steward).get("/api/v1/search", {"q": "orders"})
+    assert res.status_code == 503 and res.json()["code"] == "backend_unavailable"
+    assert "search_reindex" in res.json()["detail"]

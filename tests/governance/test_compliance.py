@@ -6,6 +6,7 @@
 2023-03  result R1 (served by v1)                   2025-03  crm.customers reclassified C4 after the fact
 2023-04  the web.clicks grant is revoked            2026-01  reconstructions asked
 2023-06  column email tagged (C3), column phone added
+2023-09  web.clicks gets an upstream (raw.clicks)    2024-03  a new policy version (between v2's training and R2)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 import time_machine
 
 from catalog import services as catalog
-from catalog.models import Dataset, ModelVersion
+from catalog.models import Dataset, ModelVersion, Tag
 from compliance.models import ComplianceReport
 from governance.models import Grant
 from governance.selectors import policy_current
@@ -28,6 +29,7 @@ from governance.services.grants import grant_revoke
 from governance.services.policy import policy_update
 from ledger import history
 from ledger.models import AuditEvent
+from lineage.models import PropagatedTag, Run
 from lineage.propagation import drain
 from lineage.services.ingest import ingest
 from tests.conftest import make_producer, spec
@@ -41,9 +43,11 @@ T_DEPLOY_1 = datetime(2023, 2, 10, 8, 0, tzinfo=UTC)
 T_RESULT_1 = datetime(2023, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 T_REVOKE = datetime(2023, 4, 1, 9, 0, tzinfo=UTC)
 T_TAG = datetime(2023, 6, 1, 9, 0, tzinfo=UTC)
+T_UPSTREAM = datetime(2023, 9, 1, 9, 0, tzinfo=UTC)
 T_ACCESS_2 = datetime(2024, 1, 15, 9, 0, tzinfo=UTC)
 T_TRAIN_2 = datetime(2024, 1, 16, 10, 0, tzinfo=UTC)
 T_DEPLOY_2 = datetime(2024, 2, 1, 8, 0, tzinfo=UTC)
+T_POLICY_2 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 T_RESULT_2 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 T_RECLASSIFY = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 T_NOW = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
@@ -148,6 +152,11 @@ def timeline(
             ),
         )
         drain()
+    with travel(T_UPSTREAM):
+        event = complete("load-clicks", ["raw.clicks"], ["web.clicks"], run_id=str(uuid.uuid4()))
+        event["eventTime"] = iso(T_UPSTREAM)
+        ingest(actor=make_producer(data_steward, NS, "etl"), events=[event], batch=True)
+        drain()
     with travel(T_ACCESS_2):
         request = ok(ask(data_scientist, [customers, clicks], purpose="model-training", duration="P7D"), 201)
         assert request["state"] == "pending"
@@ -172,6 +181,10 @@ def timeline(
             dana.post("/api/v1/deployments", {"model_version": v2["id"], "environment": "production"}, format="json"),
             201,
         )["id"]
+    with travel(T_POLICY_2):
+        doc = policy_current().document()
+        doc["purposes"]["model-training"] = "Training or evaluating machine-learning models (2024 wording)."
+        ids["policy_2"] = policy_update(actor=admin_user, document=doc, note="2024 policy")[0].version
     with travel(T_RESULT_2 + timedelta(seconds=1)):
         body = {"model": model["id"], "produced_at": iso(T_RESULT_2), "input_ref": "case-2", "output_digest": "d2"}
         ok(dana.post("/api/v1/results", body, format="json"), 201)
@@ -223,7 +236,7 @@ def test_result_1_shows_2023_as_it_was_and_flags_what_changed_since(timeline, cl
         assert grant["valid_at_training"] and not grant["revoked_by_then"]
         assert grant["request"]["state_then"]["state"] == "approved"
     assert r["allowed"] and r["findings"] == []
-    assert r["policy"]["at_time"]["version"] == timeline["policy"]
+    assert r["policy"]["at_time"]["version"] == r["policy"]["at_training"]["version"] == timeline["policy"]
     assert "2023 wording" in r["policy"]["at_time"]["document"]["purposes"]["model-training"]
     assert {e["source"] for e in r["lineage"]["edges"]} == set()  # the inputs had no upstream yet
     actions = [e["action"] for e in r["audit"]["events"]]
@@ -233,6 +246,9 @@ def test_result_1_shows_2023_as_it_was_and_flags_what_changed_since(timeline, cl
     assert ("grant_revoked", iso(T_REVOKE)) in changes
     assert ("tags_changed", iso(T_TAG)) in changes and ("schema_changed", iso(T_TAG)) in changes
     assert ("deployment_ended", iso(T_DEPLOY_2)) in changes
+    assert [(c["version"], c["at"]) for c in r["changes_since"] if c["kind"] == "policy_changed"] == [
+        (timeline["policy_2"], iso(T_POLICY_2))
+    ]
     reclassified = [(c["from"], c["to"], c["at"]) for c in r["changes_since"] if c["kind"] == "reclassified"]
     assert reclassified == [("C1", "C3", iso(T_TAG)), ("C3", "C4", iso(T_RECLASSIFY))]
     [schema] = [c for c in r["changes_since"] if c["kind"] == "schema_changed"]
@@ -256,7 +272,39 @@ def test_result_2_is_served_by_v2_trained_on_the_tagged_column(timeline, client_
     old = [g for g in clicks["access"]["grants"] if g["id"] == timeline["grants_1"][timeline["clicks"]]]
     assert old and old[0]["revoked_by_then"] and not old[0]["valid_at_training"]
     assert clicks["access"]["allowed"]
+    # By v2's training, web.clicks had an upstream: the lineage of both inputs, walked from both at once.
+    lineage = r["lineage"]
+    assert not lineage["truncated"]
+    assert {d["name"] for d in lineage["datasets"]} == {"crm.customers", "web.clicks", "raw.clicks"}
+    named = {d["id"]: d["name"] for d in lineage["datasets"]}
+    assert [(named[e["source"]], e["job"]["name"], named[e["target"]]) for e in lineage["edges"]] == [
+        ("raw.clicks", "load-clicks", "web.clicks")
+    ]
+    # Trained under the 2023 policy; the result came under the 2024 one (published in between, so not a change).
+    policy = r["policy"]
+    assert (policy["at_training"]["version"], policy["at_time"]["version"]) == (
+        timeline["policy"],
+        timeline["policy_2"],
+    )
+    assert "2024 wording" in policy["at_time"]["document"]["purposes"]["model-training"]
+    assert "2023 wording" in policy["at_training"]["document"]["purposes"]["model-training"]
     assert kinds(r) == [("direct_level_changed", iso(T_RECLASSIFY)), ("reclassified", iso(T_RECLASSIFY))]
+
+
+@pytest.mark.django_db
+def test_the_lineage_node_limit_applies_to_each_input_not_to_all_together(
+    timeline, client_for, compliance_officer, settings
+):
+    """Three datasets upstream of v2's two inputs, a limit of two: each input's own walk fits (web.clicks and
+    raw.clicks; crm.customers alone), so nothing is cut, as when each input was walked on its own."""
+    client = client_for(compliance_officer)
+    whole = reconstruct(client, result=timeline["result_2"])["bundle"]["reconstruction"]["lineage"]
+    settings.STEWARD_LINEAGE_DEFAULT_NODES = 2
+    limited = reconstruct(client, result=timeline["result_2"])["bundle"]["reconstruction"]["lineage"]
+    assert limited == whole and len(whole["datasets"]) == 3 and not limited["truncated"]
+    settings.STEWARD_LINEAGE_DEFAULT_NODES = 1
+    cut = reconstruct(client, result=timeline["result_2"])["bundle"]["reconstruction"]["lineage"]
+    assert cut["truncated"] and {d["name"] for d in cut["datasets"]} == {"crm.customers", "web.clicks"}
 
 
 @pytest.mark.django_db
@@ -283,6 +331,63 @@ def test_a_model_version_at_any_instant_is_exact_to_the_microsecond(timeline, cl
     r = reconstruct(client, model_version=timeline["v2"], at=iso(T_RECLASSIFY))["bundle"]["reconstruction"]
     assert inputs(r)["crm.customers"]["at_time"]["effective_classification"] == "C4"
     assert inputs(r)["crm.customers"]["at_training"]["effective_classification"] == "C3"
+
+
+@pytest.mark.django_db
+def test_propagated_tags_of_the_inputs_show_at_each_instant_and_their_comings_and_goings_after_it(
+    timeline, client_for, compliance_officer
+):
+    """Tags that reached web.clicks along lineage: one in force from before v2's training until after R2, one
+    arriving later and still in force. Each instant of a reconstruction shows the tags in force then; what came
+    or went after it is listed under changes_since."""
+    clicks, customers = Dataset.objects.get(pk=timeline["clicks"]), Dataset.objects.get(pk=timeline["customers"])
+    job = Run.objects.get(pk=timeline["run_2"]).job
+    arrived, withdrawn, later = T_ACCESS_2, T_RESULT_2 + timedelta(days=30), T_RECLASSIFY + timedelta(days=30)
+    for key, field, start, end in (("pii.email", "url", arrived, withdrawn), ("finance", "", later, None)):
+        PropagatedTag.objects.create(
+            dataset=clicks,
+            field=field,
+            tag=Tag.objects.get(key=key),
+            origin_dataset=customers,
+            origin_field="email" if field else "",
+            via_dataset=customers,
+            via_field="email" if field else "",
+            job=job,
+            valid_from=start,
+            valid_to=end,
+        )
+    email = {"tag": "pii.email", "field": "url", "from": {"dataset": timeline["customers"], "field": "email"}}
+    finance = {"tag": "finance", "field": None, "from": {"dataset": timeline["customers"], "field": None}}
+    client = client_for(compliance_officer)
+
+    def propagated(r: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+        tags = inputs(r)["web.clicks"]
+        return tags["at_training"]["tags"]["propagated"], tags["at_time"]["tags"]["propagated"]
+
+    def tag_changes(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return [(c["kind"], c["tag"], c["at"]) for c in r["changes_since"] if c["kind"].startswith("tag_")]
+
+    r1 = reconstruct(client, result=timeline["result_1"])["bundle"]["reconstruction"]  # before either
+    assert propagated(r1) == ([], [])
+    assert tag_changes(r1) == [
+        ("tag_propagated", "pii.email", iso(arrived)),
+        ("tag_withdrawn", "pii.email", iso(withdrawn)),
+        ("tag_propagated", "finance", iso(later)),
+    ]
+    r2 = reconstruct(client, result=timeline["result_2"])["bundle"]["reconstruction"]  # e-mail tag at both
+    assert propagated(r2) == ([email], [email])
+    assert tag_changes(r2) == [
+        ("tag_withdrawn", "pii.email", iso(withdrawn)),
+        ("tag_propagated", "finance", iso(later)),
+    ]
+    # v2 after the withdrawal and the later tag: training time still shows the e-mail tag, the instant shows finance.
+    r = reconstruct(client, model_version=timeline["v2"], at=iso(later))["bundle"]["reconstruction"]
+    assert propagated(r) == ([email], [finance])
+    assert tag_changes(r) == []
+    # At the very instant of the withdrawal the tag is gone ([valid_from, valid_to)).
+    r = reconstruct(client, model_version=timeline["v2"], at=iso(withdrawn))["bundle"]["reconstruction"]
+    assert propagated(r) == ([email], [])
+    assert tag_changes(r) == [("tag_propagated", "finance", iso(later))]
 
 
 @pytest.mark.django_db

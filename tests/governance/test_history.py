@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -84,6 +85,91 @@ def test_shared_states_write_the_same_rows_as_one_write_per_key():
     HistoryRecord.objects.filter(kind="test.thing", key="d").update(digest=legacy_digest({"v": "é"}))
     assert _write_shared([({"v": "é"}, ["d"])], T0 + timedelta(seconds=1)) == 0
     assert HistoryRecord.objects.filter(kind="test.thing", key="d").count() == 1
+
+
+def _timelines() -> None:
+    """a: v1 from T0, v2 from T0+10 s, deleted at T0+20 s; b: only from T0+5 s; the same key a of another kind."""
+    with transaction.atomic():
+        history.write_many({"test.thing": {"a": {"v": 1}}, "test.other": {"a": {"o": 1}}}, at=T0)
+        history.write("test.thing", {"b": {"b": 1}}, at=T0 + timedelta(seconds=5))
+        history.write("test.thing", {"a": {"v": 2}}, at=T0 + timedelta(seconds=10))
+        history.write("test.other", {"a": {"o": 2}}, at=T0 + timedelta(seconds=15))
+        history.write("test.thing", {"a": None}, at=T0 + timedelta(seconds=20))
+
+
+@pytest.fixture(params=["postgresql", "other"])
+def vendor_path(request, monkeypatch):
+    """Read through the PostgreSQL statement and through the ORM path the embedded SQLite default takes (forced
+    here by the vendor name ``ledger.history`` tests; the ORM's SQL itself runs on the test database)."""
+    from django.db import connection
+
+    if request.param != "postgresql":
+        monkeypatch.setattr(connection, "vendor", "sqlite")
+    return request.param
+
+
+@pytest.mark.django_db
+def test_as_of_each_answers_every_kind_key_and_instant_of_one_call_with_that_instants_state(vendor_path):
+    _timelines()
+    s = timedelta(seconds=1)
+    us = timedelta(microseconds=1)
+    lookups = [
+        ("test.thing", "a", T0 - us),  # before anything
+        ("test.thing", "a", T0),  # the instant of the first state
+        ("test.thing", "a", T0 + 10 * s - us),  # the last microsecond of v1
+        ("test.thing", "a", T0 + 10 * s),  # the change itself: v2, not v1
+        ("test.thing", "a", T0 + 10 * s),  # asked twice
+        ("test.thing", "a", T0 + 20 * s),  # deleted
+        ("test.thing", "b", T0),  # b has no state before T0+5 s
+        ("test.thing", "b", T0 + 10 * s),  # same instant as a's change, another key
+        ("test.other", "a", T0 + 10 * s),  # same key and instant, another kind
+        ("test.other", "a", T0 + 20 * s),
+        ("test.thing", "never", T0 + 10 * s),
+    ]
+    assert history.as_of_each(lookups) == {
+        ("test.thing", "a", T0): {"v": 1},
+        ("test.thing", "a", T0 + 10 * s - us): {"v": 1},
+        ("test.thing", "a", T0 + 10 * s): {"v": 2},
+        ("test.thing", "b", T0 + 10 * s): {"b": 1},
+        ("test.other", "a", T0 + 10 * s): {"o": 1},
+        ("test.other", "a", T0 + 20 * s): {"o": 2},
+    }
+    # Whatever the mix, each answer is what as_of gives for that one lookup (every instant around every change).
+    instants = [T0 + k * s + d for k in (0, 5, 10, 15, 20) for d in (-us, timedelta(0), us)]
+    grid = [(kind, key, at) for kind in ("test.thing", "test.other") for key in ("a", "b") for at in instants]
+    answers = history.as_of_each(reversed(grid))
+    assert answers == {
+        (kind, key, at): state for kind, key, at in grid if (state := history.as_of(kind, key, at)) is not None
+    }
+    assert history.as_of_each([]) == {}
+
+
+@pytest.mark.django_db
+def test_as_of_each_keys_answers_by_the_keys_text(vendor_path):
+    key = uuid.uuid4()
+    with transaction.atomic():
+        history.write("test.thing", {key: {"v": 1}}, at=T0)
+    assert history.as_of_each([("test.thing", key, T0)]) == {("test.thing", str(key), T0): {"v": 1}}
+
+
+@pytest.mark.django_db
+def test_changes_since_each_lists_only_what_started_after_the_instant_per_kind_and_key(vendor_path):
+    _timelines()
+    s = timedelta(seconds=1)
+    since = history.changes_since_each({"test.thing": ["a", "b", "never"], "test.other": ["a"]}, T0 + 5 * s)
+    assert since == {
+        "test.thing": {"a": [(T0 + 10 * s, {"v": 2}), (T0 + 20 * s, None)]},  # b started at T0+5 s: not after it
+        "test.other": {"a": [(T0 + 15 * s, {"o": 2})]},
+    }
+    # The same rows as changes_since, one kind at a time.
+    for kind, keys in (("test.thing", ["a", "b"]), ("test.other", ["a"])):
+        for at in (T0 - s, T0, T0 + 5 * s, T0 + 10 * s, T0 + 20 * s):
+            each = history.changes_since_each({kind: keys}, at)[kind]
+            one = {
+                k: [(r.valid_from, r.state) for r in rows] for k, rows in history.changes_since(kind, keys, at).items()
+            }
+            assert each == one, (kind, at)
+    assert history.changes_since_each({"test.thing": []}, T0) == {"test.thing": {}}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -27,6 +27,7 @@ from neo4j import GraphDatabase
 from catalog.services import dataset_classify
 from lineage.graph import get_backend
 from lineage.graph.base import Walk
+from lineage.graph.sql import SqlGraphBackend
 from lineage.models import ColumnEdge, Edge, Job
 from lineage.services.ingest import job_end_edges
 from lineage.tasks import graph_sync_task
@@ -444,6 +445,41 @@ def test_a_walk_at_its_limit_still_links_the_datasets_it_holds(lineage, graph_ba
     assert named(w)[1] == {("a", "ab", "b"), ("a", "ac", "c"), ("b", "bc", "c")}
     w = walk("a", depth=2, limit=2)
     assert w.truncated and len(w.datasets) == 2
+
+
+def test_a_walk_from_several_roots_is_the_walks_from_each_put_together(emit):
+    """``SqlGraphBackend.walk_from`` (a reconstruction walks upstream from every training input at once): same
+    datasets, each at its least hops from any root, and same edges as the walks from each root; cut by a shared
+    limit, it says so (the caller then walks from each root)."""
+    emit(
+        complete("load", ["raw", "lookup"], ["clean"]),
+        complete("load2", ["raw2"], ["clean2"], when=at(1)),
+        complete("join", ["clean", "clean2"], ["features"], when=at(2)),
+        complete("score", ["features", "lookup"], ["scores"], when=at(3)),
+    )
+    backend = SqlGraphBackend()
+    for names in (["features", "clean2"], ["scores", "clean", "raw"], ["clean", "clean2"], ["scores"]):
+        roots = [ds(n).pk for n in names]
+        for depth in (0, 1, 2, 3):
+            whole = backend.walk_from(roots=roots, direction="upstream", depth=depth, at=None, limit=100)
+            assert not whole.truncated
+            datasets: dict[UUID, int] = {}
+            edges: set[tuple[UUID, UUID, UUID]] = set()
+            for root in roots:
+                one = backend.walk(root=root, direction="upstream", depth=depth, columns=False, at=None, limit=100)
+                for d, hop in one.datasets.items():
+                    datasets[d] = min(hop, datasets.get(d, hop))
+                edges |= one.edges
+            assert (whole.datasets, whole.edges) == (datasets, edges), (names, depth)
+    assert named(
+        backend.walk_from(roots=[ds("features").pk, ds("clean2").pk], direction="upstream", depth=1, at=None, limit=100)
+    )[1] == {
+        ("clean", "join", "features"),
+        ("clean2", "join", "features"),
+        ("raw2", "load2", "clean2"),
+    }
+    cut = backend.walk_from(roots=[ds("features").pk, ds("clean2").pk], direction="upstream", depth=3, at=None, limit=4)
+    assert cut.truncated and len(cut.datasets) == 4
 
 
 # --- the projection: kept in step, rebuilt, and an outage -------------------------------------------------

@@ -6,24 +6,29 @@ Everything language-like is done in Python at index time, so the mapping needs n
   word's prefixes are stored as keywords (``name_prefixes`` for the name, ``all_prefixes`` for every field):
   edge n-grams computed here, so a query word matches as a word prefix with one ``term`` lookup, and
   typeahead is a filter on ``name_prefixes``;
-- typo tolerance: when the exact-prefix query finds nothing, the core term suggester (on ``all_words``, every
-  whole word, whitespace analyzer) replaces each word it does not know by its closest known word, and the
-  exact query runs once more for the corrected words, as the database backend corrects words (a fuzzy query
-  over every document cost 94-238 ms at 1M; the suggester reads only the term dictionary);
-- relevance is the database backend's tiers, as constant scores (3: the whole query is the name; 2: every word
-  in the name; 1: every word anywhere), then popularity (opens, access requests, lineage use), then the
-  shortest name;
+- typo tolerance: the core term suggester (on ``all_words``, every whole word, whitespace analyzer) rides along
+  with every search's counting request; when the exact-prefix query finds nothing, each word the index does not
+  know is replaced by its closest known word and the search runs once more for the corrected words, as the
+  database backend corrects words (a fuzzy query over every document cost 94-238 ms at 1M; the suggester reads
+  only the term dictionary);
+- relevance is the database backend's tiers (3: the whole query is the name; 2: every word in the name; 1:
+  every word anywhere), then popularity (opens, access requests, lineage use), then the shortest name. The index
+  is stored in that within-tier order (``index.sort``: ``RANK``), and each tier is its own query sorted the same
+  way without counting (``track_total_hits: false``), so Elasticsearch stops after a page instead of visiting
+  every match of a broad query; the tiers' queries and one counting request go in one ``_msearch``;
 - visibility: hidden (C4) assets carry their readers (owners); a viewer who does not see everything gets a
   filter ``hidden = false OR owners ∈ principals`` in the query itself, so hits, totals, facet counts and
   suggestions all come from what the viewer may see;
-- facets: counted over at most ``exact_limit`` + 1 matches (a ``sampler`` aggregation: the best-ranked ones),
-  so every count is exact when the total is, and a lower bound (``total_is_exact: false``) beyond, as on the
-  database; counting every match of a broad query (>100k at 1M) cost most of its time.
+- totals and facets: the counting request stops after ``exact_limit`` + 1 matches (``terminate_after``; in index
+  order, so the most used ones), so every count is exact when the total is, and a lower bound
+  (``total_is_exact: false``) beyond, as on the database. It may be answered from the shard request cache (the
+  ``request_cache`` option, default on), which a refresh that changed the index empties.
 
 Searches go to an alias (``index`` option, default ``steward-search``); ``rebuild`` fills a new index (one
-shard, no refreshes while filling), force-merges it to one segment and moves the alias in one request, so a
-rebuild has no downtime. The facet fields load their global ordinals at refresh (``eager_global_ordinals``),
-not on the first search after it.
+shard, sorted, no refreshes while filling), force-merges it to one segment and moves the alias in one request,
+so a rebuild has no downtime. An index made before the index sort answers the same, only without stopping
+early, until ``search_reindex`` rebuilds it. The facet fields load their global ordinals at refresh
+(``eager_global_ordinals``), not on the first search after it.
 """
 
 from __future__ import annotations
@@ -74,6 +79,12 @@ _SOURCE = [
     "tags",
     "removed",
 ]
+
+# The order within a relevance tier (and of typeahead): most used, then shortest qualified name, then by name. The
+# index is sorted the same way (``index.sort``), so a search sorted by it reads matches in that order and stops
+# after a page.
+RANK = (("popularity", "desc"), ("name_length", "asc"), ("qualified_name", "asc"))
+RANK_SORT = [{field: {"order": order}} for field, order in RANK]
 
 # Facet fields: global ordinals built at refresh, not by the first aggregation after it.
 _FACET_KEYWORD = {"type": "keyword", "eager_global_ordinals": True}
@@ -144,7 +155,7 @@ def document_body(doc: SearchDocument) -> dict[str, Any]:
 
 class ElasticsearchSearchBackend:
     """Search in an Elasticsearch 8.x cluster (options: ``url``, ``index``, ``refresh``, ``timeout``,
-    ``exact_limit``)."""
+    ``max_retries``, ``exact_limit``, ``request_cache``)."""
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -160,6 +171,11 @@ class ElasticsearchSearchBackend:
         """Totals and facet counts are exact up to this many matches (``track_total_hits``, the facets'
         sampler); beyond, both are lower bounds."""
         return int(self.options.get("exact_limit", 10_000))
+
+    @property
+    def request_cache(self) -> bool:
+        """Whether counting requests may be answered from the shard request cache (default on)."""
+        return bool(self.options.get("request_cache", True))
 
     @property
     def client(self) -> Any:
@@ -201,6 +217,9 @@ class ElasticsearchSearchBackend:
                 "number_of_shards": 1,
                 "number_of_replicas": 0,
                 "max_result_window": MAX_OFFSET + 200,
+                # Documents stored in rank order: a query sorted the same way stops after a page.
+                "sort.field": [f for f, _ in RANK],
+                "sort.order": [o for _, o in RANK],
             },
             mappings=MAPPING,
         )
@@ -222,6 +241,18 @@ class ElasticsearchSearchBackend:
             self._call(
                 "put mapping", self.client.indices.put_mapping, index=self.alias, properties=MAPPING["properties"]
             )
+            # The index sort cannot be added to an existing index: say once per process how to get it.
+            found = self._call(
+                "get settings", self.client.indices.get_settings, index=self.alias, name="index.sort.field"
+            )
+            if not all(
+                found.get(t, {}).get("settings", {}).get("index", {}).get("sort") for t in self._alias_targets()
+            ):
+                logger.warning(
+                    "search index %r has no index sort: answers are right but slower at scale; run "
+                    "`manage.py search_reindex` (no downtime) to rebuild it sorted",
+                    self.alias,
+                )
             self._ready = True
             return
         name = self._new_index_name()
@@ -328,95 +359,51 @@ class ElasticsearchSearchBackend:
         return filters
 
     @staticmethod
-    def _text_query(words: list[str], raw: str) -> tuple[list[dict], list[dict]]:
-        """(required clauses, tier clauses): every word must match; the tiers add 1 each (in name, exact)."""
-        if not words:
-            return [], []
-        must = [{"term": {"all_prefixes": w[:MAX_PREFIX]}} for w in words]
-        in_name = [{"term": {"name_prefixes": w[:MAX_PREFIX]}} for w in words]
-        tiers = [
-            {"constant_score": {"filter": {"bool": {"filter": in_name}}, "boost": 1.0}},
-            {"constant_score": {"filter": {"term": {"name_exact": raw.strip().lower()}}, "boost": 1.0}},
-        ]
-        return must, tiers
+    def _tiers(words: list[str], raw: str) -> tuple[list[dict[str, Any]], list[tuple[float, dict[str, Any]]]]:
+        """(what every match has, the relevance tiers best first as (score, bool clauses of the tier)).
 
-    def _run(self, query: SearchQuery, viewer: Viewer, words: list[str], raw: str) -> dict[str, Any]:
-        must, tiers = self._text_query(words, raw)
-        bool_query: dict[str, Any] = {"filter": self._filters(query, viewer) + must}
-        if tiers:
-            bool_query["should"] = tiers
-        offset = min(max(query.offset, 0), MAX_OFFSET)
-        body = {
-            "query": {"bool": bool_query},
-            "sort": [
-                "_score",
-                {"popularity": {"order": "desc"}},
-                {"name_length": {"order": "asc"}},
-                {"qualified_name": {"order": "asc"}},
-            ],
-            "from": offset,
-            "size": query.limit,
-            "_source": _SOURCE,
-            "track_total_hits": self.exact_limit,
-            # The facets count the best-ranked exact_limit + 1 matches: all of them when the total is exact.
+        A match scores 1, plus 1 when every word is in the name, plus 1 when the whole query is the name; each
+        tier is the matches of one score, so its page is read in the index's own order (``RANK``)."""
+        if not words:
+            return [], [(0.0, {})]
+        must = [{"term": {"all_prefixes": w[:MAX_PREFIX]}} for w in words]
+        in_name = {"bool": {"filter": [{"term": {"name_prefixes": w[:MAX_PREFIX]}} for w in words]}}
+        exact = {"term": {"name_exact": raw.strip().lower()}}
+        return must, [
+            (3.0, {"filter": [in_name, exact]}),
+            (
+                2.0,
+                {
+                    "should": [in_name, exact],
+                    "minimum_should_match": 1,
+                    "must_not": [{"bool": {"filter": [in_name, exact]}}],
+                },
+            ),
+            (1.0, {"must_not": [in_name, exact]}),
+        ]
+
+    @staticmethod
+    def _tier_query(matches: list[dict[str, Any]], tier: dict[str, Any]) -> dict[str, Any]:
+        return {"bool": {**tier, "filter": matches + tier.get("filter", [])}}
+
+    def _stats_body(self, matches: list[dict[str, Any]], words: list[str]) -> dict[str, Any]:
+        """Total and facet counts of the first ``exact_limit`` + 1 matches (in index order: the most used), and
+        the term suggester's corrections of ``words`` (used only if nothing matches: ``_corrected``)."""
+        body: dict[str, Any] = {
+            # Not ``size: 0``: Elasticsearch 8.19 ignores ``terminate_after`` for aggregations then
+            # (elastic/elasticsearch#126665, fixed in a later 8.19); one hit in index order costs nothing.
+            "size": 1,
+            "sort": ["_doc"],
+            "_source": False,
+            "stored_fields": "_none_",
+            "query": {"bool": {"filter": matches}},
+            "track_total_hits": True,
+            "terminate_after": self.exact_limit + 1,
             "aggs": {
-                "sample": {
-                    "sampler": {"shard_size": self.exact_limit + 1},
-                    "aggs": {
-                        facet: {"terms": {"field": field_name, "size": FACET_LIMIT}}
-                        for facet, field_name in _FACET_FIELDS.items()
-                    },
-                }
+                facet: {"terms": {"field": field_name, "size": FACET_LIMIT}}
+                for facet, field_name in _FACET_FIELDS.items()
             },
         }
-        return self._call("search", self.client.search, index=self.alias, **body)
-
-    def search(self, query: SearchQuery, viewer: Viewer) -> SearchResults:
-        words = tokenize(query.q)
-        res = self._run(query, viewer, words, query.q)
-        corrected: list[str] = []
-        if words and res["hits"]["total"]["value"] == 0:
-            corrected = self._correct(words)
-            if corrected:
-                again = self._run(query, viewer, corrected, " ".join(corrected))
-                # A correction is shown only with what it finds for this viewer (so it reveals no word of an
-                # asset the viewer may not see).
-                if again["hits"]["total"]["value"]:
-                    res = again
-                else:
-                    corrected = []
-        total = res["hits"]["total"]
-        hits = [
-            SearchHit(
-                kind=h["_source"]["kind"],
-                id=UUID(h["_source"]["id"]),
-                name=h["_source"]["name"],
-                qualified_name=h["_source"]["qualified_name"],
-                namespace=h["_source"]["namespace"],
-                platform=h["_source"]["platform"],
-                description=h["_source"]["description"],
-                classification=h["_source"]["classification"],
-                tags=sorted(h["_source"]["tags"]),
-                score=1.0 + float(h["_score"] or 0.0) if words else 0.0,
-                removed=bool(h["_source"].get("removed")),
-            )
-            for h in res["hits"]["hits"]
-        ]
-        sample = res["aggregations"]["sample"]
-        facets = {facet: [(b["key"], b["doc_count"]) for b in sample[facet]["buckets"]] for facet in FACETS}
-        return SearchResults(
-            total=total["value"],
-            hits=hits,
-            facets=facets,
-            exact=total["relation"] == "eq",
-            fuzzy=bool(corrected),
-            corrected=" ".join(corrected),
-        )
-
-    def _correct(self, words: list[str]) -> list[str]:
-        """The words with each one the index does not know replaced by its closest known word (term suggester
-        on ``all_words``: edit distance up to 2, first letter kept, then the most frequent); [] when none
-        changed. Numbers and words under four letters are kept as typed."""
         suggest = {
             f"w{i}": {
                 "text": w,
@@ -431,19 +418,132 @@ class ElasticsearchSearchBackend:
             for i, w in enumerate(words)
             if not w.isdigit()
         }
-        if not suggest:
-            return []
-        res = self._call(
-            "correct",
-            self.client.search,
-            index=self.alias,
-            query={"match_none": {}},  # the suggester reads the term dictionary; no document is needed
-            size=0,
-            track_total_hits=False,
-            suggest=suggest,
+        if suggest:
+            body["suggest"] = suggest
+        return body
+
+    def _msearch(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run searches in one request (Elasticsearch runs them concurrently). The counting ones (no page of hits)
+        may be answered from the shard request cache (``request_cache`` option, default on; a refresh that
+        changed the index empties it)."""
+        searches: list[dict[str, Any]] = []
+        for body in bodies:
+            counting = body.get("size") == 0 or "terminate_after" in body
+            searches += [{"request_cache": self.request_cache} if counting else {}, body]
+        res = self._call("search", self.client.msearch, index=self.alias, searches=searches)
+        out = list(res["responses"])
+        for r in out:
+            if "error" in r:
+                status = int(r.get("status") or 500)
+                if status in (429, 502, 503, 504):
+                    raise BackendUnavailable(f"elasticsearch search: HTTP {status}")
+                if status == 404:  # no index behind the alias yet, as ``check`` reports it
+                    raise BackendUnavailable(
+                        f"elasticsearch has no index {self.alias!r}; run `manage.py search_reindex`"
+                    )
+                raise RuntimeError(f"elasticsearch search failed: {r['error']}")
+        return out
+
+    def _run(
+        self, filters: list[dict[str, Any]], words: list[str], raw: str, offset: int, limit: int, *, correct: bool
+    ) -> tuple[dict[str, Any], list[SearchHit]]:
+        """(the counting response, the page): the count and each tier's page in one ``_msearch``.
+
+        Each tier is read sorted as the index is (``RANK``) without counting its matches
+        (``track_total_hits: false``), so Elasticsearch stops after a page instead of visiting every match of a
+        broad query. A page past the first needs the tiers' sizes first: one ``size: 0`` count per tier, capped
+        at ``offset + limit``, then the tiers that hold the page."""
+        must, tiers = self._tiers(words, raw)
+        matches = filters + must
+        stats = self._stats_body(matches, words if correct else [])
+
+        def page_body(tier: dict[str, Any], start: int, size: int) -> dict[str, Any]:
+            return {
+                "query": self._tier_query(matches, tier),
+                "sort": RANK_SORT,
+                "from": start,
+                "size": size,
+                "_source": _SOURCE,
+                "track_total_hits": False,
+            }
+
+        parts: list[tuple[float, dict[str, Any]]]
+        if offset == 0:
+            responses = self._msearch([stats] + [page_body(tier, 0, limit) for _, tier in tiers])
+            parts = [(score, r) for (score, _), r in zip(tiers, responses[1:], strict=True)]
+        else:
+            counts = [
+                {"query": self._tier_query(matches, tier), "size": 0, "track_total_hits": offset + limit}
+                for _, tier in tiers
+            ]
+            responses = self._msearch([stats, *counts])
+            wanted: list[tuple[float, dict[str, Any]]] = []
+            skip, need = offset, limit
+            for (score, tier), r in zip(tiers, responses[1:], strict=True):
+                size = r["hits"]["total"]["value"]  # at most offset + limit: then at least what is needed
+                if need <= 0:
+                    break
+                if skip >= size:
+                    skip -= size
+                    continue
+                take = min(need, size - skip)
+                wanted.append((score, page_body(tier, skip, take)))
+                skip, need = 0, need - take
+            pages = self._msearch([body for _, body in wanted]) if wanted else []
+            parts = [(score, r) for (score, _), r in zip(wanted, pages, strict=True)]
+        hits = [
+            SearchHit(
+                kind=h["_source"]["kind"],
+                id=UUID(h["_source"]["id"]),
+                name=h["_source"]["name"],
+                qualified_name=h["_source"]["qualified_name"],
+                namespace=h["_source"]["namespace"],
+                platform=h["_source"]["platform"],
+                description=h["_source"]["description"],
+                classification=h["_source"]["classification"],
+                tags=sorted(h["_source"]["tags"]),
+                score=score,
+                removed=bool(h["_source"].get("removed")),
+            )
+            for score, r in parts
+            for h in r["hits"]["hits"]
+        ]
+        return responses[0], hits[:limit]
+
+    def search(self, query: SearchQuery, viewer: Viewer) -> SearchResults:
+        words = tokenize(query.q)
+        filters = self._filters(query, viewer)
+        offset = min(max(query.offset, 0), MAX_OFFSET)
+        stats, hits = self._run(filters, words, query.q, offset, query.limit, correct=True)
+        corrected: list[str] = []
+        if words and stats["hits"]["total"]["value"] == 0:
+            corrected = self._corrected(words, stats)
+            if corrected:
+                again = self._run(filters, corrected, " ".join(corrected), offset, query.limit, correct=False)
+                # A correction is shown only with what it finds for this viewer (so it reveals no word of an
+                # asset the viewer may not see).
+                if again[0]["hits"]["total"]["value"]:
+                    stats, hits = again
+                else:
+                    corrected = []
+        counted = stats["hits"]["total"]["value"]  # at most exact_limit + 1 (terminate_after)
+        aggs = stats["aggregations"]
+        return SearchResults(
+            total=min(counted, self.exact_limit),
+            hits=hits,
+            facets={facet: [(b["key"], b["doc_count"]) for b in aggs[facet]["buckets"]] for facet in FACETS},
+            exact=counted <= self.exact_limit,
+            fuzzy=bool(corrected),
+            corrected=" ".join(corrected),
         )
+
+    @staticmethod
+    def _corrected(words: list[str], stats: dict[str, Any]) -> list[str]:
+        """The words with each one the index does not know replaced by its closest known word (the term
+        suggester of ``_stats_body``, on ``all_words``: edit distance up to 2, first letter kept, then the most
+        frequent); [] when none changed. Numbers and words under four letters are kept as typed."""
         out = list(words)
-        for key, entries in res.get("suggest", {}).items():
+        for key, entries in stats.get("suggest", {}).items():
             options = entries[0]["options"] if entries else []
             if options:
                 out[int(key[1:])] = options[0]["text"]
@@ -460,7 +560,7 @@ class ElasticsearchSearchBackend:
             self.client.search,
             index=self.alias,
             query={"bool": {"filter": filters}},
-            sort=[{"popularity": {"order": "desc"}}, {"name_length": {"order": "asc"}}, {"qualified_name": "asc"}],
+            sort=RANK_SORT,  # the index's order: stops after ``limit`` matches
             size=limit,
             _source=["kind", "id", "name", "qualified_name"],
             track_total_hits=False,
