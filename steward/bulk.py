@@ -62,6 +62,8 @@ def _unnest(
 ) -> tuple[str, list[Any]]:
     """``SELECT ... FROM unnest(%s::type[], ...) AS v (names)`` for ``rows``, one array parameter per column
     (however many rows: one statement, no staging table); JSON values serialised here and cast back per row."""
+    if any(_cast(f).endswith("]") for f in fields):  # unnest would flatten an array column's values
+        raise ValueError("steward.bulk cannot skip conflicts on a table with an array column")
     columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
     for i in json_positions:
         columns[i] = [v if v is None or isinstance(v, RawJson) else json.dumps(v) for v in columns[i]]
