@@ -148,3 +148,28 @@ def test_concurrent_batches_and_catalog_bulk_upserts_of_the_same_new_datasets(li
     created = AuditEvent.objects.filter(action="catalog.dataset.create", target_repr__contains="race.bulk_")
     assert created.count() == len(names)  # each dataset created once, by one of the clients
     assert LineageEvent.objects.count() == (CLIENTS // 2) * 19
+
+
+def test_concurrent_big_batches_of_the_same_new_datasets_and_the_same_events(live_server, tokens):
+    # More new datasets and versions in a call than go in one INSERT ... VALUES (steward.bulk.SMALL): the set-based
+    # path, each client naming them in its own order; one client sends the same events as another (a retry).
+    names = [f"race.big_{k}" for k in range(260)]
+    batches = []
+    for c in range(3):
+        order = names[c * 50 :] + names[: c * 50]
+        events = [_event(f"big_{c}", order[:1], order[1:2], str(uuid.uuid4()), "START")]
+        events += [_event(f"big_{c}_{k}", [order[k]], [order[k + 1]], str(uuid.uuid4())) for k in range(0, 258, 2)]
+        batches.append({"events": events})
+    batches.append(batches[0])
+    calls = [_post(f"{live_server.url}/api/v1/lineage/batch", tokens["scientist"], body) for body in batches]
+
+    responses = _together(calls)
+
+    assert [r.status_code for r in responses if r.status_code >= 300] == [], [r.text[:300] for r in responses]
+    assert Dataset.objects.filter(namespace=NS, name__in=names).count() == len(names)
+    created = AuditEvent.objects.filter(action="catalog.dataset.create", target_repr__contains="race.big_")
+    assert created.count() == len(names)  # each dataset created once, by one of the clients
+    assert LineageEvent.objects.count() == 3 * 130  # the resent batch added nothing
+    for name in names[:20]:
+        fields = list(SchemaField.objects.filter(dataset__name=name).values_list("name", flat=True))
+        assert {"id", "amount"} <= set(fields) and len(fields) == len(set(fields)), (name, fields)
