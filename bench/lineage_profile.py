@@ -195,14 +195,7 @@ def _pipeline_ab(user: object, events: list[dict], rounds: int) -> dict:
         for r in range(rounds):
             for mode in (default, 0) if r % 2 == 0 else (0, default):
                 service.PIPELINE_EVENTS = mode
-                batch = []
-                for k in range(0, len(events) - 1, 2):
-                    run_id = str(uuid.uuid4())
-                    for e in events[k : k + 2]:
-                        copy = json.loads(json.dumps(e))
-                        copy["run"]["runId"] = run_id
-                        copy["eventTime"] = copy["eventTime"].replace("2026-", f"{year}-", 1)
-                        batch.append(copy)
+                batch = _renewed(events, year)
                 year += 1
                 t0 = time.perf_counter()
                 for e in batch:
