@@ -33,12 +33,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def database_url(name: str) -> str:
+    """The URL of database ``name`` on the test server (one an earlier run kept, for ``--reuse``)."""
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
 def fresh_database(name: str) -> str:
     """Drop and create database ``name`` on the test server; returns its URL."""
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}" OWNER steward')
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    return database_url(name)
 
 
 def bench_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -49,7 +49,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import PG_ADMIN_URL, bench_env, fresh_database, manage, percentiles, processes, save
+from bench._harness import bench_env, database_url, fresh_database, manage, percentiles, processes, save
 
 DB = os.environ.get("STEWARD_BENCH_COMPLIANCE_DB", "steward_bench_compliance")
 NS = "postgres://warehouse.internal:5432"
@@ -499,7 +499,7 @@ def table_sizes(url: str) -> dict[str, dict]:
 def reconstruct_only(count: int, workers: int) -> None:
     """Time reconstructions on a database seeded and kept by an earlier run (a 10M seed takes tens of minutes:
     seed while the machine is busy, time when it is quiet)."""
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + DB
+    url = database_url(DB)
     env = bench_env(url)
     sizes = table_sizes(url)
     with psycopg.connect(url) as conn:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import PG_ADMIN_URL, ROOT, bench_env, fresh_database, manage, save
+from bench._harness import ROOT, bench_env, database_url, fresh_database, manage, save
 
 PROBE = r"""
 import json, os, random, sys, time
@@ -138,11 +138,6 @@ for user, label, url in pages:
     out["pages"][label] = {"url": url, "user": user, "status": status, **percentiles(samples)}
 print(json.dumps(out))
 """
-
-
-def database_url(name: str) -> str:
-    """The URL of an existing database ``name`` on the test server (``--reuse``)."""
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import PG_ADMIN_URL, bench_env, fresh_database
+from bench._harness import bench_env, database_url, fresh_database
 from bench.lineage import NS, seed_graph
 
 _STEPS: dict[str, float] = defaultdict(float)
@@ -80,7 +80,7 @@ def _instrument() -> None:
 
 
 def _setup(db: str, reuse: bool = False) -> str:
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db if reuse else fresh_database(db)
+    url = database_url(db) if reuse else fresh_database(db)
     os.environ.update(bench_env(url))
     import django
 

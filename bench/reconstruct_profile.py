@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import PG_ADMIN_URL, bench_env
+from bench._harness import bench_env, database_url
 
 
 def _setup(db: str) -> None:
-    os.environ.update(bench_env(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db))
+    os.environ.update(bench_env(database_url(db)))
     import django
 
     django.setup()

@@ -29,7 +29,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import bench_env, fresh_database, load, manage, percentiles, processes, save
+from bench._harness import bench_env, database_url, fresh_database, load, manage, percentiles, processes, save
 
 DOMAINS = [
     "sales",
@@ -441,12 +441,6 @@ def report(size: int, backends: list[str], entry: dict) -> None:
             f"{s['qps']} q/s; suggest p95 {g['p95_ms']} ms (load average {entry[b]['loadavg']})",
             flush=True,
         )
-
-
-def database_url(name: str) -> str:
-    from bench._harness import PG_ADMIN_URL
-
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
 def existing_database(name: str) -> str:
