@@ -303,3 +303,33 @@ class NamespaceProducer(models.Model):
 
     def snapshot(self) -> dict[str, str]:
         return {"namespace": self.namespace, "producer": self.producer.get_username()}
+
+
+class InboxState(models.TextChoices):
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+class InboxEvent(models.Model):
+    """An event accepted by queued ingestion (``STEWARD_LINEAGE_INGEST=queued`` or ``Prefer: respond-async``):
+    validated and authorised on receipt, then applied in batches by ``lineage.inbox_drain``, which deletes the row
+    in the transaction that applies it. A row that cannot be applied (the producer lost its rights or namespace
+    meanwhile) stays as ``failed`` with the reason, for an admin to retry or discard."""
+
+    id = models.BigAutoField(primary_key=True)
+    # The key of the event as sent (``steward.canonical``): a resend while it waits is one row.
+    digest = models.CharField(max_length=64, unique=True)
+    payload = models.TextField()  # the event's canonical JSON, as its key was computed from
+    received_at = models.DateTimeField(default=timezone.now)
+    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    # The scopes of the token it came with (null: a session or unscoped call); applied with the same rights.
+    token_scopes = models.JSONField(null=True, blank=True)
+    state = models.CharField(max_length=8, choices=InboxState.choices, default=InboxState.PENDING)
+    error = models.TextField(blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "id"], name="lineage_inbox_state_id")]
+
+    def __str__(self) -> str:
+        return f"inbox {self.pk} {self.state}"

@@ -44,3 +44,12 @@ def graph_sync_task(self, job_ids: list[str]) -> int:
             return 0
         raise self.retry(exc=exc, countdown=min(300, 2 ** min(self.request.retries, 8))) from exc
     return len(job_ids)
+
+
+@shared_task(name="lineage.inbox_drain", acks_late=True)
+def inbox_drain_task() -> int:
+    """Apply the events queued ingestion accepted; safe to run any number of times (also every minute by beat)."""
+    from lineage.services.inbox import drain
+
+    coalesced_begin("lineage_inbox")  # events accepted from now on queue another drain
+    return drain().taken

@@ -11,6 +11,7 @@ router.register("datasets", DatasetLineageViewSet, basename="dataset")
 urlpatterns = [
     path("lineage", views.LineageIngestView.as_view(), name="lineage-ingest"),
     path("lineage/batch", views.LineageBatchView.as_view(), name="lineage-batch"),
+    path("lineage/inbox", views.InboxView.as_view(), name="lineage-inbox"),
     path("lineage/graph", views.LineageGraphView.as_view(), name="lineage-graph"),
     path("lineage/jobs/lookup", views.JobLookupView.as_view(), name="lineage-job-lookup"),
     path("lineage/jobs/<uuid:pk>", views.JobDetailView.as_view(), name="lineage-job"),

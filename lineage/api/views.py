@@ -28,12 +28,13 @@ from lineage.api.serializers import (
 )
 from lineage.models import Declassification, DeclassificationState, Job, NamespaceProducer
 from lineage.permissions import CanProduceLineage
-from lineage.services import declassify, producers
+from lineage.services import declassify, inbox, producers
 from lineage.services.ingest import ingest, job_end_edges
 from steward import jsonbody
 from steward.api.params import parse_body, parse_bool, parse_int, parse_time
 from steward.api.schema import LOOKS_UP
 from steward.errors import DomainError, ValidationFailed
+from steward.identity import Role, has_role
 
 
 class PayloadTooLarge(DomainError):
@@ -87,17 +88,42 @@ _RESULT = inline_serializer(
 )
 
 
+def _queued(request: Request) -> tuple[bool, dict[str, str]]:
+    """Whether to queue this call's events (``STEWARD_LINEAGE_INGEST=queued``, or the caller's ``Prefer:
+    respond-async``, RFC 7240), and the headers that say so."""
+    prefer = {p.split("=", 1)[0].strip().lower() for p in request.META.get("HTTP_PREFER", "").split(",")}
+    if "respond-async" in prefer:
+        return True, {"Preference-Applied": "respond-async"}
+    return settings.STEWARD_LINEAGE_INGEST == "queued", {}
+
+
+_PREFER = OpenApiParameter(
+    "Prefer",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="respond-async: answer 202 once the events are validated, authorised and stored; they are applied "
+    "shortly after, in batches (GET /lineage/inbox shows what waits). The default follows STEWARD_LINEAGE_INGEST.",
+)
+
+
 class LineageIngestView(APIView):
     permission_classes = [IsAuthenticated, TokenScopePermission, CanProduceLineage]
     token_scope = "lineage:write"
 
     @extend_schema(
         summary="Receive one OpenLineage event (RunEvent, DatasetEvent or JobEvent)",
+        parameters=[_PREFER],
         request=inline_serializer("OpenLineageEvent", {"eventTime": serializers.CharField()}),
-        responses={201: _RESULT, 200: _RESULT},
+        responses={201: _RESULT, 200: _RESULT, 202: _RESULT},
     )
     def post(self, request: Request) -> Response:
         body = _payload(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES)
+        queued, headers = _queued(request)
+        if queued:
+            (result,) = inbox.accept(actor=request.user, events=[body])
+            accepted = status.HTTP_202_ACCEPTED if result.status == "queued" else status.HTTP_200_OK
+            return Response(asdict(result), status=accepted, headers=headers)
         (result,) = ingest(actor=request.user, events=[body])
         code = status.HTTP_201_CREATED if result.status == "applied" else status.HTTP_200_OK
         return Response(asdict(result), status=code)
@@ -109,16 +135,55 @@ class LineageBatchView(APIView):
 
     @extend_schema(
         summary="Receive up to 1,000 OpenLineage events; one invalid event rejects the batch",
+        parameters=[_PREFER],
         request=inline_serializer("OpenLineageBatch", {"events": serializers.ListField(child=serializers.DictField())}),
-        responses={200: inline_serializer("IngestBatchResult", {"results": _RESULT.__class__(many=True)})},
+        responses={
+            200: inline_serializer("IngestBatchResult", {"results": _RESULT.__class__(many=True)}),
+            202: inline_serializer("IngestBatchQueued", {"results": _RESULT.__class__(many=True)}),
+        },
     )
     def post(self, request: Request) -> Response:
         body = _payload(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES * 16)
         events = body.get("events") if isinstance(body, dict) else body
         if not isinstance(events, list):
             raise ValidationFailed.one("events", 'Send {"events": [...]} or a JSON list of events.', "invalid_type")
+        queued, headers = _queued(request)
+        if queued:
+            results = inbox.accept(actor=request.user, events=events, batch=True)
+            code = status.HTTP_202_ACCEPTED if any(r.status == "queued" for r in results) else status.HTTP_200_OK
+            return Response({"results": [asdict(r) for r in results]}, status=code, headers=headers)
         results = ingest(actor=request.user, events=events, batch=True)
         return Response({"results": [asdict(r) for r in results]})
+
+
+class InboxView(APIView):
+    """What queued ingestion holds: events waiting to be applied, and those that could not be (with why). A
+    pipeline's lineage:write token may read it (its own failures)."""
+
+    permission_classes = [IsAuthenticated, TokenScopePermission]
+    token_scope = "lineage:write"
+
+    @extend_schema(
+        summary="Queued lineage events: how many wait, since when, and those that could not be applied (admins: all; a "
+        "producer: its own failures)",
+        responses={
+            200: inline_serializer(
+                "LineageInbox",
+                {
+                    "pending": serializers.IntegerField(),
+                    "failed": serializers.IntegerField(),
+                    "oldest_pending_at": serializers.DateTimeField(allow_null=True),
+                    "failures": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
+    )
+    def get(self, request: Request) -> Response:
+        """Admins see every producer's events; a producer sees the counts and its own failures."""
+        if has_role(request.user, Role.ADMIN):
+            return Response(asdict(inbox.status()))
+        producers.lineage_right_check(request.user)
+        return Response(asdict(inbox.status(producer=request.user)))
 
 
 def _job(job: Job) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from steward.errors import NotFound, PermissionDenied, ProblemCollector, Validat
 from steward.identity import Actor
 from steward.retry import retry_races
 
-__all__ = ["IngestResult", "MAX_BATCH", "ingest", "job_end_edges"]
+__all__ = ["Checked", "IngestResult", "MAX_BATCH", "check", "ingest", "job_end_edges"]
 
 MAX_BATCH = 1_000
 # Calls of at most this many new events send their final writes in one round trip (``steward.bulk.pipelined``);
@@ -72,7 +72,7 @@ _STATE_RANK = {"START": 0, "OTHER": 0, "RUNNING": 1, "COMPLETE": 2, "ABORT": 2, 
 @dataclass
 class IngestResult:
     index: int
-    status: str  # "applied" | "duplicate"
+    status: str  # "applied" | "duplicate" | "queued" (queued ingestion: applied later by the inbox drain)
     kind: str
     run_id: str | None = None
     # Facets Steward does not use, dropped from the stored event because it was too big (paths in the event).
@@ -104,9 +104,22 @@ def _trim(data: Any, text: str, limit: int) -> tuple[Any, list[str]]:
     return event_trim(data, limit)
 
 
-def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[IngestResult]:
-    """Check the caller may produce lineage, validate every event, check each against the caller's
-    namespaces (``producers.lineage_authorize``), then apply them in order in one transaction."""
+@dataclass
+class Checked:
+    """Events that passed ``check``: their keys, canonical texts, what is stored of each and the parsed events."""
+
+    digests: list[str]
+    legacy: dict[str, str]
+    texts: list[str]
+    stored: list[Any]
+    dropped: list[list[str]]
+    parsed: list[ParsedEvent]
+    auth: Authorization
+
+
+def check(*, actor: Actor, events: list[Any], batch: bool = False) -> Checked:
+    """Check the caller may produce lineage, validate every event (a 400 naming each problem; one invalid event
+    refuses the call) and check each against the caller's namespaces (``producers.lineage_authorize``)."""
     lineage_right_check(actor)
     if batch and len(events) > MAX_BATCH:
         raise ValidationFailed.one("events", f"At most {MAX_BATCH} events per call; got {len(events)}.", "max_items")
@@ -137,8 +150,14 @@ def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[Inge
     except PermissionDenied:
         metrics.ingestion("openlineage", refused=len(events))
         raise
-    results = _apply(actor, stored, parsed, digests, batch, auth, legacy)
-    for result, (_, dropped) in zip(results, trimmed, strict=True):
+    return Checked(digests, legacy, texts, stored, [dropped for _, dropped in trimmed], parsed, auth)
+
+
+def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[IngestResult]:
+    """``check`` the events, then apply them in order in one transaction."""
+    checked = check(actor=actor, events=events, batch=batch)
+    results = _apply(actor, checked.stored, checked.parsed, checked.digests, batch, checked.auth, checked.legacy)
+    for result, dropped in zip(results, checked.dropped, strict=True):
         result.dropped_facets = dropped
     metrics.ingestion("openlineage", accepted=len(results))
     return results

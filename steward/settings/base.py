@@ -360,6 +360,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # Catches up after a crash or a broker outage; each change also queues its own drain on commit.
     "lineage-propagation-drain": {"task": "lineage.propagation_drain", "schedule": 60.0},
+    "lineage-inbox-drain": {"task": "lineage.inbox_drain", "schedule": 60.0},
     # Display state and the grant_changed hook only: decisions compare times and never wait for these.
     "governance-grants-expire": {"task": "governance.grants_expire", "schedule": 60.0},
     "governance-access-requests-expire": {"task": "governance.access_requests_expire", "schedule": 60.0},
@@ -520,6 +521,15 @@ STEWARD_LINEAGE_STORED_EVENT_BYTES = env_int(
     1_048_576,
     "Above this size (bytes), facets Steward does not use are dropped from a stored event, largest first.",
 )
+STEWARD_LINEAGE_INGEST = env_str(
+    "STEWARD_LINEAGE_INGEST",
+    "direct",
+    "direct: POST /lineage and /lineage/batch apply events before answering (201/200); queued: they answer 202 once "
+    "the events are validated, authorised and stored, and the lineage.inbox_drain task applies them in batches "
+    "(a producer may ask for queued with the header Prefer: respond-async either way).",
+)
+if STEWARD_LINEAGE_INGEST not in ("direct", "queued"):
+    raise ValueError(f"STEWARD_LINEAGE_INGEST must be direct or queued, got {STEWARD_LINEAGE_INGEST!r}")
 STEWARD_GC_THRESHOLD = env_str(
     "STEWARD_GC_THRESHOLD",
     "50000,50,100",

@@ -1,0 +1,245 @@
+"""Queued ingestion: accept OpenLineage events now, apply them in batches shortly after.
+
+A producer that asks for it (``Prefer: respond-async``), or every producer when ``STEWARD_LINEAGE_INGEST`` is
+``queued``, gets its answer once its events are validated, authorised and durably stored in the inbox (one insert,
+no catalog or lineage writes): a 202 with ``status: queued``. The ``lineage.inbox_drain`` task then applies the
+inbox in order, up to ``DRAIN_BATCH`` events per transaction through ``ingest`` (rights and namespaces checked
+again, as of the apply), and deletes what it applied in the same transaction. So:
+
+- nothing is lost: an accepted event is committed before the answer, and leaves the inbox only in the
+  transaction that applied it (a worker that dies mid-batch leaves the batch for the next drain; drains also run
+  every minute from beat);
+- nothing is applied twice: events are keyed by their digest, as in direct ingestion (a resend is a duplicate
+  whether it waits in the inbox or was applied);
+- concurrent drains take disjoint batches (``FOR UPDATE SKIP LOCKED``) and ingestion itself is race-free;
+- an event that cannot be applied any more (its producer lost the right or the namespace in between) stays in
+  the inbox as ``failed`` with the reason, and the rest of its batch is applied; ``retry_failed`` puts failed
+  events back in the queue (``manage.py lineage_inbox --retry-failed``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, transaction
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from lineage.models import InboxEvent, InboxState, LineageEvent
+from lineage.services.ingest import IngestResult, check, ingest
+from steward import metrics
+from steward.bulk import insert_rows
+from steward.errors import DomainError
+from steward.identity import Actor
+from steward.tasks import enqueue_coalesced_on_commit
+
+__all__ = ["DRAIN_BATCH", "DrainResult", "InboxStatus", "accept", "drain", "retry_failed", "status"]
+
+logger = logging.getLogger(__name__)
+
+DRAIN_BATCH = 500  # events applied per transaction by a drain (``ingest.MAX_BATCH`` at most)
+
+
+def accept(*, actor: Actor, events: list[Any], batch: bool = False) -> list[IngestResult]:
+    """Validate and authorise ``events`` as direct ingestion does (the same 400s and 403s), store them in the
+    inbox and queue a drain; an event already applied or already waiting is a ``duplicate``."""
+    checked = check(actor=actor, events=events, batch=batch)
+    applied = set(
+        LineageEvent.objects.filter(digest__in=[*checked.digests, *checked.legacy]).values_list("digest", flat=True)
+    )
+    applied = {checked.legacy.get(d, d) for d in applied}
+    scopes = getattr(actor, "_steward_token_scopes", None)
+    token_scopes = sorted(scopes) if scopes else None
+    actor_id = actor.pk if getattr(actor, "pk", None) else None
+    now = timezone.now()
+    results: list[IngestResult] = []
+    rows: dict[str, list[Any]] = {}
+    for i, (event, digest, text) in enumerate(zip(checked.parsed, checked.digests, checked.texts, strict=True)):
+        run_id = str(event.run_id) if event.run_id else None
+        fresh = digest not in applied and digest not in rows
+        results.append(IngestResult(i, "queued" if fresh else "duplicate", event.kind, run_id, checked.dropped[i]))
+        if fresh:
+            rows[digest] = [digest, text, now, actor_id, token_scopes, InboxState.PENDING, ""]
+    if rows:
+        columns = ["digest", "payload", "received_at", "received_by", "token_scopes", "state", "error"]
+        with transaction.atomic():
+            stored = insert_rows(InboxEvent, columns, list(rows.values()), ignore_conflicts=True)
+            if stored < len(rows):  # some were waiting already (a resend): say so
+                waiting = set(
+                    InboxEvent.objects.filter(digest__in=list(rows), received_at__lt=now).values_list(
+                        "digest", flat=True
+                    )
+                )
+                for result, digest in zip(results, checked.digests, strict=True):
+                    if digest in waiting and result.status == "queued":
+                        result.status = "duplicate"
+            _drain_later()
+    metrics.ingestion("openlineage_queued", accepted=len(rows))
+    return results
+
+
+def _drain_later() -> None:
+    from lineage.tasks import inbox_drain_task
+
+    enqueue_coalesced_on_commit(inbox_drain_task, "lineage_inbox", recovery="the periodic drain will apply it.")
+
+
+@dataclass
+class DrainResult:
+    applied: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    batches: int = 0
+
+    @property
+    def taken(self) -> int:
+        return self.applied + self.duplicates + self.failed
+
+
+def _actor(user_id: int | None, scopes: list[str] | None, users: dict[tuple[Any, ...], Any]) -> Any | None:
+    """The producer an event came from, with the scopes of the token it used (``None``: the account is gone)."""
+    if user_id is None:
+        return None
+    key = (user_id, *(scopes or ()))
+    if key not in users:
+        user = get_user_model().objects.filter(pk=user_id).first()
+        if user is not None and scopes:
+            setattr(user, "_steward_token_scopes", set(scopes))  # noqa: B010 - as accounts.services does
+        users[key] = user
+    return users[key]
+
+
+def _problem(exc: DomainError) -> str:
+    return "; ".join(p.message if p.field is None else f"{p.field}: {p.message}" for p in exc.problems) or exc.message
+
+
+def _apply_group(actor: Any, rows: list[tuple[Any, ...]], result: DrainResult) -> dict[int, str]:
+    """Apply one producer's consecutive events; returns the ids of those that failed, with the reason."""
+    if actor is None:
+        return {row[0]: "The producer's account was removed before the event was applied." for row in rows}
+    events = [json.loads(row[1]) for row in rows]
+    try:
+        with transaction.atomic():
+            outcomes = ingest(actor=actor, events=events, batch=True)
+    except DomainError:
+        if len(rows) == 1:
+            raise
+        # Apply one by one, so that the others are not held back by one that cannot be applied any more.
+        failed: dict[int, str] = {}
+        for row, event in zip(rows, events, strict=True):
+            try:
+                with transaction.atomic():
+                    outcomes = ingest(actor=actor, events=[event], batch=True)
+            except DomainError as exc:
+                failed[row[0]] = _problem(exc)
+                continue
+            _count(outcomes, result)
+        return failed
+    _count(outcomes, result)
+    return {}
+
+
+def _count(outcomes: list[IngestResult], result: DrainResult) -> None:
+    for outcome in outcomes:
+        if outcome.status == "applied":
+            result.applied += 1
+        else:
+            result.duplicates += 1
+
+
+def drain(*, limit: int | None = None, progress: Callable[[DrainResult], None] | None = None) -> DrainResult:
+    """Apply pending inbox events in arrival order, ``DRAIN_BATCH`` per transaction, until none is left (or
+    ``limit`` were taken). Safe to run concurrently and any number of times."""
+    result = DrainResult()
+    users: dict[tuple[Any, ...], Any] = {}
+    while limit is None or result.taken < limit:
+        size = DRAIN_BATCH if limit is None else min(DRAIN_BATCH, limit - result.taken)
+        with transaction.atomic():
+            rows = list(
+                InboxEvent.objects.select_for_update(skip_locked=True)
+                .filter(state=InboxState.PENDING)
+                .order_by("id")
+                .values_list("id", "payload", "received_by_id", "token_scopes")[:size]
+            )
+            if not rows:
+                break
+            failed: dict[int, str] = {}
+            for (user_id, scopes), group in groupby(rows, key=lambda r: (r[2], r[3])):
+                group_rows = list(group)
+                try:
+                    failed |= _apply_group(_actor(user_id, scopes, users), group_rows, result)
+                except DomainError as exc:  # a single event that cannot be applied
+                    failed[group_rows[0][0]] = _problem(exc)
+                except DatabaseError:
+                    raise  # the database is in trouble: roll back the batch; the next drain takes it again
+            done = [row[0] for row in rows if row[0] not in failed]
+            InboxEvent.objects.filter(pk__in=done).delete()
+            now = timezone.now()
+            for pk, reason in failed.items():
+                InboxEvent.objects.filter(pk=pk).update(state=InboxState.FAILED, error=reason[:4000], failed_at=now)
+            result.failed += len(failed)
+            result.batches += 1
+        if failed:
+            logger.warning(
+                "%d queued lineage event(s) could not be applied; see GET /api/v1/lineage/inbox", len(failed)
+            )
+            metrics.ingestion("openlineage_queued", refused=len(failed))
+        if progress is not None:
+            progress(result)
+    return result
+
+
+@dataclass
+class InboxStatus:
+    pending: int
+    failed: int
+    oldest_pending_at: datetime | None
+    failures: list[dict[str, Any]]
+
+
+def status(*, failures: int = 100, producer: Actor | None = None) -> InboxStatus:
+    """How many events wait, since when, and the latest that could not be applied (with the reason); with
+    ``producer``, only that producer's failures are listed."""
+    counts: dict[str, dict[str, Any]] = {
+        row["state"]: {"n": row["n"], "oldest": row["oldest"]}
+        for row in InboxEvent.objects.values("state").annotate(n=Count("id"), oldest=Min("received_at")).order_by()
+    }
+    pending = counts.get(InboxState.PENDING, {})
+    failed_rows = InboxEvent.objects.filter(state=InboxState.FAILED)
+    if producer is not None:
+        failed_rows = failed_rows.filter(received_by_id=producer.pk)
+    failed_rows = failed_rows.select_related("received_by").order_by("-failed_at", "-id")[:failures]
+    return InboxStatus(
+        pending=pending.get("n", 0),
+        failed=counts.get(InboxState.FAILED, {}).get("n", 0),
+        oldest_pending_at=pending.get("oldest"),
+        failures=[
+            {
+                "id": row.pk,
+                "digest": row.digest,
+                "received_at": row.received_at,
+                "received_by": row.received_by.get_username() if row.received_by else None,
+                "failed_at": row.failed_at,
+                "error": row.error,
+            }
+            for row in failed_rows
+        ],
+    )
+
+
+def retry_failed() -> int:
+    """Put every failed event back in the queue (after the producer got its rights back); returns how many."""
+    with transaction.atomic():
+        count = InboxEvent.objects.filter(state=InboxState.FAILED).update(
+            state=InboxState.PENDING, error="", failed_at=None
+        )
+        if count:
+            _drain_later()
+    return count
