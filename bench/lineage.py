@@ -20,6 +20,7 @@ single >= 300 events/s, batches >= 3,000 events/s. Merged into bench/results/lin
 Usage: python bench/lineage.py [--events 100000] [--datasets 200000] [--edges 1000000] [--downstream 100000]
        python bench/lineage.py --phases propagation,graph [--database NAME]   (only those: no ingestion, no neo4j)
        python bench/lineage.py --workload heavy [--heavy-events 20000] [--heavy-single 4000] [--heavy-db NAME]
+                               [--ingest queued]  (queued ingestion: answer and end-to-end rates)
        (in-process split of the heavy workload between web and worker: python bench/lineage_profile.py)
 """
 
@@ -246,17 +247,55 @@ def _interleaved_for_clients(events: list[dict], clients: int) -> list[dict]:
     return out
 
 
-def bench_ingestion_heavy(env: dict[str, str], url: str, count: int, single: int, batch: int) -> dict:
+def _wait_applied(db_url: str, t0: float, expected: int, timeout: float = 1800) -> dict:
+    """Queued ingestion: wait until the inbox holds no pending event; the end-to-end figures from ``t0`` (the
+    first request) to then, and whether every event was applied exactly once."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            (pending,) = conn.execute("SELECT count(*) FROM lineage_inboxevent WHERE state = 'pending'").fetchone()
+            if pending == 0:
+                break
+            time.sleep(0.1)
+        done = time.perf_counter() - t0
+        (failed,) = conn.execute("SELECT count(*) FROM lineage_inboxevent WHERE state = 'failed'").fetchone()
+        (stored,) = conn.execute("SELECT count(*) FROM lineage_lineageevent").fetchone()
+    return {
+        "applied_per_s": round(expected / done, 1),
+        "all_applied_after_s": round(done, 2),
+        "pending_left": pending,
+        "failed": failed,
+        "events_stored": stored,
+        "events_expected": expected,
+    }
+
+
+def bench_ingestion_heavy(
+    env: dict[str, str], url: str, count: int, single: int, batch: int, mode: str = "direct"
+) -> dict:
     """The heavy workload (issue 18), each phase on a fresh database: ``single`` events through the single-event
     endpoint from 2 concurrent clients (from an empty catalog: the clients create the datasets as they go), then
-    all ``count`` events through ``/lineage/batch`` in batches of ``batch``."""
+    all ``count`` events through ``/lineage/batch`` in batches of ``batch``.
+
+    ``mode="queued"``: the server runs with ``STEWARD_LINEAGE_INGEST=queued`` (answers 202 once the events are
+    stored in the inbox; the worker's drain applies them); besides the answer rate, each phase reports when the
+    last event was applied (``applied_per_s``, end to end) and checks every event was stored once."""
     import json
     import os
+
+    env = {**env, "STEWARD_LINEAGE_INGEST": mode}
+    expected = 202 if mode == "queued" else None
 
     events = generate_heavy_events(count)
     size = sum(len(json.dumps(e)) for e in events) / len(events)
     print(f"[bench] heavy: {len(events):,} events, {size / 1024:.1f} KB each on average", flush=True)
-    out: dict = {"events": len(events), "mean_event_bytes": round(size), "datasets": 20_000, "layers": HEAVY_LAYERS}
+    out: dict = {
+        "events": len(events),
+        "mean_event_bytes": round(size),
+        "datasets": 20_000,
+        "layers": HEAVY_LAYERS,
+        "ingest": mode,
+    }
 
     def phase_db() -> dict[str, str]:
         db_url = fresh_database(url.rsplit("/", 1)[1])
@@ -272,7 +311,7 @@ def bench_ingestion_heavy(env: dict[str, str], url: str, count: int, single: int
 
         def one(s: requests.Session, i: int) -> None:
             res = s.post(f"{base}/api/v1/lineage", json=singles[i], timeout=120)
-            if res.status_code >= 300:
+            if res.status_code >= 300 or (expected and res.status_code != expected):
                 errors.append(f"{res.status_code} {res.text[:200]}")
 
         load_before = os.getloadavg()
@@ -293,6 +332,10 @@ def bench_ingestion_heavy(env: dict[str, str], url: str, count: int, single: int
             f"{result['p50_ms']} ms, p95 {result['p95_ms']} ms, errors {len(errors)}, load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
+        if mode == "queued":
+            applied = _wait_applied(phase_env["DATABASE_URL"], t0, len(singles))
+            out["single_event_endpoint"].update(applied)
+            print(f"[bench] heavy single, queued: {applied}", flush=True)
 
     phase_env = phase_db()
     headers = {"Authorization": f"Bearer {_token(phase_env)}"}
@@ -308,6 +351,8 @@ def bench_ingestion_heavy(env: dict[str, str], url: str, count: int, single: int
                 f"{base}/api/v1/lineage/batch", json={"events": events[start : start + batch]}, timeout=600
             )
             res.raise_for_status()
+            if expected and res.status_code != expected:
+                raise RuntimeError(f"expected {expected}, got {res.status_code}: {res.text[:200]}")
             calls.append((time.perf_counter() - c0) * 1000)
         elapsed = time.perf_counter() - t0
         out["batch"] = {
@@ -319,6 +364,10 @@ def bench_ingestion_heavy(env: dict[str, str], url: str, count: int, single: int
         }
         rate = out["batch"]["events_per_s"]
         print(f"[bench] heavy batch: {rate} events/s, load {os.getloadavg()[0]:.2f}", flush=True)
+        if mode == "queued":
+            applied = _wait_applied(phase_env["DATABASE_URL"], t0, len(events))
+            out["batch"].update(applied)
+            print(f"[bench] heavy batch, queued: {applied}", flush=True)
     return out
 
 
@@ -498,6 +547,13 @@ def main() -> None:
     parser.add_argument("--heavy-events", type=int, default=20_000)
     parser.add_argument("--heavy-single", type=int, default=4_000, help="events sent through the single endpoint")
     parser.add_argument(
+        "--ingest",
+        choices=["direct", "queued"],
+        default="direct",
+        help="heavy workload: STEWARD_LINEAGE_INGEST of the server (queued: also when the last event was applied); "
+        "results as ingestion_heavy or ingestion_heavy_queued",
+    )
+    parser.add_argument(
         "--heavy-db",
         default="steward_bench_lineage_heavy",
         help="name of the throw-away database of the heavy workload (dropped and created; one per concurrent run)",
@@ -508,11 +564,14 @@ def main() -> None:
         import json
 
         url = fresh_database(args.heavy_db)  # not the standard run's: another may be running
-        heavy = bench_ingestion_heavy(bench_env(url), url, args.heavy_events, args.heavy_single, args.batch)
+        heavy = bench_ingestion_heavy(
+            bench_env(url), url, args.heavy_events, args.heavy_single, args.batch, args.ingest
+        )
         previous = RESULTS / "lineage.json"
         merged = json.loads(previous.read_text()) if previous.exists() else {}
         merged = {k: v for k, v in merged.items() if k not in ("benchmark", "at", "machine")}
-        path = save("lineage", {**merged, "ingestion_heavy": heavy})
+        key = "ingestion_heavy" if args.ingest == "direct" else "ingestion_heavy_queued"
+        path = save("lineage", {**merged, key: heavy})
         print(f"[bench] saved {path}")
         fresh_database(args.heavy_db)
         return

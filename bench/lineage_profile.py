@@ -15,6 +15,7 @@ as gunicorn's workers do (``steward/gctune.py``); ``STEWARD_GC_THRESHOLD=`` (emp
 No timed assertions: figures for docs/benchmarks.md (label them with the load average printed beside them).
 
 Usage: python bench/lineage_profile.py [--events 500] [--batch 250] [--cprofile] [--db NAME] [--keep] [--batches-only]
+       [--queued-only]
 """
 
 from __future__ import annotations
@@ -263,6 +264,12 @@ def main() -> None:
         help="only the batch path: --events events in calls of --batch on an empty catalog, then as new runs over "
         "the datasets they created (for before/after comparisons of /lineage/batch)",
     )
+    parser.add_argument(
+        "--queued-only",
+        action="store_true",
+        help="only queued ingestion: --events events through the view one per request with Prefer: respond-async "
+        "(the answer's cost), then the inbox drain that applies them (the worker's cost)",
+    )
     args = parser.parse_args()
     _setup(args.db)
 
@@ -283,6 +290,21 @@ def main() -> None:
     try:
         if args.batches_only:
             results += _batches_only(user, events, args.batch, args.cprofile)
+            print(*results, sep="\n")
+            return
+        if args.queued_only:
+            from lineage.services import inbox
+
+            queued = APIClient()
+            queued.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+            def accept() -> None:
+                for e in events[:n]:
+                    res = queued.post("/api/v1/lineage", e, format="json", HTTP_PREFER="respond-async")
+                    assert res.status_code == 202, res.content[:300]
+
+            results.append(_phase("view single, queued (the answer)", n, accept, args.cprofile))
+            results.append(_phase("inbox drain (applying them)", n, lambda: inbox.drain(), args.cprofile))
             print(*results, sep="\n")
             return
         # 1. service, one event per call, on an empty catalog (creating most datasets)
