@@ -1,41 +1,37 @@
 """The decision API's fast path: a WSGI layer in front of Django for data-plane proxies' calls.
 
 Measured on the 2-core benchmark machine, Django's request cycle alone (nine middleware, URL resolution, a
-``JsonResponse``) tops out near 2,000 requests/s for a view that does nothing, which is the goal for decisions.
-So ``POST /api/v1/authorize`` and ``/api/v1/authorize/batch`` with a JSON body and a bearer API token
-(``stw_...``) are answered here, before Django's handler, by the same code the DRF views call: the same token
-authentication (``token_authenticate``), parsing and decisions (``decide_one`` / ``decide_batch``, denials
-audited), the same error format, the request id (``X-Request-ID``), the body size limit and what Django's
-``request_started``/``request_finished`` receivers do for the database connection (``_tidy``: closed when broken or
-past ``CONN_MAX_AGE``), done directly. What is skipped is what
-these calls never use: sessions and CSRF (a bearer token is not a cookie), messages, clickjacking and security
-headers on a JSON answer, URL resolution, DRF's request and response objects. Anything else, including
-session-authenticated calls to the same URLs, goes on to Django unchanged. One difference: the token's user
-and roles are remembered (``STEWARD_DECISION_AUTH_CACHE_SECONDS``, 60 at most) while the decision generation
-(``governance.decision_index``) is unchanged; any change to a token, a user or a group membership moves it, so
-nothing is honoured after it changed.
+``JsonResponse``) tops out near 2,000 requests/s for a view that does nothing, which is the goal for decisions. So
+``POST /api/v1/authorize`` and ``/api/v1/authorize/batch`` with a JSON body and a bearer API token (``stw_...``)
+are answered here, before Django's handler, by the same code the DRF views call: the same token authentication
+(``token_authenticate``), parsing and decisions (``decide_one`` / ``decide_batch``, denials audited), the same
+error format, the request id (``X-Request-ID``), the body size limit and what Django's
+``request_started``/``request_finished`` receivers do for the database connection (``steward.fastpath.tidy``:
+closed when broken or past ``CONN_MAX_AGE``), done directly. What is skipped is what these calls never use:
+sessions and CSRF (a bearer token is not a cookie), messages, clickjacking and security headers on a JSON answer,
+URL resolution, DRF's request and response objects. Anything else, including session-authenticated calls to the
+same URLs, goes on to Django unchanged. One difference: the token's user and roles are remembered
+(``STEWARD_DECISION_AUTH_CACHE_SECONDS``, 60 at most) while the decision generation (``governance.decision_index``)
+is unchanged; any change to a token, a user or a group membership moves it, so nothing is honoured after it
+changed.
 
-One round trip per call: a call whose token is remembered at the generation of the process's index is answered
-from memory as if that generation were current, and the generation is read back at the end, in the same statement
-as the audit append of its denials (``decision_index.assumed_generation`` / ``confirm``). The read back comes
-after the call started, so a change committed before it is never missed; if the generation moved, nothing was
-appended and the call is answered again the sure way (the generation read first, then the database).
+One round trip per call: a call whose token is remembered at the generation of the process's index is answered from
+memory as if that generation were current, and the generation is read back at the end, in the same statement as the
+audit append of its denials (``decision_index.assumed_generation`` / ``confirm``). The read back comes after the
+call started, so a change committed before it is never missed; if the generation moved, nothing was appended and
+the call is answered again the sure way (the generation read first, then the database).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from accounts.services import TOKEN_PREFIX, token_authenticate
@@ -43,6 +39,9 @@ from governance import decision_index
 from governance.api.decisions import decide_batch, decide_one
 from steward import jsonbody, metrics
 from steward.errors import DomainError
+from steward.fastpath import REASONS as _REASONS
+from steward.fastpath import encode, tidy
+from steward.fastpath import error_body as _error
 from steward.middleware import bind_request_id, payload_too_large, request_id_from, unbind_request_id
 
 __all__ = ["DecisionFastPath"]
@@ -55,20 +54,6 @@ _HANDLERS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
     "/api/v1/authorize/batch": decide_batch,
     "/api/v1/authorize/batch/": decide_batch,
 }
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 413: "Payload Too Large"}
-_REASONS |= {404: "Not Found", 409: "Conflict", 500: "Internal Server Error", 503: "Service Unavailable"}
-
-
-def _json_default(value: Any) -> str:
-    """As DRF's encoder renders them: UUIDs as strings, datetimes in ISO 8601 with ``Z`` for UTC."""
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 # API token digest -> (monotonic expiry, decision generation, user with roles loaded). Per process; cleared when it
 # grows past the limit.
 _AUTH_CACHE: dict[str, tuple[float, int, Any]] = {}
@@ -113,25 +98,6 @@ def _authenticate(secret: str, generation: int | None) -> Any:
     return token.user
 
 
-def _tidy(db: BaseDatabaseWrapper) -> None:
-    """What Django's ``request_started``/``request_finished`` receivers do for the one connection this path uses,
-    without sending the signals (their dispatch cost a fifth of a decision's CPU): close it if it is broken or
-    older than ``CONN_MAX_AGE`` (``close_old_connections``), empty its query log under ``DEBUG``
-    (``reset_queries``). A connection inside a transaction is left alone (only a test's is, between requests).
-    The other receivers (caches, the URLconf) serve what this path does not use."""
-    if db.in_atomic_block:
-        return
-    if db.queries_logged:
-        db.queries_log.clear()
-    if db.connection is not None:
-        db.close_if_unusable_or_obsolete()
-
-
-def _error(status: int, code: str, detail: str, problems: Iterable[tuple[str | None, str, str]] = ()) -> dict:
-    errors = [{"field": f, "code": c, "message": m} for f, m, c in problems]
-    return {"status": status, "code": code, "detail": detail, "errors": errors}
-
-
 class DecisionFastPath:
     """WSGI middleware: answers bearer-token decision calls itself and passes every other request to ``app``."""
 
@@ -154,7 +120,7 @@ class DecisionFastPath:
         rid = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
         bound = bind_request_id(rid)
         db = connections[DEFAULT_DB_ALIAS]
-        _tidy(db)
+        tidy(db)
         extra: list[tuple[str, str]] = []
         try:
             status, payload = self._answer(environ, handler, secret.strip(), extra)
@@ -162,9 +128,9 @@ class DecisionFastPath:
             logger.exception("decision fast path failed: %s", environ.get("PATH_INFO"))
             status, payload = 500, _error(500, "server_error", "Internal server error.")
         finally:
-            _tidy(db)
+            tidy(db)
             unbind_request_id(bound)
-        body = json.dumps(payload, default=_json_default, separators=(",", ":"), ensure_ascii=False).encode()
+        body = encode(payload)
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),

@@ -36,6 +36,9 @@ from steward.api.schema import LOOKS_UP
 from steward.errors import DomainError, ValidationFailed
 from steward.identity import Role, has_role
 
+# A batch's body may be this many times an event's limit (STEWARD_LINEAGE_MAX_EVENT_BYTES).
+BATCH_BODY_EVENTS = 16
+
 
 class PayloadTooLarge(DomainError):
     status = 413
@@ -88,13 +91,37 @@ _RESULT = inline_serializer(
 )
 
 
-def _queued(request: Request) -> tuple[bool, dict[str, str]]:
-    """Whether to queue this call's events (``STEWARD_LINEAGE_INGEST=queued``, or the caller's ``Prefer:
+def queued_preference(prefer: str) -> tuple[bool, dict[str, str]]:
+    """Whether to queue a call's events (``STEWARD_LINEAGE_INGEST=queued``, or the caller's ``Prefer:
     respond-async``, RFC 7240), and the headers that say so."""
-    prefer = {p.split("=", 1)[0].strip().lower() for p in request.META.get("HTTP_PREFER", "").split(",")}
-    if "respond-async" in prefer:
+    wanted = {p.split("=", 1)[0].strip().lower() for p in prefer.split(",")}
+    if "respond-async" in wanted:
         return True, {"Preference-Applied": "respond-async"}
     return settings.STEWARD_LINEAGE_INGEST == "queued", {}
+
+
+def receive_one(user: Any, body: Any, prefer: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """``POST /lineage`` once the body is parsed: (status, answer, headers). Shared with ``lineage.api.fastpath``."""
+    queued, headers = queued_preference(prefer)
+    if queued:
+        (result,) = inbox.accept(actor=user, events=[body])
+        return (202 if result.status == "queued" else 200), asdict(result), headers
+    (result,) = ingest(actor=user, events=[body])
+    return (201 if result.status == "applied" else 200), asdict(result), {}
+
+
+def receive_batch(user: Any, body: Any, prefer: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """``POST /lineage/batch`` once the body is parsed: (status, answer, headers)."""
+    events = body.get("events") if isinstance(body, dict) else body
+    if not isinstance(events, list):
+        raise ValidationFailed.one("events", 'Send {"events": [...]} or a JSON list of events.', "invalid_type")
+    queued, headers = queued_preference(prefer)
+    if queued:
+        results = inbox.accept(actor=user, events=events, batch=True)
+        code = 202 if any(r.status == "queued" for r in results) else 200
+        return code, {"results": [asdict(r) for r in results]}, headers
+    results = ingest(actor=user, events=events, batch=True)
+    return 200, {"results": [asdict(r) for r in results]}, {}
 
 
 _PREFER = OpenApiParameter(
@@ -119,14 +146,8 @@ class LineageIngestView(APIView):
     )
     def post(self, request: Request) -> Response:
         body = _payload(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES)
-        queued, headers = _queued(request)
-        if queued:
-            (result,) = inbox.accept(actor=request.user, events=[body])
-            accepted = status.HTTP_202_ACCEPTED if result.status == "queued" else status.HTTP_200_OK
-            return Response(asdict(result), status=accepted, headers=headers)
-        (result,) = ingest(actor=request.user, events=[body])
-        code = status.HTTP_201_CREATED if result.status == "applied" else status.HTTP_200_OK
-        return Response(asdict(result), status=code)
+        code, answer, headers = receive_one(request.user, body, request.META.get("HTTP_PREFER", ""))
+        return Response(answer, status=code, headers=headers)
 
 
 class LineageBatchView(APIView):
@@ -143,17 +164,9 @@ class LineageBatchView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        body = _payload(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES * 16)
-        events = body.get("events") if isinstance(body, dict) else body
-        if not isinstance(events, list):
-            raise ValidationFailed.one("events", 'Send {"events": [...]} or a JSON list of events.', "invalid_type")
-        queued, headers = _queued(request)
-        if queued:
-            results = inbox.accept(actor=request.user, events=events, batch=True)
-            code = status.HTTP_202_ACCEPTED if any(r.status == "queued" for r in results) else status.HTTP_200_OK
-            return Response({"results": [asdict(r) for r in results]}, status=code, headers=headers)
-        results = ingest(actor=request.user, events=events, batch=True)
-        return Response({"results": [asdict(r) for r in results]})
+        body = _payload(request, settings.STEWARD_LINEAGE_MAX_EVENT_BYTES * BATCH_BODY_EVENTS)
+        code, answer, headers = receive_batch(request.user, body, request.META.get("HTTP_PREFER", ""))
+        return Response(answer, status=code, headers=headers)
 
 
 class InboxView(APIView):

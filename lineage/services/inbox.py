@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Min
@@ -110,6 +112,14 @@ def _drain_later() -> None:
     from lineage.tasks import inbox_drain_task
 
     enqueue_coalesced_on_commit(inbox_drain_task, "lineage_inbox", recovery="the periodic drain will apply it.")
+
+
+def linger() -> None:
+    """Wait ``STEWARD_LINEAGE_INBOX_LINGER_MS`` before a drain when fewer than a batch of events wait: applying
+    500 events in one transaction costs a fraction per event of applying them in tens of small ones."""
+    wait = settings.STEWARD_LINEAGE_INBOX_LINGER_MS / 1000
+    if wait > 0 and InboxEvent.objects.filter(state=InboxState.PENDING).count() < DRAIN_BATCH:
+        time.sleep(wait)
 
 
 @dataclass

@@ -528,6 +528,11 @@ STEWARD_LINEAGE_INGEST = env_str(
     "the events are validated, authorised and stored, and the lineage.inbox_drain task applies them in batches "
     "(a producer may ask for queued with the header Prefer: respond-async either way).",
 )
+STEWARD_LINEAGE_INBOX_LINGER_MS = env_int(
+    "STEWARD_LINEAGE_INBOX_LINGER_MS",
+    200,
+    "Queued ingestion: milliseconds a drain waits for more events when fewer than a batch (500) wait.",
+)
 if STEWARD_LINEAGE_INGEST not in ("direct", "queued"):
     raise ValueError(f"STEWARD_LINEAGE_INGEST must be direct or queued, got {STEWARD_LINEAGE_INGEST!r}")
 STEWARD_GC_THRESHOLD = env_str(
