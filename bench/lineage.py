@@ -297,7 +297,7 @@ def _wait_applied(db_url: str, t0: float, expected: int, timeout: float = 1800) 
 
 
 def bench_ingestion_heavy(
-    env: dict[str, str], url: str, count: int, single: int, batch: int, mode: str = "direct"
+    env: dict[str, str], url: str, count: int, single: int, batch: int, mode: str = "direct", server: str = "gunicorn"
 ) -> dict:
     """The heavy workload (issue 18), each phase on a fresh database: ``single`` events through the single-event
     endpoint from 2 concurrent clients (from an empty catalog: the clients create the datasets as they go), then
@@ -305,7 +305,10 @@ def bench_ingestion_heavy(
 
     ``mode="queued"``: the server runs with ``STEWARD_LINEAGE_INGEST=queued`` (answers 202 once the events are
     stored in the inbox; the worker's drain applies them); besides the answer rate, each phase reports when the
-    last event was applied (``applied_per_s``, end to end) and checks every event was stored once."""
+    last event was applied (``applied_per_s``, end to end) and checks every event was stored once.
+
+    ``server``: gunicorn as scripts/run.sh serves (gthread, 2 workers x 4 threads) or granian (2 workers x 4
+    blocking threads: HTTP parsed in Rust)."""
     import json
     import os
 
@@ -321,6 +324,7 @@ def bench_ingestion_heavy(
         "datasets": 20_000,
         "layers": HEAVY_LAYERS,
         "ingest": mode,
+        "server": server,
     }
 
     def phase_db() -> dict[str, str]:
@@ -336,8 +340,9 @@ def bench_ingestion_heavy(
     runs = [events[i : i + 2] for i in range(0, single, 2)]
     per_client = [[json.dumps(e).encode() for pair in runs[c::2] for e in pair] for c in range(2)]
     singles = [b for chunk in per_client for b in chunk]
-    # As scripts/run.sh serves (gunicorn gthread, 2 workers x 4 threads: keep-alive), with the Celery worker.
-    with processes(phase_env, worker_class="gthread", web_workers=2, threads=4) as base:
+    # As scripts/run.sh serves (gunicorn gthread, 2 workers x 4 threads: keep-alive), or granian, with the worker.
+    serve = {"worker_class": "gthread", "web_workers": 2, "threads": 4, "server": server}
+    with processes(phase_env, **serve) as base:
         load_before = os.getloadavg()
         t0 = time.perf_counter()
         latencies, errors = _post_from_processes(base, "/api/v1/lineage", secret, per_client, expected)
@@ -347,7 +352,7 @@ def bench_ingestion_heavy(
             **result,
             "events_per_s": round(len(singles) / elapsed, 1),
             "clients": "2 processes, http.client keep-alive, bodies encoded beforehand",
-            "server": "gunicorn gthread 2 workers x 4 threads + Celery worker (solo)",
+            "server": f"{server} 2 workers x 4 threads + Celery worker (solo)",
             "errors": len(errors),
             "first_errors": errors[:3],
             "loadavg_before": [round(x, 2) for x in load_before],
@@ -365,7 +370,7 @@ def bench_ingestion_heavy(
 
     phase_env = phase_db()
     headers = {"Authorization": f"Bearer {_token(phase_env)}"}
-    with processes(phase_env, worker_class="gthread", web_workers=2, threads=4) as base:
+    with processes(phase_env, **serve) as base:
         session = requests.Session()
         session.headers.update(headers)
         load_before = os.getloadavg()
@@ -584,6 +589,7 @@ def main() -> None:
         default="steward_bench_lineage_heavy",
         help="name of the throw-away database of the heavy workload (dropped and created; one per concurrent run)",
     )
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn", help="heavy workload's server")
     args = parser.parse_args()
     result: dict = {}
     if args.workload == "heavy":
@@ -591,12 +597,16 @@ def main() -> None:
 
         url = fresh_database(args.heavy_db)  # not the standard run's: another may be running
         heavy = bench_ingestion_heavy(
-            bench_env(url), url, args.heavy_events, args.heavy_single, args.batch, args.ingest
+            bench_env(url), url, args.heavy_events, args.heavy_single, args.batch, args.ingest, args.server
         )
         previous = RESULTS / "lineage.json"
         merged = json.loads(previous.read_text()) if previous.exists() else {}
         merged = {k: v for k, v in merged.items() if k not in ("benchmark", "at", "machine")}
-        key = "ingestion_heavy" if args.ingest == "direct" else "ingestion_heavy_queued"
+        key = (
+            "ingestion_heavy"
+            + ("" if args.ingest == "direct" else "_queued")
+            + ("" if args.server == "gunicorn" else f"_{args.server}")
+        )
         path = save("lineage", {**merged, key: heavy})
         print(f"[bench] saved {path}")
         fresh_database(args.heavy_db)

@@ -46,12 +46,11 @@ def graph_sync_task(self, job_ids: list[str]) -> int:
     return len(job_ids)
 
 
-@shared_task(bind=True, name="lineage.inbox_drain", acks_late=True)
-def inbox_drain_task(self) -> int:
-    """Apply the events queued ingestion accepted; safe to run any number of times (also every minute by beat)."""
-    from lineage.services.inbox import drain, linger
+@shared_task(name="lineage.inbox_drain", acks_late=True)
+def inbox_drain_task() -> int:
+    """Apply the events queued ingestion accepted; safe to run any number of times (also every minute by beat).
+    Queued ``STEWARD_LINEAGE_INBOX_LINGER_MS`` after the accept that queued it, so a burst is applied in batches."""
+    from lineage.services.inbox import drain
 
-    if not self.request.is_eager:  # (eager: the request itself drains; it must not wait)
-        linger()  # let a burst of single events gather into one batch (accepts meanwhile queue no other drain)
     coalesced_begin("lineage_inbox")  # events accepted from now on queue another drain
     return drain().taken

@@ -43,10 +43,14 @@ def _task_name(task: Any) -> str:
     return str(getattr(task, "name", None) or getattr(task, "__name__", repr(task)))
 
 
-def enqueue_now(task: Any, *args: Any, recovery: str = "", **kwargs: Any) -> bool:
-    """Send ``task.delay(*args, **kwargs)`` now; on any error log it (without secrets) and return ``False``."""
+def enqueue_now(task: Any, *args: Any, recovery: str = "", delay_s: float = 0, **kwargs: Any) -> bool:
+    """Send ``task.delay(*args, **kwargs)`` now (to run ``delay_s`` seconds from now when given); on any error log
+    it (without secrets) and return ``False``."""
     try:
-        task.delay(*args, **kwargs)
+        if delay_s > 0:
+            task.apply_async(args, kwargs, countdown=delay_s)
+        else:
+            task.delay(*args, **kwargs)
     except Exception as exc:  # the caller's write has committed: losing the message must not undo or fail it
         logger.error(
             "Could not queue %s (%s: %s); %s",
@@ -133,9 +137,11 @@ def enqueue_coalesced_on_commit(
     args: Sequence[Any] = (),
     per_call: Callable[[], None] | None = None,
     recovery: str = "",
+    delay_s: float = 0,
 ) -> None:
     """After commit, add ``members`` to the pending set ``name`` and queue ``task(*args)`` unless one is queued
-    already (``args`` must then be the same for every caller of ``name``).
+    already (``args`` must then be the same for every caller of ``name``). ``delay_s``: the task runs that many
+    seconds later, so that what is committed meanwhile joins it (the flag stays set until it starts).
 
     ``task`` must call :func:`coalesced_take` (``name``) first thing. Without a Redis broker, ``per_call()`` (the
     caller's former per-call queueing, sent after commit) runs instead, or ``task.delay()`` when it is ``None``.
@@ -148,7 +154,7 @@ def enqueue_coalesced_on_commit(
             if per_call is not None:
                 per_call()
             else:
-                enqueue_now(task, *args, recovery=recovery)
+                enqueue_now(task, *args, recovery=recovery, delay_s=delay_s)
             return
         key = _key(name)
         flag = f"{key}:queued"
@@ -167,7 +173,7 @@ def enqueue_coalesced_on_commit(
                 recovery or "the periodic sweep will pick the work up",
             )
             return
-        if first and not enqueue_now(task, *args, recovery=recovery):
+        if first and not enqueue_now(task, *args, recovery=recovery, delay_s=delay_s):
             try:
                 client.delete(flag)  # let the next caller try again
             except Exception:  # the broker is down; the flag expires by itself

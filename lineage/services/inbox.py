@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,10 +52,6 @@ def accept(*, actor: Actor, events: list[Any], batch: bool = False) -> list[Inge
     """Validate and authorise ``events`` as direct ingestion does (the same 400s and 403s), store them in the
     inbox and queue a drain; an event already applied or already waiting is a ``duplicate``."""
     checked = check(actor=actor, events=events, batch=batch)
-    applied = set(
-        LineageEvent.objects.filter(digest__in=[*checked.digests, *checked.legacy]).values_list("digest", flat=True)
-    )
-    applied = {checked.legacy.get(d, d) for d in applied}
     scopes = getattr(actor, "_steward_token_scopes", None)
     token_scopes = sorted(scopes) if scopes else None
     actor_id = actor.pk if getattr(actor, "pk", None) else None
@@ -111,15 +106,13 @@ def _store(rows: dict[str, str], now: datetime, actor_id: Any, token_scopes: lis
 def _drain_later() -> None:
     from lineage.tasks import inbox_drain_task
 
-    enqueue_coalesced_on_commit(inbox_drain_task, "lineage_inbox", recovery="the periodic drain will apply it.")
-
-
-def linger() -> None:
-    """Wait ``STEWARD_LINEAGE_INBOX_LINGER_MS`` before a drain when fewer than a batch of events wait: applying
-    500 events in one transaction costs a fraction per event of applying them in tens of small ones."""
-    wait = settings.STEWARD_LINEAGE_INBOX_LINGER_MS / 1000
-    if wait > 0 and InboxEvent.objects.filter(state=InboxState.PENDING).count() < DRAIN_BATCH:
-        time.sleep(wait)
+    # Accepts during the linger queue no other drain: a burst of single events is applied in a few batches.
+    enqueue_coalesced_on_commit(
+        inbox_drain_task,
+        "lineage_inbox",
+        recovery="the periodic drain will apply it.",
+        delay_s=settings.STEWARD_LINEAGE_INBOX_LINGER_MS / 1000,
+    )
 
 
 @dataclass

@@ -530,8 +530,9 @@ STEWARD_LINEAGE_INGEST = env_str(
 )
 STEWARD_LINEAGE_INBOX_LINGER_MS = env_int(
     "STEWARD_LINEAGE_INBOX_LINGER_MS",
-    200,
-    "Queued ingestion: milliseconds a drain waits for more events when fewer than a batch (500) wait.",
+    1000,
+    "Queued ingestion: milliseconds between an accepted call and the drain it queues (calls meanwhile join that "
+    "drain), so that a burst of single events is applied in batches.",
 )
 if STEWARD_LINEAGE_INGEST not in ("direct", "queued"):
     raise ValueError(f"STEWARD_LINEAGE_INGEST must be direct or queued, got {STEWARD_LINEAGE_INGEST!r}")
