@@ -15,11 +15,12 @@ from typing import Any
 from django.db import connection, models
 
 __all__ = [
-    "RawJson",
+    "bound_cursor",
     "concrete_field",
     "insert_new_rows",
     "insert_rows",
     "pipelined",
+    "RawJson",
     "update_column",
     "update_rows",
 ]
@@ -78,7 +79,7 @@ def _unnest(
     return f"SELECT {select} FROM unnest({arrays}) AS v ({names})", columns
 
 
-def _bound_cursor() -> Any:
+def bound_cursor() -> Any:
     """A Django cursor (logged and wrapped as any) whose parameters psycopg sends apart from the statement
     (server-side binding): the arrays of ``_unnest`` are not quoted into the SQL text, which costs more in Python
     than the insert costs PostgreSQL. PostgreSQL only."""
@@ -152,7 +153,7 @@ def insert_rows(
             return count
         if ignore_conflicts:  # COPY cannot skip a conflict: one INSERT ... SELECT over one array per column
             select, arrays = _unnest(fields, rows, json_positions, quoted)
-            with _bound_cursor() as cursor:
+            with bound_cursor() as cursor:
                 cursor.execute(f"INSERT INTO {table} ({quoted}) {select} ON CONFLICT DO NOTHING", arrays)
                 return max(cursor.rowcount, 0)
         with connection.cursor() as cursor:
@@ -232,7 +233,7 @@ def insert_new_rows(
             )
             return {fields[pk_position].to_python(pk) for (pk,) in cursor.fetchall()}
     select, arrays = _unnest(fields, rows, json_positions, quoted)  # one statement, however many rows
-    with _bound_cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({quoted}) {select} ORDER BY {order} ON CONFLICT DO NOTHING RETURNING {pk_column}",
             arrays,
