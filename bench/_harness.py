@@ -223,6 +223,28 @@ def load(
     return {**percentiles(latencies), "requests": len(latencies), "qps": round(len(latencies) / wall, 1)}
 
 
+def keepalive_posts(
+    base: str, path: str, headers: dict[str, str], bodies: list[bytes], start_at: float = 0.0
+) -> Iterator[tuple[float, int, bytes]]:
+    """POST each body in turn on one keep-alive ``http.client`` connection (a client process's loop, far lighter
+    than ``requests``), from ``start_at`` (epoch seconds); yields (latency ms, status, body) for each."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    time.sleep(max(0.0, start_at - time.time()))
+    try:
+        for body in bodies:
+            t0 = time.perf_counter()
+            conn.request("POST", path, body=body, headers=headers)
+            res = conn.getresponse()
+            data = res.read()
+            yield (time.perf_counter() - t0) * 1000, res.status, data
+    finally:
+        conn.close()
+
+
 def save(name: str, result: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {

@@ -28,7 +28,6 @@ Usage: python bench/authorize.py [--users 10000] [--grants 100000] [--datasets 1
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import multiprocessing
 import os
@@ -39,13 +38,21 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import bench_env, fresh_database, manage, percentiles, processes, save, server_text
+from bench._harness import (
+    bench_env,
+    fresh_database,
+    keepalive_posts,
+    manage,
+    percentiles,
+    processes,
+    save,
+    server_text,
+)
 
 DB = "steward_bench_authorize"
 NS = "postgres://warehouse.internal:5432"
@@ -125,25 +132,17 @@ def mix(asks: dict[str, list], count: int, rng: random.Random) -> list[tuple[str
 def _client(args: tuple[str, str, list[bytes], float]) -> tuple[list[float], Counter]:
     """One client process: POST every body on one keep-alive connection; latencies (ms) and reasons seen."""
     base, path, bodies, start_at = args
-    parts = urlsplit(base)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
     headers = {"Authorization": os.environ["BENCH_TOKEN"], "Content-Type": "application/json"}
     latencies: list[float] = []
     reasons: Counter = Counter()
-    time.sleep(max(0.0, start_at - time.time()))
-    for body in bodies:
-        t0 = time.perf_counter()
-        conn.request("POST", path, body=body, headers=headers)
-        res = conn.getresponse()
-        data = res.read()
-        latencies.append((time.perf_counter() - t0) * 1000)
-        if res.status != 200:
-            raise RuntimeError(f"{path}: HTTP {res.status}: {data[:300]!r}")
+    for ms, status, data in keepalive_posts(base, path, headers, bodies, start_at):
+        latencies.append(ms)
+        if status != 200:
+            raise RuntimeError(f"{path}: HTTP {status}: {data[:300]!r}")
         answer = json.loads(data)
         answer = answer.get("result", answer)  # OPA's envelope (bench/peers/opa.py)
         for d in answer if isinstance(answer, list) else answer.get("decisions", [answer]):
             reasons[d["reason"]] += 1
-    conn.close()
     return latencies, reasons
 
 

@@ -41,7 +41,18 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import REDIS_URL, RESULTS, bench_env, fresh_database, load, manage, percentiles, processes, save
+from bench._harness import (
+    REDIS_URL,
+    RESULTS,
+    bench_env,
+    fresh_database,
+    keepalive_posts,
+    load,
+    manage,
+    percentiles,
+    processes,
+    save,
+)
 
 NS = "postgres://warehouse:5432"
 PRODUCER = "https://github.com/steward/bench"
@@ -238,25 +249,14 @@ def generate_heavy_events(count: int, datasets: int = 20_000, seed: int = 21) ->
 
 def _client_process(args: tuple[str, str, str, list[bytes], int | None, float]) -> tuple[list[float], list[str]]:
     """One producer: POST each body in turn on one keep-alive connection; latencies (ms) and errors."""
-    import http.client
-    from urllib.parse import urlsplit
-
     base, path, secret, bodies, expected, start_at = args
-    parts = urlsplit(base)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
     latencies: list[float] = []
     errors: list[str] = []
-    time.sleep(max(0.0, start_at - time.time()))
-    for body in bodies:
-        t0 = time.perf_counter()
-        conn.request("POST", path, body=body, headers=headers)
-        res = conn.getresponse()
-        data = res.read()
-        latencies.append((time.perf_counter() - t0) * 1000)
-        if res.status >= 300 or (expected and res.status != expected):
-            errors.append(f"{res.status} {data[:200]!r}")
-    conn.close()
+    for ms, status, data in keepalive_posts(base, path, headers, bodies, start_at):
+        latencies.append(ms)
+        if status >= 300 or (expected and status != expected):
+            errors.append(f"{status} {data[:200]!r}")
     return latencies, errors
 
 

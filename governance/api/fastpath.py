@@ -40,7 +40,7 @@ from governance.api.decisions import decide_batch, decide_one
 from steward import jsonbody, metrics
 from steward.errors import DomainError
 from steward.fastpath import REASONS as _REASONS
-from steward.fastpath import encode, tidy
+from steward.fastpath import bearer_json_secret, encode, tidy
 from steward.fastpath import error_body as _error
 from steward.middleware import bind_request_id, payload_too_large, request_id_from, unbind_request_id
 
@@ -106,15 +106,8 @@ class DecisionFastPath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         handler = _HANDLERS.get(environ.get("PATH_INFO", ""))
-        authorization = environ.get("HTTP_AUTHORIZATION", "")
-        scheme, _, secret = authorization.partition(" ")
-        if (
-            handler is None
-            or environ.get("REQUEST_METHOD") != "POST"
-            or scheme.lower() not in ("bearer", "token")
-            or not secret.startswith(TOKEN_PREFIX)
-            or not environ.get("CONTENT_TYPE", "").startswith("application/json")
-        ):
+        secret = bearer_json_secret(environ, TOKEN_PREFIX) if handler is not None else None
+        if handler is None or secret is None:
             return self.app(environ, start_response)
         started = time.perf_counter()
         rid = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
@@ -123,7 +116,7 @@ class DecisionFastPath:
         tidy(db)
         extra: list[tuple[str, str]] = []
         try:
-            status, payload = self._answer(environ, handler, secret.strip(), extra)
+            status, payload = self._answer(environ, handler, secret, extra)
         except Exception:
             logger.exception("decision fast path failed: %s", environ.get("PATH_INFO"))
             status, payload = 500, _error(500, "server_error", "Internal server error.")

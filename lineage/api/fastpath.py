@@ -31,7 +31,7 @@ from lineage.api.views import BATCH_BODY_EVENTS, LineageIngestView, receive_batc
 from lineage.permissions import can_emit_lineage
 from steward import jsonbody, metrics
 from steward.errors import DomainError
-from steward.fastpath import REASONS, encode, error_body, tidy
+from steward.fastpath import REASONS, bearer_json_secret, encode, error_body, tidy
 from steward.middleware import bind_request_id, request_id_from, unbind_request_id
 
 __all__ = ["LineageFastPath"]
@@ -54,18 +54,14 @@ class LineageFastPath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         handler = _HANDLERS.get(environ.get("PATH_INFO", ""))
-        scheme, _, secret = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        secret = secret.strip()
+        secret = bearer_json_secret(environ, TOKEN_PREFIX) if handler is not None else None
         try:
             length = int(environ.get("CONTENT_LENGTH") or -1)
         except ValueError:
             length = -1
         if (
             handler is None
-            or environ.get("REQUEST_METHOD") != "POST"
-            or scheme.lower() not in ("bearer", "token")
-            or not secret.startswith(TOKEN_PREFIX)
-            or not environ.get("CONTENT_TYPE", "").startswith("application/json")
+            or secret is None
             or environ.get("HTTP_CONTENT_ENCODING", "").strip().lower() not in ("", "identity")
             or environ.get("HTTP_TRANSFER_ENCODING")
             or not 0 < length <= settings.STEWARD_LINEAGE_MAX_EVENT_BYTES * handler[1]
