@@ -10,7 +10,6 @@ from django.conf import settings
 from catalog.models import Dataset
 from compliance.reconstruction.types import LineageSection
 from lineage.graph import get_backend
-from lineage.graph.sql import SqlGraphBackend
 from lineage.models import Job
 
 __all__ = ["lineage"]
@@ -23,7 +22,7 @@ def lineage(roots: list[str], at: datetime, depth: int) -> LineageSection:
     edges: set[tuple[UUID, UUID, UUID]] = set()
     truncated = False
     limit = settings.STEWARD_LINEAGE_DEFAULT_NODES
-    if isinstance(backend, SqlGraphBackend) and len(roots) > 1:
+    if len(roots) > 1:
         # One walk from all the inputs (one query per hop, not per hop and input). Not cut, it is the union of the
         # walks from each input; cut, those walks are what the answer shows (each with its own limit).
         walk = backend.walk_from(roots=sorted(datasets), direction="upstream", depth=depth, at=at, limit=limit)

@@ -45,7 +45,7 @@ def breadth_first(walk: Walk, way: str, depth: int, limit: int, expand: Expand) 
     Each dataset is expanded once, at its least hop. Within a level, datasets are admitted in id order, so a
     truncated answer is the same every time. Once the limit is reached, a level only looks for edges between
     datasets already admitted, so the work stays proportional to ``limit``, not to the size of the graph.
-    Every dataset already in ``walk`` at hop 0 is a root too (``SqlGraphBackend.walk_from``: several at once).
+    Every dataset already in ``walk`` at hop 0 is a root too (``GraphBackend.walk_from``: several at once).
     """
     starts = sorted({walk.root, *(d for d, hop in walk.datasets.items() if hop == 0)}, key=lambda d: d.int)
     hops: dict[UUID, int] = dict.fromkeys(starts, 0)
@@ -86,6 +86,12 @@ class GraphBackend(Protocol):
     def walk(self, *, root: UUID, direction: str, depth: int, columns: bool, at: datetime | None, limit: int) -> Walk:
         """Datasets within ``depth`` hops of ``root`` over edges active at ``at`` (now when ``None``), at most
         ``limit`` of them (nearest first; ``Walk.truncated`` says when more were left out)."""
+        ...
+
+    def walk_from(self, *, roots: list[UUID], direction: str, depth: int, at: datetime | None, limit: int) -> Walk:
+        """One walk from several datasets at once (no column edges): every dataset within ``depth`` hops of any of
+        them, at its least hops from the nearest, at most ``limit`` of them all together. Not truncated, it is the
+        union of the walks from each root (a reconstruction walks from every training input)."""
         ...
 
     def sync_jobs(self, job_ids: Iterable[UUID]) -> None:

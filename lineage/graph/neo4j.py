@@ -201,13 +201,17 @@ class Neo4jGraphBackend:
     # --- reads -------------------------------------------------------------------------------------
     def walk(self, *, root: UUID, direction: str, depth: int, columns: bool, at: datetime | None, limit: int) -> Walk:
         # Read-only: the schema is made by the first sync (before it, there is nothing to find anyway).
-        return self._run(self._walk, root, direction, depth, columns, _micros_or_none(at), limit, write=False)
+        return self._run(self._walk, [root], direction, depth, columns, _micros_or_none(at), limit, write=False)
+
+    def walk_from(self, *, roots: list[UUID], direction: str, depth: int, at: datetime | None, limit: int) -> Walk:
+        return self._run(self._walk, roots, direction, depth, False, _micros_or_none(at), limit, write=False)
 
     def _walk(
-        self, tx: Transaction, root: UUID, direction: str, depth: int, columns: bool, at: int | None, limit: int
+        self, tx: Transaction, roots: list[UUID], direction: str, depth: int, columns: bool, at: int | None, limit: int
     ) -> Walk:
-        walk = Walk(root=root, datasets={root: 0})
-        uuids: dict[str, UUID] = {str(root): root}
+        """From one root, or several at once (every dataset at hop 0 is a root of ``breadth_first``)."""
+        walk = Walk(root=roots[0], datasets=dict.fromkeys(roots, 0))
+        uuids: dict[str, UUID] = {str(r): r for r in roots}
 
         def as_uuid(text: str) -> UUID:
             found = uuids.get(text)

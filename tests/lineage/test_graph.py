@@ -27,7 +27,6 @@ from neo4j import GraphDatabase
 from catalog.services import dataset_classify
 from lineage.graph import get_backend
 from lineage.graph.base import Walk
-from lineage.graph.sql import SqlGraphBackend
 from lineage.models import ColumnEdge, Edge, Job
 from lineage.services.ingest import job_end_edges
 from lineage.tasks import graph_sync_task
@@ -447,17 +446,17 @@ def test_a_walk_at_its_limit_still_links_the_datasets_it_holds(lineage, graph_ba
     assert w.truncated and len(w.datasets) == 2
 
 
-def test_a_walk_from_several_roots_is_the_walks_from_each_put_together(emit):
-    """``SqlGraphBackend.walk_from`` (a reconstruction walks upstream from every training input at once): same
+def test_a_walk_from_several_roots_is_the_walks_from_each_put_together(lineage, graph_backend):
+    """``walk_from`` (a reconstruction walks upstream from every training input at once), on every backend: same
     datasets, each at its least hops from any root, and same edges as the walks from each root; cut by a shared
     limit, it says so (the caller then walks from each root)."""
-    emit(
+    lineage(
         complete("load", ["raw", "lookup"], ["clean"]),
         complete("load2", ["raw2"], ["clean2"], when=at(1)),
         complete("join", ["clean", "clean2"], ["features"], when=at(2)),
         complete("score", ["features", "lookup"], ["scores"], when=at(3)),
     )
-    backend = SqlGraphBackend()
+    backend = graph_backend.backend
     for names in (["features", "clean2"], ["scores", "clean", "raw"], ["clean", "clean2"], ["scores"]):
         roots = [ds(n).pk for n in names]
         for depth in (0, 1, 2, 3):
