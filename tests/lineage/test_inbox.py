@@ -203,3 +203,23 @@ def test_concurrent_drains_apply_every_event_once(producer, monkeypatch):
     assert sum(r.duplicates + r.failed for r in results) == 0
     assert LineageEvent.objects.count() == len(events) and not InboxEvent.objects.exists()
     assert Dataset.objects.filter(name__startswith="clean_").count() == len(events)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_official_client_can_ask_for_queued_ingestion(live_server, producer, monkeypatch):
+    """openlineage-python's HTTP transport sends ``Prefer: respond-async`` as a custom header and takes the 202."""
+    from openlineage.client.event_v2 import RunState
+
+    from tests.lineage.test_ingest_api import daily_totals_run, openlineage_client
+
+    monkeypatch.setattr(inbox, "_drain_later", lambda: None)  # the worker is busy: the events wait
+    secret = token_create(actor=producer, user=producer, name="scheduler", scopes=["lineage:write"])[1]
+    client = openlineage_client(live_server.url, secret, custom_headers={"Prefer": "respond-async"})
+    run_id = str(uuid.uuid4())
+    client.emit(daily_totals_run(RunState.START, run_id, at(0)))
+    client.emit(daily_totals_run(RunState.COMPLETE, run_id, at(10)))
+
+    assert InboxEvent.objects.count() == 2 and not LineageEvent.objects.exists()
+    assert inbox.drain().applied == 2
+    assert RunRow.objects.get(pk=run_id).state == "COMPLETE"
+    assert applied("order_totals")
