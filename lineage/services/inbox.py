@@ -29,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
@@ -159,9 +159,9 @@ def _apply_group(actor: Any, rows: list[tuple[Any, ...]], result: DrainResult) -
     try:
         with transaction.atomic():
             outcomes = ingest(actor=actor, events=events, batch=True)
-    except DomainError:
+    except DomainError as exc:
         if len(rows) == 1:
-            raise
+            return {rows[0][0]: _problem(exc)}
         # Apply one by one, so that the others are not held back by one that cannot be applied any more.
         failed: dict[int, str] = {}
         for row, event in zip(rows, events, strict=True):
@@ -185,31 +185,24 @@ def _count(outcomes: list[IngestResult], result: DrainResult) -> None:
             result.duplicates += 1
 
 
-def drain(*, limit: int | None = None, progress: Callable[[DrainResult], None] | None = None) -> DrainResult:
-    """Apply pending inbox events in arrival order, ``DRAIN_BATCH`` per transaction, until none is left (or
-    ``limit`` were taken). Safe to run concurrently and any number of times."""
+def drain(*, progress: Callable[[DrainResult], None] | None = None) -> DrainResult:
+    """Apply pending inbox events in arrival order, ``DRAIN_BATCH`` per transaction, until none is left. Safe to
+    run concurrently and any number of times; a database error rolls back the batch for the next drain."""
     result = DrainResult()
     users: dict[tuple[Any, ...], Any] = {}
-    while limit is None or result.taken < limit:
-        size = DRAIN_BATCH if limit is None else min(DRAIN_BATCH, limit - result.taken)
+    while True:
         with transaction.atomic():
             rows = list(
                 InboxEvent.objects.select_for_update(skip_locked=True)
                 .filter(state=InboxState.PENDING)
                 .order_by("id")
-                .values_list("id", "payload", "received_by_id", "token_scopes")[:size]
+                .values_list("id", "payload", "received_by_id", "token_scopes")[:DRAIN_BATCH]
             )
             if not rows:
                 break
             failed: dict[int, str] = {}
             for (user_id, scopes), group in groupby(rows, key=lambda r: (r[2], r[3])):
-                group_rows = list(group)
-                try:
-                    failed |= _apply_group(_actor(user_id, scopes, users), group_rows, result)
-                except DomainError as exc:  # a single event that cannot be applied
-                    failed[group_rows[0][0]] = _problem(exc)
-                except DatabaseError:
-                    raise  # the database is in trouble: roll back the batch; the next drain takes it again
+                failed |= _apply_group(_actor(user_id, scopes, users), list(group), result)
             done = [row[0] for row in rows if row[0] not in failed]
             InboxEvent.objects.filter(pk__in=done).delete()
             now = timezone.now()
