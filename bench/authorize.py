@@ -13,16 +13,16 @@
 Goals (this 2-core machine): single >= 2,000 decisions/s with p99 <= 10 ms; batch >= 20,000 decisions/s.
 Each server process answers from its decision index (``governance/decision_index.py``), checked against the
 decision generation on every call; the warm-up lets every process build it first (as a long-running server has).
-The server is gunicorn (``--workers`` gthread workers of ``--threads`` threads, keep-alive), or with ``--server
-granian`` granian's WSGI server (HTTP parsing in Rust; ``--workers`` processes of ``--threads`` blocking threads):
-a check of how much of a call is the HTTP server's. The load generator shares the machine, so its CPU is part of
-the figures. ``--profile`` also runs the fast path in-process (no HTTP) for single calls and for batches: CPU and
-wall time per call and the functions that take the most time. The load average before and after each phase is
-saved with the results. Results: bench/results/authorize.json.
+The server is granian's WSGI server as served (HTTP parsing in Rust; ``--workers`` processes of ``--threads``
+blocking threads), or with ``--server gunicorn`` gunicorn (``--workers`` gthread workers of ``--threads``
+threads, keep-alive): a check of how much of a call is the HTTP server's. The load generator shares the
+machine, so its CPU is part of the figures. ``--profile`` also runs the fast path in-process (no HTTP) for single
+calls and for batches: CPU and wall time per call and the functions that take the most time. The load average
+before and after each phase is saved with the results. Results: bench/results/authorize.json.
 
 Usage: python bench/authorize.py [--users 10000] [--grants 100000] [--datasets 1000] [--requests 20000]
                                   [--concurrency 3] [--batches 60] [--workers 2] [--threads 2]
-                                  [--server gunicorn|granian] [--profile] [--database NAME]
+                                  [--server granian|gunicorn] [--profile] [--database NAME]
 """
 
 from __future__ import annotations
@@ -220,12 +220,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60, help="batch calls to time")
     parser.add_argument("--batch-size", type=int, default=1_000)
     parser.add_argument("--batch-concurrency", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument(
         "--server",
         choices=["gunicorn", "granian"],
-        default="gunicorn",
-        help="gunicorn -k gthread, or granian's WSGI server (HTTP in Rust); --workers x --threads each",
+        default="granian",
+        help="granian's WSGI server (HTTP in Rust; the served default), or gunicorn -k gthread; --workers x --threads",
     )
     parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
     parser.add_argument("--profile", action="store_true", help="also profile 2,000 single decisions in-process")

@@ -307,8 +307,8 @@ def bench_ingestion_heavy(
     stored in the inbox; the worker's drain applies them); besides the answer rate, each phase reports when the
     last event was applied (``applied_per_s``, end to end) and checks every event was stored once.
 
-    ``server``: gunicorn as scripts/run.sh serves (gthread, 2 workers x 4 threads) or granian (2 workers x 4
-    blocking threads: HTTP parsed in Rust)."""
+    ``server``: granian as scripts/run.sh serves (2 workers x 4 blocking threads: HTTP parsed in Rust) or
+    gunicorn as ``STEWARD_WEB_SERVER=gunicorn`` serves (gthread, 2 workers x 4 threads)."""
     import json
     import os
 
@@ -340,7 +340,7 @@ def bench_ingestion_heavy(
     runs = [events[i : i + 2] for i in range(0, single, 2)]
     per_client = [[json.dumps(e).encode() for pair in runs[c::2] for e in pair] for c in range(2)]
     singles = [b for chunk in per_client for b in chunk]
-    # As scripts/run.sh serves (gunicorn gthread, 2 workers x 4 threads: keep-alive), or granian, with the worker.
+    # As scripts/run.sh serves (granian, 2 workers x 4 threads: keep-alive), or gunicorn gthread, with the worker.
     serve = {"worker_class": "gthread", "web_workers": 2, "threads": 4, "server": server}
     with processes(phase_env, **serve) as base:
         load_before = os.getloadavg()
@@ -589,7 +589,9 @@ def main() -> None:
         default="steward_bench_lineage_heavy",
         help="name of the throw-away database of the heavy workload (dropped and created; one per concurrent run)",
     )
-    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn", help="heavy workload's server")
+    parser.add_argument(
+        "--server", choices=["gunicorn", "granian"], default="granian", help="heavy workload's server (as served)"
+    )
     args = parser.parse_args()
     result: dict = {}
     if args.workload == "heavy":

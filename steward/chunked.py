@@ -3,7 +3,7 @@
 The OpenLineage Java client (Spark, Flink) sends every event this way, plain or gzip. Django reads a body
 only up to ``CONTENT_LENGTH`` (none: an empty body), so both servers Steward runs under are taught here:
 
-- gunicorn decodes the chunks itself and says so (``wsgi.input_terminated``); ``ChunkedBodyMiddleware``
+- granian and gunicorn decode the chunks themselves and say so (``wsgi.input_terminated``); ``ChunkedBodyMiddleware``
   reads the decoded body (at most ``DATA_UPLOAD_MAX_MEMORY_SIZE`` + 1 bytes, so the size limit still
   answers 413) and hands it to Django with its length;
 - Django's development server (``make run``, and the tests' live server) does not decode them;
@@ -67,7 +67,7 @@ def _read_limited(stream: Any, limit: int) -> bytes:
 
 
 class ChunkedBodyMiddleware:
-    """For servers that decode chunked bodies (``wsgi.input_terminated``, gunicorn): give Django the body."""
+    """For servers that decode chunked bodies (``wsgi.input_terminated``: granian, gunicorn): give Django the body."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -104,5 +104,5 @@ class DevServerHandler(basehttp.ServerHandler):
 
 
 def install_dev_server_support() -> None:
-    """Make ``runserver`` and the test live server decode chunked bodies (gunicorn needs nothing here)."""
+    """Make ``runserver`` and the test live server decode chunked bodies (granian and gunicorn need nothing here)."""
     basehttp.ServerHandler = DevServerHandler  # type: ignore[misc]  # deliberate monkey-patch of the class

@@ -1,4 +1,4 @@
-"""Garbage-collector settings of the serving processes (gunicorn workers, the Celery worker).
+"""Garbage-collector settings of the serving processes (granian or gunicorn workers, the Celery worker).
 
 CPython runs a young-generation collection every 700 net allocations of container objects, and a full one every
 100 of those, each of which walks every object alive, Django's modules, models and URLconf included. A request

@@ -2,7 +2,7 @@
 
 Counters and histograms are module globals that services bump with one call (``metrics.decisions(...)``); a
 failure to count never fails the work. Gauges that describe the system, not this process (propagation backlog,
-Celery queue depth), are computed when scraped. Under gunicorn with several workers, set
+Celery queue depth), are computed when scraped. With several server processes (granian or gunicorn workers), set
 ``PROMETHEUS_MULTIPROC_DIR`` (``make run`` does) so a scrape sums every worker's counters.
 
 Who may scrape: clients from ``STEWARD_METRICS_ALLOWED_NETWORKS`` (loopback by default), or an admin (API

@@ -58,7 +58,7 @@ handler404 = "steward.api.exceptions.not_found"
 handler500 = "steward.api.exceptions.server_error"
 
 if settings.STEWARD_SERVE_STATIC:
-    # The embedded mode's gunicorn serves the static files itself (from the apps and node_modules, no
+    # The embedded mode's server serves the static files itself (from the apps and node_modules, no
     # collectstatic); a production deployment leaves STEWARD_SERVE_STATIC off and serves STATIC_ROOT in front.
     urlpatterns.append(
         re_path(rf"^{settings.STATIC_URL.lstrip('/')}(?P<path>.*)$", staticfiles_serve, {"insecure": True})

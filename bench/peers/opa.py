@@ -18,7 +18,7 @@
 Goals: single >= 0.5x OPA's rate with p99 <= 2x OPA's; batches >= OPA's rate. Results: bench/results/opa.json.
 
 Usage: python bench/peers/opa.py [--rounds 3] [--requests 6000] [--batches 20] [--concurrency 3] [--workers 2]
-                                  [--threads 2] [--server gunicorn|granian] [--database NAME]
+                                  [--threads 2] [--server granian|gunicorn] [--database NAME]
 """
 
 from __future__ import annotations
@@ -218,8 +218,8 @@ def main() -> None:
     parser.add_argument(
         "--server",
         choices=["gunicorn", "granian"],
-        default="gunicorn",
-        help="gunicorn -k gthread, or granian's WSGI server (HTTP in Rust); --workers x --threads each",
+        default="granian",
+        help="granian's WSGI server (HTTP in Rust; the served default), or gunicorn -k gthread; --workers x --threads",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--database", default=DB, help=f"throw-away database to seed (dropped first; {DB})")

@@ -1,6 +1,6 @@
 """The decision fast path (``governance.api.fastpath``) answers exactly as the DRF views do.
 
-Each question is asked twice: through the WSGI application gunicorn serves (``steward.wsgi.application``, where
+Each question is asked twice: through the WSGI application the server serves (``steward.wsgi.application``, where
 bearer-token decision calls skip Django's request cycle) and through Django's test client (the DRF views), and
 the two answers must match: status, body and the audit events they leave.
 """

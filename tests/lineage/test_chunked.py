@@ -3,7 +3,7 @@
 The Java client's HTTP transport (Apache HttpClient 5) streams each event with ``Transfer-Encoding: chunked``
 and no ``Content-Length``; with ``compression: gzip`` the gzip stream is chunked too. These tests write that
 request byte for byte on a socket, against the development server (``make run``; pytest's live server is the
-same server) and against gunicorn, both live.
+same server) and against both production servers (granian, gunicorn), all live.
 """
 
 from __future__ import annotations
@@ -124,15 +124,26 @@ def test_a_chunked_body_over_the_limit_is_a_413(live_server, token, settings):
     assert not LineageEvent.objects.exists()
 
 
+def bind(server: str, port: int) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(port)] if server == "granian" else ["-b", f"127.0.0.1:{port}"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def gunicorn(transactional_db) -> Iterator[tuple[str, int]]:
-    """gunicorn serving steward.wsgi on loopback, on the test database; stopped by its pid."""
+SERVERS = {
+    "gunicorn": ["-m", "gunicorn", "-w", "1", "-k", "gthread", "steward.wsgi"],
+    "granian": ["-m", "granian", "--interface", "wsgi", "--workers", "1", "steward.wsgi:application"],
+}
+
+
+@pytest.fixture(params=sorted(SERVERS))
+def served(request, transactional_db) -> Iterator[tuple[str, int]]:
+    """Each production server Steward runs under (granian by default, gunicorn as the alternative), serving
+    steward.wsgi on loopback, on the test database; stopped by its pid."""
     port = _free_port()
     db = connection.settings_dict
     url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
@@ -143,7 +154,7 @@ def gunicorn(transactional_db) -> Iterator[tuple[str, int]]:
         "PYTHONPATH": str(ROOT),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1", "-k", "gthread", "steward.wsgi"],
+        [sys.executable, *SERVERS[request.param], *bind(request.param, port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -157,7 +168,7 @@ def gunicorn(transactional_db) -> Iterator[tuple[str, int]]:
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not start: {server.stderr.read().decode()[-2000:]}")
+                    pytest.fail(f"{request.param} did not start: {server.stderr.read().decode()[-2000:]}")
                 time.sleep(0.2)
         yield "127.0.0.1", port
     finally:
@@ -166,5 +177,5 @@ def gunicorn(transactional_db) -> Iterator[tuple[str, int]]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_chunked_events_plain_and_gzip_land_through_gunicorn(gunicorn, token):
-    check_both(*gunicorn, token)
+def test_chunked_events_plain_and_gzip_land_through_each_server(served, token):
+    check_both(*served, token)

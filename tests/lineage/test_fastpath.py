@@ -1,7 +1,7 @@
 """The ingestion fast path (``lineage.api.fastpath``) answers producers as the DRF views do, and hands Django every
 call it is not sure of.
 
-Calls go through the WSGI application gunicorn serves (``steward.wsgi.application``); the same calls through
+Calls go through the WSGI application the server serves (``steward.wsgi.application``); the same calls through
 Django's test client (the DRF views) must give the same answers. A call the fast path answered carries none of
 the headers Django's middleware adds (``X-Frame-Options``); one it handed on carries them.
 """

@@ -69,8 +69,8 @@ def test_embedded_default_serves_readyz_and_search_with_a_live_worker(tmp_path):
             "workspaces": "ok",
         }
         first_page_seconds = time.monotonic() - started
-        # Served by gunicorn (a production WSGI server), not Django's development server; static files too.
-        assert ready.headers["Server"].startswith("gunicorn"), ready.headers.get("Server")
+        # Served by granian (a production WSGI server), not Django's development server; static files too.
+        assert ready.headers.get("Server") == "granian", ready.headers
         htmx = requests.get(f"{base}/static/vendor/htmx/htmx.min.js", timeout=10)
         assert htmx.status_code == 200 and b"htmx" in htmx.content[:2000]
         assert (
@@ -164,3 +164,6 @@ def test_embedded_default_serves_readyz_and_search_with_a_live_worker(tmp_path):
         proc.wait(timeout=30)
     state = tmp_path / "state" / "run"
     assert not (state / "worker.pid").exists() and not (state / "beat.pid").exists()
+    # The server's access log goes to a file, not the terminal.
+    assert '"GET /readyz HTTP/1.1" 200' in (state / "access.log").read_text()
+    assert "/readyz" not in log.read_text()
