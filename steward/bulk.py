@@ -22,6 +22,7 @@ __all__ = [
     "pipelined",
     "RawJson",
     "update_column",
+    "update_objects",
     "update_rows",
 ]
 
@@ -242,14 +243,17 @@ def insert_new_rows(
 
 
 def update_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
-    """Set ``columns`` (field names) per row, each row ``(pk, value, ...)``: one ``UPDATE ... FROM (VALUES ...)``
-    per 1,000 rows on PostgreSQL (Django's ``bulk_update`` builds a ``CASE`` per column and row); elsewhere
-    ``bulk_update``. JSON columns take Python values."""
+    """Set ``columns`` (field names) per row, each row ``(pk, value, ...)`` (one row per primary key): on
+    PostgreSQL one ``UPDATE ... FROM unnest(...)`` (an array per column, bound apart from the statement), or
+    ``UPDATE ... FROM (VALUES ...)`` per 1,000 rows inside a pipeline or with an array column (Django's
+    ``bulk_update`` builds a ``CASE`` per column and row, which costs more in Python than the update costs
+    PostgreSQL); elsewhere ``bulk_update``. JSON columns take Python values."""
     if not rows:
         return 0
     meta = model._meta
     if connection.vendor != "postgresql":
-        objs = [model(**{meta.pk.attname: row[0], **dict(zip(columns, row[1:], strict=True))}) for row in rows]
+        attnames = [concrete_field(model, name)[0].attname for name in columns]
+        objs = [model(**{meta.pk.attname: row[0], **dict(zip(attnames, row[1:], strict=True))}) for row in rows]
         return model._default_manager.bulk_update(objs, list(columns), batch_size=500)
     fields = [meta.pk, *(concrete_field(model, name)[0] for name in columns)]
     json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
@@ -260,6 +264,13 @@ def update_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
         for i, name in enumerate(columns)
     )
     pk_column = connection.ops.quote_name(concrete_field(model, meta.pk.name)[1])
+    if not _in_pipeline() and not any(_cast(f).endswith("]") for f in fields):
+        select, arrays = _unnest(fields, rows, json_positions, ", ".join(names))
+        with bound_cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS t SET {sets} FROM ({select}) AS v WHERE t.{pk_column} = v.{names[0]}", arrays
+            )
+        return len(rows)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 1000):
             values, params = _values(fields, rows[start : start + 1000], json_positions)
@@ -269,6 +280,16 @@ def update_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
                 params,
             )
     return len(rows)
+
+
+def update_objects(model: type[models.Model], objs: Iterable[models.Model], fields: Sequence[str]) -> int:
+    """``model.objects.bulk_update(objs, fields)`` as ``update_rows`` does it: the objects' current values of
+    ``fields`` (field names; one object per primary key) in one statement. No signals, as ``bulk_update``."""
+    objs = list(objs)
+    if connection.vendor != "postgresql":
+        return model._default_manager.bulk_update(objs, list(fields), batch_size=500) if objs else 0
+    attnames = [concrete_field(model, name)[0].attname for name in fields]
+    return update_rows(model, fields, [(obj.pk, *(getattr(obj, a) for a in attnames)) for obj in objs])
 
 
 def update_column(model: type[models.Model], field_name: str, values: dict[Any, Any]) -> int:

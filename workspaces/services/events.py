@@ -11,6 +11,7 @@ from datetime import datetime
 from django.conf import settings
 
 from steward import metrics
+from steward.bulk import update_objects
 from workspaces.choices import EventKind
 from workspaces.models import Workspace, WorkspaceDataset, WorkspaceEvent
 
@@ -50,9 +51,9 @@ def deferred_writes() -> Iterator[Writes]:
     for workspace, fields in writes.workspaces.values():
         by_fields.setdefault(fields, []).append(workspace)
     for fields, workspaces in by_fields.items():
-        Workspace.objects.bulk_update(workspaces, list(fields), batch_size=500)
+        update_objects(Workspace, workspaces, fields)
     if writes.links:
-        WorkspaceDataset.objects.bulk_update(list(writes.links.values()), sorted(writes.link_fields), batch_size=500)
+        update_objects(WorkspaceDataset, writes.links.values(), sorted(writes.link_fields))
 
 
 def event_add(

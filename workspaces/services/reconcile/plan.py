@@ -14,6 +14,7 @@ from connectors.workspaces.base import (
 from governance.choices import GrantState
 from governance.selectors import grants_valid_at
 from governance.services.signing import signing_keys_cached
+from steward.bulk import update_objects
 from steward.canonical import digest
 from steward.errors import DomainError
 from workspaces.constants import CREDENTIALS_RENEW_BEFORE
@@ -53,7 +54,7 @@ def _plans(workspaces: list[Workspace], now: datetime) -> dict[UUID, _Plan]:
     with signing_keys_cached():  # one signing-key lookup for all the tokens issued here
         plans = {w.pk: _plan_links(w, by_workspace[w.pk], valid, now, provider, renewed) for w in workspaces}
     if renewed:
-        WorkspaceDataset.objects.bulk_update(renewed, ["credentials", "credentials_expire_at"], batch_size=500)
+        update_objects(WorkspaceDataset, renewed, ["credentials", "credentials_expire_at"])
     return plans
 
 

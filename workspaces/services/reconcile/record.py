@@ -12,6 +12,7 @@ from connectors.workspaces.base import (
     WorkspaceStatus,
 )
 from connectors.workspaces.base import WorkspaceState as Observed
+from steward.bulk import update_objects
 from steward.errors import BackendUnavailable
 from workspaces.choices import DesiredState, EventKind, WorkspaceState
 from workspaces.constants import (
@@ -59,7 +60,7 @@ def _record_mounts(workspace: Workspace, plan: _Plan, now: datetime) -> None:
             writes.links.update((link.pk, link) for link in changed)
             writes.link_fields.update(fields)
         else:
-            WorkspaceDataset.objects.bulk_update(changed, fields)
+            update_objects(WorkspaceDataset, changed, fields)
     parts = []
     if added:
         parts.append("mounted " + ", ".join(added))
