@@ -27,6 +27,7 @@ from governance.services.access_requests.checks import rank
 from governance.signals import announce_grant_change
 from ledger import audit
 from ledger.audit import AuditEntry
+from steward.bulk import update_objects
 from steward.errors import Conflict, PermissionDenied, ValidationFailed
 from steward.identity import Actor, Role, authenticated_user, has_role
 from steward.lookups import UUIDs
@@ -139,7 +140,7 @@ def grants_reassess(levels: dict[UUID, str], *, now: datetime | None = None) -> 
                 reason=f"{g.dataset} is back at {levels[g.dataset_id]}, within the approved {g.approved_level}",
             )
         )
-    Grant.objects.bulk_update([*suspend, *resume], ["suspended_at", "state"])
+    update_objects(Grant, [*suspend, *resume], ["suspended_at", "state"])
     GrantSuspension.objects.bulk_create(
         [GrantSuspension(grant=g, level=levels[g.dataset_id], started_at=now) for g in suspend]
     )

@@ -27,6 +27,7 @@ from governance.services.access_requests.checks import Subject, check_toxic
 from governance.signals import announce_grant_change
 from ledger import audit
 from ledger.audit import AuditEntry
+from steward.bulk import update_objects
 from steward.errors import FieldProblem, PermissionDenied
 from steward.identity import Actor
 
@@ -148,7 +149,7 @@ def workspace_grants_revoke(
             entries.append(
                 AuditEntry(GRANT_REVOKE, "governance.grant", str(g.pk), str(g), before, g.snapshot(), reason)
             )
-        Grant.objects.bulk_update(grants, ["revoked_at", "revoke_reason", "state"])
+        update_objects(Grant, grants, ["revoked_at", "revoke_reason", "state"])
         GrantSuspension.objects.filter(grant__in=grants, ended_at__isnull=True).update(
             ended_at=now, end_reason="revoked"
         )

@@ -51,7 +51,7 @@ from lineage.services.ingest import MAX_BATCH, ingest
 from sources.actions import SOURCE_DATASET_REMOVED
 from sources.models import Source, SourceDataset
 from sources.readers import reader_for
-from steward.bulk import insert_new_rows, insert_rows
+from steward.bulk import insert_new_rows, insert_rows, update_objects
 from steward.identity import Actor, authenticated_user
 
 __all__ = ["ApplyResult", "snapshot_apply"]
@@ -235,7 +235,7 @@ def _apply_datasets(
             ds.updated_at = now
             updated_rows.append(ds)
             changes[ds.pk] = what
-    Dataset.objects.bulk_update(updated_rows, ["description", "producer_facts", "removed_at", "updated_at"], 500)
+    update_objects(Dataset, updated_rows, ["description", "producer_facts", "removed_at", "updated_at"])
 
     ids = {key: ds.pk for key, ds in created.items()} | {key: ds.pk for key, ds in existing.items()}
     new_ids = {ds.pk for ds in created.values()}

@@ -32,7 +32,7 @@ from catalog.signals import tags_changed
 from catalog.validation import DatasetSpec, parse_owner, platform_of
 from ledger import audit
 from ledger.audit import AuditEntry
-from steward.bulk import insert_new_rows, insert_rows
+from steward.bulk import insert_new_rows, insert_rows, update_objects
 from steward.errors import Conflict, FieldProblem, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.identity import Actor
 from steward.retry import retry_races
@@ -194,10 +194,10 @@ def _apply_once(*, actor: Actor, specs: list[DatasetSpec], mode: str) -> UpsertR
     if len(inserted) < len(created_ids):  # a concurrent writer created some of them first
         lost = next(ds for ds in changed_rows if ds.pk in created_ids and ds.pk not in inserted)
         raise _LostRace(f"Dataset {lost.namespace}/{lost.name} already exists; use PATCH or the bulk upsert.")
-    Dataset.objects.bulk_update(
+    update_objects(
+        Dataset,
         [ds for ds in changed_rows if ds.pk not in created_ids],
         ["description", "classification", "properties", "updated_at"],
-        batch_size=500,
     )
     touched: set[UUID] = {ds.pk for ds in changed_rows}
     touched |= _write_fields(specs, rows, created_ids)
