@@ -57,10 +57,13 @@ BANNER
 # background and waited for, so a TERM to this script (not only Ctrl-C) stops everything.
 # granian by default (HTTP parsed in Rust: about 1.5x gunicorn's requests/s on two cores, docs/benchmarks.md);
 # STEWARD_WEB_SERVER=gunicorn serves the same application with gunicorn (gthread), --preload.
+# STEWARD_WEB_WORKERS processes of STEWARD_WEB_THREADS threads each (2 x 4: long ingestion calls do not hold up
+# short ones; a process that serves decisions alone does better with 1 thread, docs/benchmarks.md).
 WORKERS="${STEWARD_WEB_WORKERS:-2}"
+THREADS="${STEWARD_WEB_THREADS:-4}"
 if [[ "${STEWARD_WEB_SERVER:-granian}" == "gunicorn" ]]; then
   STEWARD_SERVE_STATIC=1 "$ROOT/.venv/bin/gunicorn" steward.wsgi:application --preload --bind "$HOST:$PORT" \
-    --worker-class gthread --workers "$WORKERS" --threads 4 --graceful-timeout 10 \
+    --worker-class gthread --workers "$WORKERS" --threads "$THREADS" --graceful-timeout 10 \
     --access-logfile "$STATE/run/access.log" --error-logfile - --log-level warning &
 else
   # Errors to the terminal, the access log to a file, as with gunicorn.
@@ -70,7 +73,7 @@ else
   "access": {"formatter": "access", "class": "logging.FileHandler", "filename": "$STATE/run/access.log"}}}
 JSON
   STEWARD_SERVE_STATIC=1 "$ROOT/.venv/bin/granian" --interface wsgi --host "$HOST" --port "$PORT" \
-    --workers "$WORKERS" --blocking-threads 4 --respawn-failed-workers --workers-kill-timeout 10 \
+    --workers "$WORKERS" --blocking-threads "$THREADS" --respawn-failed-workers --workers-kill-timeout 10 \
     --log-level warning --log-config "$STATE/run/granian-logging.json" --access-log \
     steward.wsgi:application &
 fi
