@@ -156,18 +156,19 @@ def _apply_group(actor: Any, rows: list[tuple[Any, ...]], result: DrainResult) -
     if actor is None:
         return {row[0]: "The producer's account was removed before the event was applied." for row in rows}
     events = [json.loads(row[1]) for row in rows]
+    known = [(row[4], row[1]) for row in rows]  # each event's key and canonical text, as computed on receipt
     try:
         with transaction.atomic():
-            outcomes = ingest(actor=actor, events=events, batch=True)
+            outcomes = ingest(actor=actor, events=events, batch=True, known=known)
     except DomainError as exc:
         if len(rows) == 1:
             return {rows[0][0]: _problem(exc)}
         # Apply one by one, so that the others are not held back by one that cannot be applied any more.
         failed: dict[int, str] = {}
-        for row, event in zip(rows, events, strict=True):
+        for row, event, pair in zip(rows, events, known, strict=True):
             try:
                 with transaction.atomic():
-                    outcomes = ingest(actor=actor, events=[event], batch=True)
+                    outcomes = ingest(actor=actor, events=[event], batch=True, known=[pair])
             except DomainError as exc:
                 failed[row[0]] = _problem(exc)
                 continue
@@ -196,7 +197,7 @@ def drain(*, progress: Callable[[DrainResult], None] | None = None) -> DrainResu
                 InboxEvent.objects.select_for_update(skip_locked=True)
                 .filter(state=InboxState.PENDING)
                 .order_by("id")
-                .values_list("id", "payload", "received_by_id", "token_scopes")[:DRAIN_BATCH]
+                .values_list("id", "payload", "received_by_id", "token_scopes", "digest")[:DRAIN_BATCH]
             )
             if not rows:
                 break

@@ -79,16 +79,22 @@ class IngestResult:
     dropped_facets: list[str] = field(default_factory=list)
 
 
-def _digests(events: list[Any]) -> tuple[list[str], dict[str, str], list[str]]:
+def _digests(
+    events: list[Any], known: list[tuple[str, str]] | None = None
+) -> tuple[list[str], dict[str, str], list[str]]:
     """Each event's key (``steward.canonical.digest``), for events with non-ASCII text the key it was stored
     under before ``steward.canonical`` (non-ASCII escaped) -> its key now (a resent old event is still a
-    duplicate), and each event's canonical text (stored as is when the event needs no trimming)."""
+    duplicate), and each event's canonical text (stored as is when the event needs no trimming). ``known``: each
+    event's key and canonical text, computed when it was received (the inbox keeps both), not computed again."""
     keys: list[str] = []
     legacy: dict[str, str] = {}
     texts: list[str] = []
-    for data in events:
-        text = canonical_text(data)
-        current = digest_text(text)
+    for i, data in enumerate(events):
+        if known is not None:
+            current, text = known[i]
+        else:
+            text = canonical_text(data)
+            current = digest_text(text)
         older = legacy_digest(data, text)
         keys.append(current)
         texts.append(text)
@@ -117,13 +123,18 @@ class Checked:
     auth: Authorization
 
 
-def check(*, actor: Actor, events: list[Any], batch: bool = False) -> Checked:
+def check(
+    *, actor: Actor, events: list[Any], batch: bool = False, known: list[tuple[str, str]] | None = None
+) -> Checked:
     """Check the caller may produce lineage, validate every event (a 400 naming each problem; one invalid event
-    refuses the call) and check each against the caller's namespaces (``producers.lineage_authorize``)."""
+    refuses the call) and check each against the caller's namespaces (``producers.lineage_authorize``).
+    ``known``: as ``_digests`` takes it."""
     lineage_right_check(actor)
     if batch and len(events) > MAX_BATCH:
         raise ValidationFailed.one("events", f"At most {MAX_BATCH} events per call; got {len(events)}.", "max_items")
-    digests, legacy, texts = _digests(events)  # of the event as sent, so a retry is a duplicate
+    if known is not None and len(known) != len(events):
+        raise ValueError("known: one (digest, canonical text) per event")
+    digests, legacy, texts = _digests(events, known)  # of the event as sent, so a retry is a duplicate
     limit = settings.STEWARD_LINEAGE_STORED_EVENT_BYTES
     trimmed = [_trim(data, text, limit) for data, text in zip(events, texts, strict=True)]
     events = [data for data, _ in trimmed]
@@ -153,9 +164,11 @@ def check(*, actor: Actor, events: list[Any], batch: bool = False) -> Checked:
     return Checked(digests, legacy, texts, stored, [dropped for _, dropped in trimmed], parsed, auth)
 
 
-def ingest(*, actor: Actor, events: list[Any], batch: bool = False) -> list[IngestResult]:
-    """``check`` the events, then apply them in order in one transaction."""
-    checked = check(actor=actor, events=events, batch=batch)
+def ingest(
+    *, actor: Actor, events: list[Any], batch: bool = False, known: list[tuple[str, str]] | None = None
+) -> list[IngestResult]:
+    """``check`` the events, then apply them in order in one transaction (``known``: as ``check`` takes it)."""
+    checked = check(actor=actor, events=events, batch=batch, known=known)
     results = _apply(actor, checked.stored, checked.parsed, checked.digests, batch, checked.auth, checked.legacy)
     for result, dropped in zip(results, checked.dropped, strict=True):
         result.dropped_facets = dropped

@@ -130,6 +130,27 @@ def test_a_queued_batch_is_applied_in_order_and_ends_as_direct_ingestion_would(p
     ]
 
 
+def test_a_drained_event_is_kept_under_its_key_as_sent_so_a_direct_resend_is_a_duplicate(pipeline, settings):
+    """The drain applies each event under the key computed when it was received (the event as sent), as direct
+    ingestion does: an event over the stored size (trimmed) or with non-ASCII text, sent again without the
+    preference, is a duplicate, and is stored once."""
+    settings.STEWARD_LINEAGE_STORED_EVENT_BYTES = 2_000
+    big = complete("load", ["raw"], ["clean"], when=at(1))
+    big["run"]["facets"]["spark.logicalPlan"] = {"_producer": "spark", "plan": ["Project [id#1]"] * 500}
+    accented = complete("chargement", ["brut"], ["propre"], when=at(2))
+    accented["job"]["facets"]["documentation"] = {"_producer": "x", "description": "Données clients, déjà nettoyées"}
+    for event in (big, accented):
+        assert pipeline.post(INGEST, event, format="json", HTTP_PREFER="respond-async").status_code == 202
+
+    assert inbox.drain().applied == 2
+
+    assert "spark.logicalPlan" not in LineageEvent.objects.get(run_id=big["run"]["runId"]).payload["run"]["facets"]
+    for event in (big, accented):
+        again = pipeline.post(INGEST, event, format="json")
+        assert again.status_code == 200 and again.json()["status"] == "duplicate", again.content
+    assert LineageEvent.objects.count() == 2 and not InboxEvent.objects.exists()
+
+
 def test_an_event_its_producer_may_no_longer_send_fails_alone_with_the_reason(pipeline, producer, admin_user):
     kept = [complete(f"load_{k}", ["raw"], [f"clean_{k}"], when=at(k)) for k in range(2)]
     lost = run_event("export", "COMPLETE", inputs=[dataset("raw")], outputs=[dataset("out", namespace=LAKE)])
