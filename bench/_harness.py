@@ -117,12 +117,14 @@ def processes(
     worker_class: str = "sync",
     threads: int = 1,
     server: str = "gunicorn",
+    celery_processes: int = 1,
 ) -> Iterator[str]:
     """Run the web server (and a Celery worker) against ``env``; yields the base URL; stops both by pid.
 
     ``server="gunicorn"``: ``worker_class="gthread"`` (with ``threads``) keeps client connections alive between
     requests; the default sync worker closes each one. ``server="granian"``: granian's WSGI interface (HTTP in
-    Rust, keep-alive), ``web_workers`` processes with ``threads`` blocking threads each (``worker_class`` unused)."""
+    Rust, keep-alive), ``web_workers`` processes with ``threads`` blocking threads each (``worker_class`` unused).
+    ``celery_processes``: one solo worker, or a prefork worker of that many processes."""
     _install_terminate_handler()
     port = free_port()
     logs = RESULTS / "logs"
@@ -153,7 +155,10 @@ def processes(
     if celery:
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "steward", "worker", "--pool=solo", "--loglevel=WARNING"],
+                [
+                    *(sys.executable, "-m", "celery", "-A", "steward", "worker", "--loglevel=WARNING"),
+                    *(("--pool=solo",) if celery_processes == 1 else ("--pool=prefork", f"-c{celery_processes}")),
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=(logs / "celery.log").open("w"),

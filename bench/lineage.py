@@ -21,6 +21,7 @@ Usage: python bench/lineage.py [--events 100000] [--datasets 200000] [--edges 10
        python bench/lineage.py --phases propagation,graph [--database NAME]   (only those: no ingestion, no neo4j)
        python bench/lineage.py --workload heavy [--heavy-events 20000] [--heavy-single 4000] [--heavy-db NAME]
                                [--ingest queued]  (queued ingestion: answer and end-to-end rates)
+                               [--server granian|gunicorn] [--celery-processes 1]  (the worker's processes)
        (in-process split of the heavy workload between web and worker: python bench/lineage_profile.py)
 """
 
@@ -297,7 +298,14 @@ def _wait_applied(db_url: str, t0: float, expected: int, timeout: float = 1800) 
 
 
 def bench_ingestion_heavy(
-    env: dict[str, str], url: str, count: int, single: int, batch: int, mode: str = "direct", server: str = "gunicorn"
+    env: dict[str, str],
+    url: str,
+    count: int,
+    single: int,
+    batch: int,
+    mode: str = "direct",
+    server: str = "granian",
+    celery_processes: int = 1,
 ) -> dict:
     """The heavy workload (issue 18), each phase on a fresh database: ``single`` events through the single-event
     endpoint from 2 concurrent clients (from an empty catalog: the clients create the datasets as they go), then
@@ -308,7 +316,8 @@ def bench_ingestion_heavy(
     last event was applied (``applied_per_s``, end to end) and checks every event was stored once.
 
     ``server``: granian as scripts/run.sh serves (2 workers x 4 blocking threads: HTTP parsed in Rust) or
-    gunicorn as ``STEWARD_WEB_SERVER=gunicorn`` serves (gthread, 2 workers x 4 threads)."""
+    gunicorn as ``STEWARD_WEB_SERVER=gunicorn`` serves (gthread, 2 workers x 4 threads). ``celery_processes``: the
+    Celery worker's processes (more than one: queued drains run side by side, each on its own batches)."""
     import json
     import os
 
@@ -325,6 +334,7 @@ def bench_ingestion_heavy(
         "layers": HEAVY_LAYERS,
         "ingest": mode,
         "server": server,
+        "celery_processes": celery_processes,
     }
 
     def phase_db() -> dict[str, str]:
@@ -341,7 +351,13 @@ def bench_ingestion_heavy(
     per_client = [[json.dumps(e).encode() for pair in runs[c::2] for e in pair] for c in range(2)]
     singles = [b for chunk in per_client for b in chunk]
     # As scripts/run.sh serves (granian, 2 workers x 4 threads: keep-alive), or gunicorn gthread, with the worker.
-    serve = {"worker_class": "gthread", "web_workers": 2, "threads": 4, "server": server}
+    serve = {
+        "worker_class": "gthread",
+        "web_workers": 2,
+        "threads": 4,
+        "server": server,
+        "celery_processes": celery_processes,
+    }
     with processes(phase_env, **serve) as base:
         load_before = os.getloadavg()
         t0 = time.perf_counter()
@@ -592,6 +608,9 @@ def main() -> None:
     parser.add_argument(
         "--server", choices=["gunicorn", "granian"], default="granian", help="heavy workload's server (as served)"
     )
+    parser.add_argument(
+        "--celery-processes", type=int, default=1, help="heavy workload's Celery worker processes (queued drains)"
+    )
     args = parser.parse_args()
     result: dict = {}
     if args.workload == "heavy":
@@ -599,7 +618,14 @@ def main() -> None:
 
         url = fresh_database(args.heavy_db)  # not the standard run's: another may be running
         heavy = bench_ingestion_heavy(
-            bench_env(url), url, args.heavy_events, args.heavy_single, args.batch, args.ingest, args.server
+            bench_env(url),
+            url,
+            args.heavy_events,
+            args.heavy_single,
+            args.batch,
+            args.ingest,
+            args.server,
+            args.celery_processes,
         )
         previous = RESULTS / "lineage.json"
         merged = json.loads(previous.read_text()) if previous.exists() else {}
@@ -608,6 +634,7 @@ def main() -> None:
             "ingestion_heavy"
             + ("" if args.ingest == "direct" else "_queued")
             + ("" if args.server == "gunicorn" else f"_{args.server}")
+            + ("" if args.celery_processes == 1 else f"_celery{args.celery_processes}")
         )
         path = save("lineage", {**merged, key: heavy})
         print(f"[bench] saved {path}")
