@@ -102,6 +102,29 @@ def _on_terminate(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _default_signals() -> None:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def map_in_processes(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """``fn`` over ``items``, one forked client process each, all at once; the results in order. The children get
+    the default signal handlers back (not this bench's, which stops the servers) and end on their own when the
+    work is done (``close``/``join``, not ``terminate``: a pool terminated while a child held its queue's lock
+    left the bench waiting forever)."""
+    import multiprocessing
+
+    pool = multiprocessing.get_context("fork").Pool(len(items), initializer=_default_signals)
+    try:
+        results = pool.map(fn, items)
+    except BaseException:
+        pool.terminate()
+        raise
+    pool.close()
+    pool.join()
+    return results
+
+
 def _install_terminate_handler() -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) in (signal.SIG_DFL, None):

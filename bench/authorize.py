@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import random
 import sys
@@ -48,6 +47,7 @@ from bench._harness import (
     fresh_database,
     keepalive_posts,
     manage,
+    map_in_processes,
     percentiles,
     processes,
     save,
@@ -150,9 +150,7 @@ def drive(base: str, path: str, bodies: list[bytes], concurrency: int) -> dict:
     """Spread ``bodies`` over ``concurrency`` client processes that start together; wall time from that start."""
     start_at = time.time() + 1.0
     chunks = [(base, path, bodies[i::concurrency], start_at) for i in range(concurrency)]
-    with multiprocessing.get_context("fork").Pool(concurrency) as pool:
-        pending = pool.map_async(_client, chunks)
-        results = pending.get()
+    results = map_in_processes(_client, chunks)
     wall = time.time() - start_at
     latencies = [ms for lat, _ in results for ms in lat]
     reasons: Counter = Counter()

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import multiprocessing
 import os
 import random
 import sys
@@ -49,7 +48,16 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._harness import bench_env, database_url, fresh_database, manage, percentiles, processes, save
+from bench._harness import (
+    bench_env,
+    database_url,
+    fresh_database,
+    manage,
+    map_in_processes,
+    percentiles,
+    processes,
+    save,
+)
 
 DB = os.environ.get("STEWARD_BENCH_COMPLIANCE_DB", "steward_bench_compliance")
 NS = "postgres://warehouse.internal:5432"
@@ -393,8 +401,7 @@ def ingest(base: str, token: str, bodies: list[bytes], concurrency: int) -> dict
     global _BODIES
     _BODIES = bodies
     start_at = time.time() + 1.0
-    with multiprocessing.get_context("fork").Pool(concurrency) as pool:
-        results = pool.map(_client, [(base, token, i, concurrency, start_at) for i in range(concurrency)])
+    results = map_in_processes(_client, [(base, token, i, concurrency, start_at) for i in range(concurrency)])
     wall = time.time() - start_at
     latencies = [ms for lat, _ in results for ms in lat]
     created = sum(c for _, c in results)

@@ -50,6 +50,7 @@ from bench._harness import (
     keepalive_posts,
     load,
     manage,
+    map_in_processes,
     percentiles,
     processes,
     save,
@@ -265,12 +266,9 @@ def _post_from_processes(
     base: str, path: str, secret: str, per_client: list[list[bytes]], expected: int | None
 ) -> tuple[list[float], list[str]]:
     """One client process per list of bodies, all starting together."""
-    import multiprocessing
-
     start_at = time.time() + 0.5
     chunks = [(base, path, secret, bodies, expected, start_at) for bodies in per_client]
-    with multiprocessing.get_context("fork").Pool(len(chunks)) as pool:
-        results = pool.map(_client_process, chunks)
+    results = map_in_processes(_client_process, chunks)
     return [ms for lat, _ in results for ms in lat], [e for _, errs in results for e in errs]
 
 
