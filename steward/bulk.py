@@ -285,9 +285,6 @@ def update_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
 def update_objects(model: type[models.Model], objs: Iterable[models.Model], fields: Sequence[str]) -> int:
     """``model.objects.bulk_update(objs, fields)`` as ``update_rows`` does it: the objects' current values of
     ``fields`` (field names; one object per primary key) in one statement. No signals, as ``bulk_update``."""
-    objs = list(objs)
-    if connection.vendor != "postgresql":
-        return model._default_manager.bulk_update(objs, list(fields), batch_size=500) if objs else 0
     attnames = [concrete_field(model, name)[0].attname for name in fields]
     return update_rows(model, fields, [(obj.pk, *(getattr(obj, a) for a in attnames)) for obj in objs])
 
