@@ -146,6 +146,7 @@ def test_events_appended_alone_chain_as_record_many_does(db, make_dataset):
     make_dataset("sales.public.after")
     events = list(AuditEvent.objects.order_by("seq"))
     assert [e.action for e in events[-304:-1]] == [DECISION_DENY] * 303
+    assert [e.after["i"] for e in events[-304:-1]] == [0, 1, 2] * 101  # in the order given
     assert all(a.hash == b.prev_hash for a, b in zip(events, events[1:], strict=False))
     assert audit.verify() is None
     assert events[-2].after["note"] == 'quote " and \\ and ü'
