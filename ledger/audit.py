@@ -7,12 +7,12 @@ transaction, so the event commits or rolls back with the change it describes.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -200,8 +200,13 @@ def alone_call(
 ) -> tuple[str, list[Any]] | None:
     """``record_alone``'s append as an SQL expression and its parameters, for a caller to put in a statement of
     its own (the decision API checks its decision generation in the same round trip); ``None`` where the events
-    must go the slow way (not PostgreSQL, more than ``_ALONE_LIMIT`` events, or a text the marker cannot be told
-    from)."""
+    must go the slow way (not PostgreSQL, or more than ``_ALONE_LIMIT`` events).
+
+    Each event's canonical text (what ``_digest_values`` hashes) is sent in two parts, before and after the
+    previous hash, which only the database knows under the head's lock. The text is put together here from its
+    parts in the canonical (sorted) key order, each part dumped as ``canonical_text`` dumps it inside
+    the whole (strings with ``encode_basestring``, the same escaping): the same bytes, without dumping ``after``
+    twice (once for the text, once for its column) and the fields shared by the call once per event."""
     if connection.vendor != "postgresql" or not entries or len(entries) > _ALONE_LIMIT:
         return None
     for entry in entries:
@@ -214,49 +219,37 @@ def alone_call(
     actor_name = getattr(actor, "username", "") or ("system" if actor is None else str(actor))
     rid = current_request_id()
     request_id = "" if rid == "-" else rid
-    marker = uuid.uuid4().hex * 2  # stands for the previous hash (64 hex digits) while the text is built
-    at_text = when.isoformat()
+    # "action":...,"actor_id":...,"actor_name":...,"after":...,"at":...,"before":...,"prev":"<previous hash>",
+    # "reason":...,"request_id":...,"target_id":...,"target_repr":...,"target_type":...
+    shared = f',"actor_id":{canonical_text(actor_id)},"actor_name":{_json_text(actor_name)},"after":'
+    at_part = f',"at":{_json_text(when.isoformat())},"before":'
+    request_part = f',"request_id":{_json_text(request_id)},"target_id":'
+    action_parts: dict[str, str] = {}
     rows = []
     for entry in entries:
         target_id, target_repr = str(entry.target_id), entry.target_repr[:600]
         reason = entry.reason or system_reason or ""
-        text = canonical_text(
-            {
-                "action": entry.action,
-                "actor_id": actor_id,
-                "actor_name": actor_name,
-                "after": entry.after,
-                "at": at_text,
-                "before": entry.before,
-                "prev": marker,
-                "reason": reason,
-                "request_id": request_id,
-                "target_id": target_id,
-                "target_repr": target_repr,
-                "target_type": entry.target_type,
-            }
-        )  # what _digest_values hashes, the marker in place of the previous hash
-        head, found, tail = text.partition(f'"prev":"{marker}"')
-        if not found or marker in tail or marker in head:  # the marker cannot be told from the data: the slow way
-            return None
-        rows.append(
-            [
-                entry.action,
-                entry.target_type,
-                target_id,
-                target_repr,
-                None if entry.before is None else canonical(entry.before),
-                None if entry.after is None else canonical(entry.after),
-                reason,
-                head + '"prev":"',
-                '"' + tail,
-            ]
+        before = None if entry.before is None else canonical(entry.before)
+        after = None if entry.after is None else canonical(entry.after)
+        action_part = action_parts.get(entry.action)
+        if action_part is None:
+            action_part = action_parts[entry.action] = '{"action":' + _json_text(entry.action) + shared
+        head = f'{action_part}{after or "null"}{at_part}{before or "null"},"prev":"'
+        tail = (
+            f'","reason":{_json_text(reason)}{request_part}{_json_text(target_id)},"target_repr":'
+            f'{_json_text(target_repr)},"target_type":{_json_text(entry.target_type)}}}'
         )
+        rows.append([entry.action, entry.target_type, target_id, target_repr, before, after, reason, head, tail])
     # The events travel as one JSON document (one parameter, dumped in C) rather than as nine text arrays.
     return (
         "steward_audit_append(%s::timestamptz, %s::bigint, %s::text, %s::text, %s::jsonb)",
         [when, actor_id, actor_name, request_id, json.dumps(rows, ensure_ascii=False)],
     )
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as ``canonical_text`` writes it inside a document (a string: escaped by the same C function)."""
+    return encode_basestring(value) if type(value) is str else canonical_text(value)
 
 
 def _canonical_event(prev_hash: str, event: AuditEvent, before: Any, after: Any) -> str:

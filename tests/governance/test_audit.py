@@ -150,3 +150,37 @@ def test_events_appended_alone_chain_as_record_many_does(db, make_dataset):
     assert all(a.hash == b.prev_hash for a, b in zip(events, events[1:], strict=False))
     assert audit.verify() is None
     assert events[-2].after["note"] == 'quote " and \\ and ü'
+
+
+def test_events_appended_alone_store_every_kind_of_value_as_verify_reads_it(db, data_steward):
+    """The text ``alone_call`` assembles from its parts is the canonical text, whatever the values hold: quotes,
+    backslashes, control characters, non-ASCII, a ``before`` and none, a UUID and a time inside ``after``, a
+    reason, an actor and a request id. ``verify`` recomputes each event from its stored columns."""
+    import uuid
+
+    from steward.middleware import bind_request_id, unbind_request_id
+
+    odd = 'q" b\\ n\n t\t nul-free \u2028 ü 🙂 </script>'
+    entries = [
+        audit.AuditEntry(DECISION_DENY, "catalog.dataset", "x1", f"read {odd}", after={"why": odd, "n": 1.5}),
+        audit.AuditEntry(
+            DECISION_DENY,
+            "catalog.dataset",
+            uuid.uuid4(),  # type: ignore[arg-type]  # a caller passing the id itself: stored as its text
+            "r" * 700,  # cut to the column's 600
+            before={"state": "active", "list": [1, None, True]},
+            after={"id": uuid.uuid4(), "at": timezone.now(), "nested": {"b": 2, "a": [odd]}},
+            reason=odd,
+        ),
+        audit.AuditEntry(DECISION_DENY, "", "", ""),
+    ]
+    token = bind_request_id('req-"1"')
+    try:
+        assert audit.record_alone(actor=data_steward, entries=entries) == 3
+    finally:
+        unbind_request_id(token)
+    events = list(AuditEvent.objects.order_by("-seq")[:3])[::-1]
+    assert audit.verify() is None
+    assert events[0].after == {"why": odd, "n": 1.5} and events[0].actor_name == data_steward.username
+    assert len(events[1].target_repr) == 600 and events[1].reason == odd and events[1].before["list"] == [1, None, True]
+    assert events[2].after is None and events[2].request_id == 'req-"1"'
