@@ -44,7 +44,10 @@ def _too_deep(raw: bytes) -> bool:
     if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return False
     reduced = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _STRUCTURE)
-    nesting = _QUOTED.sub(b"", reduced).translate(_PARENS)
+    # A string without brackets is ``""`` by now (or, beside another, ``""""``): gone in one C pass, which leaves
+    # the expression only the strings that hold brackets (a third of a batch of decisions' parse time before).
+    reduced = reduced.replace(b'""', b"")
+    nesting = (_QUOTED.sub(b"", reduced) if b'"' in reduced else reduced).translate(_PARENS)
     for _ in range(MAX_DEPTH):
         if b"()" not in nesting:
             return False
