@@ -206,7 +206,7 @@ def alone_call(
     previous hash, which only the database knows under the head's lock. The text is put together here from its
     parts in the canonical (sorted) key order, each part dumped as ``canonical_text`` dumps it inside
     the whole (strings with ``encode_basestring``, the same escaping): the same bytes, without dumping ``after``
-    twice (once for the text, once for its column) and the fields shared by the call once per event."""
+    twice (once for the text, once for its column) and the fields shared by the call once per call, not per event."""
     if connection.vendor != "postgresql" or not entries or len(entries) > _ALONE_LIMIT:
         return None
     for entry in entries:
