@@ -101,9 +101,11 @@ class LineageEvent(models.Model):
 class Edge(models.Model):
     """input dataset → output dataset through a job, over ``[valid_from, valid_to)``."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="edges")
-    source = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="lineage_out")
-    target = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="lineage_in")
+    # No single-column indexes: each foreign key leads an index below (or ``edge_open_once``), which serves its
+    # lookups and the foreign-key checks of a dataset's or job's deletion (migration 0008).
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="edges", db_index=False)
+    source = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="lineage_out", db_index=False)
+    target = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="lineage_in", db_index=False)
     run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     valid_from = models.DateTimeField()
     valid_to = models.DateTimeField(null=True, blank=True)
@@ -139,10 +141,11 @@ class ColumnEdge(models.Model):
     """input column → output column through a job (the ``columnLineage`` facet), over an interval.
     ``target_field`` is blank for a dataset-level (INDIRECT) input: it affects the whole output dataset."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="column_edges")
-    source_dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="+")
+    # Indexed by the ``(…, valid_to)`` indexes below, which each foreign key leads (as for ``Edge``).
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="column_edges", db_index=False)
+    source_dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="+", db_index=False)
     source_field = models.CharField(max_length=255)
-    target_dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="+")
+    target_dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="+", db_index=False)
     target_field = models.CharField(max_length=255, blank=True)
     transformation = models.CharField(
         max_length=8, choices=ColumnTransformation.choices, default=ColumnTransformation.DIRECT
@@ -173,7 +176,8 @@ class ColumnEdge(models.Model):
 class DatasetVersion(models.Model):
     """A version of a dataset written by a run (``version`` facet, or the run id when absent)."""
 
-    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="versions")
+    # ``dataset_version_identity`` (dataset, version) serves the lookups by dataset.
+    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="versions", db_index=False)
     version = models.CharField(max_length=255)
     run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="dataset_versions")
     schema = models.JSONField(default=list, blank=True)

@@ -64,7 +64,8 @@ class Dataset(models.Model):
 class SchemaField(models.Model):
     """A column (or nested field, by dotted name) of a dataset's current schema."""
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="fields")
+    # ``field_identity`` (dataset, name) serves the lookups by dataset.
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="fields", db_index=False)
     name = models.CharField(max_length=255)
     type = models.CharField(max_length=100, blank=True)
     ordinal = models.PositiveIntegerField(default=0)
