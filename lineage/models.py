@@ -9,7 +9,9 @@ Time semantics (docs/architecture.md §4):
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -80,14 +82,19 @@ class Run(models.Model):
 
 
 class LineageEvent(models.Model):
-    """Every distinct event received, keyed by the SHA-256 of its canonical JSON (idempotency)."""
+    """Every distinct event received, keyed by the SHA-256 of its canonical JSON (idempotency).
+
+    ``payload`` is the event's canonical JSON text as received (``steward.canonical``), so that its SHA-256 is the
+    ``digest``; or, for an event over ``STEWARD_LINEAGE_STORED_EVENT_BYTES``, the canonical text of what was kept
+    (``facets.event_trim``). Stored as text, compressed with LZ4 (migration 0009): the archive is written once per
+    event and read as a whole, and text costs PostgreSQL less than a tenth of jsonb to store. ``data`` is it parsed."""
 
     digest = models.CharField(max_length=64, unique=True)
     event_type = models.CharField(max_length=16, blank=True)
     kind = models.CharField(max_length=16)  # run | dataset | job
     event_time = models.DateTimeField()
     run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
-    payload = models.JSONField()
+    payload = models.TextField()
     received_at = models.DateTimeField(default=timezone.now)
     received_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
 
@@ -96,6 +103,11 @@ class LineageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.event_type} {self.event_time.isoformat()}"
+
+    @property
+    def data(self) -> Any:
+        """The stored event, parsed."""
+        return json.loads(self.payload)
 
 
 class Edge(models.Model):

@@ -41,7 +41,7 @@ from lineage.propagation import note_change
 from lineage.services.models import model_versions_refresh
 from lineage.services.producers import Authorization, lineage_authorize, lineage_right_check, namespace_claims_write
 from steward import metrics
-from steward.bulk import RawJson, insert_rows, pipelined, update_column, update_rows
+from steward.bulk import insert_rows, pipelined, update_column, update_rows
 from steward.canonical import canonical_text, digest_text, legacy_digest
 from steward.errors import NotFound, PermissionDenied, ProblemCollector, ValidationFailed
 from steward.identity import Actor
@@ -117,7 +117,7 @@ class Checked:
     digests: list[str]
     legacy: dict[str, str]
     texts: list[str]
-    stored: list[Any]
+    stored: list[str]
     dropped: list[list[str]]
     parsed: list[ParsedEvent]
     auth: Authorization
@@ -138,10 +138,9 @@ def check(
     limit = settings.STEWARD_LINEAGE_STORED_EVENT_BYTES
     trimmed = [_trim(data, text, limit) for data, text in zip(events, texts, strict=True)]
     events = [data for data, _ in trimmed]
-    # What is stored: an untrimmed event's canonical text as it is (jsonb orders keys itself), not serialised again.
+    # What is stored: an untrimmed event's canonical text as it is (not serialised again), a trimmed one's kept part.
     stored = [
-        RawJson(text) if not dropped and isinstance(data, dict) else data
-        for (data, dropped), text in zip(trimmed, texts, strict=True)
+        text if not dropped else canonical_text(data) for (data, dropped), text in zip(trimmed, texts, strict=True)
     ]
     problems = ProblemCollector()
     parsed: list[ParsedEvent] = []
@@ -186,7 +185,7 @@ def _where(field: str | None, index: int, batch: bool) -> str | None:
 @retry_races
 def _apply(
     actor: Actor,
-    raw: list[Any],
+    raw: list[str],
     parsed: list[ParsedEvent],
     digests: list[str],
     batch: bool = False,

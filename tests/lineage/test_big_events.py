@@ -39,7 +39,7 @@ def test_an_event_over_the_stored_size_keeps_its_lineage_and_names_the_dropped_f
     )
     assert response.status_code == 201, response.content
     assert response.json()["dropped_facets"] == ["run.facets.spark.logicalPlan"]  # enough: the small one stays
-    stored = LineageEvent.objects.get().payload
+    stored = LineageEvent.objects.get().data
     assert set(stored["run"]["facets"]) == {"spark_version", "nominalTime"}
     assert set(Run.objects.get().facets) == {"spark_version", "nominalTime"}
     assert Job.objects.get().facets["jobType"]["processingType"] == "BATCH"
@@ -53,7 +53,7 @@ def test_an_event_under_the_stored_size_is_kept_whole(emit, settings):
     settings.STEWARD_LINEAGE_STORED_EVENT_BYTES = 1_000_000
     (result,) = emit(spark_event(100))
     assert result.dropped_facets == []
-    assert "spark.logicalPlan" in LineageEvent.objects.get().payload["run"]["facets"]
+    assert "spark.logicalPlan" in LineageEvent.objects.get().data["run"]["facets"]
 
 
 def test_a_one_mebibyte_plan_is_accepted_with_the_default_limits(emit):

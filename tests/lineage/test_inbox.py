@@ -18,6 +18,7 @@ from catalog.models import Dataset
 from lineage.models import Edge, InboxEvent, LineageEvent, NamespaceProducer
 from lineage.models import Run as RunRow
 from lineage.services import inbox
+from steward.canonical import canonical_text, digest_text
 from steward.identity import Role
 from tests.conftest import make_producer, make_user
 from tests.lineage.events import NS, at, complete, dataset, run_event
@@ -130,6 +131,22 @@ def test_a_queued_batch_is_applied_in_order_and_ends_as_direct_ingestion_would(p
     ]
 
 
+@pytest.mark.parametrize("prefer", ["respond-async", ""])
+def test_the_stored_event_is_the_canonical_text_its_key_covers(pipeline, prefer):
+    """Queued or direct, the archive keeps each event as the exact canonical JSON its digest was computed from,
+    so anyone can check a stored event against its key (non-ASCII text included)."""
+    event = complete("chargement", ["brut"], ["propre"], when=at(1))
+    event["job"]["facets"]["documentation"] = {"_producer": "x", "description": "Données « clients », déjà nettoyées"}
+    response = pipeline.post(INGEST, event, format="json", HTTP_PREFER=prefer)
+    assert response.status_code in (201, 202), response.content
+    inbox.drain()
+
+    stored = LineageEvent.objects.get()
+    assert stored.payload == canonical_text(event)
+    assert digest_text(stored.payload) == stored.digest
+    assert stored.data["job"]["facets"]["documentation"]["description"].startswith("Données « clients »")
+
+
 def test_a_drained_event_is_kept_under_its_key_as_sent_so_a_direct_resend_is_a_duplicate(pipeline, settings):
     """The drain applies each event under the key computed when it was received (the event as sent), as direct
     ingestion does: an event over the stored size (trimmed) or with non-ASCII text, sent again without the
@@ -144,7 +161,7 @@ def test_a_drained_event_is_kept_under_its_key_as_sent_so_a_direct_resend_is_a_d
 
     assert inbox.drain().applied == 2
 
-    assert "spark.logicalPlan" not in LineageEvent.objects.get(run_id=big["run"]["runId"]).payload["run"]["facets"]
+    assert "spark.logicalPlan" not in LineageEvent.objects.get(run_id=big["run"]["runId"]).data["run"]["facets"]
     for event in (big, accented):
         again = pipeline.post(INGEST, event, format="json")
         assert again.status_code == 200 and again.json()["status"] == "duplicate", again.content
