@@ -38,6 +38,7 @@ from lineage.services.ingest import IngestResult, check, ingest
 from steward import metrics
 from steward.bulk import bound_cursor, insert_rows
 from steward.errors import DomainError
+from steward.gctune import paused
 from steward.identity import Actor
 from steward.tasks import enqueue_coalesced_on_commit
 
@@ -192,7 +193,7 @@ def drain(*, progress: Callable[[DrainResult], None] | None = None) -> DrainResu
     result = DrainResult()
     users: dict[tuple[Any, ...], Any] = {}
     while True:
-        with transaction.atomic():
+        with paused(), transaction.atomic():
             rows = list(
                 InboxEvent.objects.select_for_update(skip_locked=True)
                 .filter(state=InboxState.PENDING)
