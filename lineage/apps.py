@@ -13,11 +13,12 @@ class LineageConfig(AppConfig):
         install_dev_server_support()  # the Java client's chunked events, under `make run` too
         from catalog.signals import model_versions_changed, tags_changed
         from lineage import receivers
-        from lineage.metrics import propagation_backlog
+        from lineage.metrics import inbox_backlog, propagation_backlog
         from steward import metrics
         from steward.registry import TagSource, registry
 
         metrics.add_gauge_source(propagation_backlog)
+        metrics.add_gauge_source(inbox_backlog)
 
         registry.add_tag_source(
             TagSource(

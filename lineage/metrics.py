@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from lineage.models import PropagationChange
+from lineage.models import InboxEvent, InboxState, PropagationChange
 
-__all__ = ["propagation_backlog"]
+__all__ = ["inbox_backlog", "propagation_backlog"]
 
 
 def propagation_backlog() -> Iterable[GaugeMetricFamily]:
@@ -22,4 +23,31 @@ def propagation_backlog() -> Iterable[GaugeMetricFamily]:
     age = (timezone.now() - found["oldest"]).total_seconds() if found["oldest"] else 0.0
     yield GaugeMetricFamily(
         "steward_propagation_backlog_oldest_seconds", "Age of the oldest pending propagation change.", value=age
+    )
+
+
+def inbox_backlog() -> Iterable[GaugeMetricFamily]:
+    """Queued ingestion: events waiting to be applied (and the limit at which calls are sent back), the age of the
+    oldest, and events that could not be applied."""
+    found = {
+        row["state"]: row
+        for row in InboxEvent.objects.values("state").annotate(n=Count("id"), oldest=Min("received_at")).order_by()
+    }
+    pending = found.get(InboxState.PENDING, {"n": 0, "oldest": None})
+    yield GaugeMetricFamily(
+        "steward_lineage_inbox_pending", "Queued lineage events waiting to be applied.", value=pending["n"]
+    )
+    age = (timezone.now() - pending["oldest"]).total_seconds() if pending["oldest"] else 0.0
+    yield GaugeMetricFamily(
+        "steward_lineage_inbox_oldest_seconds", "Age of the oldest queued lineage event waiting.", value=age
+    )
+    yield GaugeMetricFamily(
+        "steward_lineage_inbox_failed",
+        "Queued lineage events that could not be applied (GET /api/v1/lineage/inbox says why).",
+        value=found.get(InboxState.FAILED, {"n": 0})["n"],
+    )
+    yield GaugeMetricFamily(
+        "steward_lineage_inbox_limit",
+        "Waiting events at which queued calls are answered 503 (STEWARD_LINEAGE_INBOX_LIMIT; 0: none).",
+        value=settings.STEWARD_LINEAGE_INBOX_LIMIT,
     )

@@ -11,6 +11,7 @@ __all__ = [
     "DomainError",
     "FieldProblem",
     "NotFound",
+    "Overloaded",
     "PermissionDenied",
     "ProblemCollector",
     "ValidationFailed",
@@ -40,6 +41,11 @@ class DomainError(Exception):
         self.message = message
         self.problems = problems or []
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the error body (``Retry-After`` for ``Overloaded``)."""
+        return {}
+
 
 class ValidationFailed(DomainError):
     """Input is invalid; ``problems`` names each bad field."""
@@ -65,6 +71,23 @@ class Conflict(DomainError):
 class PermissionDenied(DomainError):
     status = 403
     code = "permission_denied"
+
+
+class Overloaded(DomainError):
+    """Steward cannot take this work now, and stored none of it; the same request may be sent again after
+    ``retry_after`` seconds (a 503 with ``Retry-After``, which HTTP clients that retry, such as the OpenLineage
+    clients, honour)."""
+
+    status = 503
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: int, problems: list[FieldProblem] | None = None) -> None:
+        super().__init__(message, problems=problems)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class BackendUnavailable(Exception):

@@ -56,7 +56,8 @@ REQUEST_SECONDS = Histogram(
 DECISIONS = Counter("steward_decisions_total", "Access decisions answered, by outcome.", ["decision"])
 INGESTION_EVENTS = Counter(
     "steward_ingestion_events_total",
-    "Ingested events by source and outcome (accepted: applied or a duplicate; refused: invalid).",
+    "Ingested events by source and outcome (accepted: applied, queued or a duplicate; refused: invalid; deferred: "
+    "sent back to be resent later, as a full lineage inbox does).",
     ["source", "outcome"],
 )
 PROPAGATION_DRAIN_SECONDS = Histogram(
@@ -99,12 +100,14 @@ def decisions(allowed: int, denied: int) -> None:
     _safe(count)
 
 
-def ingestion(source: str, *, accepted: int = 0, refused: int = 0) -> None:
+def ingestion(source: str, *, accepted: int = 0, refused: int = 0, deferred: int = 0) -> None:
     def count() -> None:
         if accepted:
             INGESTION_EVENTS.labels(source, "accepted").inc(accepted)
         if refused:
             INGESTION_EVENTS.labels(source, "refused").inc(refused)
+        if deferred:
+            INGESTION_EVENTS.labels(source, "deferred").inc(deferred)
 
     _safe(count)
 

@@ -114,4 +114,4 @@ class LineageFastPath:
             return handler(user, jsonbody.loads(raw), prefer)
         except DomainError as exc:
             problems = [(p.field, p.message, p.code) for p in exc.problems]
-            return exc.status, error_body(exc.status, exc.code, exc.message, problems), {}
+            return exc.status, error_body(exc.status, exc.code, exc.message, problems), exc.headers

@@ -141,6 +141,7 @@ class LineageIngestView(APIView):
     @extend_schema(
         summary="Receive one OpenLineage event (RunEvent, DatasetEvent or JobEvent)",
         parameters=[_PREFER],
+        extensions={"x-steward-errors": ["503"]},
         request=inline_serializer("OpenLineageEvent", {"eventTime": serializers.CharField()}),
         responses={201: _RESULT, 200: _RESULT, 202: _RESULT},
     )
@@ -157,6 +158,7 @@ class LineageBatchView(APIView):
     @extend_schema(
         summary="Receive up to 1,000 OpenLineage events; one invalid event rejects the batch",
         parameters=[_PREFER],
+        extensions={"x-steward-errors": ["503"]},
         request=inline_serializer("OpenLineageBatch", {"events": serializers.ListField(child=serializers.DictField())}),
         responses={
             200: inline_serializer("IngestBatchResult", {"results": _RESULT.__class__(many=True)}),
@@ -186,6 +188,11 @@ class InboxView(APIView):
                     "pending": serializers.IntegerField(),
                     "failed": serializers.IntegerField(),
                     "oldest_pending_at": serializers.DateTimeField(allow_null=True),
+                    "limit": serializers.IntegerField(
+                        allow_null=True,
+                        help_text="STEWARD_LINEAGE_INBOX_LIMIT: while this many wait, queued calls are answered 503 "
+                        "with Retry-After (null: no limit).",
+                    ),
                     "failures": serializers.ListField(child=serializers.DictField()),
                 },
             )

@@ -12,6 +12,9 @@ again, as of the apply), and deletes what it applied in the same transaction. So
 - nothing is applied twice: events are keyed by their digest, as in direct ingestion (a resend is a duplicate
   whether it waits in the inbox or was applied);
 - concurrent drains take disjoint batches (``FOR UPDATE SKIP LOCKED``) and ingestion itself is race-free;
+- the inbox is bounded (``STEWARD_LINEAGE_INBOX_LIMIT``): while that many events wait, a queued call stores
+  nothing and answers 503 with ``Retry-After``, so producers slow to the rate the drain applies at instead of the
+  inbox growing without end (the OpenLineage clients resend after the time it names); direct calls are unaffected;
 - an event that cannot be applied any more (its producer lost the right or the namespace in between) stays in
   the inbox as ``failed`` with the reason, and the rest of its batch is applied; ``retry_failed`` puts failed
   events back in the queue (``manage.py lineage_inbox --retry-failed``).
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,21 +41,85 @@ from lineage.models import InboxEvent, InboxState, LineageEvent
 from lineage.services.ingest import IngestResult, check, ingest
 from steward import metrics
 from steward.bulk import bound_cursor, insert_rows
-from steward.errors import DomainError
+from steward.errors import DomainError, FieldProblem, Overloaded
 from steward.gctune import paused
 from steward.identity import Actor
 from steward.tasks import enqueue_coalesced_on_commit
 
-__all__ = ["DRAIN_BATCH", "DrainResult", "InboxStatus", "accept", "drain", "retry_failed", "status"]
+__all__ = [
+    "COUNT_MAX_AGE_S",
+    "DRAIN_BATCH",
+    "DrainResult",
+    "InboxStatus",
+    "accept",
+    "drain",
+    "forget_count",
+    "retry_failed",
+    "status",
+]
 
 logger = logging.getLogger(__name__)
 
 DRAIN_BATCH = 500  # events applied per transaction by a drain (``ingest.MAX_BATCH`` at most)
 
 
+# A web process counts what waits at most this often; its own accepts are added meanwhile. So a full inbox may
+# take up to this long to be seen (and room made by a drain to be seen), and it may overshoot its limit by what
+# the other processes accept meanwhile: the limit bounds the inbox's growth, not its exact size.
+COUNT_MAX_AGE_S = 0.5
+_counted: tuple[float, int] | None = None  # (monotonic time of the count, events waiting then + accepted since)
+
+
+def forget_count() -> None:
+    """Count what waits afresh on the next call (tests, and after a drain in this process)."""
+    global _counted
+    _counted = None
+
+
+def _waiting(limit: int) -> int:
+    """The pending events (at most ``limit``: the count stops there), as counted at most ``COUNT_MAX_AGE_S`` ago."""
+    global _counted
+    now = time.monotonic()
+    if _counted is None or now - _counted[0] >= COUNT_MAX_AGE_S:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {InboxEvent._meta.db_table} WHERE state = %s LIMIT %s) t",
+                [InboxState.PENDING.value, limit],
+            )
+            _counted = (now, cursor.fetchone()[0])
+    return _counted[1]
+
+
+def _room_check(events: int) -> None:
+    """Raise ``Overloaded`` (503, ``Retry-After``) while ``STEWARD_LINEAGE_INBOX_LIMIT`` events wait."""
+    limit = settings.STEWARD_LINEAGE_INBOX_LIMIT
+    if limit <= 0:
+        return
+    waiting = _waiting(limit)
+    if waiting < limit:
+        return
+    retry = settings.STEWARD_LINEAGE_INBOX_RETRY_AFTER_S
+    metrics.ingestion("openlineage_queued", deferred=events)
+    raise Overloaded(
+        f"The lineage inbox is full: {limit:,} events wait to be applied (STEWARD_LINEAGE_INBOX_LIMIT). Nothing "
+        f"was stored; send the same events again in {retry} s (a resend is never applied twice). If this lasts, "
+        "the operators should check the inbox drain (GET /api/v1/lineage/inbox, the Celery worker).",
+        retry_after=retry,
+        problems=[FieldProblem(None, f"{limit:,} events wait to be applied.", "inbox_full")],
+    )
+
+
+def _count_accepted(n: int) -> None:
+    global _counted
+    if _counted is not None:
+        _counted = (_counted[0], _counted[1] + n)
+
+
 def accept(*, actor: Actor, events: list[Any], batch: bool = False) -> list[IngestResult]:
     """Validate and authorise ``events`` as direct ingestion does (the same 400s and 403s), store them in the
-    inbox and queue a drain; an event already applied or already waiting is a ``duplicate``."""
+    inbox and queue a drain; an event already applied or already waiting is a ``duplicate``. While the inbox is
+    full (``STEWARD_LINEAGE_INBOX_LIMIT``), raise ``Overloaded`` first: nothing is checked or stored."""
+    _room_check(len(events))
     checked = check(actor=actor, events=events, batch=batch)
     scopes = getattr(actor, "_steward_token_scopes", None)
     token_scopes = sorted(scopes) if scopes else None
@@ -71,6 +139,7 @@ def accept(*, actor: Actor, events: list[Any], batch: bool = False) -> list[Inge
             if result.status == "queued" and digest not in stored:  # applied or waiting already (a resend)
                 result.status = "duplicate"
         if stored:
+            _count_accepted(len(stored))
             _drain_later()
     metrics.ingestion("openlineage_queued", accepted=len(rows))
     return results
@@ -219,6 +288,7 @@ def drain(*, progress: Callable[[DrainResult], None] | None = None) -> DrainResu
             metrics.ingestion("openlineage_queued", refused=len(failed))
         if progress is not None:
             progress(result)
+    forget_count()
     return result
 
 
@@ -227,6 +297,7 @@ class InboxStatus:
     pending: int
     failed: int
     oldest_pending_at: datetime | None
+    limit: int | None  # STEWARD_LINEAGE_INBOX_LIMIT (None: no limit); at it, queued calls answer 503
     failures: list[dict[str, Any]]
 
 
@@ -246,6 +317,7 @@ def status(*, failures: int = 100, producer: Actor | None = None) -> InboxStatus
         pending=pending.get("n", 0),
         failed=counts.get(InboxState.FAILED, {}).get("n", 0),
         oldest_pending_at=pending.get("oldest"),
+        limit=settings.STEWARD_LINEAGE_INBOX_LIMIT or None,
         failures=[
             {
                 "id": row.pk,

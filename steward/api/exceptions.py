@@ -61,7 +61,10 @@ def error_response(status_code: int, code: str, detail: str, problems: list[Fiel
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        return error_response(exc.status, exc.code, exc.message, exc.problems)
+        resp = error_response(exc.status, exc.code, exc.message, exc.problems)
+        for header, value in exc.headers.items():
+            resp[header] = value
+        return resp
     if isinstance(exc, BackendUnavailable):
         return error_response(
             503, "backend_unavailable", f"{exc} Try again shortly; the operators can check /readyz.", []

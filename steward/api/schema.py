@@ -44,6 +44,11 @@ _WHY = {  # status -> (component name, description)
     "409": ("Conflict", "Conflicts with the current state (a duplicate, an overlap, a state that forbids this)."),
     "413": ("PayloadTooLarge", "The body is larger than this endpoint accepts."),
     "415": ("UnsupportedMediaType", "The body is not application/json."),
+    "503": (
+        "ComeBackLater",
+        "Cannot take this now, and nothing was stored: send the same request again after Retry-After seconds "
+        "(queued lineage ingestion while its inbox is full).",
+    ),
 }
 _WRITES = ("post", "put", "patch", "delete")
 
@@ -75,6 +80,9 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
     shared = components.setdefault("responses", {})
     for name, why in _WHY.values():
         shared[name] = {"description": why, "content": content}
+    shared[_WHY["503"][0]]["headers"] = {
+        "Retry-After": {"description": "Seconds to wait before sending again.", "schema": {"type": "integer"}}
+    }
     for item in result.get("paths", {}).values():
         for method, operation in item.items():
             if method not in ("get", "head", "options", *_WRITES):

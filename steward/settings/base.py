@@ -534,8 +534,21 @@ STEWARD_LINEAGE_INBOX_LINGER_MS = env_int(
     "Queued ingestion: milliseconds between an accepted call and the drain it queues (calls meanwhile join that "
     "drain), so that a burst of single events is applied in batches.",
 )
+STEWARD_LINEAGE_INBOX_LIMIT = env_int(
+    "STEWARD_LINEAGE_INBOX_LIMIT",
+    200_000,
+    "Queued ingestion: events that may wait in the inbox; while as many wait, queued calls answer 503 with "
+    "Retry-After and store nothing (OpenLineage clients resend), direct calls are unaffected; 0: no limit.",
+)
+STEWARD_LINEAGE_INBOX_RETRY_AFTER_S = env_int(
+    "STEWARD_LINEAGE_INBOX_RETRY_AFTER_S",
+    5,
+    "Queued ingestion: the Retry-After (seconds) of the 503 a full inbox answers.",
+)
 if STEWARD_LINEAGE_INGEST not in ("direct", "queued"):
     raise ValueError(f"STEWARD_LINEAGE_INGEST must be direct or queued, got {STEWARD_LINEAGE_INGEST!r}")
+if STEWARD_LINEAGE_INBOX_LIMIT < 0 or STEWARD_LINEAGE_INBOX_RETRY_AFTER_S < 1:
+    raise ValueError("STEWARD_LINEAGE_INBOX_LIMIT must be >= 0 and STEWARD_LINEAGE_INBOX_RETRY_AFTER_S >= 1")
 STEWARD_GC_THRESHOLD = env_str(
     "STEWARD_GC_THRESHOLD",
     "50000,50,100",

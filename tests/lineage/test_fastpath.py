@@ -119,3 +119,23 @@ def test_calls_it_is_not_sure_of_go_to_django_unchanged(wsgi, producer):  # noqa
     status, headers, body = wsgi(INGEST, None, token(producer), raw=data, content_encoding="gzip")
     assert status == 201 and answered_by_django(headers), body[:300]
     assert LineageEvent.objects.count() == 1
+
+
+def test_a_full_inbox_sends_queued_calls_back_as_the_views_do(wsgi, producer, settings):  # noqa: F811
+    from lineage.services import inbox
+
+    settings.STEWARD_LINEAGE_INBOX_LIMIT, settings.STEWARD_LINEAGE_INBOX_RETRY_AFTER_S = 1, 3
+    inbox.forget_count()
+    secret = token(producer)
+    first, second = (complete(f"load_{k}", ["raw"], [f"clean_{k}"], when=at(k)) for k in range(2))
+    assert wsgi(INGEST, first, secret, prefer="respond-async")[0] == 202
+
+    status, headers, body = wsgi(INGEST, second, secret, prefer="respond-async")
+
+    assert status == 503 and not answered_by_django(headers)
+    assert headers["Retry-After"] == "3"
+    through_drf = drf(secret).post(INGEST, second, format="json", HTTP_PREFER="respond-async")
+    assert through_drf.status_code == 503 and through_drf["Retry-After"] == "3"
+    assert json.loads(body) == through_drf.json()
+    assert InboxEvent.objects.count() == 1
+    inbox.forget_count()

@@ -261,3 +261,106 @@ def test_the_official_client_can_ask_for_queued_ingestion(live_server, producer,
     assert inbox.drain().applied == 2
     assert RunRow.objects.get(pk=run_id).state == "COMPLETE"
     assert applied("order_totals")
+
+
+@pytest.fixture
+def small_inbox(settings) -> Any:
+    """An inbox that holds two events; the web process counts what waits afresh."""
+    settings.STEWARD_LINEAGE_INBOX_LIMIT = 2
+    settings.STEWARD_LINEAGE_INBOX_RETRY_AFTER_S = 7
+    inbox.forget_count()
+    yield settings
+    inbox.forget_count()
+
+
+def test_a_full_inbox_sends_queued_calls_back_with_503_and_stores_nothing(pipeline, small_inbox, admin_user):
+    events = [complete(f"load_{k}", ["raw"], [f"clean_{k}"], when=at(k)) for k in range(4)]
+    assert pipeline.post(BATCH, {"events": events[:2]}, format="json", HTTP_PREFER="respond-async").status_code == 202
+
+    full = pipeline.post(INGEST, events[2], format="json", HTTP_PREFER="respond-async")
+
+    assert full.status_code == 503, full.content
+    assert full["Retry-After"] == "7"
+    answer = full.json()
+    assert answer["code"] == "overloaded" and [e["code"] for e in answer["errors"]] == ["inbox_full"]
+    assert "inbox is full" in answer["detail"] and "again in 7 s" in answer["detail"]
+    assert InboxEvent.objects.count() == 2
+    # Counted from the database too (another process filled it), and for batches alike.
+    inbox.forget_count()
+    batch = pipeline.post(BATCH, {"events": events[2:]}, format="json", HTTP_PREFER="respond-async")
+    assert batch.status_code == 503 and batch["Retry-After"] == "7"
+    assert InboxEvent.objects.count() == 2
+    # Direct ingestion does not use the inbox: it still applies at once.
+    direct = pipeline.post(INGEST, events[2], format="json")
+    assert (direct.status_code, direct.json()["status"]) == (201, "applied")
+    admin = APIClient()
+    admin.force_login(admin_user)
+    state = admin.get(INBOX).json()
+    assert (state["pending"], state["failed"], state["limit"]) == (2, 0, 2)
+
+    # Once the drain has made room, the same call is taken.
+    assert inbox.drain().applied == 2
+    again = pipeline.post(INGEST, events[3], format="json", HTTP_PREFER="respond-async")
+    assert (again.status_code, again.json()["status"]) == (202, "queued")
+    assert applied("clean_0") and applied("clean_1") and applied("clean_2") and not applied("clean_3")
+
+
+def test_without_a_limit_the_inbox_takes_every_call(pipeline, small_inbox):
+    small_inbox.STEWARD_LINEAGE_INBOX_LIMIT = 0
+    events = [complete(f"load_{k}", ["raw"], [f"clean_{k}"], when=at(k)) for k in range(5)]
+    for event in events:
+        assert pipeline.post(INGEST, event, format="json", HTTP_PREFER="respond-async").status_code == 202
+    assert InboxEvent.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_official_client_waits_for_room_in_a_full_inbox_and_loses_nothing(live_server, producer, monkeypatch):
+    """openlineage-python's HTTP transport, with its default retries, honours the 503's Retry-After and sends the
+    event again; the drain made room meanwhile, so the event is queued once and applied."""
+    from openlineage.client.event_v2 import RunState
+    from openlineage.client.transport.http import DEFAULT_RETRY_CONFIG
+
+    from tests.lineage.test_ingest_api import daily_totals_run, openlineage_client
+
+    monkeypatch.setattr(inbox, "_drain_later", lambda: None)  # the worker is behind: events wait until drained
+    with override_settings(STEWARD_LINEAGE_INBOX_LIMIT=1, STEWARD_LINEAGE_INBOX_RETRY_AFTER_S=1):
+        inbox.forget_count()
+        secret = token_create(actor=producer, user=producer, name="scheduler", scopes=["lineage:write"])[1]
+        client = openlineage_client(
+            live_server.url, secret, custom_headers={"Prefer": "respond-async"}, retry=DEFAULT_RETRY_CONFIG
+        )
+        run_id = str(uuid.uuid4())
+        client.emit(daily_totals_run(RunState.START, run_id, at(0)))
+        assert InboxEvent.objects.count() == 1
+
+        sent_back = threading.Event()
+        room_check = inbox._room_check
+
+        def watched(events: int) -> None:
+            try:
+                room_check(events)
+            except Exception:
+                sent_back.set()
+                raise
+
+        monkeypatch.setattr(inbox, "_room_check", watched)
+        drained: list[Any] = []
+
+        def worker() -> None:  # the worker catches up once the producer has been sent back
+            try:
+                if sent_back.wait(timeout=30):
+                    drained.append(inbox.drain())
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        client.emit(daily_totals_run(RunState.COMPLETE, run_id, at(10)))  # 503, then taken on the resend
+        thread.join(timeout=60)
+
+        assert sent_back.is_set() and drained and drained[0].applied == 1
+        assert InboxEvent.objects.count() == 1  # the resent COMPLETE, once
+        assert inbox.drain().applied == 1
+    assert RunRow.objects.get(pk=run_id).state == "COMPLETE"
+    assert LineageEvent.objects.count() == 2
+    inbox.forget_count()

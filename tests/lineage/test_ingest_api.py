@@ -161,8 +161,7 @@ def openlineage_client(url: str, token: str | None, **config: Any) -> OpenLineag
                 url=url,
                 endpoint="api/v1/lineage",
                 auth=ApiKeyTokenProvider({"apiKey": token}) if token else TokenProvider({}),
-                retry={**DEFAULT_RETRY_CONFIG, "total": 0},  # fail at once instead of backing off
-                **config,
+                **{"retry": {**DEFAULT_RETRY_CONFIG, "total": 0}, **config},  # by default fail at once, not back off
             )
         )
     )

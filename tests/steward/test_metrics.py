@@ -125,6 +125,35 @@ def test_propagation_backlog_and_drain_time(client_for, admin_user, make_dataset
     )
 
 
+def test_queued_ingestion_shows_what_waits_and_what_a_full_inbox_sent_back(
+    client_for, data_steward, admin_user, settings, monkeypatch
+):
+    from lineage.services import inbox
+
+    monkeypatch.setattr(inbox, "_drain_later", lambda: None)  # the worker is behind: events wait
+    settings.STEWARD_LINEAGE_INBOX_LIMIT = 2
+    inbox.forget_count()
+    admin = client_for(admin_user)
+    before = scrape(admin)
+    sender = client_for(make_producer(data_steward, "etl", NS))
+    events = [complete(f"load_{k}", [f"raw.t{k}"], [f"staging.t{k}"]) for k in range(4)]
+    queued = {"format": "json", "HTTP_PREFER": "respond-async"}
+    assert sender.post("/api/v1/lineage/batch", {"events": events[:2]}, **queued).status_code == 202
+    assert sender.post("/api/v1/lineage/batch", {"events": events[2:]}, **queued).status_code == 503
+    after = scrape(admin)
+
+    assert value(after, "steward_lineage_inbox_pending") == 2
+    assert value(after, "steward_lineage_inbox_oldest_seconds") >= 0
+    assert value(after, "steward_lineage_inbox_failed") == 0
+    assert value(after, "steward_lineage_inbox_limit") == 2
+    labels = {"source": "openlineage_queued", "outcome": "deferred"}
+    deferred = value(after, "steward_ingestion_events_total", **labels)
+    assert deferred - value(before, "steward_ingestion_events_total", **labels) == 2
+    inbox.drain()
+    assert value(scrape(admin), "steward_lineage_inbox_pending") == 0
+    inbox.forget_count()
+
+
 def test_celery_queue_depth_is_read_from_the_broker(client_for, admin_user):
     url = f"redis://127.0.0.1:56379/{REDIS_DB}"
     queue = "steward-h12b-metrics"

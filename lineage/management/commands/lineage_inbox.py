@@ -33,7 +33,8 @@ class Command(BaseCommand):
             )
         state = inbox.status(failures=20)
         since = f", the oldest received {state.oldest_pending_at:%Y-%m-%d %H:%M:%S}" if state.oldest_pending_at else ""
-        self.stdout.write(f"{state.pending} event(s) waiting{since}; {state.failed} failed.")
+        limit = f" (limit {state.limit:,}: at it, queued calls are answered 503)" if state.limit else ""
+        self.stdout.write(f"{state.pending} event(s) waiting{since}{limit}; {state.failed} failed.")
         for failure in state.failures:
             self.stdout.write(
                 f"  #{failure['id']} from {failure['received_by'] or '(removed account)'} at "
