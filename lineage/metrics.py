@@ -29,22 +29,27 @@ def propagation_backlog() -> Iterable[GaugeMetricFamily]:
 def inbox_backlog() -> Iterable[GaugeMetricFamily]:
     """Queued ingestion: events waiting to be applied (and the limit at which calls are sent back), the age of the
     oldest, and events that could not be applied."""
-    found = {
-        row["state"]: row
-        for row in InboxEvent.objects.values("state").annotate(n=Count("id"), oldest=Min("received_at")).order_by()
-    }
-    pending = found.get(InboxState.PENDING, {"n": 0, "oldest": None})
+    counts: dict[str, int] = {}
+    oldest = None
+    for state, n, first in (
+        InboxEvent.objects.values_list("state").annotate(n=Count("id"), first=Min("received_at")).order_by()
+    ):
+        counts[state] = n
+        if state == InboxState.PENDING:
+            oldest = first
     yield GaugeMetricFamily(
-        "steward_lineage_inbox_pending", "Queued lineage events waiting to be applied.", value=pending["n"]
+        "steward_lineage_inbox_pending",
+        "Queued lineage events waiting to be applied.",
+        value=counts.get(InboxState.PENDING, 0),
     )
-    age = (timezone.now() - pending["oldest"]).total_seconds() if pending["oldest"] else 0.0
+    age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     yield GaugeMetricFamily(
         "steward_lineage_inbox_oldest_seconds", "Age of the oldest queued lineage event waiting.", value=age
     )
     yield GaugeMetricFamily(
         "steward_lineage_inbox_failed",
         "Queued lineage events that could not be applied (GET /api/v1/lineage/inbox says why).",
-        value=found.get(InboxState.FAILED, {"n": 0})["n"],
+        value=counts.get(InboxState.FAILED, 0),
     )
     yield GaugeMetricFamily(
         "steward_lineage_inbox_limit",
