@@ -179,10 +179,10 @@ def record_alone(*, actor: Actor | None, entries: Iterable[AuditEntry], at: date
     """Append events that record no change of their own (the decision API's denials); returns how many.
 
     On PostgreSQL one statement, in the caller's transaction if there is one and as its own otherwise: the
-    function ``steward_audit_append`` (migration ``0003``) locks the chain's head, hashes each event's canonical
-    text (built here, with the previous hash put in at its place: the same bytes ``record_many`` hashes), inserts
-    the events and moves the head. One round trip instead of four, and the head is held only while it runs.
-    Elsewhere, or for more than ``_ALONE_LIMIT`` events, ``record_many`` in a transaction."""
+    function ``steward_audit_append`` (migration ``0005``) locks the chain's head, hashes each event's canonical
+    text (its parts built here, with the previous hash put in at its place: the same bytes ``record_many``
+    hashes), inserts the events and moves the head. One round trip instead of four, and the head is held only
+    while it runs. Elsewhere, or for more than ``_ALONE_LIMIT`` events, ``record_many`` in a transaction."""
     entries = list(entries)
     if not entries:
         return 0
@@ -202,11 +202,12 @@ def alone_call(
     its own (the decision API checks its decision generation in the same round trip); ``None`` where the events
     must go the slow way (not PostgreSQL, or more than ``_ALONE_LIMIT`` events).
 
-    Each event's canonical text (what ``_digest_values`` hashes) is sent in two parts, before and after the
-    previous hash, which only the database knows under the head's lock. The text is put together here from its
-    parts in the canonical (sorted) key order, each part dumped as ``canonical_text`` dumps it inside
-    the whole (strings with ``encode_basestring``, the same escaping): the same bytes, without dumping ``after``
-    twice (once for the text, once for its column) and the fields shared by the call once per call, not per event."""
+    Each event's canonical text (what ``_digest_values`` hashes) is put together by the database (which alone
+    knows the previous hash, under the head's lock) from parts sent here, one array per part (migration ``0005``):
+    the opening up to ``"after":`` (one per action), ``after``, the call's ``"at"`` part, ``before``, the previous
+    hash and the rest. Each part is dumped as ``canonical_text`` dumps it inside the whole (strings with
+    ``encode_basestring``, the same escaping; keys in the canonical, sorted, order): the same bytes, with
+    ``after`` dumped once (for the text and its column alike) and the fields shared by the call once per call."""
     if connection.vendor != "postgresql" or not entries or len(entries) > _ALONE_LIMIT:
         return None
     for entry in entries:
@@ -224,26 +225,32 @@ def alone_call(
     shared = f',"actor_id":{canonical_text(actor_id)},"actor_name":{_json_text(actor_name)},"after":'
     at_part = f',"at":{_json_text(when.isoformat())},"before":'
     request_part = f',"request_id":{_json_text(request_id)},"target_id":'
-    action_parts: dict[str, str] = {}
-    rows = []
+    opening: dict[str, str] = {}
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
+    action_, type_, id_, repr_, before_, after_, reason_, open_, tail_ = columns
     for entry in entries:
         target_id, target_repr = str(entry.target_id), entry.target_repr[:600]
         reason = entry.reason or system_reason or ""
-        before = None if entry.before is None else canonical(entry.before)
-        after = None if entry.after is None else canonical(entry.after)
-        action_part = action_parts.get(entry.action)
+        action_part = opening.get(entry.action)
         if action_part is None:
-            action_part = action_parts[entry.action] = '{"action":' + _json_text(entry.action) + shared
-        head = f'{action_part}{after or "null"}{at_part}{before or "null"},"prev":"'
-        tail = (
+            action_part = opening[entry.action] = '{"action":' + _json_text(entry.action) + shared
+        action_.append(entry.action)
+        type_.append(entry.target_type)
+        id_.append(target_id)
+        repr_.append(target_repr)
+        before_.append(None if entry.before is None else canonical(entry.before))
+        after_.append(None if entry.after is None else canonical(entry.after))
+        reason_.append(reason)
+        open_.append(action_part)
+        tail_.append(
             f'","reason":{_json_text(reason)}{request_part}{_json_text(target_id)},"target_repr":'
             f'{_json_text(target_repr)},"target_type":{_json_text(entry.target_type)}}}'
         )
-        rows.append([entry.action, entry.target_type, target_id, target_repr, before, after, reason, head, tail])
-    # The events travel as one JSON document (one parameter, dumped in C) rather than as nine text arrays.
+    # Sent in binary (``execute_prepared``): nothing for the database to parse but ``before`` and ``after``.
+    arrays = ", ".join(["%b::text[]"] * len(columns))
     return (
-        "steward_audit_append(%s::timestamptz, %s::bigint, %s::text, %s::text, %s::jsonb)",
-        [when, actor_id, actor_name, request_id, json.dumps(rows, ensure_ascii=False)],
+        f"steward_audit_append(%s::timestamptz, %s::bigint, %s::text, %s::text, %s::text, {arrays})",
+        [when, actor_id, actor_name, request_id, at_part, *columns],
     )
 
 

@@ -20,12 +20,13 @@ _NEVER_AUTOMATIC = 2**31 - 1
 
 
 def execute_prepared(sql: str, params: Sequence[Any], *, fetch: str = "all") -> Any:
-    """Run ``sql`` (``%s`` placeholders) with ``params``; return all rows (``fetch="all"``), the first row
+    """Run ``sql`` (``%s`` placeholders; ``%b`` for a parameter psycopg should send in binary, such as a long
+    list: its text form is escaped in Python) with ``params``; return all rows (``fetch="all"``), the first row
     (``"one"``) or nothing (``"none"``)."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each use of ``connection`` looks the thread's wrapper up again
     if db.vendor != "postgresql" or db.queries_logged:
         with db.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql.replace("%b", "%s"), params)
             return _fetch(cursor, fetch)
     import psycopg
 
