@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from lineage.models import InboxEvent, InboxState, PropagationChange
+from lineage.models import PropagationChange
+from lineage.services import inbox
 
 __all__ = ["inbox_backlog", "propagation_backlog"]
 
@@ -27,32 +27,23 @@ def propagation_backlog() -> Iterable[GaugeMetricFamily]:
 
 
 def inbox_backlog() -> Iterable[GaugeMetricFamily]:
-    """Queued ingestion: events waiting to be applied (and the limit at which calls are sent back), the age of the
-    oldest, and events that could not be applied."""
-    counts: dict[str, int] = {}
-    oldest = None
-    for state, n, first in (
-        InboxEvent.objects.values_list("state").annotate(n=Count("id"), first=Min("received_at")).order_by()
-    ):
-        counts[state] = n
-        if state == InboxState.PENDING:
-            oldest = first
+    """Queued ingestion, as ``inbox.status`` reads it: events waiting to be applied (and the limit at which calls
+    are sent back), the age of the oldest, and events that could not be applied."""
+    state = inbox.status(failures=0)
     yield GaugeMetricFamily(
-        "steward_lineage_inbox_pending",
-        "Queued lineage events waiting to be applied.",
-        value=counts.get(InboxState.PENDING, 0),
+        "steward_lineage_inbox_pending", "Queued lineage events waiting to be applied.", value=state.pending
     )
-    age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+    age = (timezone.now() - state.oldest_pending_at).total_seconds() if state.oldest_pending_at else 0.0
     yield GaugeMetricFamily(
         "steward_lineage_inbox_oldest_seconds", "Age of the oldest queued lineage event waiting.", value=age
     )
     yield GaugeMetricFamily(
         "steward_lineage_inbox_failed",
         "Queued lineage events that could not be applied (GET /api/v1/lineage/inbox says why).",
-        value=counts.get(InboxState.FAILED, 0),
+        value=state.failed,
     )
     yield GaugeMetricFamily(
         "steward_lineage_inbox_limit",
         "Waiting events at which queued calls are answered 503 (STEWARD_LINEAGE_INBOX_LIMIT; 0: none).",
-        value=settings.STEWARD_LINEAGE_INBOX_LIMIT,
+        value=state.limit or 0,
     )
